@@ -1,0 +1,18 @@
+"""Faust agents: they move data between topics, tables and the pure core, and decide nothing.
+
+May import faust, schemas, recovery and streams. Every decision is a call into ``recovery``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streams.app import Pipeline
+
+
+def register_all(pipeline: Pipeline) -> None:
+    from agents import carts, shoppers
+
+    carts.register(pipeline)
+    shoppers.register(pipeline)

@@ -1,0 +1,154 @@
+"""Stage A: the per-checkout agent on ``cart-events`` (key ``store:checkout``).
+
+Moves data only: each message (one event or a batch) is folded into the ``checkouts`` table by
+:mod:`recovery.checkouts`; a tick pops the checkouts whose abandonment deadline or retention
+has come, and is then forwarded to every partition of ``shopper-events`` so stage B's clock is
+the minimum of its upstream partitions' clocks (a watermark): every ``cart_abandoned`` a stage-A
+partition emits before a tick reaches stage B before that tick does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+
+from agents.timers import TimerIndex
+from agents.wire import records_of, tick
+from recovery import checkouts as stage_a
+from recovery.checkouts import BadEvent
+from recovery.ids import checkout_key
+from streams.app import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class Counters:
+    """Plain counts kept per process (exported to metrics by the telemetry layer)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(self, name: str, value: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + value
+
+
+def register(pipeline: Pipeline) -> None:
+    app = pipeline.app
+    table = app.Table("checkouts", default=None, partitions=pipeline.partitions)
+    index = TimerIndex()
+    counters = Counters()
+    clocks: dict[int, float] = {}
+
+    def current_seq(key: str) -> int | None:
+        state = table.get(key)
+        return state.get("seq") if state else None
+
+    def ensure_index(partition: int) -> None:
+        if index.built(partition):
+            return
+        entries = []
+        for key, state in table.items():
+            if not state or state.get("pt") != partition:
+                continue
+            due = stage_a.next_due(state)
+            if due is not None:
+                entries.append((due, state.get("seq", 0), key))
+        index.rebuild(partition, entries)
+        log.info("checkout timers of partition %d rebuilt: %d pending", partition, len(entries))
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+        index.forget_all()
+
+    async def emit(effects: list[stage_a.Effect]) -> None:
+        for effect in effects:
+            counters.add(effect.kind)
+            if effect.record is not None and effect.key is not None:
+                await pipeline.shopper_events.send(key=effect.key.encode(), value=effect.record)
+
+    async def reject(partition: int, record: Any, reason: str) -> None:
+        counters.add("rejected")
+        log.warning("cart event rejected on partition %d: %s", partition, reason)
+        await pipeline.cart_events_dlq.send(
+            value={"reason": reason, "partition": partition, "record": record}
+        )
+
+    async def on_records(partition: int, records: list[Any]) -> None:
+        ensure_index(partition)
+        pending: dict[str, Any] = {}
+        for record in records:
+            if isinstance(record, dict) and record.get("type") == "tick":
+                await flush(partition, pending)
+                await on_tick(partition, record)
+                continue
+            if isinstance(record, dict) and record.get("type") == "checkout_redacted":
+                key = checkout_key(str(record.get("store")), str(record.get("checkout")))
+                pending[key] = None
+                counters.add("redacted")
+                continue
+            try:
+                _, store, checkout, _ = stage_a.validate(record)
+                key = checkout_key(store, checkout)
+                state = pending[key] if key in pending else table.get(key)
+                policy = pipeline.policies.for_store(store)
+                new, effects = stage_a.apply_event(state, record, partition, policy)
+            except BadEvent as exc:
+                await reject(partition, record, str(exc))
+                continue
+            except Exception as exc:  # a bug must not stop the partition
+                log.exception("cart event failed")
+                await reject(partition, record, f"internal error: {type(exc).__name__}: {exc}")
+                continue
+            counters.add("events")
+            if new is not state:
+                pending[key] = new
+            await emit(effects)
+        await flush(partition, pending)
+
+    async def flush(partition: int, pending: dict[str, Any]) -> None:
+        """One table write per key per message, however many events touched it."""
+        for key, state in pending.items():
+            if state is None:
+                table.pop(key, None)
+                continue
+            table[key] = state
+            index.schedule(partition, stage_a.next_due(state), state.get("seq", 0), key)
+        pending.clear()
+
+    async def on_tick(partition: int, record: dict[str, Any]) -> None:
+        now = float(record.get("now", 0.0))
+        now = max(now, clocks.get(partition, now))
+        clocks[partition] = now
+        for _due, key in index.pop_due(partition, now, current_seq):
+            state = table.get(key)
+            if not state:
+                continue
+            new, effects = stage_a.apply_tick(state, key, now)
+            if new is None:
+                table.pop(key, None)
+            else:
+                table[key] = new
+                index.schedule(partition, stage_a.next_due(new), new.get("seq", 0), key)
+            await emit(effects)
+        forwarded = tick(now, partition, pipeline.partitions)
+        for target in range(pipeline.partitions):
+            await pipeline.shopper_events.send(value=forwarded, partition=target)
+
+    @app.agent(pipeline.cart_events, name="checkouts", concurrency=1)
+    async def checkouts(stream: faust.StreamT[Any]) -> None:
+        async for event in stream.events():
+            try:
+                await on_records(event.message.partition, records_of(event.value))
+            except Exception:
+                log.exception("cart-events message failed; continuing")
+
+    if pipeline.clock == "wall":
+
+        @app.timer(pipeline.tick_interval, on_leader=True)
+        async def wall_clock() -> None:
+            now = time.time()
+            for partition in range(pipeline.partitions):
+                await pipeline.cart_events.send(value=tick(now), partition=partition)

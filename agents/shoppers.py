@@ -1,0 +1,166 @@
+"""Stage B: the per-shopper agent on ``shopper-events`` (key ``store:shopper``).
+
+Folds abandonments, conversions, consent changes and redactions into the ``shoppers`` table
+through :mod:`recovery.shoppers`, and on each advance of the partition's watermark (the minimum
+of the ticks forwarded by every stage-A partition) decides the touches that have come due and
+emits them to ``touches.<channel>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import faust
+
+from agents.timers import TimerIndex
+from agents.wire import records_of
+from recovery import shoppers as stage_b
+from recovery.checkouts import BadEvent
+from recovery.commands import audience_removal, touch_command
+from recovery.ids import checkout_key
+from recovery.policy import StorePolicy
+from streams.app import Pipeline
+
+log = logging.getLogger(__name__)
+
+Transition = Callable[..., tuple[Any, stage_b.Outputs]]
+
+HANDLERS: dict[str, Transition] = {
+    "cart_abandoned": stage_b.apply_abandoned,
+    "cart_converted": stage_b.apply_converted,
+    "consent_changed": stage_b.apply_consent,
+    "shopper_redacted": stage_b.apply_redacted,
+}
+CART_LEFT = {
+    "cart_reopened": "returned: shopper came back",
+    "cart_emptied": "emptied: cart emptied",
+}
+
+
+class Watermarks:
+    """Per stage-B partition: the latest tick of each stage-A partition; time is their min."""
+
+    def __init__(self) -> None:
+        self._ticks: dict[int, dict[int, float]] = {}
+
+    def advance(self, partition: int, record: dict[str, Any]) -> float | None:
+        ticks = self._ticks.setdefault(partition, {})
+        source = int(record.get("src", 0))
+        now = float(record.get("now", 0.0))
+        ticks[source] = max(now, ticks.get(source, now))
+        expected = int(record.get("of", 1))
+        if len(ticks) < expected:
+            return None
+        return min(ticks.values())
+
+
+def register(pipeline: Pipeline) -> None:
+    app = pipeline.app
+    table = app.Table("shoppers", default=None, partitions=pipeline.partitions)
+    index = TimerIndex()
+    watermarks = Watermarks()
+
+    def store_of(key: str) -> str:
+        return key.partition(":")[0]
+
+    def policy_of(key: str) -> StorePolicy:
+        return pipeline.policies.for_store(store_of(key))
+
+    def current_seq(key: str) -> int | None:
+        state = table.get(key)
+        return state.get("seq") if state else None
+
+    def ensure_index(partition: int) -> None:
+        if index.built(partition):
+            return
+        entries = [
+            (state["nd"], state.get("seq", 0), key)
+            for key, state in table.items()
+            if state and state.get("pt") == partition and state.get("nd") is not None
+        ]
+        index.rebuild(partition, entries)
+        log.info("shopper timers of partition %d rebuilt: %d pending", partition, len(entries))
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+        index.forget_all()
+
+    async def perform(key: str, out: stage_b.Outputs, at: float) -> None:
+        for emission in out.touches:
+            command = touch_command(emission)
+            topic = pipeline.touch_topics[emission.touch.channel]
+            await topic.send(key=key.encode(), value=command)
+        for removal in out.audience_removals:
+            for command in audience_removal(removal["plan"], removal["cart"], at, removal["why"]):
+                await pipeline.touch_topics["ads"].send(key=key.encode(), value=command)
+        for recovery in out.recoveries:
+            await pipeline.recoveries.send(key=key.encode(), value=recovery)
+        store = store_of(key)
+        for checkout in out.redact_checkouts:
+            await pipeline.cart_events.send(
+                key=checkout_key(store, checkout).encode(),
+                value={"type": "checkout_redacted", "store": store, "checkout": checkout},
+            )
+
+    def write(partition: int, key: str, state: dict[str, Any] | None) -> None:
+        if state is None:
+            return
+        table[key] = state
+        index.schedule(partition, state.get("nd"), state.get("seq", 0), key)
+
+    async def on_record(partition: int, key: str, record: dict[str, Any]) -> None:
+        kind = record.get("type")
+        policy = policy_of(key)
+        state = table.get(key)
+        if kind in HANDLERS:
+            new, out = HANDLERS[kind](state, key, record, partition, policy)
+        elif kind in CART_LEFT:
+            new, out = stage_b.apply_cart_left(
+                state, key, record, partition, policy, CART_LEFT[kind]
+            )
+        else:
+            raise BadEvent(f"type: unknown shopper event type {kind!r}")
+        write(partition, key, new)
+        await perform(key, out, float(record.get("now", 0.0) or 0.0))
+
+    async def on_tick(partition: int, record: dict[str, Any]) -> None:
+        now = watermarks.advance(partition, record)
+        if now is None:
+            return
+        for _due, key in index.pop_due(partition, now, current_seq):
+            state = table.get(key)
+            if not state:
+                continue
+            try:
+                new, out = stage_b.apply_due(
+                    state, key, now, policy_of(key), pipeline.secret(store_of(key))
+                )
+            except Exception:
+                log.exception("due touches of a shopper failed; skipping it until it changes")
+                continue
+            write(partition, key, new)
+            await perform(key, out, now)
+
+    @app.agent(pipeline.shopper_events, name="shoppers", concurrency=1)
+    async def shoppers(stream: faust.StreamT[Any]) -> None:
+        async for event in stream.events():
+            partition = event.message.partition
+            ensure_index(partition)
+            key = event.key.decode() if isinstance(event.key, bytes) else event.key
+            for record in records_of(event.value):
+                try:
+                    if not isinstance(record, dict):
+                        raise BadEvent("event: expected a JSON object")
+                    if record.get("type") == "tick":
+                        await on_tick(partition, record)
+                        continue
+                    shopper = record.get("shopper") or key
+                    if not isinstance(shopper, str) or ":" not in shopper:
+                        raise BadEvent("shopper: missing store:shopper key")
+                    await on_record(partition, shopper, record)
+                except BadEvent as exc:
+                    log.warning("shopper event rejected: %s", exc)
+                except Exception:
+                    log.exception("shopper event failed; continuing")

@@ -1,0 +1,538 @@
+"""Pipeline throughput: events/s of one ``cartbands worker`` against its two references.
+
+One run, one embedded broker, the same generated events (bench/events.py) for all three:
+
+- **raw**: aiokafka ``getmany`` + ``orjson.loads`` of every message (the ceiling), median of
+  a few passes over the pipeline's input topic;
+- **naive**: bench/naive_faust.py, a Faust agent writing one table entry per event, reading a
+  one-event-per-message copy of the input (the per-message Faust baseline of issue 4);
+- **pipeline**: ``python -m cartbands worker`` (whatever it does today) on its own topic prefix.
+
+Faust-based figures come from the consumer group's commits (see bench/harness.py): measured from
+the first commit showing progress to the commit reaching the end of every partition, so process
+start-up and the group join are excluded; the wall time with start-up is shown too.
+``--batch K`` makes the producer put K events of one partition in each message (JSON array, or
+``{"batch": [...]}`` with ``--batch-format object``); figures always count events.
+
+    python -m bench.pipeline [--events 100000] [--batch 1] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.events import Mix, Summary, generate, summarize
+from bench.harness import (
+    BATCH_FORMATS,
+    BenchError,
+    Loaded,
+    Progress,
+    RawRun,
+    TopicMap,
+    broker_pid,
+    exited,
+    fmt_rate,
+    fmt_share,
+    highwaters,
+    load_topic,
+    map_topic,
+    median_run,
+    quiet_clients,
+    raw_consume,
+    spawn_module,
+    table,
+    wait_committed,
+    watch_group,
+)
+from cartbands.broker import EmbeddedBroker
+from cartbands.kafka import ensure_topics
+from cartbands.policyfile import DEFAULT_POLICY
+from cartbands.processes import spawn, stop
+from recovery.checkouts import epoch
+from streams.topics import TopicNames
+
+NAIVE_TARGET = 8.0
+RAW_TARGET = 0.15
+
+
+@dataclass
+class Options:
+    events: int = 100_000
+    seed: int = 7
+    partitions: int = 8
+    batches: tuple[int, ...] = (1,)  # records per message; the pipeline runs once per value
+    fmt: str = "object"
+    policy: Path = DEFAULT_POLICY
+    raw_runs: int = 3
+    naive: bool = True
+    timeout: float = 900.0
+    logs: Path | None = None
+    worker_args: tuple[str, ...] = ()
+    worker_root: Path | None = None  # run `cartbands worker` from another checkout
+
+    @property
+    def batch(self) -> int:
+        """The wire format of single-run benchmarks (scale-out, profile): the first one."""
+        return self.batches[0]
+
+    clock: str = "event"  # event: ticks in the input (replay); wall; none: pass no --clock
+    tick_step: float | None = None  # event-time seconds between ticks (clock=event) ...
+    events_per_tick: int = 2_000  # ... else as many as give one tick round per this many events
+
+
+@dataclass
+class Input:
+    """The generated events, ready to be loaded under any topic prefix."""
+
+    events: list[dict[str, Any]]
+    summary: Summary
+
+
+def make_input(options: Options) -> Input:
+    """Event clock: a fixed day of events (deterministic). Wall clock: the day before now, so
+    the worker's wall-clock ticks abandon checkouts as they would live."""
+    mix = Mix()
+    if options.clock == "wall":
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        mix = Mix(start=now - mix.span)
+    events = generate(options.events, options.seed, mix)
+    return Input(events, summarize(events))
+
+
+@dataclass
+class Bench:
+    """A broker, a scratch directory and a counter for fresh prefixes and group ids."""
+
+    broker: EmbeddedBroker
+    workdir: Path
+    options: Options
+    runs: int = 0
+    stamp: str = field(default_factory=lambda: datetime.now(UTC).strftime("%H%M%S"))
+
+    def fresh(self, what: str) -> str:
+        self.runs += 1
+        return f"bench-{self.stamp}-{what}-{self.runs}"
+
+    async def load(
+        self, data: Input, topic: str, batch: int, ticks: bool
+    ) -> tuple[Loaded, TopicMap]:
+        await ensure_topics(self.broker.bootstrap, [topic], self.options.partitions)
+        event_clock = ticks and self.options.clock == "event"
+        loaded = await load_topic(
+            self.broker.bootstrap,
+            topic,
+            data.events,
+            self.options.partitions,
+            batch=batch,
+            fmt=self.options.fmt,
+            tick_step=tick_step(data.events, self.options) if event_clock else None,
+        )
+        return loaded, await map_topic(self.broker.bootstrap, loaded)
+
+
+def tick_step(events: list[dict[str, Any]], options: Options) -> float:
+    """Event-time seconds between tick rounds.
+
+    Live, a worker ticks once a second whatever the event rate, so at a few thousand events/s
+    ticks are a small overhead. By default the input gets one tick round per
+    ``events_per_tick`` events, the density of live ticking at that many events/s; an explicit
+    ``tick_step`` (e.g. 300 s, what ``cartbands replay`` uses) overrides it.
+    """
+    if options.tick_step is not None:
+        return options.tick_step
+    if len(events) < 2:
+        return 300.0
+    span = epoch(events[-1]["occurred_at"], "t") - epoch(events[0]["occurred_at"], "t")
+    return max(1.0, span * options.events_per_tick / len(events))
+
+
+@contextlib.contextmanager
+def bench_context(options: Options) -> Iterator[Bench]:
+    """The embedded broker and a scratch directory, both gone afterwards (logs kept on request)."""
+    scratch = Path(tempfile.mkdtemp(prefix="cartbands-bench-"))
+    workdir = options.logs or scratch
+    broker = EmbeddedBroker()
+    try:
+        broker.start()
+        yield Bench(broker, workdir, options)
+    finally:
+        broker.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def measure_raw(bench: Bench, loaded: Loaded) -> RawRun:
+    runs = [
+        asyncio.run(raw_consume(bench.broker.bootstrap, loaded))
+        for _ in range(max(1, bench.options.raw_runs))
+    ]
+    for run in runs:
+        if run.events != loaded.events:
+            raise BenchError(f"raw consume counted {run.events} events, expected {loaded.events}")
+    return median_run(runs)
+
+
+def _watch(
+    bench: Bench,
+    label: str,
+    group: str,
+    topic: str,
+    mapped: TopicMap,
+    processes: list[tuple[subprocess.Popen[bytes], Path]],
+    started: float,
+    on_first: Callable[[], None] | None = None,
+) -> Progress:
+    return asyncio.run(
+        watch_group(
+            bench.broker.bootstrap,
+            group,
+            topic,
+            mapped,
+            label=label,
+            started=started,
+            pids=[process.pid for process, _ in processes],
+            broker=broker_pid(bench.broker.port),
+            alive=exited(processes),
+            timeout=bench.options.timeout,
+            on_first=on_first,
+        )
+    )
+
+
+def measure_naive(bench: Bench, loaded: Loaded, mapped: TopicMap) -> Progress:
+    group = bench.fresh("naive")
+    log = bench.workdir / f"{group}.log"
+    args = [
+        "--broker", bench.broker.url,
+        "--topic", loaded.topic,
+        "--app-id", group,
+        "--partitions", str(bench.options.partitions),
+    ]  # fmt: skip
+    started = time.monotonic()
+    process = spawn_module("bench.naive_faust", args, log)
+    try:
+        return _watch(bench, "naive Faust", group, loaded.topic, mapped, [(process, log)], started)
+    finally:
+        stop(process)
+
+
+def worker_args(bench: Bench, app_id: str, names: TopicNames, index: int) -> list[str]:
+    state = bench.workdir / f"{app_id}-state-{index}"
+    return [
+        "worker",
+        "--broker", bench.broker.url,
+        "--policy", str(bench.options.policy),
+        "--app-id", app_id,
+        "--topic-prefix", names.prefix,
+        "--partitions", str(bench.options.partitions),
+        "--state-dir", str(state),
+        *(["--clock", bench.options.clock] if bench.options.clock != "none" else []),
+        *bench.options.worker_args,
+    ]  # fmt: skip
+
+
+async def prepare_pipeline(
+    bench: Bench, data: Input, batch: int
+) -> tuple[TopicNames, Loaded, TopicMap]:
+    """A fresh topic prefix with every pipeline topic, its cart-events preloaded."""
+    prefix = bench.fresh("pipe")
+    names = TopicNames(f"{prefix}-")
+    await ensure_topics(bench.broker.bootstrap, names.pipeline_topics, bench.options.partitions)
+    loaded, mapped = await bench.load(data, names.cart_events, batch, ticks=True)
+    return names, loaded, mapped
+
+
+def measure_workers(
+    bench: Bench,
+    names: TopicNames,
+    mapped: TopicMap,
+    count: int = 1,
+    on_start: Callable[[list[int]], Callable[[], None] | None] | None = None,
+) -> Progress:
+    """Start ``count`` workers in one group on preloaded input; watch until all is committed."""
+    app_id = f"{names.prefix.rstrip('-')}-app"
+    processes: list[tuple[subprocess.Popen[bytes], Path]] = []
+    started = time.monotonic()
+    try:
+        for index in range(count):
+            log = bench.workdir / f"{app_id}-worker-{index}.log"
+            args = worker_args(bench, app_id, names, index)
+            root = bench.options.worker_root
+            if root is None:
+                process = spawn(args, log)
+            else:
+                process = spawn_module("cartbands", args, log, root=root)
+            processes.append((process, log))
+        hook = on_start([p.pid for p, _ in processes]) if on_start else None
+        label = f"cartbands worker x{count}"
+        progress = _watch(bench, label, app_id, names.cart_events, mapped, processes, started, hook)
+        asyncio.run(follow_downstream(bench, app_id, names, processes, progress))
+        return progress
+    finally:
+        for process, _ in processes:
+            stop(process)
+
+
+async def follow_downstream(
+    bench: Bench,
+    app_id: str,
+    names: TopicNames,
+    processes: list[tuple[subprocess.Popen[bytes], Path]],
+    progress: Progress,
+) -> None:
+    """After stage A is done: wait until stage B has committed ``shopper-events`` to its end,
+    then count what reached the output topics."""
+    bootstrap, partitions = bench.broker.bootstrap, bench.options.partitions
+    ends = await highwaters(bootstrap, names.shopper_events, partitions)
+    progress.drained = await wait_committed(
+        bootstrap,
+        app_id,
+        names.shopper_events,
+        ends,
+        alive=exited(processes),
+        timeout=bench.options.timeout,
+    )
+    for topic in (names.shopper_events, *names.touch_topics):
+        marks = await highwaters(bootstrap, topic, partitions)
+        progress.downstream[topic.removeprefix(names.prefix)] = sum(marks.values())
+
+
+@dataclass
+class PipelineRun:
+    """The pipeline on one wire format, with the raw ceiling of the very same topic."""
+
+    loaded: Loaded
+    raw: RawRun
+    progress: Progress | None
+    failure: str | None = None
+
+    def ratio_raw(self) -> float | None:
+        if self.progress is None or not self.raw.rate:
+            return None
+        return self.progress.rate / self.raw.rate
+
+
+@dataclass
+class Report:
+    options: Options
+    summary: Summary
+    naive: Progress | None
+    raw_single: RawRun | None
+    runs: list[PipelineRun]
+
+    def ratio_naive(self, run: PipelineRun) -> float | None:
+        if run.progress is None or self.naive is None or not self.naive.rate:
+            return None
+        return run.progress.rate / self.naive.rate
+
+    def render(self) -> str:
+        rows: list[list[str]] = []
+        raws = [(run.loaded.wire, run.raw) for run in self.runs]
+        if self.raw_single is not None and all(run.loaded.batch != 1 for run in self.runs):
+            raws.append(("1 event/message, no ticks", self.raw_single))
+        for wire, raw in raws:
+            rows.append(
+                [f"raw aiokafka getmany + orjson, {wire}", fmt_rate(raw.rate), f"{raw.seconds:.2f}"]
+                + ["-"] * 5
+            )
+        if self.naive is not None:
+            rows.append(progress_row(self.naive, "naive Faust, 1 event/message"))
+        for run in self.runs:
+            if run.progress is not None:
+                rows.append(progress_row(run.progress, f"cartbands worker, {run.loaded.wire}"))
+        first = self.runs[0].loaded
+        lines = [
+            f"pipeline throughput, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs",
+            f"input: {self.summary.events:,} events ({self.summary.updates:,} cart_updated, "
+            f"{self.summary.orders:,} orders; {self.summary.abandoned:,} of "
+            f"{self.summary.checkouts:,} checkouts abandoned; {self.summary.stores} stores; "
+            f"{self.summary.mean_bytes:.0f} B/event), {self.options.partitions} partitions, "
+            f"clock {self.options.clock}"
+            + (
+                f", {first.ticks:,} tick records ({first.ticks // self.options.partitions:,} "
+                "rounds)"
+                if first.ticks
+                else ""
+            ),
+            "",
+            table(PROGRESS_HEADERS, rows),
+            "",
+        ]
+        for run in self.runs:
+            wire = run.loaded.wire
+            if run.progress is None:
+                lines.append(f"pipeline ({wire}) NOT MEASURED: {run.failure}")
+                continue
+            lines.append(downstream_line(run.progress, wire))
+            ratio = self.ratio_naive(run)
+            if ratio is not None:
+                verdict = "meets" if ratio >= NAIVE_TARGET else "below"
+                lines.append(
+                    f"  pipeline / naive Faust: {ratio:.2f}x (target >= {NAIVE_TARGET:.0f}x: "
+                    f"{verdict})"
+                )
+            raw_ratio = run.ratio_raw()
+            if raw_ratio is not None:
+                verdict = "meets" if raw_ratio >= RAW_TARGET else "below"
+                lines.append(
+                    f"  pipeline / raw consume of the same topic: {raw_ratio:.1%} "
+                    f"(target >= {RAW_TARGET:.0%}: {verdict})"
+                )
+        lines.append(
+            "events/s: from the first progress commit to the commit at the end of every "
+            "partition (start-up excluded; 'wall' includes it). cpu: cores used by the measured "
+            "process(es) in that window; broker: the tansu process."
+        )
+        return "\n".join(lines)
+
+
+PROGRESS_HEADERS = (
+    "what",
+    "events/s",
+    "window s",
+    "wall s",
+    "commits",
+    "cpu",
+    "broker cpu",
+    "events/cpu-s",
+)
+
+
+def downstream_line(progress: Progress, wire: str) -> str:
+    outputs = ", ".join(f"{topic} {count:,}" for topic, count in progress.downstream.items())
+    return (
+        f"pipeline, {wire}: end to end (until stage B committed shopper-events to its end) "
+        f"{fmt_rate(progress.end_to_end)} events/s; messages out: {outputs}"
+    )
+
+
+def progress_row(progress: Progress, label: str | None = None) -> list[str]:
+    return [
+        label or progress.label,
+        fmt_rate(progress.rate),
+        f"{progress.window:.2f}",
+        f"{progress.wall:.1f}",
+        str(progress.commits),
+        fmt_share(progress.cpu_share()),
+        fmt_share(progress.broker_share()),
+        fmt_rate(progress.per_cpu_second()),
+    ]
+
+
+def run(options: Options) -> Report:
+    data = make_input(options)
+    runs: list[PipelineRun] = []
+    with bench_context(options) as bench:
+        raw_single = naive = None
+        if options.naive or 1 not in options.batches:
+            single_topic = f"{bench.fresh('single')}-cart-events"
+            single, single_map = asyncio.run(bench.load(data, single_topic, 1, ticks=False))
+            if 1 not in options.batches:
+                raw_single = measure_raw(bench, single)
+            if options.naive:
+                naive = measure_naive(bench, single, single_map)
+        for batch in options.batches:
+            names, loaded, mapped = asyncio.run(prepare_pipeline(bench, data, batch))
+            raw = measure_raw(bench, loaded)
+            try:
+                runs.append(PipelineRun(loaded, raw, measure_workers(bench, names, mapped)))
+            except BenchError as exc:
+                runs.append(PipelineRun(loaded, raw, None, str(exc)))
+    return Report(options, data.summary, naive, raw_single, runs)
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    defaults = Options()
+    parser.add_argument("--events", type=int, default=defaults.events)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--partitions", type=int, default=defaults.partitions)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="records per message, e.g. `--batch 1 100` (default 1); bench.pipeline runs "
+        "once per value, the others use the first",
+    )
+    parser.add_argument("--batch-format", choices=BATCH_FORMATS, default=defaults.fmt)
+    parser.add_argument("--policy", type=Path, default=defaults.policy)
+    parser.add_argument("--timeout", type=float, default=defaults.timeout, help="per group run")
+    parser.add_argument("--logs", type=Path, default=None, help="keep process logs here")
+    parser.add_argument(
+        "--worker-arg",
+        action="append",
+        default=[],
+        help="extra argument for `cartbands worker` (repeatable), e.g. --worker-arg=--store=...",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("event", "wall", "none"),
+        default="event",
+        help="event (default): ticks every --tick-step of event time in the input, worker "
+        "--clock event; wall: events of the last day, worker --clock wall; none: no ticks and "
+        "no --clock flag (for checkouts older than the clock option)",
+    )
+    parser.add_argument(
+        "--events-per-tick",
+        type=int,
+        default=Options.events_per_tick,
+        help="one tick round (a tick to every partition) per this many events (clock event)",
+    )
+    parser.add_argument(
+        "--tick-step", type=float, default=None, help="or: event-time seconds between ticks"
+    )
+    parser.add_argument(
+        "--worker-root",
+        type=Path,
+        default=None,
+        help="run `cartbands worker` from this checkout (e.g. an older commit, for before/after)",
+    )
+
+
+def options_from(args: argparse.Namespace, **extra: object) -> Options:
+    if args.logs is not None:
+        args.logs.mkdir(parents=True, exist_ok=True)
+    return Options(
+        events=args.events,
+        seed=args.seed,
+        partitions=args.partitions,
+        batches=tuple(args.batch),
+        fmt=args.batch_format,
+        policy=args.policy,
+        timeout=args.timeout,
+        logs=args.logs,
+        worker_args=tuple(args.worker_arg),
+        worker_root=args.worker_root.resolve() if args.worker_root else None,
+        clock=args.clock,
+        tick_step=args.tick_step,
+        events_per_tick=args.events_per_tick,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.pipeline", description=__doc__.split("\n")[0]
+    )
+    add_common(parser)
+    parser.add_argument("--raw-runs", type=int, default=3)
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive Faust reference")
+    args = parser.parse_args(argv)
+    quiet_clients()
+    options = options_from(args, raw_runs=args.raw_runs, naive=not args.no_naive)
+    print(run(options).render())
+
+
+if __name__ == "__main__":
+    main()

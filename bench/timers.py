@@ -1,0 +1,358 @@
+"""Timer scale: tick cost against pending timers, and memory per pending cart/shopper state.
+
+Two parts, both on the code the worker runs (agents/timers.py TimerIndex, recovery/checkouts.py
+stage A, recovery/shoppers.py stage B):
+
+1. **In process** (no Faust, no broker): real states for N pending carts are built by folding
+   generated events through stage A (one update each, every shopper reachable, none ordered),
+   abandoning them, and planning their recovery in stage B. A tick is what the agents do on a
+   tick minus the sends: ``pop_due`` on the partition's index, then ``apply_tick`` (stage A) or
+   ``apply_due`` (stage B) for every entry due, and the reschedule. It is timed with 0 due and
+   with 1,000 due, at several numbers pending (replicas of the real states beyond the first
+   ``--real`` ones, which changes nothing for the index). Memory: serialized bytes per state (what
+   a changelog message / RocksDB value holds) and Python heap bytes per state (tracemalloc; what
+   the ``memory://`` store holds).
+2. **Through the CLI** (``--worker N``): ``cartbands worker`` consumes N abandoned-to-be carts on
+   the embedded broker with ticks up to the end of the input; its RSS growth divided by N is the
+   memory per pending cart in a real worker (stage A state + stage B shopper state + Faust's
+   table bookkeeping).
+
+    python -m bench.timers [--pending 100000 1000000] [--worker 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import orjson
+
+from agents.timers import TimerIndex
+from bench.events import Mix, generate, summarize
+from bench.harness import fmt_rate, quiet_clients, rss_bytes, table
+from bench.pipeline import (
+    Input,
+    Options,
+    add_common,
+    bench_context,
+    measure_workers,
+    options_from,
+    prepare_pipeline,
+)
+from cartbands.policyfile import load_policy
+from recovery import checkouts as stage_a
+from recovery import shoppers as stage_b
+from recovery.ids import checkout_key
+from recovery.policyset import PolicySet
+from streams.app import DEV_CODE_SECRET
+
+PENDING_MIX = Mix(abandon_rate=1.0, max_updates=1, no_contact_rate=0.0, repeat_shoppers=0.0)
+PARTITION = 0
+
+
+@dataclass
+class States:
+    """Real pending states of both stages, keyed as in the tables."""
+
+    carts: dict[str, dict[str, Any]]  # store:checkout -> stage A state (open, deadline pending)
+    shoppers: dict[str, dict[str, Any]]  # store:shopper -> stage B state (plan, touch pending)
+    build_seconds: float
+
+
+def build_states(count: int, policies: PolicySet, seed: int = 7) -> States:
+    started = time.perf_counter()
+    events = generate(count, seed, PENDING_MIX)
+    carts: dict[str, dict[str, Any]] = {}
+    shoppers: dict[str, dict[str, Any]] = {}
+    for event in events:
+        key = checkout_key(event["store"], event["checkout"])
+        policy = policies.for_store(event["store"])
+        state, _ = stage_a.apply_event(carts.get(key), event, PARTITION, policy)
+        if state is None:
+            continue
+        carts[key] = state
+        deadline = state.get("dl")
+        if deadline is None:
+            continue
+        # What stage B holds once this cart is abandoned: the shopper with a planned sequence.
+        _, effects = stage_a.apply_tick(state, key, deadline)
+        for effect in effects:
+            if effect.kind == "abandoned" and effect.key and effect.record:
+                shopper, _ = stage_b.apply_abandoned(
+                    shoppers.get(effect.key), effect.key, effect.record, PARTITION, policy
+                )
+                shoppers[effect.key] = shopper
+    return States(carts, shoppers, time.perf_counter() - started)
+
+
+def heap_bytes(build: Callable[[], object]) -> tuple[object, int]:
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    built = build()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return built, after - before
+
+
+def _deep_copy(states: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Fresh objects for every state, as a table decoding them from storage would hold."""
+    return {key: orjson.loads(orjson.dumps(value)) for key, value in states.items()}
+
+
+@dataclass
+class MemoryRow:
+    what: str
+    states: int
+    serialized_mean: float
+    serialized_p99: float
+    heap_per_state: float
+
+
+def memory_rows(states: States) -> list[MemoryRow]:
+    rows = []
+    for what, table_states in (
+        ("stage A checkout (pending abandonment)", states.carts),
+        ("stage B shopper (pending touches)", states.shoppers),
+    ):
+        sizes = sorted(len(orjson.dumps(s)) for s in table_states.values())
+        # The heap a table of these states takes: a deep copy measured with tracemalloc.
+        copied, heap = heap_bytes(partial(_deep_copy, table_states))
+        del copied
+        rows.append(
+            MemoryRow(
+                what,
+                len(sizes),
+                statistics.fmean(sizes) if sizes else 0.0,
+                sizes[int(0.99 * (len(sizes) - 1))] if sizes else 0.0,
+                heap / len(sizes) if sizes else 0.0,
+            )
+        )
+    return rows
+
+
+@dataclass
+class TickRow:
+    stage: str
+    pending: int
+    due: int
+    micros: float  # median per tick
+
+    @property
+    def per_due(self) -> float | None:
+        return self.micros / self.due if self.due else None
+
+
+def _replicated(base: dict[str, dict[str, Any]], count: int) -> dict[str, dict[str, Any]]:
+    """``count`` states: the real ones, then copies under new keys (same due times spread)."""
+    out = dict(base)
+    values = list(base.items())
+    copy = 0
+    while len(out) < count and values:
+        key, state = values[copy % len(values)]
+        out[f"{key}~{copy}"] = state
+        copy += 1
+    return out
+
+
+def time_ticks(
+    stage: str,
+    table_states: dict[str, dict[str, Any]],
+    due_of: Callable[[dict[str, Any]], float | None],
+    apply: Callable[[dict[str, Any], str, float], dict[str, Any] | None],
+    due_counts: tuple[int, ...],
+    repeats: int,
+) -> list[TickRow]:
+    """The agents' tick path (pop_due, apply, reschedule) with ``due`` entries due."""
+    index = TimerIndex()
+    entries = []
+    for key, state in table_states.items():
+        due = due_of(state)
+        if due is not None:
+            entries.append((due, int(state.get("seq", 0)), key))
+    index.rebuild(PARTITION, entries)
+    ordered = sorted(due for due, _, _ in entries)
+    rows = []
+
+    def current(key: str) -> int | None:
+        state = table_states.get(key)
+        return int(state.get("seq", 0)) if state else None
+
+    for due_count in due_counts:
+        if due_count > len(ordered):
+            continue
+        # Replicas share due times, so a few more than asked may fall due: the row says how many.
+        now = ordered[due_count - 1] if due_count else ordered[0] - 1.0
+        samples = []
+        found = 0
+        for _ in range(repeats):
+            started = time.perf_counter()
+            popped = index.pop_due(PARTITION, now, current)
+            for _due, key in popped:
+                new = apply(table_states[key], key, now)
+                if new is not None:
+                    next_due = due_of(new)
+                    if next_due is not None:
+                        index.schedule(PARTITION, next_due, int(new.get("seq", 0)), key)
+            samples.append(time.perf_counter() - started)
+            found = len(popped)
+            if popped:  # put the index back as it was (untimed)
+                index.rebuild(PARTITION, entries)
+        rows.append(TickRow(stage, len(entries), found, 1e6 * statistics.median(samples)))
+    return rows
+
+
+def tick_rows(
+    states: States,
+    policies: PolicySet,
+    pending: tuple[int, ...],
+    due_counts: tuple[int, ...],
+    repeats: int,
+) -> list[TickRow]:
+    rows: list[TickRow] = []
+
+    def a_apply(state: dict[str, Any], key: str, now: float) -> dict[str, Any] | None:
+        return stage_a.apply_tick(state, key, now)[0]
+
+    def b_due(state: dict[str, Any]) -> float | None:
+        value = state.get("nd")
+        return float(value) if value is not None else None
+
+    def b_apply(state: dict[str, Any], key: str, now: float) -> dict[str, Any] | None:
+        shopper = key.split("~", 1)[0]
+        store = shopper.split(":", 1)[0]
+        return stage_b.apply_due(state, shopper, now, policies.for_store(store), DEV_CODE_SECRET)[0]
+
+    for count in pending:
+        carts = _replicated(states.carts, count)
+        rows += time_ticks("A", carts, stage_a.next_due, a_apply, due_counts, repeats)
+        del carts
+        shoppers = _replicated(states.shoppers, count)
+        rows += time_ticks("B", shoppers, b_due, b_apply, due_counts, repeats)
+        del shoppers
+        gc.collect()
+    return rows
+
+
+@dataclass
+class WorkerMemory:
+    carts: int
+    rss_first: int
+    rss_end: int
+    seconds: float
+
+    @property
+    def per_cart(self) -> float:
+        return (self.rss_end - self.rss_first) / self.carts if self.carts else 0.0
+
+
+def worker_memory(options: Options, count: int) -> WorkerMemory:
+    """RSS growth of ``cartbands worker`` holding ``count`` pending carts (and their shoppers)."""
+    events = generate(count, options.seed, PENDING_MIX)
+    data = Input(events, summarize(events))
+    first_rss: dict[int, int] = {}
+    with bench_context(options) as bench:
+        names, _loaded, mapped = asyncio.run(prepare_pipeline(bench, data, options.batch))
+
+        def on_start(pids: list[int]) -> Callable[[], None]:
+            def on_first() -> None:
+                for pid in pids:
+                    first_rss[pid] = rss_bytes(pid) or 0
+
+            return on_first
+
+        progress = measure_workers(bench, names, mapped, 1, on_start=on_start)
+    [(pid, first)] = first_rss.items()
+    return WorkerMemory(count, first, progress.rss.get(pid, 0), progress.window)
+
+
+def render(
+    memory: list[MemoryRow],
+    ticks: list[TickRow],
+    states: States,
+    worker: WorkerMemory | None,
+) -> str:
+    lines = [
+        f"timer scale (in process; {len(states.carts):,} real carts and "
+        f"{len(states.shoppers):,} shoppers built in {states.build_seconds:.1f}s)",
+        "",
+        table(
+            ("state", "count", "serialized bytes mean", "p99", "heap bytes/state"),
+            [
+                [
+                    row.what,
+                    f"{row.states:,}",
+                    f"{row.serialized_mean:,.0f}",
+                    f"{row.serialized_p99:,.0f}",
+                    f"{row.heap_per_state:,.0f}",
+                ]
+                for row in memory
+            ],
+        ),
+        "",
+        table(
+            ("stage", "pending", "due", "tick us (median)", "us per due"),
+            [
+                [
+                    row.stage,
+                    f"{row.pending:,}",
+                    f"{row.due:,}",
+                    f"{row.micros:,.1f}",
+                    "-" if row.per_due is None else f"{row.per_due:,.1f}",
+                ]
+                for row in ticks
+            ],
+        ),
+    ]
+    for stage in ("A", "B"):
+        zero = [r for r in ticks if r.stage == stage and r.due == 0]
+        if len(zero) >= 2:
+            low, high = zero[0], zero[-1]
+            lines.append(
+                f"stage {stage}: tick with 0 due at {high.pending:,} pending / at "
+                f"{low.pending:,} pending = {high.micros / low.micros:.2f}x (flat = independent "
+                "of pending)"
+            )
+    if worker is not None:
+        lines += [
+            "",
+            f"cartbands worker holding {worker.carts:,} pending carts: RSS "
+            f"{worker.rss_first / 2**20:,.0f} MiB at first commit -> {worker.rss_end / 2**20:,.0f}"
+            f" MiB at the end: {fmt_rate(worker.per_cart)} bytes per pending cart "
+            f"(stage A + stage B state + Faust table overhead, memory:// store)",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.timers", description=(__doc__ or "").split("\n")[0]
+    )
+    add_common(parser)
+    parser.add_argument("--real", type=int, default=100_000, help="real states built")
+    parser.add_argument("--pending", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--due", type=int, nargs="+", default=[0, 1_000])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--worker", type=int, default=0, help="also measure a worker's RSS with this many carts"
+    )
+    args = parser.parse_args(argv)
+    quiet_clients()
+    policies = load_policy(args.policy)
+    states = build_states(args.real, policies, args.seed)
+    memory = memory_rows(states)
+    ticks = tick_rows(states, policies, tuple(args.pending), tuple(args.due), args.repeats)
+    worker = worker_memory(options_from(args), args.worker) if args.worker else None
+    print(render(memory, ticks, states, worker))
+
+
+if __name__ == "__main__":
+    main()

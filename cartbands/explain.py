@@ -1,0 +1,191 @@
+"""``cartbands policy explain``: the plan a cart would get, with every reason.
+
+A tool for a person tuning a policy: it builds a cart (and a profile matching the asked
+segment), runs the pure core's :func:`recovery.plan.plan_recovery`, then walks each touch
+through :func:`recovery.decide.decide_touch` at its due time (following deferrals, and
+counting earlier sends against gaps and caps) to show when and whether it would go out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+import click
+
+from cartbands.policyfile import PolicyError, load_policy
+from recovery.decide import decide_touch
+from recovery.durations import format_duration
+from recovery.ids import shopper_key
+from recovery.model import Cart, ContactInfo, Decision, Plan, PlannedTouch, Profile
+from recovery.plan import plan_recovery
+from recovery.policy import SEGMENTS, StorePolicy
+
+EXAMPLE_SECRET = b"cartbands-explain-example-secret"
+_MAX_DEFERRALS = 10
+
+
+def profile_for(segment: str, policy: StorePolicy, now: datetime) -> Profile:
+    """The smallest profile that lands in ``segment`` under ``policy``'s rules."""
+    rules = policy.segments
+    if segment == "repeat_vip":
+        return Profile(orders_count=rules.repeat_vip.min_orders)
+    if segment == "returning":
+        return Profile(orders_count=rules.returning.min_orders)
+    if segment == "hesitant":
+        earlier = rules.hesitant.min_abandonments - 1
+        step = rules.hesitant.within / (earlier + 1)
+        times = tuple(now - step * (i + 1) for i in range(earlier))
+        return Profile(abandonments=times)
+    return Profile()
+
+
+def _treated(policy: StorePolicy) -> StorePolicy:
+    bands = [band.model_copy(update={"holdout": Decimal(0)}) for band in policy.bands]
+    return policy.model_copy(update={"bands": bands})
+
+
+def _local(moment: datetime, policy: StorePolicy) -> str:
+    from recovery.regions import zone
+
+    return moment.astimezone(zone(policy.timezone)).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def _incentive(touch: PlannedTouch) -> str:
+    if touch.incentive_kind is None:
+        return ""
+    what = (
+        touch.incentive_service
+        if touch.incentive_kind == "service"
+        else f"{touch.incentive_kind} {touch.incentive_value}"
+    )
+    valid = f", valid {format_duration(timedelta(seconds=touch.incentive_validity_s or 0))}"
+    return f"incentive {what} (cost {touch.incentive_cost}{valid})"
+
+
+def walk(
+    plan: Plan, touch: PlannedTouch, profile: Profile, cart: Cart, policy: StorePolicy
+) -> tuple[list[Decision], Profile]:
+    """Decisions for ``touch`` from its due time until it is sent or skipped."""
+    decisions = []
+    now = touch.due_at
+    for _ in range(_MAX_DEFERRALS):
+        decision = decide_touch(plan, touch, profile, cart, policy, now, EXAMPLE_SECRET)
+        decisions.append(decision)
+        if decision.action != "defer" or decision.at is None:
+            break
+        now = decision.at
+    if decisions[-1].action == "send":
+        profile = dataclasses.replace(profile, sends=(*profile.sends, (touch.channel, now)))
+    return decisions, profile
+
+
+def render(plan: Plan, profile: Profile, cart: Cart, policy: StorePolicy) -> list[str]:
+    lines = [f"plan for store {cart.store}, cart {cart.total} {cart.currency}:"]
+    lines += [f"  {reason}" for reason in plan.reasons]
+    if plan.rejected:
+        return [*lines, f"  REJECTED: {plan.rejected} (no touches)"]
+    if not plan.touches:
+        return [*lines, "  no touches"]
+    lines.append(f"touches (times in the store zone {policy.timezone}):")
+    for touch in plan.touches:
+        due = _local(touch.due_at, policy)
+        lines.append(f"  {touch.step}. {touch.channel:<5} {touch.template:<20} due {due}")
+        lines.append(f"     why: {touch.reason}")
+        offer = _incentive(touch)
+        if offer:
+            lines.append(f"     {offer}")
+        if touch.incentive_withheld_reason:
+            lines.append(f"     incentive withheld: {touch.incentive_withheld_reason}")
+        if touch.summary:
+            lines.append(f"     for the person following up: {touch.summary}")
+        decisions, profile = walk(plan, touch, profile, cart, policy)
+        for decision in decisions:
+            when = f" until {_local(decision.at, policy)}" if decision.at else ""
+            extra = ""
+            if decision.code:
+                extra += f"; example code {decision.code}"
+            if decision.expires_at:
+                extra += f"; expires {_local(decision.expires_at, policy)}"
+            lines.append(f"     -> {decision.action}{when} ({decision.reason}){extra}")
+    return lines
+
+
+@click.command("explain")
+@click.option("--store", required=True, help="Store id (its overrides apply; else defaults).")
+@click.option("--total", required=True, help="Cart total, e.g. 310 or 49.99.")
+@click.option("--segment", type=click.Choice(SEGMENTS), default="new", show_default=True)
+@click.option("--currency", default=None, help="Cart currency (default: the store's).")
+@click.option("--shop-total", default=None, help="The platform's amount in the shop currency.")
+@click.option("--email-consent/--no-email-consent", default=True, show_default=True)
+@click.option("--sms-consent/--no-sms-consent", default=True, show_default=True)
+@click.option("--phone", default="+12125550100", show_default=True, help="Recipient phone.")
+@click.option("--country", default=None, help="Shipping country code (e.g. US).")
+@click.option("--province", default=None, help="Shipping province code (e.g. FL).")
+@click.option(
+    "--at", "at_text", default=None, help="Abandonment time, ISO 8601 (default: now, UTC)."
+)
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None)
+def explain(
+    store: str,
+    total: str,
+    segment: str,
+    currency: str | None,
+    shop_total: str | None,
+    email_consent: bool,
+    sms_consent: bool,
+    phone: str,
+    country: str | None,
+    province: str | None,
+    at_text: str | None,
+    policy_file: str | None,
+) -> None:
+    """Print the plan a cart of TOTAL would get at STORE, with every reason."""
+    try:
+        policy = load_policy(policy_file).for_store(store)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        amount = Decimal(total)
+        shop_amount = Decimal(shop_total) if shop_total is not None else None
+    except InvalidOperation:
+        raise click.BadParameter("amounts must be decimal numbers like 310 or 49.99") from None
+    try:
+        abandoned = datetime.fromisoformat(at_text) if at_text else datetime.now(UTC)
+    except ValueError:
+        raise click.BadParameter(f"--at is not an ISO 8601 time: {at_text!r}") from None
+    if abandoned.tzinfo is None:
+        abandoned = abandoned.replace(tzinfo=UTC)
+    abandoned = abandoned.replace(second=0, microsecond=0)
+    contact = ContactInfo(
+        email="shopper@example.com",
+        phone=phone or None,
+        email_consent=email_consent,
+        sms_consent=sms_consent,
+        country_code=country,
+        province_code=province,
+    )
+    cart = Cart(
+        store=store,
+        checkout="explain-cart",
+        currency=(currency or policy.currency).upper(),
+        total=amount,
+        abandoned_at=abandoned,
+        contact=contact,
+        shop_currency=policy.currency if shop_amount is not None else None,
+        shop_total=shop_amount,
+    )
+    shopper = shopper_key(store, email=contact.email) or f"{store}:explain"
+    profile = profile_for(segment, policy, abandoned)
+    plan = plan_recovery(profile, cart, shopper, policy, abandoned)
+    if plan.segment and plan.segment != segment:
+        click.echo(f"note: the policy's rules put this profile in {plan.segment}, not {segment}")
+    if plan.holdout:
+        for line in render(plan, profile, cart, policy):
+            click.echo(line)
+        click.echo("this cart is in the holdout; were it treated, the plan would be:")
+        policy = _treated(policy)
+        plan = plan_recovery(profile, cart, shopper, policy, abandoned)
+    for line in render(plan, profile, cart, policy):
+        click.echo(line)

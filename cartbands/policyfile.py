@@ -1,0 +1,33 @@
+"""Read a policy file from disk and validate it into per-store policies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from recovery.policyset import PolicyError, PolicySet, Problem, parse_policy
+
+DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "default.yaml"
+
+__all__ = ["DEFAULT_POLICY", "PolicyError", "PolicySet", "Problem", "load_policy"]
+
+
+def load_policy(path: str | Path | None = None) -> PolicySet:
+    """Read and validate a policy file (the shipped default when ``path`` is None)."""
+    file = Path(path) if path is not None else DEFAULT_POLICY
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(
+            source, [Problem("", f"cannot read file: {exc.strerror or exc}")]
+        ) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PolicyError(source, [Problem(where, f"not valid YAML: {problem}")]) from exc
+    return parse_policy(data, source)

@@ -1,0 +1,83 @@
+"""A small built-in sample of carts across every default band, for ``cartbands run``.
+
+Deterministic: the same carts, ids and event times on every run, so the run is a replay.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+SAMPLE_STORE = "demo"
+SAMPLE_START = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+
+# (checkout, total, first name, sms consent, items)
+_CARTS: tuple[tuple[str, str, str, bool, tuple[tuple[str, int, str], ...]], ...] = (
+    ("chk-low-1", "18.50", "Ada", False, (("Enamel mug", 1, "18.50"),)),
+    ("chk-low-2", "42.00", "Ben", True, (("Tea sampler", 2, "21.00"),)),
+    ("chk-mid-1", "75.00", "Cleo", True, (("Linen apron", 1, "75.00"),)),
+    ("chk-mid-2", "120.00", "Dev", False, (("Chef knife", 1, "120.00"),)),
+    ("chk-mid-3", "199.99", "Eli", True, (("Dutch oven", 1, "199.99"),)),
+    ("chk-high-1", "310.00", "Fay", True, (("Espresso grinder", 1, "310.00"),)),
+    ("chk-high-2", "540.00", "Gus", False, (("Stand mixer", 1, "540.00"),)),
+    ("chk-vip-1", "900.00", "Hana", True, (("Espresso machine", 1, "900.00"),)),
+    ("chk-vip-2", "1400.00", "Ivo", True, (("Range hood", 1, "1400.00"),)),
+)
+
+
+# (checkout, hours after its cart event): these shoppers come back and order.
+_ORDERS: tuple[tuple[str, int], ...] = (("chk-mid-2", 5), ("chk-high-2", 30))
+
+
+def sample_events(start: datetime = SAMPLE_START) -> list[dict[str, Any]]:
+    """Canonical events for the sample carts, one minute apart, and two later orders."""
+    events = []
+    for index, (checkout, total, name, sms, items) in enumerate(_CARTS):
+        at = start + timedelta(minutes=index)
+        events.append(
+            {
+                "type": "cart_updated",
+                "event_id": f"sample-{checkout}-1",
+                "store": SAMPLE_STORE,
+                "checkout": checkout,
+                "platform": "generic",
+                "occurred_at": at.isoformat().replace("+00:00", "Z"),
+                "currency": "USD",
+                "total": total,
+                "subtotal": total,
+                "line_items": [
+                    {"title": title, "quantity": qty, "price": price} for title, qty, price in items
+                ],
+                "contact": {
+                    "email": f"{name.lower()}@example.com",
+                    "phone": "+12125550100" if sms else None,
+                    "sms_phone": "+12125550100" if sms else None,
+                    "first_name": name,
+                    "email_consent": True,
+                    "sms_consent": sms,
+                    "customer_id": f"cust-{checkout}",
+                },
+                "shipping_address": {"country_code": "US", "province_code": "NY"},
+                "recovery_url": f"https://demo.example.com/checkouts/{checkout}/recover",
+            }
+        )
+    by_checkout = {e["checkout"]: e for e in events}
+    for checkout, hours in _ORDERS:
+        cart = by_checkout[checkout]
+        at = datetime.fromisoformat(str(cart["occurred_at"])) + timedelta(hours=hours)
+        events.append(
+            {
+                "type": "cart_completed",
+                "event_id": f"sample-order-{checkout}",
+                "store": SAMPLE_STORE,
+                "checkout": checkout,
+                "platform": "generic",
+                "occurred_at": at.isoformat().replace("+00:00", "Z"),
+                "currency": "USD",
+                "total": cart["total"],
+                "order_id": f"order-{checkout}",
+                "contact": cart["contact"],
+            }
+        )
+    events.sort(key=lambda e: str(e["occurred_at"]))
+    return events

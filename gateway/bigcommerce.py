@@ -1,0 +1,201 @@
+"""BigCommerce webhooks and REST resources -> canonical records (pure).
+
+Webhooks are thin: ``{created_at, store_id, producer: "stores/{hash}", scope, hash,
+data: {type, id, ...}}``; ``hash`` is the same on every delivery of one event (the delivery
+id). The shell fetches the resource (:mod:`gateway.bigcommerce_api`) and hands it here:
+``store/cart/created|updated|abandoned`` -> the cart (``GET /v3/carts/{id}``) as
+``cart_updated``; ``store/cart/converted`` (``data.orderId``) and ``store/order/created`` ->
+the order (``GET /v2/orders/{id}``, whose ``cart_id`` is the converted cart) as
+``cart_completed``. Cart amounts are JSON numbers: read through their shortest repr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from gateway.emit import Emit
+from gateway.errors import Reject, bad_field, missing_field
+from gateway.fields import (
+    as_list,
+    as_object,
+    child,
+    drop_none,
+    join,
+    opt_int,
+    opt_money,
+    opt_str,
+    req_currency,
+    req_money,
+    to_time,
+)
+from recovery.ids import checkout_key
+
+CART_SCOPES = frozenset({"store/cart/created", "store/cart/updated", "store/cart/abandoned"})
+ORDER_SCOPES = frozenset({"store/cart/converted", "store/order/created"})
+PLATFORM = "bigcommerce"
+ITEM_KINDS = ("physical_items", "digital_items", "custom_items")
+
+
+@dataclass(frozen=True)
+class Hook:
+    scope: str
+    store_hash: str
+    delivery: str
+    created_at: datetime
+    cart_id: str | None
+    order_id: str | None
+
+    @property
+    def wants_cart(self) -> bool:
+        return self.scope in CART_SCOPES
+
+
+def parse_hook(payload: Any) -> Hook:
+    body = as_object(payload, "")
+    scope = opt_str(body, "scope")
+    if scope is None:
+        raise missing_field("scope")
+    if scope not in CART_SCOPES | ORDER_SCOPES:
+        raise Reject(400, "unsupported_topic", f"scope {scope[:80]!r} is not handled")
+    producer = opt_str(body, "producer")
+    if producer is None:
+        raise missing_field("producer")
+    if not producer.startswith("stores/") or not producer[len("stores/") :]:
+        raise bad_field("producer", "must look like stores/{store_hash}")
+    delivery = opt_str(body, "hash")
+    if delivery is None:
+        raise missing_field("hash")
+    created = body.get("created_at")
+    if created is None:
+        raise missing_field("created_at")
+    data = child(body, "data", "")
+    if data is None:
+        raise missing_field("data")
+    resource = opt_str(data, "id", "data")
+    if resource is None:
+        raise missing_field("data.id")
+    cart_id: str | None = None
+    order_id: str | None = None
+    if scope in CART_SCOPES:
+        cart_id = resource
+    elif scope == "store/cart/converted":
+        cart_id = resource
+        order_id = opt_str(data, "orderId", "data")
+        if order_id is None:
+            raise missing_field("data.orderId")
+    else:
+        order_id = resource
+    return Hook(
+        scope=scope,
+        store_hash=producer[len("stores/") :].strip().lower(),
+        delivery=delivery,
+        created_at=to_time(created, "created_at"),
+        cart_id=cart_id,
+        order_id=order_id,
+    )
+
+
+def _item(raw: Any, path: str) -> dict[str, Any]:
+    item = as_object(raw, path)
+    quantity = opt_int(item, "quantity", path)
+    if quantity is None:
+        raise missing_field(join(path, "quantity"))
+    price = opt_money(item, "sale_price", path)
+    if price is None:
+        price = req_money(item, "list_price", path)
+    return drop_none(
+        {
+            "title": opt_str(item, "name", path) or "",
+            "quantity": quantity,
+            "price": price,
+            "product_id": opt_str(item, "product_id", path),
+            "variant_id": opt_str(item, "variant_id", path),
+            "sku": opt_str(item, "sku", path),
+        }
+    )
+
+
+def cart_event(cart: Any, store: str, hook: Hook) -> Emit:
+    """A v3 management cart (the ``data`` of ``GET /v3/carts/{id}``) as ``cart_updated``."""
+    body = as_object(cart, "cart")
+    cart_id = opt_str(body, "id", "cart") or hook.cart_id
+    if cart_id is None:
+        raise missing_field("cart.id")
+    currency = child(body, "currency", "cart")
+    if currency is None:
+        raise missing_field("cart.currency")
+    items = []
+    lines = child(body, "line_items", "cart") or {}
+    for kind in ITEM_KINDS:
+        path = f"cart.line_items.{kind}"
+        for index, raw in enumerate(as_list(lines, kind, "cart.line_items")):
+            items.append(_item(raw, join(path, index)))
+    updated = body.get("updated_time")
+    customer_id = opt_str(body, "customer_id", "cart")
+    value = drop_none(
+        {
+            "type": "cart_updated",
+            "store": store,
+            "checkout": cart_id,
+            "event_id": hook.delivery,
+            "platform": PLATFORM,
+            "occurred_at": to_time(updated, "cart.updated_time") if updated else hook.created_at,
+            "currency": req_currency(currency, "code", "cart.currency"),
+            "total": req_money(body, "cart_amount", "cart"),
+            "subtotal": opt_money(body, "base_amount", "cart"),
+            "line_items": items,
+            "contact": drop_none(
+                {
+                    "email": opt_str(body, "email", "cart"),
+                    "customer_id": customer_id if customer_id not in (None, "0") else None,
+                    "locale": opt_str(body, "locale", "cart"),
+                }
+            ),
+        }
+    )
+    return Emit("cart_events", checkout_key(store, cart_id), value)
+
+
+def _order_time(order: Mapping[str, Any], hook: Hook) -> datetime:
+    raw = order.get("date_created")
+    if isinstance(raw, str) and raw.strip():
+        try:
+            return parsedate_to_datetime(raw).astimezone(hook.created_at.tzinfo)
+        except (TypeError, ValueError):
+            return to_time(raw, "order.date_created")
+    return hook.created_at
+
+
+def order_event(order: Any, store: str, hook: Hook) -> Emit:
+    """A v2 order (``GET /v2/orders/{id}``) as the ``cart_completed`` of its cart."""
+    body = as_object(order, "order")
+    order_id = opt_str(body, "id", "order") or hook.order_id
+    checkout = opt_str(body, "cart_id", "order") or hook.cart_id or f"order-{order_id}"
+    billing = child(body, "billing_address", "order") or {}
+    customer_id = opt_str(body, "customer_id", "order")
+    value = drop_none(
+        {
+            "type": "cart_completed",
+            "store": store,
+            "checkout": checkout,
+            "event_id": hook.delivery,
+            "platform": PLATFORM,
+            "occurred_at": _order_time(body, hook),
+            "currency": req_currency(body, "currency_code", "order"),
+            "total": req_money(body, "total_inc_tax", "order"),
+            "order_id": order_id,
+            "contact": drop_none(
+                {
+                    "email": opt_str(billing, "email", "order.billing_address"),
+                    "phone": opt_str(billing, "phone", "order.billing_address"),
+                    "first_name": opt_str(billing, "first_name", "order.billing_address"),
+                    "customer_id": customer_id if customer_id not in (None, "0") else None,
+                }
+            ),
+        }
+    )
+    return Emit("cart_events", checkout_key(store, checkout), value)

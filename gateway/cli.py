@@ -1,0 +1,114 @@
+"""``cartbands gateway``: run the ingest gateway (registered on the main CLI group)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+
+import click
+from aiohttp import web
+
+from cartbands.policyfile import PolicyError, load_policy
+from cartbands.settings import Settings
+from gateway.app import ONE_MIB, Gateway
+from gateway.config import ConfigError, build_config
+from gateway.output import Output
+from streams.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+
+async def serve(
+    gateway: Gateway, host: str, port: int, lingering_time: float = 1.0
+) -> web.AppRunner:
+    """Start ``gateway`` on ``host:port`` (0: a free port); the caller cleans the runner up."""
+    runner = web.AppRunner(gateway.build(), access_log=None, lingering_time=lingering_time)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
+    await site.start()
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        return int(address[1])
+    raise RuntimeError("the gateway is not listening")
+
+
+async def _main(gateway: Gateway, host: str, port: int) -> None:
+    runner = await serve(gateway, host, port)
+    click.echo(f"gateway listening on http://{host}:{bound_port(runner)}", err=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+@click.command("gateway")
+@click.option("--broker", "broker_url", envvar="CARTBANDS_BROKER", help="kafka://host:port")
+@click.option("--port", type=int, default=8080, show_default=True, help="HTTP port (0: free).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--policy", type=click.Path(dir_okay=False), envvar="CARTBANDS_POLICY", help="Policy file."
+)
+@click.option("--topic-prefix", default=None, help="Prefix of every topic name.")
+@click.option("--partitions", type=int, default=None, help="Partitions of created topics.")
+@click.option("--max-body", type=int, default=ONE_MIB, show_default=True, help="Body limit.")
+@click.option("--ack-timeout", type=float, default=10.0, show_default=True, help="Seconds.")
+@click.option("--linger-ms", type=int, default=2, show_default=True)
+@click.option(
+    "--public-url",
+    default=None,
+    help="Base URL the platforms call (https://host), for Twilio's URL-based signature.",
+)
+@click.option("--loglevel", default="info", show_default=True)
+def gateway_command(
+    broker_url: str | None,
+    port: int,
+    host: str,
+    policy: str | None,
+    topic_prefix: str | None,
+    partitions: int | None,
+    max_body: int,
+    ack_timeout: float,
+    linger_ms: int,
+    public_url: str | None,
+    loglevel: str,
+) -> None:
+    """Run the ingest gateway: verified webhooks in, canonical events on cart-events."""
+    logging.basicConfig(
+        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings.from_env(
+        broker=broker_url, policy=policy, topic_prefix=topic_prefix, partitions=partitions
+    )
+    try:
+        policies = load_policy(settings.policy)
+        config = build_config(policies, os.environ)
+    except (PolicyError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    output = Output(
+        settings.bootstrap,
+        TopicNames(settings.topic_prefix),
+        partitions=settings.partitions,
+        ack_timeout=ack_timeout,
+        linger_ms=linger_ms,
+    )
+    gateway = Gateway(config, output, max_body=max_body, public_url=public_url)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        pass
+    asyncio.run(_main(gateway, host, port))

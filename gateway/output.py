@@ -1,0 +1,266 @@
+"""Producing the gateway's records: acks=all, batched by linger, bounded waits.
+
+Each request awaits the broker's acknowledgement of its own records only, never a flush.
+Records of concurrent requests are gathered per partition for ``linger_ms`` and handed to the
+producer as one batch per partition (:class:`Batcher`: one future per batch instead of one
+per record, which is most of the producer's per-record cost); every request waiting on a
+batch is released when the broker acknowledges it. Partitions come from Kafka's default
+murmur2 partitioner on the key, as ``producer.send`` would pick them, so a checkout's events
+keep one partition. Large records (dead letters with their body) and store-wide broadcasts
+take the producer's ordinary path.
+
+A send not acknowledged within ``ack_timeout`` raises :class:`BrokerUnavailable` (the caller
+answers 503 and the platform retries; a late acknowledgement then yields a duplicate, which
+stage A drops by ``event_id``). The producer connects in the background, so the gateway
+starts (and says "not ready") while the broker is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
+
+from cartbands.kafka import ensure_topics, producer
+from gateway.emit import Emit
+from schemas.codec import dumps
+from streams.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+BATCHED_MAX_BYTES = 64 * 1024
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a late failure as seen (its request may have timed out and left)."""
+    if not future.cancelled():
+        future.exception()
+
+
+class Batcher:
+    """Gather records per (topic, partition) for ``linger`` seconds; send each as one batch."""
+
+    def __init__(self, out: AIOKafkaProducer, linger: float) -> None:
+        self.out = out
+        self.linger = linger
+        self._partitioner = DefaultPartitioner()
+        self._pending: dict[tuple[str, int], list[tuple[bytes, bytes, asyncio.Future[None]]]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    async def partition(self, topic: str, key: bytes) -> int:
+        cluster = self.out.client.cluster
+        every = cluster.partitions_for_topic(topic)
+        if not every:
+            every = await self.out.partitions_for(topic)
+        available = cluster.available_partitions_for_topic(topic) or every
+        return int(self._partitioner(key, sorted(every), sorted(available)))
+
+    async def submit(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[None]:
+        partition = await self.partition(topic, key)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        future.add_done_callback(_retrieve)
+        self._pending.setdefault((topic, partition), []).append((key, value, future))
+        if self._timer is None:
+            self._timer = loop.call_later(self.linger, self._kick)
+        return future
+
+    def _kick(self) -> None:
+        self._timer = None
+        pending, self._pending = self._pending, {}
+        if pending:
+            task = asyncio.create_task(self._flush(pending))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+
+    async def drain(self) -> None:
+        """Send what is gathered now (at shutdown) and wait for the hand-over."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._kick()
+        if self._flushing:
+            await asyncio.gather(*self._flushing, return_exceptions=True)
+
+    async def _flush(
+        self, pending: dict[tuple[str, int], list[tuple[bytes, bytes, asyncio.Future[None]]]]
+    ) -> None:
+        for (topic, partition), items in pending.items():
+            start = 0
+            while start < len(items):
+                batch = self.out.create_batch()
+                taken: list[asyncio.Future[None]] = []
+                for key, value, future in items[start:]:
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        break
+                    taken.append(future)
+                if not taken:  # cannot happen below BATCHED_MAX_BYTES; never leave it waiting
+                    items[start][2].set_exception(KafkaError("record does not fit a batch"))
+                    start += 1
+                    continue
+                start += len(taken)
+                try:
+                    sent = await self.out.send_batch(batch, topic, partition=partition)
+                except Exception as exc:
+                    for future in taken:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                sent.add_done_callback(lambda done, waiting=taken: _settle(done, waiting))
+
+
+def _settle(sent: asyncio.Future[Any], waiting: list[asyncio.Future[None]]) -> None:
+    cancelled = sent.cancelled()
+    error = KafkaError("the batch was cancelled") if cancelled else sent.exception()
+    for future in waiting:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker did not acknowledge in time (or is not connected)."""
+
+
+class Output:
+    def __init__(
+        self,
+        bootstrap: str,
+        names: TopicNames,
+        *,
+        partitions: int = 8,
+        ack_timeout: float = 10.0,
+        linger_ms: int = 2,
+        **producer_options: Any,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.names = names
+        self.partitions = partitions
+        self.ack_timeout = ack_timeout
+        self.linger_ms = linger_ms
+        self.producer_options = producer_options
+        self._producer: AIOKafkaProducer | None = None
+        self._batcher: Batcher | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._ready_at = 0.0
+        self._ready = False
+        self._topic_names: dict[str, str] = {}
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return (self.names.cart_events, self.names.shopper_events, self.names.ingest_dlq)
+
+    def topic(self, emit: Emit) -> str:
+        topic = self._topic_names.get(emit.stream)
+        if topic is None:
+            topic = self._topic_names[emit.stream] = str(getattr(self.names, emit.stream))
+        return topic
+
+    async def start(self, wait: bool = False) -> None:
+        """Connect in the background (or now, with ``wait``)."""
+        if wait:
+            await self._connect_once()
+            return
+        self._connecting = asyncio.create_task(self._connect_forever(), name="gateway-connect")
+
+    async def _connect_once(self) -> None:
+        await ensure_topics(self.bootstrap, self.topics, self.partitions)
+        out = producer(
+            self.bootstrap,
+            linger_ms=self.linger_ms,
+            max_request_size=MAX_REQUEST_BYTES,
+            request_timeout_ms=max(int(self.ack_timeout * 1000), 1000),
+            **self.producer_options,
+        )
+        try:
+            await out.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await out.stop()
+            raise
+        for topic in self.topics:
+            await out.partitions_for(topic)
+        self._batcher = Batcher(out, self.linger_ms / 1000)
+        self._producer = out
+        log.info("gateway connected to the broker at %s", self.bootstrap)
+
+    async def _connect_forever(self) -> None:
+        delay = 0.2
+        while self._producer is None:
+            try:
+                await self._connect_once()
+            except Exception as exc:
+                log.warning("broker at %s not reachable yet: %s", self.bootstrap, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def stop(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._connecting
+        out, self._producer = self._producer, None
+        if self._batcher is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._batcher.drain(), timeout=5.0)
+        if out is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(out.stop(), timeout=5.0)
+
+    async def send(self, emits: Sequence[Emit]) -> None:
+        """Produce ``emits`` and return once the broker acknowledged every one of them."""
+        out = self._producer
+        if out is None:
+            raise BrokerUnavailable("not connected to the broker yet")
+        try:
+            async with asyncio.timeout(self.ack_timeout):
+                await self._send(out, emits)
+        except (TimeoutError, KafkaError) as exc:
+            raise BrokerUnavailable(f"broker did not acknowledge: {type(exc).__name__}") from exc
+
+    async def _send(self, out: AIOKafkaProducer, emits: Sequence[Emit]) -> None:
+        batcher = self._batcher
+        futures: list[asyncio.Future[Any]] = []
+        for emit in emits:
+            topic = self.topic(emit)
+            key = emit.key.encode()
+            value = dumps(emit.value)
+            if emit.broadcast:
+                partitions = await out.partitions_for(topic)
+                for partition in sorted(partitions):
+                    futures.append(await out.send(topic, key=key, value=value, partition=partition))
+            elif batcher is None or len(value) > BATCHED_MAX_BYTES:
+                futures.append(await out.send(topic, key=key, value=value))
+            else:
+                futures.append(await batcher.submit(topic, key, value))
+        if len(futures) == 1:
+            await futures[0]
+        else:
+            await asyncio.gather(*futures)
+
+    async def ready(self) -> bool:
+        """Whether the broker answers a metadata request now (cached for a second)."""
+        now = time.monotonic()
+        if now - self._ready_at < 1.0:
+            return self._ready
+        out = self._producer
+        ok = False
+        if out is not None:
+            try:
+                await asyncio.wait_for(out.client.fetch_all_metadata(), timeout=2.0)
+                ok = True
+            except Exception:
+                ok = False
+        self._ready, self._ready_at = ok, now
+        return ok

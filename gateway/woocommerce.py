@@ -1,0 +1,95 @@
+"""WooCommerce order webhooks -> ``cart_completed`` (pure).
+
+An order in a paid state (processing, completed, on-hold) is a conversion; other states
+(pending, failed, cancelled...) stand for no record. The checkout it converts is the id the
+store's cart plugin used for its cart events, read from the order meta entry named by the
+policy (``checkout_meta_key``), else the order's ``cart_hash``, else ``order-<id>``.
+WooCommerce's ``*_gmt`` times carry no offset and are UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.emit import Emit
+from gateway.errors import missing_field
+from gateway.fields import (
+    as_list,
+    as_object,
+    child,
+    drop_none,
+    first_time,
+    join,
+    opt_str,
+    req_currency,
+    req_money,
+)
+from recovery.ids import checkout_key
+
+PAID_STATUSES = frozenset({"processing", "completed", "on-hold"})
+PLATFORM = "woocommerce"
+
+
+def is_order_topic(topic: str) -> bool:
+    return topic.startswith("order.")
+
+
+def order_status(payload: Any) -> str | None:
+    return opt_str(as_object(payload, ""), "status")
+
+
+def checkout_of(order: Mapping[str, Any], meta_key: str, order_id: str) -> str:
+    for index, raw in enumerate(as_list(order, "meta_data")):
+        if not isinstance(raw, Mapping):
+            continue
+        if raw.get("key") == meta_key:
+            value = opt_str(raw, "value", join("meta_data", index))
+            if value:
+                return value
+    return opt_str(order, "cart_hash") or f"order-{order_id}"
+
+
+def order_event(payload: Any, store: str, event_id: str, meta_key: str) -> Emit | None:
+    """The conversion an order webhook stands for, or ``None`` for an unpaid order."""
+    order = as_object(payload, "")
+    status = opt_str(order, "status")
+    if status is None:
+        raise missing_field("status")
+    order_id = opt_str(order, "id")
+    if order_id is None:
+        raise missing_field("id")
+    if status not in PAID_STATUSES:
+        return None
+    checkout = checkout_of(order, meta_key, order_id)
+    billing = child(order, "billing", "") or {}
+    customer_id = opt_str(order, "customer_id")
+    value = drop_none(
+        {
+            "type": "cart_completed",
+            "store": store,
+            "checkout": checkout,
+            "event_id": event_id,
+            "platform": PLATFORM,
+            "occurred_at": first_time(
+                order, ("date_paid_gmt", "date_modified_gmt", "date_created_gmt")
+            ),
+            "currency": req_currency(order, "currency"),
+            "total": req_money(order, "total"),
+            "order_id": order_id,
+            "contact": drop_none(
+                {
+                    "email": opt_str(billing, "email", "billing"),
+                    "phone": opt_str(billing, "phone", "billing"),
+                    "customer_id": customer_id if customer_id not in (None, "0") else None,
+                    "first_name": opt_str(billing, "first_name", "billing"),
+                }
+            ),
+            "discount_codes": [
+                code
+                for index, raw in enumerate(as_list(order, "coupon_lines"))
+                if (code := opt_str(as_object(raw, join("coupon_lines", index)), "code"))
+            ],
+        }
+    )
+    return Emit("cart_events", checkout_key(store, checkout), value)

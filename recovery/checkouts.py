@@ -1,0 +1,269 @@
+"""Stage A decisions: the life of one checkout, as pure transitions on a compact state dict.
+
+A checkout is *open* while the shopper is active, *abandoned* once it has been idle for the
+store's abandonment window with a way to reach the shopper, *converted* once completed (or an
+order carries its token), *emptied* when its cart has no value left. A later update re-opens an
+abandoned checkout and a new idle period abandons it again as a new cycle (new plan, new ids).
+
+State is a plain dict so it is stored in a table as-is (small: a checkout's snapshot is capped)::
+
+    pt  partition          st  status            u   last updated_at (epoch s)
+    ids recent delivery ids cy  abandonment cycle dl  abandonment deadline (epoch s) or None
+    fa  forget-at (epoch s) seq timer sequence    sh  shopper key or None
+    c   the latest cart snapshot (wire form, nulls and heavy fields removed)
+
+Every function returns ``(new_state, effects)``; the effects are the records stage A sends to
+``shopper-events`` (and the counters it keeps). Nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from recovery.ids import shopper_key
+from recovery.money import MoneyError, parse_amount
+from recovery.policy import StorePolicy
+
+MAX_IDS = 8
+MAX_ITEMS = 10
+SNAPSHOT_DROP = ("type", "event_id", "platform", "completed_at")
+
+State = dict[str, Any]
+
+
+class BadEvent(ValueError):
+    """A cart event that cannot be used; the message says which field and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """Something stage A must do besides storing state: a record to emit, or a count."""
+
+    kind: str  # abandoned | converted | reopened | emptied | duplicate | stale | forgotten
+    key: str | None = None
+    record: dict[str, Any] | None = None
+
+
+def epoch(value: Any, field: str) -> float:
+    """ISO-8601 (``Z`` or offset) or epoch seconds -> epoch seconds (UTC)."""
+    if isinstance(value, bool):
+        raise BadEvent(f"{field}: expected an ISO-8601 time")
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str):
+        raise BadEvent(f"{field}: expected an ISO-8601 time")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise BadEvent(f"{field}: not an ISO-8601 time: {value!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _text(event: dict[str, Any], field: str) -> str:
+    value = event.get(field)
+    if not isinstance(value, str) or not value:
+        raise BadEvent(f"{field}: required non-empty string")
+    return value
+
+
+def validate(event: Any) -> tuple[str, str, str, float]:
+    """Check the fields stage A relies on; ``(type, store, checkout, occurred_at)``."""
+    if not isinstance(event, dict):
+        raise BadEvent("event: expected a JSON object")
+    kind = event.get("type", "cart_updated")
+    if kind not in ("cart_updated", "cart_completed"):
+        raise BadEvent(f"type: unknown cart event type {kind!r}")
+    store = _text(event, "store")
+    checkout = _text(event, "checkout")
+    _text(event, "event_id")
+    occurred = epoch(event.get("occurred_at"), "occurred_at")
+    for field in ("total", "subtotal"):
+        if field in event and event[field] is not None:
+            try:
+                parse_amount(event[field])
+            except MoneyError as exc:
+                raise BadEvent(f"{field}: {exc}") from exc
+    if "total" not in event:
+        raise BadEvent("total: required decimal string")
+    currency = event.get("currency")
+    if not isinstance(currency, str) or len(currency) != 3:
+        raise BadEvent("currency: required ISO-4217 code")
+    return kind, store, checkout, occurred
+
+
+def _shopper(store: str, event: dict[str, Any]) -> str | None:
+    contact = event.get("contact") or {}
+    if not isinstance(contact, dict):
+        return None
+    return shopper_key(
+        store, contact.get("customer_id"), contact.get("email"), contact.get("phone")
+    )
+
+
+def _reachable(event: dict[str, Any]) -> bool:
+    contact = event.get("contact") or {}
+    return isinstance(contact, dict) and bool(
+        contact.get("email") or contact.get("phone") or contact.get("sms_phone")
+    )
+
+
+def snapshot(event: dict[str, Any]) -> dict[str, Any]:
+    """The cart as kept in state: no nulls, no delivery metadata, at most MAX_ITEMS lines."""
+    kept = {k: v for k, v in event.items() if v is not None and k not in SNAPSHOT_DROP}
+    items = kept.get("line_items")
+    if isinstance(items, list):
+        kept["line_items"] = [
+            {k: v for k, v in item.items() if v is not None} if isinstance(item, dict) else item
+            for item in items[:MAX_ITEMS]
+        ]
+    contact = kept.get("contact")
+    if isinstance(contact, dict):
+        kept["contact"] = {k: v for k, v in contact.items() if v is not None and v is not False}
+    return kept
+
+
+def _is_empty(event: dict[str, Any]) -> bool:
+    items = event.get("line_items")
+    try:
+        total = parse_amount(event.get("total", "0"))
+    except MoneyError:
+        return False
+    return total <= 0 and not items
+
+
+def _converted_record(
+    store: str, checkout: str, state: State | None, event: dict[str, Any], at: float
+) -> tuple[str | None, dict[str, Any]]:
+    cart = (state or {}).get("c") or {}
+    shopper = _shopper(store, event) or (state or {}).get("sh")
+    record = {
+        "type": "cart_converted",
+        "store": store,
+        "shopper": shopper,
+        "checkout": checkout,
+        "order_id": event.get("order_id"),
+        "occurred_at": iso(at),
+        "currency": event.get("currency") or cart.get("currency"),
+        "total": str(event.get("total") if event.get("total") is not None else cart.get("total")),
+        "discount_codes": list(event.get("discount_codes") or ()),
+        "cycle": (state or {}).get("cy", 0),
+        "event_id": event.get("event_id"),
+    }
+    contact = event.get("contact") or cart.get("contact")
+    if contact:
+        record["contact"] = contact
+    return shopper, record
+
+
+def _forget_at(last: float, policy: StorePolicy) -> float:
+    return last + policy.retention.total_seconds()
+
+
+def apply_event(
+    state: State | None, event: dict[str, Any], partition: int, policy: StorePolicy
+) -> tuple[State | None, list[Effect]]:
+    """Fold one validated cart event into the checkout's state."""
+    kind, store, checkout, occurred = validate(event)
+    event_id = event["event_id"]
+    if state is not None:
+        if event_id in state.get("ids", ()):
+            return state, [Effect("duplicate")]
+        if state.get("st") == "converted" and kind == "cart_updated":
+            return _remember(state, event_id), [Effect("stale")]
+        if kind == "cart_updated" and occurred < state.get("u", float("-inf")):
+            return _remember(state, event_id), [Effect("stale")]
+    new: State = dict(state) if state is not None else {"cy": 0, "seq": 0}
+    new["pt"] = partition
+    new = _remember(new, event_id)
+    new["seq"] = new.get("seq", 0) + 1
+    effects: list[Effect] = []
+    completed = kind == "cart_completed" or bool(event.get("completed_at"))
+    if completed:
+        if state is not None and state.get("st") == "converted":
+            return new, [Effect("duplicate")]
+        shopper, record = _converted_record(store, checkout, state, event, occurred)
+        new.update(st="converted", dl=None, fa=_forget_at(occurred, policy))
+        new["u"] = max(new.get("u", occurred), occurred)
+        if shopper:
+            effects.append(Effect("converted", shopper, record))
+        return new, effects
+    previous = new.get("st")
+    new["u"] = occurred
+    new["c"] = snapshot(event)
+    new["sh"] = _shopper(store, event) or new.get("sh")
+    new["fa"] = _forget_at(occurred, policy)
+    if _is_empty(event):
+        new.update(st="emptied", dl=None)
+        if previous == "abandoned" and new.get("sh"):
+            effects.append(
+                Effect(
+                    "emptied", new["sh"], _lifecycle("cart_emptied", store, new, checkout, occurred)
+                )
+            )
+        return new, effects
+    if previous == "abandoned" and new.get("sh"):
+        effects.append(
+            Effect(
+                "reopened", new["sh"], _lifecycle("cart_reopened", store, new, checkout, occurred)
+            )
+        )
+    new["st"] = "open"
+    reachable = _reachable(event) and new.get("sh") is not None
+    new["dl"] = occurred + policy.abandonment_window.total_seconds() if reachable else None
+    return new, effects
+
+
+def _lifecycle(kind: str, store: str, state: State, checkout: str, at: float) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "store": store,
+        "shopper": state.get("sh"),
+        "checkout": checkout,
+        "cycle": state.get("cy", 0),
+        "occurred_at": iso(at),
+    }
+
+
+def _remember(state: State, event_id: str) -> State:
+    ids = [*state.get("ids", ()), event_id][-MAX_IDS:]
+    return {**state, "ids": ids}
+
+
+def next_due(state: State) -> float | None:
+    """When this checkout next needs attention: its abandonment deadline or its forget time."""
+    deadline = state.get("dl") if state.get("st") == "open" else None
+    forget = state.get("fa")
+    candidates = [t for t in (deadline, forget) if t is not None]
+    return min(candidates) if candidates else None
+
+
+def apply_tick(state: State, key: str, now: float) -> tuple[State | None, list[Effect]]:
+    """Time has reached ``now``: abandon an idle open checkout, or forget an old one."""
+    forget = state.get("fa")
+    if forget is not None and forget <= now:
+        return None, [Effect("forgotten")]
+    deadline = state.get("dl")
+    if state.get("st") != "open" or deadline is None or deadline > now:
+        return state, []
+    store, _, checkout = key.partition(":")
+    cycle = state.get("cy", 0) + 1
+    new = {**state, "st": "abandoned", "dl": None, "cy": cycle, "seq": state.get("seq", 0) + 1}
+    record = {
+        "type": "cart_abandoned",
+        "store": store,
+        "shopper": state["sh"],
+        "checkout": checkout,
+        "cycle": cycle,
+        "abandoned_at": iso(deadline),
+        "occurred_at": iso(deadline),
+        "cart": state.get("c") or {},
+    }
+    return new, [Effect("abandoned", state["sh"], record)]

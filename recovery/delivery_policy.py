@@ -1,0 +1,225 @@
+"""How a store's touches are delivered: adapters per channel, sender identity, limits, retries.
+
+Part of a store's policy (``StorePolicy.delivery``). Credentials are never in the file: each
+adapter names the *environment variables* that hold them (``api_key_env: BREVO_API_KEY``), and
+the sender process reads those variables when it builds the adapter. Pure data and validation,
+like the rest of :mod:`recovery`.
+
+```yaml
+delivery:
+  sender: {from_email: shop@acme.test, from_name: Acme, postal_address: "1 Main St, ...",
+           unsubscribe_url: "https://acme.test/unsubscribe"}
+  email: {adapter: smtp, host: smtp.acme.test, port: 587, security: starttls,
+          username_env: SMTP_USER, password_env: SMTP_PASSWORD}
+  sms: {adapter: twilio, from_number: "+15005550006"}
+  rate_limits: {twilio: {rate: 1, burst: 5}}
+  retry: {max_attempts: 5, base_delay: 1s, max_delay: 1m}
+  max_lateness: 6h
+```
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from recovery.durations import parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _env_name(value: str | None) -> str | None:
+    if value is not None and not _ENV_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not an environment variable name; put the secret in the "
+            "environment and name the variable here"
+        )
+    return value
+
+
+EnvName = Annotated[str, BeforeValidator(_env_name)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OutboxAdapter(_Strict):
+    """Append each rendered message to ``OUTBOX_DIR/<channel>.ndjson`` (no account needed)."""
+
+    adapter: Literal["outbox"] = "outbox"
+
+
+class SmtpAdapter(_Strict):
+    """Any SMTP relay; ``starttls`` upgrades a plain connection, ``ssl`` is implicit TLS."""
+
+    adapter: Literal["smtp"]
+    host: str
+    port: int = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+    ca_file: str | None = None
+    """Trust this CA bundle instead of the system's (a private relay's certificate)."""
+    timeout: Duration = timedelta(seconds=30)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> SmtpAdapter:
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("give both username_env and password_env, or neither")
+        return self
+
+
+class BrevoAdapter(_Strict):
+    """Brevo transactional email API (``POST {base_url}/v3/smtp/email``, ``api-key`` header)."""
+
+    adapter: Literal["brevo"]
+    api_key_env: EnvName = "BREVO_API_KEY"
+    base_url: str = "https://api.brevo.com"
+    timeout: Duration = timedelta(seconds=30)
+
+
+class TwilioAdapter(_Strict):
+    """Twilio Messages API; send from a number or through a Messaging Service."""
+
+    adapter: Literal["twilio"]
+    account_sid_env: EnvName = "TWILIO_ACCOUNT_SID"
+    auth_token_env: EnvName = "TWILIO_AUTH_TOKEN"
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    base_url: str = "https://api.twilio.com"
+    timeout: Duration = timedelta(seconds=30)
+
+    @model_validator(mode="after")
+    def _one_sender(self) -> TwilioAdapter:
+        if (self.from_number is None) == (self.messaging_service_sid is None):
+            raise ValueError("give exactly one of from_number and messaging_service_sid")
+        return self
+
+
+class MetaAudienceAdapter(_Strict):
+    """Meta custom audience: add hashed identifiers (POST), remove them (DELETE)."""
+
+    adapter: Literal["meta_audience"]
+    audience_id: str
+    access_token_env: EnvName = "META_ACCESS_TOKEN"
+    api_version: str = "v25.0"
+    base_url: str = "https://graph.facebook.com"
+    timeout: Duration = timedelta(seconds=30)
+
+
+class GorgiasAdapter(_Strict):
+    """Gorgias help desk: one ticket per human touch (basic auth: account email + API key)."""
+
+    adapter: Literal["gorgias"]
+    domain: str
+    username_env: EnvName = "GORGIAS_USERNAME"
+    api_key_env: EnvName = "GORGIAS_API_KEY"
+    base_url: str | None = None
+    tags: list[str] = Field(default_factory=lambda: ["cart-recovery"])
+    timeout: Duration = timedelta(seconds=30)
+
+    @property
+    def url(self) -> str:
+        return self.base_url or f"https://{self.domain}.gorgias.com"
+
+
+class SlackAdapter(_Strict):
+    """A Slack incoming webhook; its URL is a secret, so it comes from the environment."""
+
+    adapter: Literal["slack"]
+    webhook_url_env: EnvName = "SLACK_WEBHOOK_URL"
+    timeout: Duration = timedelta(seconds=30)
+
+
+EmailAdapter = Annotated[OutboxAdapter | SmtpAdapter | BrevoAdapter, Field(discriminator="adapter")]
+SmsAdapter = Annotated[OutboxAdapter | TwilioAdapter, Field(discriminator="adapter")]
+AdsAdapter = Annotated[OutboxAdapter | MetaAudienceAdapter, Field(discriminator="adapter")]
+HumanAdapter = Annotated[
+    OutboxAdapter | GorgiasAdapter | SlackAdapter, Field(discriminator="adapter")
+]
+AnyAdapter = (
+    OutboxAdapter
+    | SmtpAdapter
+    | BrevoAdapter
+    | TwilioAdapter
+    | MetaAudienceAdapter
+    | GorgiasAdapter
+    | SlackAdapter
+)
+
+
+class SenderIdentity(_Strict):
+    """Who the messages come from; CAN-SPAM wants a postal address and a working opt-out."""
+
+    from_email: str = "no-reply@example.com"
+    from_name: str = "cartbands"
+    reply_to: str | None = None
+    postal_address: str | None = None
+    unsubscribe_url: str | None = None
+    sms_sender_name: str | None = None
+
+
+class RateLimit(_Strict):
+    """Token bucket: ``rate`` tokens per second, at most ``burst`` saved up."""
+
+    rate: float = Field(gt=0)
+    burst: int = Field(default=1, ge=1)
+
+
+class RetryPolicy(_Strict):
+    """Exponential backoff with full jitter: attempt n waits up to base * 2**(n-1), capped."""
+
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    base_delay: Duration = timedelta(seconds=1)
+    max_delay: Duration = timedelta(minutes=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetryPolicy:
+        if self.max_delay < self.base_delay:
+            raise ValueError("max_delay must not be below base_delay")
+        return self
+
+
+PROVIDERS = ("outbox", "smtp", "brevo", "twilio", "meta_audience", "gorgias", "slack")
+
+
+class DeliveryPolicy(_Strict):
+    """Delivery settings of one store (defaults: every channel to the local outbox)."""
+
+    email: EmailAdapter = OutboxAdapter()
+    sms: SmsAdapter = OutboxAdapter()
+    ads: AdsAdapter = OutboxAdapter()
+    human: HumanAdapter = OutboxAdapter()
+    sender: SenderIdentity = SenderIdentity()
+    templates_dir: str | None = None
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    retry: RetryPolicy = RetryPolicy()
+    max_lateness: Duration = timedelta(hours=6)
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_providers(cls, value: dict[str, RateLimit]) -> dict[str, RateLimit]:
+        unknown = sorted(set(value) - set(PROVIDERS))
+        if unknown:
+            raise ValueError(f"unknown provider(s) {unknown}; known: {list(PROVIDERS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _can_spam(self) -> DeliveryPolicy:
+        if not isinstance(self.email, OutboxAdapter) and (
+            not self.sender.postal_address or not self.sender.unsubscribe_url
+        ):
+            raise ValueError(
+                "a real email adapter needs sender.postal_address and sender.unsubscribe_url "
+                "(CAN-SPAM: every commercial email carries both)"
+            )
+        return self
+
+    def adapter_for(self, channel: str) -> AnyAdapter:
+        adapter: AnyAdapter = getattr(self, channel)
+        return adapter

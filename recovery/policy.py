@@ -1,0 +1,363 @@
+"""The policy model: what a store wants done with its abandoned carts.
+
+A policy file has ``defaults`` and per-store overrides under ``stores``; each store's effective
+policy is the defaults deep-merged with its override (lists replace, mappings merge) and then
+validated as a :class:`StorePolicy`. Reading the file is the shell's job
+(:mod:`cartbands.policyfile`); this module only describes and validates data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from recovery.delivery_policy import DeliveryPolicy
+from recovery.durations import parse_duration
+from recovery.ingest_policy import IngestPolicy
+from recovery.money import MoneyError, check_currency, parse_amount
+
+Channel = Literal["email", "sms", "ads", "human"]
+CHANNELS: tuple[Channel, ...] = ("email", "sms", "ads", "human")
+
+
+def _duration(value: object) -> timedelta:
+    return parse_duration(value)
+
+
+def _amount(value: object) -> Decimal:
+    if isinstance(value, float):
+        # YAML turns 49.99 into a float; go through its shortest repr, never binary expansion.
+        value = repr(value)
+    try:
+        return parse_amount(value)
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _currency(value: object) -> str:
+    try:
+        return check_currency(value)
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _share(value: object) -> Decimal:
+    amount = _amount(value)
+    if not 0 <= amount <= 1:
+        raise ValueError(f"a share is between 0 and 1 (e.g. 0.05 for 5%), not {amount}")
+    return amount
+
+
+def _clock(value: object) -> int:
+    """``'08:00'`` -> minutes since midnight; ``'24:00'`` is the end of the day."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 1440:
+        # YAML 1.1 reads an unquoted 08:00 as the sexagesimal integer 480: minutes, as wanted.
+        return value
+    match = _CLOCK.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"time of day must look like '08:00' or '21:30', not {value!r}")
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if minutes > 59 or hours > 24 or (hours == 24 and minutes):
+        raise ValueError(f"not a time of day: {value!r}")
+    return hours * 60 + minutes
+
+
+def format_clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+_CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+_REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Amount = Annotated[Decimal, BeforeValidator(_amount)]
+Currency = Annotated[str, BeforeValidator(_currency)]
+Share = Annotated[Decimal, BeforeValidator(_share)]
+Clock = Annotated[int, BeforeValidator(_clock)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Incentive(Strict):
+    """An incentive a touch may carry; ``service`` perks cost no price."""
+
+    kind: Literal["percent_off", "fixed_off", "free_shipping", "service"]
+    value: Amount | None = None
+    service: str | None = None
+    validity: Duration = timedelta(hours=48)
+
+    @model_validator(mode="after")
+    def _check_value(self) -> Incentive:
+        if self.kind in ("percent_off", "fixed_off"):
+            if self.value is None or self.value <= 0:
+                raise ValueError(f"{self.kind} needs a positive value")
+            if self.kind == "percent_off" and self.value > 100:
+                raise ValueError("percent_off value must be at most 100")
+        if self.kind == "service" and not self.service:
+            raise ValueError("a service incentive names its service (e.g. free_expedited_shipping)")
+        return self
+
+
+class TouchSpec(Strict):
+    """One touch of a sequence: when (offset from abandonment), how, and with what."""
+
+    offset: Duration
+    channel: Channel
+    template: str = "reminder"
+    incentive: Incentive | None = None
+
+
+class Band(Strict):
+    """A value band: carts with ``min <= value < next band's min``.
+
+    ``holdout`` is the share of this band's carts kept as a control group (no touches, tracked).
+    """
+
+    name: str = Field(min_length=1)
+    min: Amount
+    sequence: list[TouchSpec] = Field(default_factory=list)
+    holdout: Share = Decimal("0.05")
+
+    @field_validator("min")
+    @classmethod
+    def _non_negative(cls, value: Decimal) -> Decimal:
+        if value < 0:
+            raise ValueError("band minimum must not be negative")
+        return value
+
+    @field_validator("sequence")
+    @classmethod
+    def _ordered(cls, value: list[TouchSpec]) -> list[TouchSpec]:
+        offsets = [t.offset for t in value]
+        if offsets != sorted(offsets):
+            raise ValueError("touches must be in increasing offset order")
+        return value
+
+
+def _check_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+def _check_region(value: str) -> str:
+    if not _REGION.match(value):
+        raise ValueError(
+            f"region must be a country ('US') or country-subdivision ('US-FL'): {value!r}"
+        )
+    return value
+
+
+class Window(Strict):
+    """Allowed local send times ``[start, end)`` for a channel; optionally never on Sundays."""
+
+    start: Clock
+    end: Clock
+    sundays: bool = True
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.start >= self.end:
+            raise ValueError(
+                f"start {format_clock(self.start)} must be before end {format_clock(self.end)}"
+            )
+        return self
+
+    def __str__(self) -> str:
+        text = f"{format_clock(self.start)}-{format_clock(self.end)}"
+        return text if self.sundays else text + " except Sundays"
+
+
+class RegionRules(Strict):
+    """Per-region (``US-FL``) overrides of the send windows; ``null`` lifts a channel's window."""
+
+    windows: dict[Channel, Window | None] = Field(default_factory=dict)
+
+
+def _default_windows() -> dict[Channel, Window | None]:
+    # US TCPA: telephone solicitation only 08:00-21:00 in the recipient's local time.
+    return {"sms": Window(start=8 * 60, end=21 * 60)}
+
+
+def _default_regions() -> dict[str, RegionRules]:
+    # Florida's telephone solicitation act: 08:00-20:00 local.
+    return {"US-FL": RegionRules(windows={"sms": Window(start=8 * 60, end=20 * 60)})}
+
+
+class SegmentRule(Strict):
+    """How a segment refines its band's sequence.
+
+    ``discount: false`` withholds price incentives (percent/fixed off, free shipping; service
+    perks stay); ``max_percent_off`` caps a percentage; ``templates`` swaps template ids;
+    ``skip_channels`` drops touches on those channels.
+    """
+
+    discount: bool = True
+    max_percent_off: Amount | None = None
+    templates: dict[str, str] = Field(default_factory=dict)
+    skip_channels: list[Channel] = Field(default_factory=list)
+
+
+class RepeatVipRule(SegmentRule):
+    """A repeat, high-value customer: ``orders_count >= min_orders`` or LTV >= the minimum."""
+
+    discount: bool = False
+    min_orders: int = Field(default=3, ge=1)
+    min_lifetime_value: Amount = Decimal("1000")
+
+
+class HesitantRule(SegmentRule):
+    """Abandoned ``min_abandonments`` carts (this one included) ``within`` without ordering."""
+
+    min_abandonments: int = Field(default=3, ge=1)
+    within: Duration = timedelta(days=30)
+
+
+class ReturningRule(SegmentRule):
+    """Has ordered before (``orders_count >= min_orders``)."""
+
+    min_orders: int = Field(default=1, ge=1)
+
+
+class Segments(Strict):
+    """Segment rules, tried in order: repeat_vip, hesitant, returning, else new."""
+
+    repeat_vip: RepeatVipRule = Field(default_factory=RepeatVipRule)
+    hesitant: HesitantRule = Field(default_factory=HesitantRule)
+    returning: ReturningRule = Field(default_factory=ReturningRule)
+    new: SegmentRule = Field(default_factory=SegmentRule)
+
+    def rule(self, name: str) -> SegmentRule:
+        rule: SegmentRule = getattr(self, name)
+        return rule
+
+
+SEGMENTS: tuple[str, ...] = ("repeat_vip", "hesitant", "returning", "new")
+
+
+class Margin(Strict):
+    """The margin guard: no incentive may cost more than ``max_discount_share_of_margin``
+    of the cart's margin (from line-item costs when every item has one, else
+    ``gross_margin`` x the cart value)."""
+
+    gross_margin: Share = Decimal("0.40")
+    max_discount_share_of_margin: Share = Decimal("0.5")
+    shipping_cost: Amount = Decimal("10")
+    service_costs: dict[str, Amount] = Field(default_factory=dict)
+
+
+class Consent(Strict):
+    """``transactional_email`` lets cart reminders go by email without marketing consent;
+    ``ads_need_marketing_consent`` keeps shoppers without email consent out of ad audiences."""
+
+    transactional_email: bool = False
+    ads_need_marketing_consent: bool = True
+
+
+def _default_counted() -> list[Channel]:
+    return ["email", "sms"]
+
+
+def _default_gaps() -> dict[Channel, timedelta]:
+    # Vendor practice (not law): one email per 16 h and one SMS per 24 h per person.
+    return {"email": timedelta(hours=16), "sms": timedelta(hours=24)}
+
+
+class Caps(Strict):
+    """Frequency caps across all carts of one shopper."""
+
+    max_touches: int = Field(default=3, ge=1)
+    window: Duration = timedelta(hours=24)
+    counted_channels: list[Channel] = Field(default_factory=_default_counted)
+    min_gap: dict[Channel, Duration] = Field(default_factory=_default_gaps)
+    max_delay: Duration = timedelta(days=3)
+    on_new_cart: Literal["keep_higher_value", "newest"] = "keep_higher_value"
+
+
+class StorePolicy(Strict):
+    """The effective policy of one store."""
+
+    currency: Currency = "USD"
+    timezone: str = "America/New_York"
+    amount_basis: Literal["total", "subtotal"] = "total"
+    abandonment_window: Duration = timedelta(hours=1)
+    retention: Duration = timedelta(days=30)
+    bands: list[Band]
+    fx_rates: dict[Currency, Amount] = Field(default_factory=dict)
+    segments: Segments = Field(default_factory=Segments)
+    margin: Margin = Field(default_factory=Margin)
+    consent: Consent = Field(default_factory=Consent)
+    caps: Caps = Field(default_factory=Caps)
+    send_windows: dict[Channel, Window | None] = Field(default_factory=_default_windows)
+    regions: dict[str, RegionRules] = Field(default_factory=_default_regions)
+    region_timezones: dict[str, str] = Field(default_factory=dict)
+    ingest: IngestPolicy = IngestPolicy()
+    delivery: DeliveryPolicy = DeliveryPolicy()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _check_zone(value)
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _positive_rates(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for code, rate in value.items():
+            if rate <= 0:
+                raise ValueError(f"rate for {code} must be positive, not {rate}")
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _region_keys(cls, value: dict[str, RegionRules]) -> dict[str, RegionRules]:
+        for key in value:
+            _check_region(key)
+        return value
+
+    @field_validator("region_timezones")
+    @classmethod
+    def _region_zones(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, zone in value.items():
+            _check_region(key)
+            _check_zone(zone)
+        return value
+
+    @field_validator("bands")
+    @classmethod
+    def _bands_partition(cls, value: list[Band]) -> list[Band]:
+        if not value:
+            raise ValueError("at least one band is required")
+        if value[0].min != 0:
+            raise ValueError("the first band must start at 0 so every cart has a band")
+        names = [b.name for b in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"band names must be unique: {names}")
+        for prev, band in itertools.pairwise(value):
+            if band.min <= prev.min:
+                raise ValueError(
+                    f"band {band.name!r} starts at {band.min}, not above {prev.name!r} ({prev.min})"
+                )
+        for step, touch in enumerate(value[0].sequence):
+            if touch.incentive is not None:
+                raise ValueError(
+                    f"the first band ({value[0].name!r}) never carries an incentive: "
+                    f"remove bands[0].sequence[{step}].incentive"
+                )
+        return value
+
+    def band_named(self, name: str) -> Band:
+        for band in self.bands:
+            if band.name == name:
+                return band
+        raise KeyError(name)

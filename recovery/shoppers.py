@@ -1,0 +1,417 @@
+"""Stage B decisions: one shopper's profile and active recovery plan, as pure transitions.
+
+State is a compact dict stored in the ``shoppers`` table as-is::
+
+    pt  partition      seq  timer sequence      nd  next due (epoch s) or None
+    pr  profile: oc orders, ltv lifetime value, lo last order, ec/sc consents (None unknown),
+        sup suppressed channels, ab recent abandonment times, se recent sends [channel, ts]
+    pl  active plan inputs: ck checkout, cy cycle, at abandoned_at, c cart snapshot,
+        pp profile at planning time (oc, ltv, ab), done {step: outcome}, due {step: deferred ts}
+    lp  the last ended plan, for attribution: ck, cy, band, seg, ho, sent [steps], codes, end, why
+    rd  redacted at (epoch s): everything personal is gone
+
+The plan itself is not stored: it is re-derived by :func:`recovery.plan.plan_recovery` from the
+stored inputs (a pure function, so the same touches, ids and times every time), which keeps a
+pending shopper well under 1 KiB. Every function returns ``(new_state, outputs)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from recovery.checkouts import epoch, iso
+from recovery.decide import choose_plan, decide_touch
+from recovery.model import Cart, ContactInfo, Decision, Item, Plan, PlannedTouch, Profile
+from recovery.money import parse_amount
+from recovery.plan import plan_recovery
+from recovery.policy import StorePolicy
+
+State = dict[str, Any]
+HISTORY_WINDOW = 90 * 86400  # abandonments kept for the hesitant segment
+SENDS_WINDOW = 7 * 86400  # sends kept for caps and per-channel gaps
+MAX_ABANDONMENTS = 20
+ATTRIBUTION_WINDOW = 7 * 86400
+# Exits after which a shopper is taken back out of retargeting audiences.
+AUDIENCE_EXITS = frozenset({"converted", "unsubscribed", "redacted"})
+
+
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """A touch that goes out now: what was planned, what was decided, and when it was due."""
+
+    touch: PlannedTouch
+    plan: Plan
+    cart: Cart
+    decision: Decision
+    due: float
+
+
+@dataclass
+class Outputs:
+    """What a transition asks the shell to do."""
+
+    touches: list[Emission] = field(default_factory=list)
+    recoveries: list[dict[str, Any]] = field(default_factory=list)
+    redact_checkouts: list[str] = field(default_factory=list)
+    audience_removals: list[dict[str, Any]] = field(default_factory=list)
+    counts: list[tuple[str, str]] = field(default_factory=list)  # (what, reason/channel)
+
+    def count(self, what: str, detail: str = "") -> None:
+        self.counts.append((what, detail))
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _dec(value: Any, default: str = "0") -> Decimal:
+    try:
+        return parse_amount(value if value is not None else default)
+    except ValueError:
+        return Decimal(default)
+
+
+def new_state(partition: int) -> State:
+    return {"pt": partition, "seq": 0, "pr": {"oc": 0, "ltv": "0"}}
+
+
+def profile_of(state: State, planning: dict[str, Any] | None = None) -> Profile:
+    pr = state.get("pr") or {}
+    base = planning or pr
+    return Profile(
+        orders_count=int(base.get("oc", 0)),
+        lifetime_value=_dec(base.get("ltv")),
+        last_order_at=_dt(pr["lo"]) if pr.get("lo") else None,
+        email_consent=pr.get("ec"),
+        sms_consent=pr.get("sc"),
+        suppressed=frozenset(pr.get("sup", ())),
+        abandonments=tuple(_dt(t) for t in base.get("ab", ())),
+        sends=tuple((ch, _dt(t)) for ch, t in pr.get("se", ())),
+    )
+
+
+def cart_of(snapshot: dict[str, Any], abandoned_at: float, cycle: int) -> Cart:
+    contact = snapshot.get("contact") or {}
+    address = snapshot.get("shipping_address") or snapshot.get("billing_address") or {}
+    return Cart(
+        store=snapshot["store"],
+        checkout=snapshot["checkout"],
+        currency=snapshot.get("currency", ""),
+        total=_dec(snapshot.get("total")),
+        subtotal=_dec(snapshot["subtotal"]) if snapshot.get("subtotal") is not None else None,
+        presentment_currency=snapshot.get("presentment_currency"),
+        abandoned_at=_dt(abandoned_at),
+        items=tuple(
+            Item(
+                title=str(i.get("title", "")),
+                quantity=int(i.get("quantity", 1)),
+                price=_dec(i.get("price")),
+                cost=_dec(i["cost"]) if i.get("cost") is not None else None,
+                product_id=i.get("product_id"),
+                variant_id=i.get("variant_id"),
+                sku=i.get("sku"),
+            )
+            for i in snapshot.get("line_items", ())
+            if isinstance(i, dict)
+        ),
+        contact=ContactInfo(
+            email=contact.get("email"),
+            phone=contact.get("phone"),
+            sms_phone=contact.get("sms_phone"),
+            customer_id=contact.get("customer_id"),
+            first_name=contact.get("first_name"),
+            email_consent=bool(contact.get("email_consent", False)),
+            sms_consent=bool(contact.get("sms_consent", False)),
+            locale=contact.get("locale"),
+            country_code=address.get("country_code"),
+            province_code=address.get("province_code"),
+        ),
+        recovery_url=snapshot.get("recovery_url"),
+        cycle=cycle,
+    )
+
+
+def derive_plan(state: State, shopper: str, policy: StorePolicy) -> tuple[Plan, Cart] | None:
+    pl = state.get("pl")
+    if not pl:
+        return None
+    cart = cart_of(pl["c"], pl["at"], pl["cy"])
+    profile = profile_of(state, pl.get("pp"))
+    plan = plan_recovery(profile, cart, shopper, policy, _dt(pl["at"]), version=pl["cy"])
+    return plan, cart
+
+
+def _effective_due(pl: dict[str, Any], touch: PlannedTouch) -> float:
+    deferred = pl.get("due", {}).get(str(touch.step))
+    return float(deferred) if deferred is not None else touch.due_at.timestamp()
+
+
+def next_due(state: State, shopper: str, policy: StorePolicy) -> float | None:
+    derived = derive_plan(state, shopper, policy)
+    if derived is None:
+        return None
+    plan, _ = derived
+    done = state["pl"].get("done", {})
+    dues = [_effective_due(state["pl"], t) for t in plan.touches if str(t.step) not in done]
+    return min(dues) if dues else None
+
+
+def _bump(state: State, shopper: str, policy: StorePolicy) -> State:
+    state["seq"] = state.get("seq", 0) + 1
+    state["nd"] = next_due(state, shopper, policy)
+    return state
+
+
+def _prune(pr: dict[str, Any], now: float) -> None:
+    pr["ab"] = [t for t in pr.get("ab", ()) if t >= now - HISTORY_WINDOW][-MAX_ABANDONMENTS:]
+    pr["se"] = [s for s in pr.get("se", ()) if s[1] >= now - SENDS_WINDOW]
+
+
+def _end_plan(
+    state: State, shopper: str, policy: StorePolicy, why: str, at: float, out: Outputs
+) -> None:
+    pl = state.get("pl")
+    if not pl:
+        return
+    derived = derive_plan(state, shopper, policy)
+    summary: dict[str, Any] = {"ck": pl["ck"], "cy": pl["cy"], "end": at, "why": why}
+    if derived is not None:
+        plan, _cart = derived
+        sent = [int(s) for s, o in pl.get("done", {}).items() if o == "sent"]
+        summary.update(
+            band=plan.band,
+            seg=plan.segment,
+            ho=plan.holdout,
+            sent=sorted(sent),
+            codes=list(pl.get("codes", ())),
+        )
+        leaves_audience = why.split(":", 1)[0] in AUDIENCE_EXITS
+        if leaves_audience and any(t.channel == "ads" and t.step in sent for t in plan.touches):
+            out.audience_removals.append({"plan": plan, "cart": _cart, "why": why})
+    state["lp"] = summary
+    state["pl"] = None
+    out.count("plan_ended", why.split(":", 1)[0])
+
+
+def apply_abandoned(
+    state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
+) -> tuple[State, Outputs]:
+    out = Outputs()
+    st: State = dict(state) if state else new_state(partition)
+    st["pt"] = partition
+    at = epoch(record.get("abandoned_at") or record.get("occurred_at"), "abandoned_at")
+    if st.get("rd") is not None and at <= st["rd"]:
+        out.count("ignored", "redacted")
+        out.redact_checkouts.append(str(record.get("checkout")))
+        return st, out
+    st.pop("rd", None)
+    pr = dict(st.get("pr") or {})
+    cart_snapshot = record.get("cart") or {}
+    contact = cart_snapshot.get("contact") or {}
+    if pr.get("ec") is None and "email_consent" in contact:
+        pr["ec"] = bool(contact["email_consent"])
+    if contact.get("sms_consent"):
+        pr["sc"] = True if pr.get("sc") is None else pr["sc"]
+    pr["ab"] = [*pr.get("ab", ()), at]
+    _prune(pr, at)
+    st["pr"] = pr
+    candidate: dict[str, Any] = {
+        "ck": str(record.get("checkout")),
+        "cy": int(record.get("cycle", 1)),
+        "at": at,
+        "c": cart_snapshot,
+        "pp": {"oc": pr.get("oc", 0), "ltv": pr.get("ltv", "0"), "ab": pr["ab"][:-1]},
+        "done": {},
+        "due": {},
+    }
+    new_cart = cart_of(cart_snapshot, at, candidate["cy"])
+    new_plan = plan_recovery(
+        profile_of(st, candidate["pp"]), new_cart, shopper, policy, _dt(at), version=candidate["cy"]
+    )
+    active = derive_plan(st, shopper, policy)
+    if active is not None and active[0].cart == new_plan.cart and st["pl"]["cy"] == candidate["cy"]:
+        out.count("duplicate", "abandoned")
+        return st, out
+    if active is not None:
+        chosen, why = choose_plan(active[0], new_plan)
+        if chosen is active[0]:
+            out.count("plan_kept", why)
+            return _bump(st, shopper, policy), out
+        _end_plan(st, shopper, policy, f"replaced: {why}", at, out)
+    st["pl"] = candidate
+    out.count("planned", new_plan.band)
+    if new_plan.holdout:
+        out.count("holdout", new_plan.band)
+    if new_plan.rejected:
+        out.count("rejected", new_plan.rejected.split(":", 1)[0])
+    return _bump(st, shopper, policy), out
+
+
+def apply_converted(
+    state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
+) -> tuple[State, Outputs]:
+    """An order by the shopper: count it in the profile, end the plan, attribute it."""
+    out = Outputs()
+    st: State = dict(state) if state else new_state(partition)
+    st["pt"] = partition
+    at = epoch(record.get("occurred_at"), "occurred_at")
+    pr = dict(st.get("pr") or {})
+    total = _dec(record.get("total"))
+    pr["oc"] = int(pr.get("oc", 0)) + 1
+    pr["ltv"] = str(_dec(pr.get("ltv")) + total)
+    pr["lo"] = max(at, pr.get("lo") or at)
+    st["pr"] = pr
+    checkout = str(record.get("checkout"))
+    pl = st.get("pl")
+    if pl and (pl["ck"] == checkout or at >= pl["at"]):
+        _end_plan(st, shopper, policy, "converted: order placed", at, out)
+    last = st.get("lp")
+    if last and (last.get("ck") == checkout or 0 <= at - last.get("end", at) <= ATTRIBUTION_WINDOW):
+        used = sorted(set(record.get("discount_codes") or ()) & set(last.get("codes", ())))
+        out.recoveries.append(
+            {
+                "type": "recovery",
+                "store": record.get("store"),
+                "shopper": shopper,
+                "checkout": last.get("ck"),
+                "order_checkout": checkout,
+                "order_id": record.get("order_id"),
+                "band": last.get("band"),
+                "segment": last.get("seg"),
+                "holdout": bool(last.get("ho")),
+                "touches_sent": last.get("sent", []),
+                "discount_codes_used": used,
+                "revenue": str(total),
+                "currency": record.get("currency"),
+                "occurred_at": iso(at),
+                "same_cart": last.get("ck") == checkout,
+            }
+        )
+        st["lp"] = {**last, "attributed": True} if last.get("ck") == checkout else last
+        out.count("converted", "holdout" if last.get("ho") else "treated")
+    return _bump(st, shopper, policy), out
+
+
+def apply_cart_left(
+    state: State | None,
+    shopper: str,
+    record: dict[str, Any],
+    partition: int,
+    policy: StorePolicy,
+    why: str,
+) -> tuple[State | None, Outputs]:
+    """The shopper came back to (or emptied) the planned cart: its plan ends."""
+    out = Outputs()
+    if not state or not state.get("pl") or state["pl"]["ck"] != str(record.get("checkout")):
+        return state, out
+    st = dict(state)
+    _end_plan(st, shopper, policy, why, epoch(record.get("occurred_at"), "occurred_at"), out)
+    return _bump(st, shopper, policy), out
+
+
+def apply_consent(
+    state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
+) -> tuple[State, Outputs]:
+    out = Outputs()
+    st: State = dict(state) if state else new_state(partition)
+    st["pt"] = partition
+    pr = dict(st.get("pr") or {})
+    channel = str(record.get("channel", "all"))
+    granted = bool(record.get("granted"))
+    suppressed = set(pr.get("sup", ()))
+    channels = ("email", "sms") if channel == "all" else (channel,)
+    if granted:
+        suppressed -= {channel, "all"} if channel != "all" else suppressed
+    else:
+        suppressed.add(channel)
+    for ch in channels:
+        key = {"email": "ec", "sms": "sc"}.get(ch)
+        if key:
+            pr[key] = granted
+    pr["sup"] = sorted(suppressed)
+    st["pr"] = pr
+    out.count("consent", f"{channel}:{'granted' if granted else 'withdrawn'}")
+    if not granted and channel == "all" and st.get("pl"):
+        at = epoch(record.get("occurred_at"), "occurred_at")
+        _end_plan(st, shopper, policy, "unsubscribed: consent withdrawn", at, out)
+    return _bump(st, shopper, policy), out
+
+
+def apply_redacted(
+    state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
+) -> tuple[State, Outputs]:
+    """Erase everything personal; remember only when, so older cart events stay ignored."""
+    out = Outputs()
+    at = epoch(record.get("occurred_at"), "occurred_at")
+    known: list[str] = []
+    if state:
+        if state.get("pl"):
+            known.append(state["pl"]["ck"])
+            # Ends the plan and takes the shopper out of any audience it added them to.
+            _end_plan(dict(state), shopper, policy, "redacted: personal data erased", at, out)
+        if state.get("lp"):
+            known.append(state["lp"]["ck"])
+    out.redact_checkouts.extend(known)
+    out.count("redacted")
+    st: State = {"pt": partition, "seq": (state or {}).get("seq", 0) + 1, "rd": at, "nd": None}
+    return st, out
+
+
+def apply_due(
+    state: State, shopper: str, now: float, policy: StorePolicy, secret: bytes
+) -> tuple[State, Outputs]:
+    """Time has reached ``now``: decide every touch due by then, in due order.
+
+    Each touch is decided at its own due time (not the tick's), so the decisions and the
+    emitted times do not depend on how often ticks come.
+    """
+    out = Outputs()
+    derived = derive_plan(state, shopper, policy)
+    if derived is None:
+        return state, out
+    plan, cart = derived
+    st = dict(state)
+    pl = dict(st["pl"])
+    pl["done"] = dict(pl.get("done", {}))
+    pl["due"] = dict(pl.get("due", {}))
+    st["pl"] = pl
+    pr = dict(st.get("pr") or {})
+    st["pr"] = pr
+    if plan.holdout or plan.rejected:
+        for t in plan.touches:
+            pl["done"][str(t.step)] = "control" if plan.holdout else "rejected"
+    for _ in range(4 * max(1, len(plan.touches)) + 8):
+        pending = [
+            (_effective_due(pl, t), t.step, t)
+            for t in plan.touches
+            if str(t.step) not in pl["done"]
+        ]
+        if not pending:
+            break
+        due, _step, touch = min(pending, key=lambda p: (p[0], p[1]))
+        if due > now:
+            break
+        profile = profile_of(st)
+        decision = decide_touch(plan, touch, profile, cart, policy, _dt(due), secret)
+        if decision.action == "send":
+            pl["done"][str(touch.step)] = "sent"
+            pr["se"] = [*pr.get("se", ()), [touch.channel, due]]
+            if decision.code:
+                pl["codes"] = [*pl.get("codes", ()), decision.code]
+            out.touches.append(Emission(touch, plan, cart, decision, due))
+            out.count("emitted", touch.channel)
+        elif (
+            decision.action == "defer" and decision.at is not None and decision.at.timestamp() > due
+        ):
+            pl["due"][str(touch.step)] = decision.at.timestamp()
+            out.count("deferred", decision.key)
+        else:
+            pl["done"][str(touch.step)] = "skip"
+            out.count("suppressed", decision.key)
+    _prune(pr, now)
+    if all(str(t.step) in pl["done"] for t in plan.touches):
+        _end_plan(st, shopper, policy, "completed: sequence finished", now, out)
+    return _bump(st, shopper, policy), out

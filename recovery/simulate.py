@@ -1,0 +1,170 @@
+"""The pipeline in one process: stage A and stage B transitions over in-memory tables.
+
+Feeds events in time order with the same tick boundaries as ``cartbands replay`` and returns
+every record the stream would emit. Used by ``cartbands run`` (to check the stream against it),
+by tests (the stream and the core agree) and by the core benchmark (replayed events/s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from recovery import checkouts as stage_a
+from recovery import shoppers as stage_b
+from recovery.commands import audience_removal, touch_command
+from recovery.ids import checkout_key
+from recovery.policyset import PolicySet
+
+DAY = 86400.0
+
+
+@dataclass
+class Simulation:
+    policies: PolicySet
+    secret: Callable[[str], bytes]
+    carts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shoppers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    touches: list[dict[str, Any]] = field(default_factory=list)
+    recoveries: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def _count(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "checkout_redacted":
+            self.carts.pop(checkout_key(str(event.get("store")), str(event.get("checkout"))), None)
+            return
+        try:
+            _, store, checkout, _ = stage_a.validate(event)
+            key = checkout_key(store, checkout)
+            new, effects = stage_a.apply_event(
+                self.carts.get(key), event, 0, self.policies.for_store(store)
+            )
+        except stage_a.BadEvent as exc:
+            self.rejected.append((event, str(exc)))
+            return
+        if new is not None:
+            self.carts[key] = new
+        self._effects(effects, 0.0)
+
+    def shopper_event(self, key: str, record: dict[str, Any], at: float) -> None:
+        policy = self.policies.for_store(key.partition(":")[0])
+        state = self.shoppers.get(key)
+        kind = record.get("type")
+        out: stage_b.Outputs
+        if kind == "cart_abandoned":
+            new, out = stage_b.apply_abandoned(state, key, record, 0, policy)
+        elif kind == "cart_converted":
+            new, out = stage_b.apply_converted(state, key, record, 0, policy)
+        elif kind == "consent_changed":
+            new, out = stage_b.apply_consent(state, key, record, 0, policy)
+        elif kind == "shopper_redacted":
+            new, out = stage_b.apply_redacted(state, key, record, 0, policy)
+        elif kind == "cart_reopened":
+            maybe, out = stage_b.apply_cart_left(
+                state, key, record, 0, policy, "returned: shopper came back"
+            )
+            new = maybe if maybe is not None else state  # type: ignore[assignment]
+        elif kind == "cart_emptied":
+            maybe, out = stage_b.apply_cart_left(
+                state, key, record, 0, policy, "emptied: cart emptied"
+            )
+            new = maybe if maybe is not None else state  # type: ignore[assignment]
+        else:
+            return
+        if new is not None:
+            self.shoppers[key] = new
+        self._outputs(key, out, at)
+
+    def _effects(self, effects: list[stage_a.Effect], at: float) -> None:
+        for effect in effects:
+            self._count(effect.kind)
+            if effect.record is not None and effect.key is not None:
+                self.shopper_event(effect.key, effect.record, at)
+
+    def _outputs(self, key: str, out: stage_b.Outputs, at: float) -> None:
+        for emission in out.touches:
+            self.touches.append(touch_command(emission))
+        for removal in out.audience_removals:
+            self.touches.extend(
+                audience_removal(removal["plan"], removal["cart"], at, removal["why"])
+            )
+        self.recoveries.extend(out.recoveries)
+        store = key.partition(":")[0]
+        for checkout in out.redact_checkouts:
+            self.carts.pop(checkout_key(store, checkout), None)
+
+    def tick(self, now: float) -> None:
+        for key in [k for k, s in self.carts.items() if (d := stage_a.next_due(s)) and d <= now]:
+            new, effects = stage_a.apply_tick(self.carts[key], key, now)
+            if new is None:
+                del self.carts[key]
+            else:
+                self.carts[key] = new
+            self._effects(effects, now)
+        for key in [k for k, s in self.shoppers.items() if (d := s.get("nd")) and d <= now]:
+            policy = self.policies.for_store(key.partition(":")[0])
+            state, out = stage_b.apply_due(
+                self.shoppers[key], key, now, policy, self.secret(key.partition(":")[0])
+            )
+            self.shoppers[key] = state
+            self._outputs(key, out, now)
+
+
+def boundaries(
+    events: Iterable[tuple[float, dict[str, Any]]], step: float
+) -> list[tuple[float | None, list[dict[str, Any]]]]:
+    """The replay's chunks: ``(tick before the chunk or None, events)`` (see cartbands.replay)."""
+    chunks: list[tuple[float | None, list[dict[str, Any]]]] = []
+    boundary: float | None = None
+    pending: float | None = None
+    chunk: list[dict[str, Any]] = []
+    for at, event in events:
+        if boundary is None:
+            boundary = at + step
+        if at >= boundary:
+            if chunk:
+                chunks.append((pending, chunk))
+                chunk = []
+            pending = at
+            boundary = at + step
+        chunk.append(event)
+    if chunk:
+        chunks.append((pending, chunk))
+    return chunks
+
+
+def drain_ticks(watermark: float, last: float, drain: float) -> list[float]:
+    """Ticks after the last event: one a day until ``last + drain``."""
+    out = []
+    now = max(watermark, last)
+    end = last + drain
+    while now < end:
+        now = min(end, now + DAY)
+        out.append(now)
+    return out
+
+
+def simulate(
+    events: list[tuple[float, dict[str, Any]]],
+    policies: PolicySet,
+    secret: Callable[[str], bytes],
+    tick_step: float = 300.0,
+    drain: float = 8 * DAY,
+) -> Simulation:
+    sim = Simulation(policies, secret)
+    watermark = events[0][0] if events else 0.0
+    for tick_at, chunk in boundaries(events, tick_step):
+        if tick_at is not None:
+            sim.tick(tick_at)
+            watermark = tick_at
+        for event in chunk:
+            sim.event(event)
+    last = events[-1][0] if events else watermark
+    for now in drain_ticks(watermark, last, drain):
+        sim.tick(now)
+    return sim

@@ -1,0 +1,98 @@
+"""Follow ``shopper-events`` (no consumer group: every sender reads all partitions) into a
+:class:`~senders.suppression.SuppressionView`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.codec import loads
+from senders.suppression import SuppressionView
+
+log = logging.getLogger(__name__)
+
+
+class ShopperEventsFollower:
+    def __init__(self, bootstrap: str, topic: str, view: SuppressionView) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.view = view
+        self.applied = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, timeout: float = 60.0) -> None:
+        """Read up to the end of every partition (fetch high-water marks), then keep following.
+
+        Best effort: if catching up takes longer than ``timeout``, sending starts anyway (the
+        stage-B pipeline remains the first line of defence) and a warning is logged.
+        """
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        self._consumer = consumer
+        deadline = time.monotonic() + timeout
+        partitions: set[int] | None = None
+        while not partitions and time.monotonic() < deadline:
+            await consumer.topics()
+            partitions = consumer.partitions_for_topic(self.topic)
+            if not partitions:
+                await asyncio.sleep(0.2)
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while time.monotonic() < deadline:
+            await self._poll(consumer)
+            if await self._at_end(consumer, tps):
+                break
+        else:
+            log.warning("not caught up on %s after %.0fs; sending anyway", self.topic, timeout)
+        log.info("followed %s: %d relevant records", self.topic, self.applied)
+        self._task = asyncio.create_task(self._follow(consumer), name="shopper-events")
+
+    @staticmethod
+    async def _at_end(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
+        for tp in tps:
+            highwater = consumer.highwater(tp)
+            if highwater is None or await consumer.position(tp) < highwater:
+                return False
+        return True
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> None:
+        batch = await consumer.getmany(timeout_ms=200)
+        for records in batch.values():
+            for record in records:
+                if record.value is None:
+                    continue
+                try:
+                    value = loads(record.value)
+                except ValueError:
+                    continue  # stage B dead-letters what it cannot read; nothing to learn here
+                if self.view.apply(value):
+                    self.applied += 1
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            try:
+                await self._poll(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("following %s failed; retrying in 1s", self.topic)
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()

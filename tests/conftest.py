@@ -1,0 +1,88 @@
+"""Shared fixtures: the embedded broker (one per session) and a worker process factory."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from subprocess import Popen
+
+import pytest
+
+from cartbands.broker import EmbeddedBroker
+from cartbands.kafka import ensure_topics
+from cartbands.processes import spawn, stop, tail
+from streams.topics import TopicNames
+
+ROOT = Path(__file__).resolve().parent.parent
+_app_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    """A tansu broker for the whole session; stopped even when tests fail."""
+    embedded = EmbeddedBroker()
+    embedded.start()
+    try:
+        yield embedded
+    finally:
+        embedded.stop()
+
+
+class Workers:
+    """Start ``cartbands worker`` processes against the session broker; all stopped at teardown.
+
+    Each test gets its own topic prefix and app id, so tests never see each other's records.
+    """
+
+    def __init__(self, broker: EmbeddedBroker, tmp_path: Path, partitions: int = 4) -> None:
+        number = next(_app_ids)
+        self.broker = broker
+        self.tmp_path = tmp_path
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        self.partitions = partitions
+        self.app_id = f"cartbands-test-{number}"
+        self.names = TopicNames(f"t{number}-")
+        self.processes: list[tuple[Popen[bytes], Path]] = []
+        asyncio.run(ensure_topics(broker.bootstrap, self.names.pipeline_topics, partitions))
+
+    def start(self, policy: Path, *extra: str, state: str = "state") -> Popen[bytes]:
+        """A worker; workers sharing ``state`` share a state dir (a restart of the same one)."""
+        index = len(self.processes)
+        log = self.tmp_path / f"worker-{index}.log"
+        args = [
+            "worker",
+            "--broker", self.broker.url,
+            "--policy", str(policy),
+            "--app-id", self.app_id,
+            "--topic-prefix", self.names.prefix,
+            "--partitions", str(self.partitions),
+            "--state-dir", str(self.tmp_path / state),
+            *extra,
+        ]  # fmt: skip
+        process = spawn(args, log)
+        self.processes.append((process, log))
+        return process
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {log.name}\n{tail(log)}" for _, log in self.processes)
+
+    def stop_all(self) -> None:
+        for process, _ in self.processes:
+            stop(process)
+
+
+@pytest.fixture
+def workers(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Workers]:
+    pool = Workers(broker, tmp_path)
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+
+
+@pytest.fixture
+def fast_policy() -> Path:
+    """Default bands with offsets in seconds, for tests that watch whole sequences."""
+    return ROOT / "tests" / "data" / "fast_policy.yaml"

@@ -1,0 +1,82 @@
+"""The command line as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from cartbands.policyfile import DEFAULT_POLICY
+
+
+def cartbands(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cartbands", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_run_prints_summary_naming_every_band():
+    result = cartbands("run")
+    assert result.returncode == 0, result.stderr + result.stdout
+    out = result.stdout
+    for band in ("low", "mid", "high", "vip"):
+        assert f"  {band} " in out, out
+    for channel in ("email", "sms", "ads", "human"):
+        assert f"  {channel} " in out, out
+    emitted = [line for line in out.splitlines() if line.startswith("touches emitted:")]
+    assert emitted, out
+    count = int(emitted[0].split(":")[1].split()[0])
+    assert count > 0
+
+
+def test_policy_check_ok_on_shipped_file():
+    result = cartbands("policy", "check", str(DEFAULT_POLICY))
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout
+
+
+def test_policy_check_broken_file_names_the_path(tmp_path: Path):
+    data = yaml.safe_load(DEFAULT_POLICY.read_text())
+    data["stores"] = {
+        "acme": {
+            "bands": [
+                {"name": "a", "min": 0},
+                {"name": "b", "min": 10},
+                {"name": "c", "min": "lots"},
+            ]
+        }
+    }
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(data))
+    result = cartbands("policy", "check", str(broken))
+    assert result.returncode != 0
+    assert "stores.acme.bands[2].min" in result.stderr
+    assert str(broken) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_policy_show_prints_effective_store_policy():
+    result = cartbands("policy", "show", str(DEFAULT_POLICY), "--store", "acme-eu")
+    assert result.returncode == 0, result.stderr
+    assert "currency EUR" in result.stdout
+    assert "band vip" in result.stdout
+
+
+def test_every_command_has_help():
+    for command in (
+        ["--help"],
+        ["broker", "--help"],
+        ["worker", "--help"],
+        ["run", "--help"],
+        ["policy", "check", "--help"],
+        ["policy", "show", "--help"],
+    ):
+        result = cartbands(*command)
+        assert result.returncode == 0, command
+        assert "Usage:" in result.stdout

@@ -1,0 +1,345 @@
+"""Twilio, generic, WooCommerce and BigCommerce deliveries through a running gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlencode
+
+import jsonschema
+import pytest
+from aiohttp import web
+
+from gateway.cli import bound_port
+from gateway.signatures import twilio_signature
+from recovery.ids import shopper_key
+from schemas.jsonschema import record_schema
+from schemas.records import CartCompleted, CartUpdated, ConsentChanged
+from tests.gateway.helpers import (
+    BC_SECRET,
+    BC_TOKEN,
+    GENERIC_HMAC,
+    GENERIC_TOKEN,
+    STORE_NUMBER,
+    TWILIO_TOKEN,
+    WOO_SECRET,
+    post,
+    running_gateway,
+    sign,
+    write_policy,
+)
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+def policy(tmp_path):
+    return write_policy(tmp_path / "policy.yaml")
+
+
+def _twilio(url: str, text: str, sid: str, token: str = TWILIO_TOKEN) -> tuple[bytes, dict]:
+    params = {
+        "MessageSid": sid,
+        "AccountSid": "AC0123",
+        "From": "+1 212 555 0199",
+        "To": STORE_NUMBER,
+        "Body": text,
+        "NumMedia": "0",
+    }
+    signature = twilio_signature(url, params.items(), token.encode())
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": signature,
+    }
+    return urlencode(params).encode(), headers
+
+
+async def test_twilio_stop_and_start_become_consent_changes(broker, policy):
+    async with running_gateway(broker.bootstrap, policy) as gw:
+        url = gw.url + "/webhooks/twilio/inbound"
+        answers = []
+        for text, sid in (
+            ("  stop ", "SM1"),
+            ("Hello, is this the shop?", "SM2"),
+            ("START", "SM3"),
+        ):
+            body, headers = _twilio(url, text, sid)
+            answers.append(await post(url, body, headers))
+        forged_body, forged = _twilio(url, "STOP", "SM4", token="wrong")
+        forged_answer = await post(url, forged_body, forged)
+        records = await gw.records(gw.names.shopper_events, until=2)
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert all("<Response></Response>" in text for _, text in answers)
+    assert forged_answer[0] == 401
+    validator = jsonschema.Draft202012Validator(record_schema(ConsentChanged))
+    for _, key, value in records:
+        validator.validate(value)
+        assert key == shopper_key("acme", phone="+1 212 555 0199").encode()
+    stop, start = (v for _, _, v in records)
+    assert (stop["channel"], stop["granted"], stop["source"]) == ("all", False, "sms_stop")
+    assert stop["phone"] == "+12125550199"
+    assert (start["channel"], start["granted"]) == ("sms", True)
+
+
+def _cart(event_id: str, checkout: str = "gen-1", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "cart_updated",
+        "store": "acme",
+        "checkout": checkout,
+        "event_id": event_id,
+        "occurred_at": "2026-11-02T15:00:00+01:00",
+        "currency": "EUR",
+        "total": "64.00",
+        "contact": {"email": "bo@example.com", "email_consent": True},
+        **extra,
+    }
+
+
+async def test_generic_events_array_with_bearer_token(broker, policy):
+    auth = {"Content-Type": "application/json", "Authorization": f"Bearer {GENERIC_TOKEN}"}
+    batch = json.dumps([_cart("g1"), _cart("g2", "gen-2")]).encode()
+    missing_total = json.dumps([_cart("g3"), {**_cart("g4"), "total": None}]).encode()
+    float_money = json.dumps(_cart("g5", total=64.0)).encode()
+    other_store = json.dumps(_cart("g6", store="globex")).encode()
+    async with running_gateway(broker.bootstrap, policy) as gw:
+        url = gw.url + "/events"
+        ok = await post(url, batch, auth)
+        missing = await post(url, missing_total, auth)
+        floats = await post(url, float_money, auth)
+        wrong = await post(url, other_store, {**auth, "X-Cartbands-Store": "acme"})
+        no_auth = await post(url, batch, {"Content-Type": "application/json"})
+        single = json.dumps(_cart("g7", "gen-3")).encode()
+        signed = {"Content-Type": "application/json", "X-Cartbands-Hmac-Sha256": ""}
+        signed["X-Cartbands-Hmac-Sha256"] = sign(single, GENERIC_HMAC)
+        by_hmac = await post(url, single, signed)
+        signed["X-Cartbands-Hmac-Sha256"] = sign(single, GENERIC_TOKEN)
+        bad_hmac = await post(url, single, signed)
+        records = await gw.records(gw.names.cart_events, until=3)
+    assert ok == (200, {"accepted": 2})
+    assert by_hmac == (200, {"accepted": 1})
+    assert bad_hmac[0] == 401
+    assert missing[0] == 400 and missing[1]["detail"] == "[1].total: required field is missing"
+    assert floats[0] == 400 and floats[1]["detail"].startswith("total: must be")
+    assert wrong[0] == 403
+    assert no_auth[0] == 401
+    validator = jsonschema.Draft202012Validator(record_schema(CartUpdated))
+    for _, _, value in records:
+        validator.validate(value)
+    assert sorted(k for _, k, _ in records) == [b"acme:gen-1", b"acme:gen-2", b"acme:gen-3"]
+    assert records[0][2]["occurred_at"] == "2026-11-02T14:00:00Z"
+
+
+def _woo_headers(body: bytes, topic: str, delivery: str, secret: str = WOO_SECRET) -> dict:
+    return {
+        "Content-Type": "application/json",
+        "X-WC-Webhook-Source": "https://shop.acme.example/",
+        "X-WC-Webhook-Topic": topic,
+        "X-WC-Webhook-Resource": topic.split(".")[0],
+        "X-WC-Webhook-Event": topic.split(".")[-1],
+        "X-WC-Webhook-ID": "12",
+        "X-WC-Webhook-Delivery-ID": delivery,
+        "X-WC-Webhook-Signature": sign(body, secret),
+    }
+
+
+def _woo_order(status: str) -> bytes:
+    return json.dumps(
+        {
+            "id": 727,
+            "status": status,
+            "currency": "EUR",
+            "total": "64.00",
+            "cart_hash": "hash-of-cart",
+            "date_created_gmt": "2026-11-02T15:20:00",
+            "date_paid_gmt": "2026-11-02T15:21:00" if status != "pending" else None,
+            "customer_id": 0,
+            "billing": {"first_name": "Bo", "email": "bo@example.com", "address_1": "1 Road"},
+            "coupon_lines": [{"code": "welcome5"}],
+            "meta_data": [{"id": 1, "key": "_cartbands_checkout", "value": "gen-1"}],
+        }
+    ).encode()
+
+
+async def test_woocommerce_paid_order_converts_and_cart_plugin_events_pass(broker, policy):
+    paid, pending = _woo_order("processing"), _woo_order("pending")
+    cart = json.dumps(_cart("wc-cart-1", "gen-1")).encode()
+    async with running_gateway(broker.bootstrap, policy) as gw:
+        url = gw.url + "/webhooks/woocommerce"
+        ping = await post(
+            url, b"webhook_id=12", {"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        first = await post(url, cart, _woo_headers(cart, "action.cartbands_cart", "d0"))
+        second = await post(url, pending, _woo_headers(pending, "order.created", "d1"))
+        third = await post(url, paid, _woo_headers(paid, "order.updated", "d2"))
+        forged = await post(url, paid, _woo_headers(paid, "order.updated", "d3", secret="x"))
+        records = await gw.records(gw.names.cart_events, until=2)
+    assert ping[0] == 200 and first[0] == 200 and third[0] == 200
+    assert second == (200, {"accepted": 0, "ignored": "unpaid_order"})
+    assert forged[0] == 401
+    plugin, order = (v for _, _, v in records)
+    assert plugin["platform"] == "woocommerce" and plugin["event_id"] == "wc-cart-1"
+    jsonschema.Draft202012Validator(record_schema(CartCompleted)).validate(order)
+    assert (order["checkout"], order["order_id"], order["event_id"]) == ("gen-1", "727", "wc:d2")
+    assert order["discount_codes"] == ["welcome5"]
+    assert order["occurred_at"] == "2026-11-02T15:21:00Z"
+
+
+class FakeBigCommerce:
+    """A loopback stand-in for the BigCommerce REST API, failing on request."""
+
+    def __init__(self) -> None:
+        self.failures: dict[str, int] = {}
+        self.calls: list[str] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/stores/{hash}/v3/carts/{id}", self.cart)
+        app.router.add_get("/stores/{hash}/v2/orders/{id}", self.order)
+        return app
+
+    def _gate(self, request: web.Request) -> web.Response | None:
+        self.calls.append(request.path)
+        if request.headers.get("X-Auth-Token") != BC_TOKEN:
+            return web.json_response({"title": "unauthorized"}, status=401)
+        left = self.failures.get(request.path, 0)
+        if left:
+            self.failures[request.path] = left - 1
+            return web.json_response({"title": "busy"}, status=503)
+        return None
+
+    async def cart(self, request: web.Request) -> web.Response:
+        refused = self._gate(request)
+        if refused is not None:
+            return refused
+        if request.match_info["id"] == "gone":
+            return web.json_response({"title": "not found"}, status=404)
+        return web.json_response(
+            {
+                "data": {
+                    "id": request.match_info["id"],
+                    "customer_id": 42,
+                    "email": "cy@example.com",
+                    "currency": {"code": "USD"},
+                    "base_amount": 310.5,
+                    "cart_amount": 289.99,
+                    "line_items": {
+                        "physical_items": [
+                            {"id": "li1", "product_id": 77, "variant_id": 770, "sku": "GR",
+                             "name": "Grinder", "quantity": 1, "list_price": 310.5,
+                             "sale_price": 289.99}
+                        ],
+                        "digital_items": [],
+                        "custom_items": [],
+                    },
+                    "created_time": "2026-11-02T15:00:00+00:00",
+                    "updated_time": "2026-11-02T15:05:00+00:00",
+                },
+                "meta": {},
+            }
+        )  # fmt: skip
+
+    async def order(self, request: web.Request) -> web.Response:
+        refused = self._gate(request)
+        if refused is not None:
+            return refused
+        return web.json_response(
+            {
+                "id": int(request.match_info["id"]),
+                "cart_id": "bc-cart-1",
+                "currency_code": "USD",
+                "total_inc_tax": "289.9900",
+                "date_created": "Mon, 02 Nov 2026 15:30:00 +0000",
+                "customer_id": 42,
+                "billing_address": {"email": "cy@example.com", "street_1": "1 Main St"},
+            }
+        )
+
+
+@asynccontextmanager
+async def fake_bigcommerce() -> AsyncIterator[tuple[str, FakeBigCommerce]]:
+    fake = FakeBigCommerce()
+    runner = web.AppRunner(fake.app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{bound_port(runner)}", fake
+    finally:
+        await runner.cleanup()
+
+
+def _hook(scope: str, resource: str, delivery: str, **data: Any) -> bytes:
+    return json.dumps(
+        {
+            "created_at": 1793631600,
+            "store_id": "1025646",
+            "producer": "stores/abc123",
+            "scope": scope,
+            "hash": delivery,
+            "data": {"type": "cart" if "cart" in scope else "order", "id": resource, **data},
+        }
+    ).encode()
+
+
+BC_HEADERS = {"Content-Type": "application/json", "X-Cartbands-Secret": BC_SECRET}
+
+
+async def test_bigcommerce_thin_hooks_are_enriched_with_retries(broker, tmp_path):
+    async with fake_bigcommerce() as (api_url, fake):
+        policy = write_policy(tmp_path / "policy.yaml", bigcommerce_api=api_url)
+        fake.failures["/stores/abc123/v3/carts/bc-cart-1"] = 2  # two 503s, then the cart
+        async with running_gateway(broker.bootstrap, policy) as gw:
+            url = gw.url + "/webhooks/bigcommerce"
+            abandoned = _hook("store/cart/abandoned", "bc-cart-1", "h1")
+            converted = _hook("store/cart/converted", "bc-cart-1", "h2", orderId=250)
+            gone = _hook("store/cart/updated", "gone", "h3")
+            first = await post(url, abandoned, BC_HEADERS)
+            second = await post(url, converted, BC_HEADERS)
+            third = await post(url, gone, BC_HEADERS)
+            forged = await post(url, abandoned, {**BC_HEADERS, "X-Cartbands-Secret": "nope"})
+            fake.failures["/stores/abc123/v3/carts/bc-cart-1"] = 10
+            down = await post(url, abandoned, BC_HEADERS)
+            records = await gw.records(gw.names.cart_events, until=2)
+            dead = await gw.records(gw.names.ingest_dlq, until=3)
+    assert first == (200, {"accepted": 1})
+    assert second == (200, {"accepted": 1})
+    assert third == (200, {"accepted": 0, "ignored": "cart_not_found"})
+    assert forged[0] == 401
+    assert down[0] == 503 and down[1]["error"] == "enrichment_failed"
+    updated, completed = (v for _, _, v in records)
+    jsonschema.Draft202012Validator(record_schema(CartUpdated)).validate(updated)
+    jsonschema.Draft202012Validator(record_schema(CartCompleted)).validate(completed)
+    assert (updated["event_id"], updated["total"], updated["subtotal"]) == ("h1", "289.99", "310.5")
+    assert updated["line_items"][0]["price"] == "289.99"
+    assert updated["contact"] == {"email": "cy@example.com", "customer_id": "42"}
+    assert (completed["checkout"], completed["order_id"], completed["total"]) == (
+        "bc-cart-1",
+        "250",
+        "289.9900",
+    )
+    assert completed["occurred_at"] == "2026-11-02T15:30:00Z"
+    assert sorted(v["reason"] for _, _, v in dead) == [
+        "bad_signature",
+        "cart_not_found",
+        "enrichment_failed",
+    ]
+    assert all("X-Cartbands-Secret" not in v["headers"] for _, _, v in dead)
+
+
+async def test_health_and_metrics_pages(broker, policy):
+    async with running_gateway(broker.bootstrap, policy) as gw:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            async with session.get(gw.url + "/healthz") as response:
+                assert response.status == 200
+            async with session.get(gw.url + "/readyz") as response:
+                assert response.status == 200
+            await asyncio.sleep(0)
+            async with session.get(gw.url + "/metrics") as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"].startswith("text/plain")
+                text = await response.text()
+    assert "cartbands_gateway_requests_total" in text

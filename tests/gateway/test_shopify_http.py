@@ -1,0 +1,167 @@
+"""Shopify webhooks through a running gateway onto the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import jsonschema
+import pytest
+
+from recovery.ids import shopper_key
+from schemas.codec import loads
+from schemas.jsonschema import record_schema
+from schemas.records import CartCompleted, CartUpdated, ShopperRedacted, StoreRedacted
+from tests.gateway.helpers import (
+    SHOPIFY_OLD_SECRET,
+    fixture_bytes,
+    post,
+    running_gateway,
+    shopify_headers,
+    write_policy,
+)
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+def policy(tmp_path):
+    return write_policy(tmp_path / "policy.yaml")
+
+
+async def test_checkout_lands_normalized_on_cart_events(broker, policy):
+    body = fixture_bytes("shopify_checkout.json")
+    async with running_gateway(broker.bootstrap, policy) as gw:
+        status, answer = await post(
+            gw.url + "/webhooks/shopify", body, shopify_headers(body, "checkouts/update", "wh-1")
+        )
+        assert status == 200, answer
+        records = await gw.records(gw.names.cart_events, until=1)
+    assert len(records) == 1
+    _, key, value = records[0]
+    assert key == b"acme:c1a2b3d4e5f60718293a4b5c6d7e8f90"
+    jsonschema.Draft202012Validator(record_schema(CartUpdated)).validate(value)
+    assert value["type"] == "cart_updated"
+    assert value["event_id"] == "wh-1"
+    assert value["platform"] == "shopify"
+    assert value["occurred_at"] == "2026-11-02T15:01:30Z"
+    assert (value["currency"], value["total"], value["subtotal"]) == ("USD", "249.90", "229.90")
+    assert (value["presentment_currency"], value["presentment_total"]) == ("CAD", "341.36")
+    assert value["contact"]["customer_id"] == "7201234567"
+    assert value["contact"]["email_consent"] is True
+    assert value["contact"]["sms_consent"] is True
+    assert value["customer"] == {"orders_count": 3, "total_spent": "412.50"}
+    shipping = {"country_code": "US", "province_code": "NY", "zip": "11201"}
+    assert value["shipping_address"] == shipping
+    assert value["line_items"][0]["variant_id"] == "44120117149"
+    assert value["recovery_url"].startswith("https://acme-coffee.myshopify.com/")
+    assert "Analytical" not in json.dumps(value), "street lines must not travel"
+
+
+async def test_order_lands_as_cart_completed(broker, policy):
+    body = fixture_bytes("shopify_order.json")
+    async with running_gateway(broker.bootstrap, policy) as gw:
+        status, _ = await post(
+            gw.url + "/webhooks/shopify", body, shopify_headers(body, "orders/paid", "wh-o1")
+        )
+        assert status == 200
+        records = await gw.records(gw.names.cart_events, until=1)
+    _, key, value = records[0]
+    jsonschema.Draft202012Validator(record_schema(CartCompleted)).validate(value)
+    assert key == b"acme:c1a2b3d4e5f60718293a4b5c6d7e8f90"
+    assert value["type"] == "cart_completed"
+    assert value["order_id"] == "5550001234"
+    assert value["discount_codes"] == ["COMEBACK10"]
+    assert value["contact"]["email"] == "ada.lovelace@example.com"
+    assert value["total"] == "224.91"
+
+
+async def test_forged_hmac_is_401_dead_lettered_and_not_produced(broker, policy):
+    body = fixture_bytes("shopify_checkout.json")
+    forged = shopify_headers(body, "checkouts/update", "wh-forged", secret="not-the-secret")
+    good = fixture_bytes("shopify_order.json")
+    async with running_gateway(broker.bootstrap, policy) as gw:
+        status, answer = await post(gw.url + "/webhooks/shopify", body, forged)
+        assert status == 401
+        assert answer["error"] == "bad_signature"
+        # A valid delivery after the forged one: the only record on cart-events.
+        status, _ = await post(
+            gw.url + "/webhooks/shopify", good, shopify_headers(good, "orders/paid", "wh-ok")
+        )
+        assert status == 200
+        cart = await gw.records(gw.names.cart_events, until=2, timeout=4, idle=1.0)
+        dlq = await gw.records(gw.names.ingest_dlq, until=1)
+    assert [v["event_id"] for _, _, v in cart] == ["wh-ok"]
+    ((_, dlq_key, dead),) = dlq
+    assert dlq_key == b"acme"
+    assert dead["reason"] == "bad_signature" and dead["status"] == 401
+    assert dead["store"] == "acme"
+    assert "X-Shopify-Hmac-Sha256" not in dead["headers"]
+    assert dead["headers"]["X-Shopify-Topic"] == "checkouts/update"
+    assert json.loads(dead["body"])["token"] == "c1a2b3d4e5f60718293a4b5c6d7e8f90"
+
+
+async def test_previous_secret_still_accepted_during_rotation(broker, policy):
+    body = fixture_bytes("shopify_checkout.json")
+    headers = shopify_headers(body, "checkouts/create", "wh-rot", secret=SHOPIFY_OLD_SECRET)
+    async with running_gateway(broker.bootstrap, policy) as gw:
+        status, _ = await post(gw.url + "/webhooks/shopify", body, headers)
+    assert status == 200
+
+
+async def test_same_webhook_twice_gives_two_records_with_one_event_id(broker, policy):
+    body = fixture_bytes("shopify_checkout.json")
+    headers = shopify_headers(body, "checkouts/update", "wh-dup")
+    async with running_gateway(broker.bootstrap, policy) as gw:
+        first = await post(gw.url + "/webhooks/shopify", body, headers)
+        second = await post(gw.url + "/webhooks/shopify", body, headers)
+        assert first[0] == second[0] == 200
+        records = await gw.records(gw.names.cart_events, until=2)
+    assert [v["event_id"] for _, _, v in records] == ["wh-dup", "wh-dup"]
+    assert records[0][1] == records[1][1], "same key: same partition, so stage A sees both"
+
+
+async def test_privacy_topics(broker, policy):
+    redact = json.dumps(
+        {
+            "shop_id": 954889,
+            "shop_domain": "acme-coffee.myshopify.com",
+            "customer": {"id": 7201234567, "email": "ada@example.com", "phone": "555-0100"},
+            "orders_to_redact": [5550001234],
+        }
+    ).encode()
+    asked = json.dumps(
+        {
+            "shop_id": 954889,
+            "customer": {"id": 7201234567, "email": "ada@example.com"},
+            "orders_requested": [5550001234],
+            "data_request": {"id": 9999},
+        }
+    ).encode()
+    shop = json.dumps({"shop_id": 954889, "shop_domain": "acme-coffee.myshopify.com"}).encode()
+    url_path = "/webhooks/shopify"
+    async with running_gateway(broker.bootstrap, policy, partitions=3) as gw:
+        results = await asyncio.gather(
+            post(gw.url + url_path, redact, shopify_headers(redact, "customers/redact", "p1")),
+            post(gw.url + url_path, asked, shopify_headers(asked, "customers/data_request", "p2")),
+            post(gw.url + url_path, shop, shopify_headers(shop, "shop/redact", "p3")),
+        )
+        assert [status for status, _ in results] == [200, 200, 200]
+        shopper = await gw.records(gw.names.shopper_events, until=4)
+        cart = await gw.records(gw.names.cart_events, until=3)
+        audit = await gw.records(gw.names.ingest_dlq, until=1)
+    kinds = sorted(v["type"] for _, _, v in shopper)
+    assert kinds == ["shopper_redacted", "store_redacted", "store_redacted", "store_redacted"]
+    redacted = next(v for _, _, v in shopper if v["type"] == "shopper_redacted")
+    jsonschema.Draft202012Validator(record_schema(ShopperRedacted)).validate(redacted)
+    key = next(k for _, k, v in shopper if v["type"] == "shopper_redacted")
+    assert key == shopper_key("acme", "7201234567").encode()
+    assert len(cart) == 3, "shop/redact reaches every partition of cart-events"
+    for _, _, value in cart:
+        jsonschema.Draft202012Validator(record_schema(StoreRedacted)).validate(value)
+    ((_, audit_key, audit_value),) = audit
+    assert audit_value["reason"] == "data_request"
+    assert audit_value["shopper"] == shopper_key("acme", "7201234567")
+    assert b"ada@example.com" not in audit_key
+    assert "ada@example.com" not in json.dumps(audit_value)
+    assert loads(json.dumps(audit_value))["request_id"] == "9999"

@@ -1,0 +1,77 @@
+"""Cart events cross a real broker into channel topics as touch commands."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from cartbands.kafka import drain, produce
+from recovery.ids import checkout_key
+
+STORE = "it-store"
+
+
+def cart(checkout: str, total: str, sms: bool = True) -> dict:
+    return {
+        "type": "cart_updated",
+        "event_id": f"evt-{checkout}",
+        "store": STORE,
+        "checkout": checkout,
+        "occurred_at": datetime(2026, 11, 2, 15, 0, tzinfo=UTC).isoformat(),
+        "currency": "USD",
+        "total": total,
+        "line_items": [{"title": "thing", "quantity": 1, "price": total}],
+        "contact": {
+            "email": f"{checkout}@example.com",
+            "phone": "+12125550100",
+            "sms_phone": "+12125550100" if sms else None,
+            "email_consent": True,
+            "sms_consent": sms,
+            "customer_id": f"cust-{checkout}",
+        },
+        "recovery_url": f"https://shop.example.com/{checkout}/recover",
+    }
+
+
+def test_carts_become_touches_on_channel_topics(broker, workers, fast_policy):
+    carts = [cart("c42", "42"), cart("c120", "120"), cart("c310", "310"), cart("c900", "900")]
+    workers.start(fast_policy)
+    names = workers.names
+    records = [(checkout_key(STORE, c["checkout"]), c) for c in carts]
+    asyncio.run(produce(broker.bootstrap, names.cart_events, records))
+    # low 1 + mid 3 + high 5 + vip 5 touches under the fast policy
+    received = asyncio.run(drain(broker.bootstrap, names.touch_topics, until=14, timeout=60))
+    assert len(received) == 14, workers.logs()
+
+    by_cart: dict[str, list[tuple[str, dict]]] = defaultdict(list)
+    for topic, _key, value in received:
+        assert topic == names.touches(value["channel"])
+        by_cart[value["cart"]].append((topic, value))
+
+    bands = {c: {v["band"] for _, v in items} for c, items in by_cart.items()}
+    assert bands == {"c42": {"low"}, "c120": {"mid"}, "c310": {"high"}, "c900": {"vip"}}
+
+    def channels(c: str) -> list[str]:
+        return [v["channel"] for _, v in sorted(by_cart[c], key=lambda item: item[1]["step"])]
+
+    assert channels("c42") == ["email"]
+    assert channels("c120") == ["email", "sms", "email"]
+    assert channels("c310") == ["email", "sms", "email", "ads", "human"]
+    assert channels("c900") == ["email", "human", "sms", "ads", "email"]
+
+    low = [v for _, v in by_cart["c42"]]
+    assert all(v["incentive"] is None for v in low)
+    mid_discounts = [v["step"] for _, v in by_cart["c120"] if v["incentive"]]
+    assert mid_discounts == [2]
+    high = {v["step"]: v["incentive"] for _, v in by_cart["c310"]}
+    assert high[3]["kind"] == "percent_off" and high[3]["value"] == "12"
+    assert [s for s, inc in high.items() if inc] == [3]
+    vip = [v["incentive"] for _, v in by_cart["c900"] if v["incentive"]]
+    assert vip and all(i["kind"] == "service" for i in vip)
+
+    ids = [v["touch_id"] for _, _, v in [(t, k, v) for t, k, v in received]]
+    assert len(set(ids)) == len(ids)
+    for _topic, key, value in received:
+        assert key is not None and key.decode() == value["shopper"]
+        assert value["contact"]["email"].endswith("@example.com")

@@ -1,0 +1,183 @@
+"""Property tests: the core's invariants hold for any cart, profile, policy tuning and time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cartbands.policyfile import load_policy
+from recovery.decide import decide_touch
+from recovery.model import Cart, ContactInfo, Item, Profile
+from recovery.plan import plan_recovery
+from recovery.policy import StorePolicy
+
+BASE = load_policy().defaults
+SECRET = b"secret"
+PRICE = {"percent_off", "fixed_off", "free_shipping"}
+# phone -> (zone, sms window in local minutes) for the recipients we generate
+PHONES = {
+    "+14155550100": ("America/Los_Angeles", (480, 1260)),
+    "+12125550100": ("America/New_York", (480, 1260)),
+    "+13125550100": ("America/Chicago", (480, 1260)),
+    "+4915112345678": ("Europe/Berlin", (480, 1260)),
+}
+FLORIDA = "+13055550100"
+
+money = st.decimals(min_value=0, max_value=3000, places=2, allow_nan=False, allow_infinity=False)
+moments = st.datetimes(
+    min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+)
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> StorePolicy:
+    margin = BASE.margin.model_copy(
+        update={
+            "gross_margin": draw(st.decimals(min_value=0, max_value=1, places=2)),
+            "max_discount_share_of_margin": draw(st.decimals(min_value=0, max_value=1, places=2)),
+            "shipping_cost": draw(st.decimals(min_value=0, max_value=50, places=2)),
+        }
+    )
+    consent = BASE.consent.model_copy(update={"transactional_email": draw(st.booleans())})
+    share = draw(st.sampled_from([Decimal(0), Decimal("0.05"), Decimal("0.5")]))
+    bands = [b.model_copy(update={"holdout": share}) for b in BASE.bands]
+    return BASE.model_copy(update={"margin": margin, "consent": consent, "bands": bands})
+
+
+@st.composite
+def carts(draw: st.DrawFn) -> Cart:
+    items = tuple(
+        Item(
+            title=f"item{i}",
+            quantity=draw(st.integers(1, 4)),
+            price=draw(money),
+            cost=draw(st.none() | money),
+        )
+        for i in range(draw(st.integers(0, 3)))
+    )
+    total = sum((i.price * i.quantity for i in items), Decimal(0)) if items else draw(money)
+    phone = draw(st.sampled_from([*PHONES, FLORIDA, None]))
+    contact = ContactInfo(
+        email=draw(st.sampled_from(["a@example.com", None])),
+        phone=phone,
+        email_consent=draw(st.booleans()),
+        sms_consent=draw(st.booleans()),
+        country_code="US" if phone == FLORIDA else None,
+        province_code="FL" if phone == FLORIDA else None,
+    )
+    return Cart(
+        store="s1",
+        checkout=draw(st.sampled_from(["c1", "c2", "c3"])),
+        currency="USD",
+        total=total,
+        abandoned_at=draw(moments),
+        items=items,
+        contact=contact,
+    )
+
+
+@st.composite
+def profiles(draw: st.DrawFn, cart: Cart) -> Profile:
+    ago = st.integers(0, 72 * 60).map(lambda m: cart.abandoned_at - timedelta(minutes=m))
+    return Profile(
+        orders_count=draw(st.integers(0, 5)),
+        lifetime_value=draw(money),
+        email_consent=draw(st.sampled_from([None, True, False])),
+        sms_consent=draw(st.sampled_from([None, True, False])),
+        suppressed=draw(st.frozensets(st.sampled_from(["email", "sms", "ads"]), max_size=2)),
+        abandonments=tuple(draw(st.lists(ago, max_size=4))),
+        sends=tuple(
+            draw(st.lists(st.tuples(st.sampled_from(["email", "sms", "ads"]), ago), max_size=5))
+        ),
+    )
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[StorePolicy, Cart, Profile]:
+    cart = draw(carts())
+    return draw(policies()), cart, draw(profiles(cart))
+
+
+def plan_of(policy: StorePolicy, cart: Cart, profile: Profile):
+    return plan_recovery(profile, cart, "s1:shopper", policy, cart.abandoned_at)
+
+
+def expected_margin(cart: Cart, policy: StorePolicy) -> Decimal:
+    if cart.items and all(i.cost is not None for i in cart.items):
+        own = sum(((i.price - (i.cost or 0)) * i.quantity for i in cart.items), Decimal(0))
+        return max(own, Decimal(0))
+    return max(cart.total * policy.margin.gross_margin, Decimal(0))
+
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(scenarios())
+def test_low_band_never_discounts_and_no_incentive_exceeds_the_guard(scenario):
+    policy, cart, profile = scenario
+    plan = plan_of(policy, cart, profile)
+    limit = expected_margin(cart, policy) * policy.margin.max_discount_share_of_margin
+    for touch in plan.touches:
+        if plan.band == policy.bands[0].name:
+            assert touch.incentive_kind is None
+        if touch.incentive_kind is not None:
+            assert touch.incentive_cost is not None
+            assert touch.incentive_cost <= limit + Decimal("0.01")
+            if touch.incentive_kind in PRICE and plan.segment == "repeat_vip":
+                raise AssertionError("repeat_vip got a price incentive")
+
+
+@FAST
+@given(scenarios())
+def test_plans_are_deterministic_and_touch_ids_unique(scenario):
+    policy, cart, profile = scenario
+    first, second = plan_of(policy, cart, profile), plan_of(policy, cart, profile)
+    assert first == second
+    ids = [t.touch_id for t in first.touches]
+    assert len(ids) == len(set(ids))
+    if first.holdout:
+        assert first.touches == ()
+
+
+def _in_window(moment: datetime, phone: str | None) -> bool:
+    if phone == FLORIDA:
+        zone, (start, end) = "America/New_York", (480, 1200)
+    elif phone in PHONES:
+        zone, (start, end) = PHONES[phone]
+    else:
+        zone, (start, end) = BASE.timezone, (480, 1260)
+    local = moment.astimezone(ZoneInfo(zone))
+    return start <= local.hour * 60 + local.minute < end
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.integers(0, 96 * 60))
+def test_no_sms_without_consent_and_none_in_quiet_hours(scenario, minutes_after):
+    policy, cart, profile = scenario
+    plan = plan_of(policy, cart, profile)
+    now = cart.abandoned_at + timedelta(minutes=minutes_after)
+    phone = cart.contact.sms_phone or cart.contact.phone
+    for touch in plan.touches:
+        decision = decide_touch(plan, touch, profile, cart, policy, now, SECRET)
+        again = decide_touch(plan, touch, profile, cart, policy, now, SECRET)
+        assert decision == again
+        if decision.action == "defer":
+            assert decision.at is not None and decision.at > now
+        if touch.channel != "sms":
+            continue
+        if decision.action == "send":
+            consent = profile.sms_consent
+            assert consent if consent is not None else cart.contact.sms_consent
+            assert not {"sms", "all"} & profile.suppressed
+            assert phone is not None
+            assert _in_window(now, phone), (now, phone)
+        if decision.action == "defer" and decision.key != "not_due":
+            # a deferral after the due time lands on a minute every timing rule allows
+            assert _in_window(decision.at, phone), (decision.at, phone)
+            later = decide_touch(plan, touch, profile, cart, policy, decision.at, SECRET)
+            assert later.action != "defer", later

@@ -1,0 +1,81 @@
+"""The whole pipeline in one process (the simulator) over the pure stage A and B transitions."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from recovery.checkouts import epoch
+from recovery.simulate import simulate
+from streams.app import code_secret
+from tests.pipeline.helpers import T0, cart, order, without_holdout
+
+POLICY = load_policy(without_holdout(DEFAULT_POLICY, Path(tempfile.mkdtemp()) / "p.yaml"))
+HOUR = 3600.0
+
+
+def run(*events):
+    timed = sorted(((epoch(e["occurred_at"], "t"), e) for e in events), key=lambda p: p[0])
+    return simulate(timed, POLICY, code_secret)
+
+
+def by_cart(sim, checkout):
+    return sorted((t for t in sim.touches if t["cart"] == checkout), key=lambda t: t["step"])
+
+
+def test_high_band_sequence_in_order_with_discount_only_on_step_three():
+    sim = run(cart("h1", "310"))
+    touches = by_cart(sim, "h1")
+    assert [t["channel"] for t in touches][:3] == ["email", "sms", "email"]
+    assert [t["step"] for t in touches if t["incentive"]] == [3]
+    assert touches[2]["incentive"]["kind"] == "percent_off"
+    assert touches[2]["incentive"]["code"]
+    assert {t["band"] for t in touches} == {"high"}
+
+
+def test_order_between_touches_stops_the_sequence():
+    sim = run(cart("m1", "120"), order("m1", "120", T0 + 3 * HOUR))
+    assert [t["step"] for t in by_cart(sim, "m1")] == [1]
+    assert sim.recoveries and sim.recoveries[0]["same_cart"]
+
+
+def test_order_through_another_checkout_of_the_same_shopper_stops_it():
+    sim = run(
+        cart("m1", "120", customer="ann"),
+        cart("m2", "80", T0 + 2 * HOUR, customer="ann"),
+        order("m2", "80", T0 + 2.5 * HOUR, customer="ann"),
+    )
+    assert [t["step"] for t in by_cart(sim, "m1")] == [1]
+    assert by_cart(sim, "m2") == []
+
+
+def test_duplicates_and_out_of_order_deliveries_give_one_plan():
+    first = cart("h1", "310", event_id="d1")
+    newer = cart("h1", "320", T0 + 60, event_id="d2")
+    sim = run(first, newer, first, newer)
+    touches = by_cart(sim, "h1")
+    assert len({t["touch_id"] for t in touches}) == len(touches)
+    assert {t["cart_summary"]["total"] for t in touches} == {"320"}
+
+
+def test_same_input_same_decisions():
+    events = [cart("h1", "310"), cart("v1", "900", T0 + 30), order("h1", "310", T0 + 30 * HOUR)]
+    first, second = run(*events), run(*events)
+    assert first.touches == second.touches
+    assert first.touches
+
+
+def test_holdout_carts_get_no_touches_but_conversions_are_tracked():
+    events = []
+    for i in range(60):
+        events += [cart(f"x{i}", "120", T0 + i), order(f"x{i}", "120", T0 + 2 * 86400 + i)]
+    timed = sorted(((epoch(e["occurred_at"], "t"), e) for e in events), key=lambda p: p[0])
+    sim = simulate(timed, load_policy(), code_secret)
+    control = [r for r in sim.recoveries if r["holdout"]]
+    treated = [r for r in sim.recoveries if not r["holdout"]]
+    assert control, "5% of 60 carts should put at least one in the control group"
+    assert treated
+    touched = {t["cart"] for t in sim.touches}
+    assert all(r["checkout"] not in touched for r in control)
+    assert all(r["touches_sent"] == [] for r in control)
