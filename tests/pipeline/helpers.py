@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from cartbands.kafka import drain
 
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC).timestamp()  # 10:00 in New York
 
@@ -73,3 +77,53 @@ def without_holdout(source: Path, dest: Path) -> Path:
         band["holdout"] = 0
     dest.write_text(yaml.safe_dump(data))
     return dest
+
+
+def signature(touch: dict[str, Any]) -> tuple[Any, ...]:
+    """What must be equal between two copies of one touch command."""
+    incentive = touch.get("incentive") or {}
+    return (
+        touch["touch_id"],
+        touch["channel"],
+        touch["step"],
+        touch["due_at"],
+        incentive.get("code"),
+    )
+
+
+def distinct(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One command per touch id, checking that every repeat is the same command.
+
+    Delivery is at-least-once: a rebalance or a restart may re-process a message and emit a
+    touch again (tansu reports end offsets short, see ../shared/BROKER.md), always under the
+    same touch id, which the senders de-duplicate on. A repeat that differs is a bug.
+    """
+    first: dict[str, dict[str, Any]] = {}
+    for touch in found:
+        kept = first.setdefault(touch["touch_id"], touch)
+        assert signature(kept) == signature(touch), (kept, touch)
+    return list(first.values())
+
+
+def read_touches(
+    bootstrap: str,
+    topics: list[str],
+    *,
+    count: int | None = None,
+    idle: float = 3.0,
+    timeout: float = 90.0,
+) -> list[dict[str, Any]]:
+    """The distinct touch commands on ``topics``.
+
+    With ``count``, re-reads until that many distinct touch ids arrived (or ``timeout``), then
+    once more after ``idle`` seconds so that extra touches would show; without it, reads until
+    ``idle`` seconds pass with nothing new.
+    """
+    deadline = time.monotonic() + timeout
+    found: list[dict[str, Any]] = []
+    while True:
+        left = max(1.0, deadline - time.monotonic())
+        records = asyncio.run(drain(bootstrap, topics, idle=idle, timeout=min(left, 30.0)))
+        found = distinct([value for _topic, _key, value in records])
+        if count is None or len(found) >= count or time.monotonic() >= deadline:
+            return found
