@@ -56,13 +56,17 @@ async def test_rebalanced_partitions_are_not_resent(broker, tmp_path):
         await drain(broker.bootstrap, [names.touch_results], until=24, timeout=60)
         stop(first)  # the survivor takes every partition over
         await produce(broker.bootstrap, names.touches("email"), touches(0, 16))
-        results = await drain(broker.bootstrap, [names.touch_results], until=40, timeout=90)
+        await drain(broker.bootstrap, [names.touch_results], until=40, timeout=90)
+        results = await drain(broker.bootstrap, [names.touch_results], idle=3, timeout=30)
     finally:
         for process in (first, second):
             if process is not None:
                 stop(process)
     outcomes = Counter(value["outcome"] for _, _, value in results)
-    assert outcomes == {"delivered": 16, "deduplicated": 24}, outcomes
+    # Each of the 40 commands was answered; a rebalance may hand a partition over before its
+    # last offsets were committed, so a few are read twice: those too must be deduplicated.
+    assert set(outcomes) == {"delivered", "deduplicated"}, outcomes
+    assert outcomes["delivered"] == 16 and outcomes["deduplicated"] >= 24, outcomes
     lines = [orjson.loads(line) for line in (outbox / "email.ndjson").read_bytes().splitlines()]
     sent = Counter(line["touch_id"] for line in lines)
     assert len(sent) == 16 and set(sent.values()) == {1}
