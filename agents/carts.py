@@ -15,31 +15,22 @@ from typing import Any
 
 import faust
 
+from agents import metering
 from agents.timers import TimerIndex
 from agents.wire import records_of, tick
 from recovery import checkouts as stage_a
 from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
 from streams.app import Pipeline
+from telemetry import metrics
 
 log = logging.getLogger(__name__)
-
-
-class Counters:
-    """Plain counts kept per process (exported to metrics by the telemetry layer)."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-
-    def add(self, name: str, value: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + value
 
 
 def register(pipeline: Pipeline) -> None:
     app = pipeline.app
     table = app.Table("checkouts", default=None, partitions=pipeline.partitions)
     index = TimerIndex()
-    counters = Counters()
     clocks: dict[int, float] = {}
 
     def current_seq(key: str) -> int | None:
@@ -64,13 +55,13 @@ def register(pipeline: Pipeline) -> None:
         index.forget_all()
 
     async def emit(effects: list[stage_a.Effect]) -> None:
+        metering.cart_effects(effects)
         for effect in effects:
-            counters.add(effect.kind)
             if effect.record is not None and effect.key is not None:
                 await pipeline.shopper_events.send(key=effect.key.encode(), value=effect.record)
 
-    async def reject(partition: int, record: Any, reason: str) -> None:
-        counters.add("rejected")
+    async def reject(partition: int, record: Any, reason: str, *, malformed: bool = True) -> None:
+        metering.cart_event_refused(reason, malformed=malformed)
         log.warning("cart event rejected on partition %d: %s", partition, reason)
         await pipeline.cart_events_dlq.send(
             value={"reason": reason, "partition": partition, "record": record}
@@ -87,8 +78,8 @@ def register(pipeline: Pipeline) -> None:
             if isinstance(record, dict) and record.get("type") == "checkout_redacted":
                 key = checkout_key(str(record.get("store")), str(record.get("checkout")))
                 pending[key] = None
-                counters.add("redacted")
                 continue
+            metering.event_read(record)
             try:
                 _, store, checkout, _ = stage_a.validate(record)
                 key = checkout_key(store, checkout)
@@ -100,9 +91,9 @@ def register(pipeline: Pipeline) -> None:
                 continue
             except Exception as exc:  # a bug must not stop the partition
                 log.exception("cart event failed")
-                await reject(partition, record, f"internal error: {type(exc).__name__}: {exc}")
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                await reject(partition, record, reason, malformed=False)
                 continue
-            counters.add("events")
             if new is not state:
                 pending[key] = new
             await emit(effects)
@@ -122,7 +113,8 @@ def register(pipeline: Pipeline) -> None:
         now = float(record.get("now", 0.0))
         now = max(now, clocks.get(partition, now))
         clocks[partition] = now
-        for _due, key in index.pop_due(partition, now, current_seq):
+        fired = index.pop_due(partition, now, current_seq)
+        for _due, key in fired:
             state = table.get(key)
             if not state:
                 continue
@@ -133,6 +125,8 @@ def register(pipeline: Pipeline) -> None:
                 table[key] = new
                 index.schedule(partition, stage_a.next_due(new), new.get("seq", 0), key)
             await emit(effects)
+        reference = time.time() if pipeline.clock == "wall" else now
+        metering.timers_fired("carts", index.pending(), [due for due, _ in fired], reference)
         forwarded = tick(now, partition, pipeline.partitions)
         for target in range(pipeline.partitions):
             await pipeline.shopper_events.send(value=forwarded, partition=target)
@@ -141,7 +135,8 @@ def register(pipeline: Pipeline) -> None:
     async def checkouts(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
             try:
-                await on_records(event.message.partition, records_of(event.value))
+                with metrics.processing("checkouts"):
+                    await on_records(event.message.partition, records_of(event.value))
             except Exception:
                 log.exception("cart-events message failed; continuing")
 

@@ -9,11 +9,13 @@ emits them to ``touches.<channel>``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 import faust
 
+from agents import metering
 from agents.timers import TimerIndex
 from agents.wire import records_of
 from recovery import shoppers as stage_b
@@ -22,6 +24,7 @@ from recovery.commands import audience_removal, touch_command
 from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
 from streams.app import Pipeline
+from telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,7 @@ def register(pipeline: Pipeline) -> None:
                 await pipeline.touch_topics["ads"].send(key=key.encode(), value=command)
         for recovery in out.recoveries:
             await pipeline.recoveries.send(key=key.encode(), value=recovery)
+        metering.shopper_outputs(out)
         store = store_of(key)
         for checkout in out.redact_checkouts:
             await pipeline.cart_events.send(
@@ -129,7 +133,8 @@ def register(pipeline: Pipeline) -> None:
         now = watermarks.advance(partition, record)
         if now is None:
             return
-        for _due, key in index.pop_due(partition, now, current_seq):
+        fired = index.pop_due(partition, now, current_seq)
+        for _due, key in fired:
             state = table.get(key)
             if not state:
                 continue
@@ -142,6 +147,25 @@ def register(pipeline: Pipeline) -> None:
                 continue
             write(partition, key, new)
             await perform(key, out, now)
+        reference = time.time() if pipeline.clock == "wall" else now
+        metering.timers_fired("recovery", index.pending(), [due for due, _ in fired], reference)
+
+    async def on_message(partition: int, key: Any, records: list[Any]) -> None:
+        for record in records:
+            try:
+                if not isinstance(record, dict):
+                    raise BadEvent("event: expected a JSON object")
+                if record.get("type") == "tick":
+                    await on_tick(partition, record)
+                    continue
+                shopper = record.get("shopper") or key
+                if not isinstance(shopper, str) or ":" not in shopper:
+                    raise BadEvent("shopper: missing store:shopper key")
+                await on_record(partition, shopper, record)
+            except BadEvent as exc:
+                log.warning("shopper event rejected: %s", exc)
+            except Exception:
+                log.exception("shopper event failed; continuing")
 
     @app.agent(pipeline.shopper_events, name="shoppers", concurrency=1)
     async def shoppers(stream: faust.StreamT[Any]) -> None:
@@ -149,18 +173,5 @@ def register(pipeline: Pipeline) -> None:
             partition = event.message.partition
             ensure_index(partition)
             key = event.key.decode() if isinstance(event.key, bytes) else event.key
-            for record in records_of(event.value):
-                try:
-                    if not isinstance(record, dict):
-                        raise BadEvent("event: expected a JSON object")
-                    if record.get("type") == "tick":
-                        await on_tick(partition, record)
-                        continue
-                    shopper = record.get("shopper") or key
-                    if not isinstance(shopper, str) or ":" not in shopper:
-                        raise BadEvent("shopper: missing store:shopper key")
-                    await on_record(partition, shopper, record)
-                except BadEvent as exc:
-                    log.warning("shopper event rejected: %s", exc)
-                except Exception:
-                    log.exception("shopper event failed; continuing")
+            with metrics.processing("shoppers"):
+                await on_message(partition, key, records_of(event.value))

@@ -6,8 +6,10 @@ State is a compact dict stored in the ``shoppers`` table as-is::
     pr  profile: oc orders, ltv lifetime value, lo last order, ec/sc consents (None unknown),
         sup suppressed channels, ab recent abandonment times, se recent sends [channel, ts]
     pl  active plan inputs: ck checkout, cy cycle, at abandoned_at, c cart snapshot,
-        pp profile at planning time (oc, ltv, ab), done {step: outcome}, due {step: deferred ts}
-    lp  the last ended plan, for attribution: ck, cy, band, seg, ho, sent [steps], codes, end, why
+        pp profile at planning time (oc, ltv, ab), done {step: outcome}, due {step: deferred ts},
+        codes sent discount codes, cc {code: incentive cost}
+    lp  the last ended plan, for attribution: ck, cy, band, seg, ho, sent [steps], codes, cc,
+        end, why
     rd  redacted at (epoch s): everything personal is gone
 
 The plan itself is not stored: it is re-derived by :func:`recovery.plan.plan_recovery` from the
@@ -57,10 +59,11 @@ class Outputs:
     recoveries: list[dict[str, Any]] = field(default_factory=list)
     redact_checkouts: list[str] = field(default_factory=list)
     audience_removals: list[dict[str, Any]] = field(default_factory=list)
-    counts: list[tuple[str, str]] = field(default_factory=list)  # (what, reason/channel)
+    planned: list[Plan] = field(default_factory=list)  # plans of newly abandoned carts
+    counts: list[tuple[str, str, str]] = field(default_factory=list)  # (what, reason, channel)
 
-    def count(self, what: str, detail: str = "") -> None:
-        self.counts.append((what, detail))
+    def count(self, what: str, detail: str = "", channel: str = "") -> None:
+        self.counts.append((what, detail, channel))
 
 
 def _dt(ts: float) -> datetime:
@@ -187,6 +190,7 @@ def _end_plan(
             ho=plan.holdout,
             sent=sorted(sent),
             codes=list(pl.get("codes", ())),
+            cc=dict(pl.get("cc", {})),
         )
         leaves_audience = why.split(":", 1)[0] in AUDIENCE_EXITS
         if leaves_audience and any(t.channel == "ads" and t.step in sent for t in plan.touches):
@@ -242,12 +246,18 @@ def apply_abandoned(
             return _bump(st, shopper, policy), out
         _end_plan(st, shopper, policy, f"replaced: {why}", at, out)
     st["pl"] = candidate
+    out.planned.append(new_plan)
     out.count("planned", new_plan.band)
     if new_plan.holdout:
         out.count("holdout", new_plan.band)
     if new_plan.rejected:
         out.count("rejected", new_plan.rejected.split(":", 1)[0])
     return _bump(st, shopper, policy), out
+
+
+def recovered_margin(revenue: Decimal, discount: Decimal, policy: StorePolicy) -> Decimal:
+    """Net margin of a recovered order: the store's gross margin on it, less the discount."""
+    return (revenue * policy.margin.gross_margin - discount).quantize(Decimal("0.01"))
 
 
 def apply_converted(
@@ -271,6 +281,7 @@ def apply_converted(
     last = st.get("lp")
     if last and (last.get("ck") == checkout or 0 <= at - last.get("end", at) <= ATTRIBUTION_WINDOW):
         used = sorted(set(record.get("discount_codes") or ()) & set(last.get("codes", ())))
+        discount = sum((_dec(last.get("cc", {}).get(code)) for code in used), Decimal(0))
         out.recoveries.append(
             {
                 "type": "recovery",
@@ -285,6 +296,8 @@ def apply_converted(
                 "touches_sent": last.get("sent", []),
                 "discount_codes_used": used,
                 "revenue": str(total),
+                "discount": str(discount),
+                "margin": str(recovered_margin(total, discount, policy)),
                 "currency": record.get("currency"),
                 "occurred_at": iso(at),
                 "same_cart": last.get("ck") == checkout,
@@ -401,16 +414,18 @@ def apply_due(
             pr["se"] = [*pr.get("se", ()), [touch.channel, due]]
             if decision.code:
                 pl["codes"] = [*pl.get("codes", ()), decision.code]
+                cost = touch.incentive_cost if touch.incentive_cost is not None else Decimal(0)
+                pl["cc"] = {**pl.get("cc", {}), decision.code: str(cost)}
             out.touches.append(Emission(touch, plan, cart, decision, due))
             out.count("emitted", touch.channel)
         elif (
             decision.action == "defer" and decision.at is not None and decision.at.timestamp() > due
         ):
             pl["due"][str(touch.step)] = decision.at.timestamp()
-            out.count("deferred", decision.key)
+            out.count("deferred", decision.key, touch.channel)
         else:
             pl["done"][str(touch.step)] = "skip"
-            out.count("suppressed", decision.key)
+            out.count("suppressed", decision.key, touch.channel)
     _prune(pr, now)
     if all(str(t.step) in pl["done"] for t in plan.touches):
         _end_plan(st, shopper, policy, "completed: sequence finished", now, out)

@@ -1,0 +1,87 @@
+"""What stage B decides reaches the Prometheus counters, labelled as the dashboards expect."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from prometheus_client import REGISTRY
+
+from agents import metering
+from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from recovery import checkouts as stage_a
+from recovery import shoppers as stage_b
+from recovery.checkouts import Effect
+from recovery.ids import checkout_key
+from tests.pipeline.helpers import T0, cart, order
+
+
+def value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def abandoned_event(record: dict, policy) -> dict:
+    """What stage A sends stage B once ``record``'s checkout has been idle long enough."""
+    key = checkout_key(record["store"], record["checkout"])
+    state, _ = stage_a.apply_event(None, record, 0, policy)
+    _, effects = stage_a.apply_tick(state, key, T0 + 86400)
+    (effect,) = [e for e in effects if e.kind == "abandoned"]
+    assert effect.record is not None
+    return effect.record
+
+
+def test_a_plan_an_emission_and_a_recovery_are_counted() -> None:
+    policy = load_policy(DEFAULT_POLICY).for_store("meter")
+    event = abandoned_event(cart("m-1", "310", store="meter", customer="ann"), policy)
+    shopper = event["shopper"]
+    state, out = stage_b.apply_abandoned(None, shopper, event, 0, policy)
+    assert out.planned, out.counts
+    plan = out.planned[0]
+    group = "holdout" if plan.holdout else "treated"
+    before = value(
+        "cartbands_carts_abandoned_total", store="meter", band="high", segment=plan.segment,
+        group=group,
+    )  # fmt: skip
+    metering.shopper_outputs(out)
+    after = value(
+        "cartbands_carts_abandoned_total", store="meter", band="high", segment=plan.segment,
+        group=group,
+    )  # fmt: skip
+    assert after - before == 1
+
+    emitted_before = value("cartbands_touches_emitted_total", channel="email", band="high")
+    state, out = stage_b.apply_due(state, shopper, T0 + 3 * 3600, policy, b"secret")
+    metering.shopper_outputs(out)
+    sent = [e for e in out.touches if e.touch.channel == "email"]
+    emitted = value("cartbands_touches_emitted_total", channel="email", band="high")
+    assert emitted - emitted_before == len(sent)
+
+    revenue_before = value(
+        "cartbands_recovered_revenue_total", store="meter", currency="USD", group=group
+    )
+    state, out = stage_b.apply_converted(
+        state, shopper, order("m-1", "310", T0 + 5 * 3600, store="meter", customer="ann"), 0, policy
+    )
+    assert out.recoveries
+    metering.shopper_outputs(out)
+    revenue = value("cartbands_recovered_revenue_total", store="meter", currency="USD", group=group)
+    assert revenue - revenue_before == 310.0
+    record = out.recoveries[0]
+    assert Decimal(record["margin"]) == Decimal("310") * policy.margin.gross_margin
+
+
+def test_duplicates_and_stale_updates_are_counted_as_rejections() -> None:
+    before = value("cartbands_events_rejected_total", reason="duplicate")
+    stale_before = value("cartbands_events_rejected_total", reason="stale")
+    metering.cart_effects([Effect("duplicate"), Effect("stale"), Effect("abandoned")])
+    assert value("cartbands_events_rejected_total", reason="duplicate") - before == 1
+    assert value("cartbands_events_rejected_total", reason="stale") - stale_before == 1
+
+
+def test_refused_events_are_dead_lettered_by_cause() -> None:
+    before = value("cartbands_dlq_records_total", dlq="cart_events", reason="total")
+    internal = value("cartbands_dlq_records_total", dlq="cart_events", reason="internal_error")
+    metering.cart_event_refused("total: not a decimal amount", malformed=True)
+    metering.cart_event_refused("internal error: KeyError: 'x'", malformed=False)
+    assert value("cartbands_dlq_records_total", dlq="cart_events", reason="total") - before == 1
+    after = value("cartbands_dlq_records_total", dlq="cart_events", reason="internal_error")
+    assert after - internal == 1

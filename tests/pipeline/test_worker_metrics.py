@@ -1,0 +1,63 @@
+"""A worker's /metrics shows what its stream did: events in, carts banded, touches emitted."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+from cartbands.kafka import produce
+from recovery.ids import checkout_key
+from tests.pipeline.helpers import T0, cart, read_touches, without_holdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def samples(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    found = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"(cartbands_[a-z_]+(?:\{[^}]*\})?) (\S+)", line)
+        if match:
+            found[match.group(1)] = float(match.group(2))
+    return found
+
+
+def test_worker_metrics_follow_the_stream(workers, fast_policy: Path, tmp_path: Path) -> None:
+    policy = without_holdout(fast_policy, tmp_path / "policy.yaml")
+    port = free_port()
+    workers.start(policy, "--metrics-port", str(port))
+    names = workers.names
+    events = [cart("w1", "310", T0, store="met"), cart("w2", "42", T0, store="met")]
+    events.append(events[0])  # a repeated delivery
+    records = [(checkout_key(e["store"], e["checkout"]), e) for e in events]
+    asyncio.run(produce(workers.broker.bootstrap, names.cart_events, records))
+    touches = read_touches(workers.broker.bootstrap, names.touch_topics, count=6, idle=3.0)
+    assert len(touches) == 6, workers.logs()
+
+    want = {
+        'cartbands_events_total{platform="generic",type="cart_updated"}': 3.0,
+        'cartbands_events_rejected_total{reason="duplicate"}': 1.0,
+        'cartbands_carts_abandoned_total{band="high",group="treated",segment="new",store="met"}': 1,
+        'cartbands_carts_abandoned_total{band="low",group="treated",segment="new",store="met"}': 1,
+        'cartbands_touches_planned_total{band="high",channel="email"}': 2.0,
+        'cartbands_touches_emitted_total{band="high",channel="email"}': 2.0,
+        'cartbands_touches_emitted_total{band="low",channel="email"}': 1.0,
+    }
+    deadline = time.monotonic() + 30
+    got: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        got = samples(port)
+        if all(got.get(name, 0.0) >= count for name, count in want.items()):
+            break
+        time.sleep(0.5)
+    assert {name: got.get(name) for name in want} == want, workers.logs()
+    assert got.get('cartbands_processing_seconds_count{agent="checkouts"}', 0) >= 1
