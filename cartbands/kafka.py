@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -69,12 +69,15 @@ async def drain(
     timeout: float = 30.0,
     idle: float | None = None,
     abort: Callable[[], str | None] | None = None,
+    distinct: Callable[[Any], Hashable] | None = None,
 ) -> list[tuple[str, bytes | None, Any]]:
     """Read ``(topic, key, value)`` from the start of ``topics`` with no consumer group.
 
     Stops after ``until`` records, after ``idle`` seconds without a new record (once at least
     one arrived), or at ``timeout``; whichever comes first. ``abort`` is asked between polls
-    and ends the wait with :class:`DrainAborted` when it returns a reason.
+    and ends the wait with :class:`DrainAborted` when it returns a reason. With ``distinct``
+    (a key of each value, e.g. its touch id), a record whose key was seen already is a repeat
+    of at-least-once delivery: it is left out and does not count towards ``until``.
     """
     consumer = AIOKafkaConsumer(
         *topics,
@@ -86,6 +89,7 @@ async def drain(
     )
     await consumer.start()
     seen: list[tuple[str, bytes | None, Any]] = []
+    keys: set[Hashable] = set()
     deadline = time.monotonic() + timeout
     last = time.monotonic()
     try:
@@ -101,6 +105,11 @@ async def drain(
             for partition, messages in batch.items():
                 for message in messages:
                     value = loads(message.value) if message.value is not None else None
+                    if distinct is not None:
+                        key = distinct(value)
+                        if key in keys:
+                            continue
+                        keys.add(key)
                     seen.append((partition.topic, message.key, value))
                     last = time.monotonic()
     finally:

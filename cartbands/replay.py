@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -87,8 +87,14 @@ async def replay(
     drain: timedelta = timedelta(days=8),
     speed: float | None = None,
     batch_size: int = 500,
+    deliver: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
 ) -> ReplayStats:
-    """Send ``events`` and their ticks to ``topic``; then tick on for ``drain`` after the last."""
+    """Send ``events`` and their ticks to ``topic``; then tick on for ``drain`` after the last.
+
+    With ``deliver``, events do not go to the broker from here: each run of events between two
+    ticks is handed to ``deliver`` (e.g. posted to the ingest gateway), which must return only
+    once the broker holds them, so that every event still precedes the next tick.
+    """
     started = time.monotonic()
     step = tick_step.total_seconds()
     partitioner = DefaultPartitioner()
@@ -115,6 +121,12 @@ async def replay(
                 await _pace(speed, started, first, tick_at)
                 await send_ticks(tick_at)
                 watermark = tick_at
+            if deliver is not None:
+                await asyncio.gather(*futures)  # the tick is on the broker before the events
+                futures.clear()
+                for start in range(0, len(chunk), batch_size):
+                    await deliver(chunk[start : start + batch_size])
+                continue
             by_partition: dict[int, list[dict[str, Any]]] = {}
             for event in chunk:
                 key = checkout_key(str(event.get("store")), str(event.get("checkout"))).encode()

@@ -1,14 +1,18 @@
 """``cartbands run``: the whole pipeline on an embedded broker with a built-in sample.
 
-The sample is replayed in event time (the worker runs with ``--clock event``), so a week of
-recovery sequences under the real default policy plays out in seconds. The same events also go
-through the pure core in-process (:mod:`recovery.simulate`); the run fails unless the stream
-emitted exactly the touches the core says it should.
+Every service runs as its own process, as in production: the ingest gateway, a stream worker
+and the senders (outbox adapter). The sample enters through the gateway's ``POST /events`` and
+is replayed in event time (the worker runs with ``--clock event``), so a week of recovery
+sequences under the real default policy plays out in seconds. The same events also go through
+the pure core in-process (:mod:`recovery.simulate`); the run fails unless the stream emitted
+exactly the touches the core says it should.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
+import socket
 import subprocess
 import tempfile
 from collections import Counter, defaultdict
@@ -17,13 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from cartbands.broker import EmbeddedBroker
+from cartbands.ingest_client import IngestClient, IngestError
 from cartbands.kafka import DrainAborted, drain, ensure_topics
 from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from cartbands.processes import running, tail
 from cartbands.replay import replay
-from cartbands.sample import sample_events
+from cartbands.sample import SAMPLE_STORE, sample_events
 from recovery.checkouts import epoch
 from recovery.policyset import PolicySet
 from recovery.simulate import simulate
@@ -81,6 +87,31 @@ class RunSummary:
         return "\n".join(lines)
 
 
+RUN_TOKEN_ENV = "CARTBANDS_RUN_INGEST_TOKEN"
+
+
+def run_policy(source: Path | None, dest: Path) -> Path:
+    """``source`` with the sample store's ``POST /events`` token named, written to ``dest``."""
+    data = yaml.safe_load((source or DEFAULT_POLICY).read_text(encoding="utf-8")) or {}
+    stores = data.setdefault("stores", None) or {}
+    data["stores"] = stores
+    store = stores.setdefault(SAMPLE_STORE, None) or {}
+    stores[SAMPLE_STORE] = store
+    ingest = store.setdefault("ingest", None) or {}
+    store["ingest"] = ingest
+    generic = ingest.setdefault("generic", None) or {}
+    ingest["generic"] = generic
+    generic["token_env"] = [RUN_TOKEN_ENV]
+    dest.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return dest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 async def _replay_and_collect(
     bootstrap: str,
     names: TopicNames,
@@ -88,8 +119,13 @@ async def _replay_and_collect(
     expected: int,
     timeout: float,
     worker: subprocess.Popen[bytes],
+    gateway_url: str,
+    token: str,
 ) -> list[tuple[str, bytes | None, Any]]:
-    await replay(bootstrap, names.cart_events, events)
+    """Post the sample to the gateway in event-time order, then read the touches it led to."""
+    async with IngestClient(gateway_url, token) as gateway:
+        await gateway.wait_ready()
+        await replay(bootstrap, names.cart_events, events, deliver=gateway.post)
 
     def worker_died() -> str | None:
         code = worker.poll()
@@ -102,6 +138,7 @@ async def _replay_and_collect(
         timeout=timeout,
         idle=None if expected else 5.0,
         abort=worker_died,
+        distinct=lambda value: value.get("touch_id") if isinstance(value, dict) else None,
     )
 
 
@@ -111,19 +148,22 @@ def run_all_in_one(
     timeout: float = 90.0,
     work_dir: Path | None = None,
 ) -> tuple[RunSummary, PolicySet]:
-    policies = load_policy(policy_path)
+    base = work_dir or Path(tempfile.mkdtemp(prefix="cartbands-run-"))
+    policy_file = run_policy(policy_path, base / "policy.yaml")
+    policies = load_policy(policy_file)
     events = [(epoch(e["occurred_at"], "occurred_at"), e) for e in sample_events()]
     core = simulate(events, policies, code_secret)
     summary = RunSummary(expected=len(core.touches))
-    base = work_dir or Path(tempfile.mkdtemp(prefix="cartbands-run-"))
     log_path = base / "worker.log"
+    token = secrets.token_urlsafe(24)
+    port = free_port()
     names = TopicNames()
     with EmbeddedBroker() as broker:
         asyncio.run(ensure_topics(broker.bootstrap, names.pipeline_topics, partitions))
         args = [
             "worker",
             "--broker", broker.url,
-            "--policy", str(policy_path or DEFAULT_POLICY),
+            "--policy", str(policy_file),
             "--partitions", str(partitions),
             "--state-dir", str(base / "state"),
             "--app-id", "cartbands-run",
@@ -134,27 +174,44 @@ def run_all_in_one(
         outbox, sender_log = base / "outbox", base / "sender.log"
         sender_args = [
             "sender", "--channel", "all", "--broker", broker.url,
-            "--policy", str(policy_path or DEFAULT_POLICY), "--partitions", str(partitions),
+            "--policy", str(policy_file), "--partitions", str(partitions),
             "--app-id", "cartbands-run", "--outbox-dir", str(outbox), "--outbox-only",
             "--max-lateness", "off",
         ]  # fmt: skip
-        with running(args, log_path) as worker, running(sender_args, sender_log) as sender:
+        gateway_log = base / "gateway.log"
+        gateway_args = [
+            "gateway", "--broker", broker.url, "--host", "127.0.0.1", "--port", str(port),
+            "--policy", str(policy_file), "--partitions", str(partitions),
+        ]  # fmt: skip
+        with (
+            running(gateway_args, gateway_log, {RUN_TOKEN_ENV: token}),
+            running(args, log_path) as worker,
+            running(sender_args, sender_log) as sender,
+        ):
             try:
                 received = asyncio.run(
                     _replay_and_collect(
-                        broker.bootstrap, names, events, summary.expected, timeout, worker
+                        broker.bootstrap, names, events, summary.expected, timeout, worker,
+                        f"http://127.0.0.1:{port}", token,
                     )
-                )
+                )  # fmt: skip
                 outcomes = asyncio.run(
                     collect_results(
                         broker.bootstrap, names, len(received), timeout,
                         abort=lambda: None if sender.poll() is None else "the sender exited",
                     )
                 )  # fmt: skip
-            except DrainAborted as exc:
-                logs = f"{tail(log_path)}\n--- sender log:\n{tail(sender_log)}"
+            except (DrainAborted, IngestError) as exc:
+                logs = (
+                    f"{tail(log_path)}\n--- sender log:\n{tail(sender_log)}"
+                    f"\n--- gateway log:\n{tail(gateway_log)}"
+                )
                 raise click.ClickException(f"{exc}:\n{logs}") from None
-        summary.extra_lines += summary_lines(outbox, outcomes)
+        summary.extra_lines += [
+            "",
+            f"events in through the gateway (POST /events, acknowledged): {len(events)}",
+            *summary_lines(outbox, outcomes),
+        ]
     commands = [value for _topic, _key, value in received]
     for command in commands:
         summary.add(command)

@@ -17,9 +17,14 @@ async def collect_results(
     timeout: float,
     abort: Callable[[], str | None] | None = None,
 ) -> Counter[tuple[str, str]]:
-    """(channel, outcome) counts of the first ``expected`` touch results."""
+    """(channel, outcome) counts of the first result of ``expected`` distinct touches."""
     results = await drain(
-        bootstrap, [names.touch_results], until=expected, timeout=timeout, abort=abort
+        bootstrap,
+        [names.touch_results],
+        until=expected,
+        timeout=timeout,
+        abort=abort,
+        distinct=lambda value: value.get("touch_id") if isinstance(value, dict) else None,
     )
     return Counter((value["channel"], value["outcome"]) for _, _, value in results)
 

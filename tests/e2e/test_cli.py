@@ -33,6 +33,11 @@ def test_run_prints_summary_naming_every_band():
     assert emitted, out
     count = int(emitted[0].split(":")[1].split()[0])
     assert count > 0
+    assert "stream matches core: yes" in out
+    through = [
+        line for line in out.splitlines() if line.startswith("events in through the gateway")
+    ]
+    assert through and int(through[0].rsplit(":", 1)[1]) > 0, out
 
 
 def test_policy_check_ok_on_shipped_file():
