@@ -4,13 +4,16 @@
 abandonment, an emptied cart), consent and suppression, then timing: quiet hours in the
 recipient's zone, the per-channel gap and the rolling cap across carts. It answers ``send``
 (with the discount code and expiry), ``defer`` (with the earliest minute every timing rule
-allows) or ``skip``. :func:`choose_plan` keeps one sequence per shopper; :func:`exit_reason`
+allows) or ``skip``. :func:`due_touches` walks a whole plan from its :class:`PlanState` up to
+``now``: which touches are due, each one's decision, and the state after them.
+:func:`choose_plan` keeps one sequence per shopper; :func:`exit_reason`, :func:`consent_exit`
 and :func:`end_plan` end a plan with a recorded reason. Pure: ``now`` and the secret are given.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -18,10 +21,11 @@ from recovery.codes import discount_code
 from recovery.compiled import Compiled, compile_policy
 from recovery.durations import format_duration
 from recovery.fastinit import fast_constructor
+from recovery.ids import phone_e164
 from recovery.incentives import PRICE_KINDS
 from recovery.model import Cart, Decision, Plan, PlannedTouch, Profile
 from recovery.policy import StorePolicy
-from recovery.quiet import next_allowed, window_for
+from recovery.quiet import NoAllowedMinute, next_allowed, window_for
 from recovery.regions import Locale, locate_cached
 
 ExitKind = Literal["order", "cart_emptied", "unsubscribe", "redaction"]
@@ -48,6 +52,15 @@ def exit_reason(kind: ExitKind, detail: str = "") -> str:
 def end_plan(plan: Plan, reason: str) -> Plan:
     """The plan ended for ``reason``; an already ended plan keeps its first reason."""
     return plan if plan.ended is not None else dataclasses.replace(plan, ended=reason)
+
+
+def consent_exit(channel: str, granted: bool, source: str = "") -> str | None:
+    """The exit a consent change causes: any withdrawal (an email unsubscribe, an SMS STOP,
+    ``all``) ends the active plan, recorded as ``unsubscribe: sms STOP``; a grant ends
+    nothing. The shopper's other channels stay suppressed or not as their consents say."""
+    if granted:
+        return None
+    return exit_reason("unsubscribe", " ".join(x for x in (channel, source) if x))
 
 
 def cart_emptied(cart: Cart) -> bool:
@@ -88,6 +101,12 @@ def choose_plan(
     return active, f"choose: kept the active cart, worth at least as much ({money})"
 
 
+def _number_suppressed(number: str, region: str | None, suppressed: frozenset[str]) -> bool:
+    """Is ``number`` on the list, however either side writes it?"""
+    mine = phone_e164(number, region)
+    return any(phone_e164(entry, region) == mine for entry in suppressed)
+
+
 def _permission(
     touch: PlannedTouch, profile: Profile, cart: Cart, policy: StorePolicy
 ) -> tuple[str | None, str]:
@@ -106,8 +125,13 @@ def _permission(
             return None, "transactional reminder (store allows it without marketing consent)"
         return "no_consent: email needs marketing consent", ""
     if channel == "sms":
-        if not (contact.sms_phone or contact.phone):
+        number = contact.sms_phone or contact.phone
+        if not number:
             return "no_contact: no phone number", ""
+        if profile.suppressed_numbers and _number_suppressed(
+            number, contact.country_code, profile.suppressed_numbers
+        ):
+            return "suppressed: the phone number is on the suppression list", ""
         sms_ok = profile.sms_consent if profile.sms_consent is not None else contact.sms_consent
         if not sms_ok:
             return "no_consent: sms needs recorded sms consent", ""
@@ -118,6 +142,8 @@ def _permission(
         if policy.consent.ads_need_marketing_consent and not email_ok:
             return "no_consent: ad audiences need marketing consent", ""
         return None, "audience"
+    if not (contact.email or contact.phone or contact.sms_phone):
+        return "no_contact: nothing for a person to follow up with", ""
     return None, "staff follow-up"
 
 
@@ -215,7 +241,14 @@ def decide_touch(
                 at = cap_at
                 why.append(f"cap: {compiled.cap_text} until {at.isoformat()}")
         if window is not None:
-            quiet_at = next_allowed(at, window, locale.zones)
+            try:
+                quiet_at = next_allowed(at, window, locale.zones)
+            except NoAllowedMinute:
+                return Decision(
+                    "skip",
+                    f"quiet_hours: no minute in the next days is inside {channel} {window} "
+                    f"in every zone of {locale.zone_names} ({locale.source})",
+                )
             if quiet_at != at:
                 at = quiet_at
                 why.append(
@@ -235,5 +268,110 @@ def decide_touch(
             code = discount_code(touch.touch_id, secret)
         if touch.incentive_validity_s is not None:
             expires_at = now + timedelta(seconds=touch.incentive_validity_s)
-    where = "any time" if window is None else f"{locale.zone_names} ({locale.source})"
+    where = "any time" if window is None else f"{window} in {locale.zone_names} ({locale.source})"
     return _decision("send", f"send: {channel} ({note}), {where}", None, code, expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanState:
+    """How far a plan has gone: steps decided for good (sent or skipped) and the due time a
+    deferral moved a step to. Both by step number, so the state survives a re-plan of the
+    same cart (same steps, same touch ids)."""
+
+    done: frozenset[int] = frozenset()
+    deferred: tuple[tuple[int, datetime], ...] = ()
+
+    def due_of(self, touch: PlannedTouch) -> datetime:
+        """The touch's effective due time: its deferral if any, else its planned due time."""
+        for step, at in self.deferred:
+            if step == touch.step:
+                return at
+        return touch.due_at
+
+    def pending(self, plan: Plan) -> list[PlannedTouch]:
+        return [t for t in plan.touches if t.step not in self.done]
+
+
+@dataclass(frozen=True, slots=True)
+class TouchDecision:
+    """One decision of :func:`due_touches`: the touch, when it was decided, and the verdict."""
+
+    touch: PlannedTouch
+    at: datetime
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    """What :func:`due_touches` decided, in order, and the state after it.
+
+    ``profile`` carries this batch's sends appended to ``sends`` (so the caller's caps see
+    them); ``next_due`` is the earliest pending due time, ``None`` when every step is done.
+    """
+
+    items: tuple[TouchDecision, ...]
+    state: PlanState
+    profile: Profile
+    next_due: datetime | None
+
+    @property
+    def sent(self) -> tuple[TouchDecision, ...]:
+        return tuple(d for d in self.items if d.decision.action == "send")
+
+    @property
+    def finished(self) -> bool:
+        return self.next_due is None
+
+
+def due_touches(
+    plan: Plan,
+    state: PlanState,
+    profile: Profile,
+    cart: Cart,
+    policy: StorePolicy,
+    now: datetime,
+    secret: bytes,
+) -> Decisions:
+    """Decide every touch of ``plan`` due by ``now``, earliest first (ties by step).
+
+    Each touch is decided by :func:`decide_touch` at its own effective due time, not at
+    ``now``, so the outcome does not depend on how often the caller asks. A send is added to
+    the profile before the next touch is decided (caps and gaps hold inside one batch); a
+    deferral moves the step's due time, and the step is decided again once that time is
+    reached (in this call when it is still before ``now``); a skip is final.
+    """
+    done = set(state.done)
+    deferred = dict(state.deferred)
+    sends = list(profile.sends)
+    items: list[TouchDecision] = []
+    current = profile
+
+    def due(touch: PlannedTouch) -> datetime:
+        return deferred.get(touch.step, touch.due_at)
+
+    # Every round ends a step or moves it later; the bound stops a pathological ping-pong
+    # (the remaining steps are simply decided on the next call).
+    for _ in range(4 * len(plan.touches) + 8):
+        pending = [t for t in plan.touches if t.step not in done]
+        if not pending:
+            break
+        touch = min(pending, key=lambda t: (due(t), t.step))
+        at = due(touch)
+        if at > now:
+            break
+        decision = decide_touch(plan, touch, current, cart, policy, at, secret)
+        items.append(TouchDecision(touch, at, decision))
+        if decision.action == "send":
+            done.add(touch.step)
+            sends.append((touch.channel, at))
+            current = dataclasses.replace(current, sends=tuple(sends))
+        elif decision.action == "defer" and decision.at is not None and decision.at > at:
+            deferred[touch.step] = decision.at
+        else:
+            done.add(touch.step)
+    after = PlanState(
+        frozenset(done),
+        tuple(sorted((s, t) for s, t in deferred.items() if s not in done)),
+    )
+    pending_dues = [due(t) for t in plan.touches if t.step not in done]
+    return Decisions(tuple(items), after, current, min(pending_dues) if pending_dues else None)

@@ -8,6 +8,9 @@ email address and a redaction does not have to rewrite keys.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
+
+import phonenumbers
 
 
 def normalize_email(email: str) -> str:
@@ -19,6 +22,17 @@ def normalize_phone(phone: str) -> str:
     text = phone.strip()
     digits = "".join(ch for ch in text if ch.isdigit())
     return ("+" if text.startswith("+") else "") + digits
+
+
+@lru_cache(maxsize=65_536)
+def phone_e164(phone: str, region: str | None = None) -> str:
+    """``+14155550100`` for any way of writing a number (``(+1) 415-555-0100``; a national
+    form with the address's ``region``); :func:`normalize_phone` when it does not parse."""
+    try:
+        parsed = phonenumbers.parse(phone, region.upper() if region else None)
+    except phonenumbers.NumberParseException:
+        return normalize_phone(phone)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _digest(*parts: str, size: int = 24) -> str:

@@ -39,7 +39,9 @@ class Cart:
 
     When the platform also reports the amounts in the shop's currency (a multi-currency
     storefront), ``shop_currency``/``shop_total``/``shop_subtotal`` carry them and banding
-    uses them instead of a conversion.
+    uses them instead of a conversion. ``shipping`` is the shipping charge included in
+    ``total`` when the platform reports it: the default ``total`` basis bands the total
+    before shipping.
     """
 
     store: str
@@ -56,6 +58,7 @@ class Cart:
     shop_currency: str | None = None
     shop_total: Decimal | None = None
     shop_subtotal: Decimal | None = None
+    shipping: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,9 @@ class Profile:
     """What stage B knows about a shopper across carts.
 
     Consents of ``None`` are unknown: the cart contact's flags decide. ``suppressed`` holds
-    channels (``email``, ``sms``, ``ads``, ``human``) or ``all``. ``abandonments`` are recent
+    channels (``email``, ``sms``, ``ads``, ``human``) or ``all``; ``suppressed_numbers`` holds
+    phone numbers (best in E.164, as :func:`recovery.ids.phone_e164` writes them) that must
+    never get an SMS, whoever's cart they appear on. ``abandonments`` are recent
     abandonment times (for ``hesitant``), ``sends`` the recent touches as (channel, sent_at)
     (for caps and per-channel gaps).
     """
@@ -76,6 +81,7 @@ class Profile:
     suppressed: frozenset[str] = frozenset()
     abandonments: tuple[datetime, ...] = ()
     sends: tuple[tuple[str, datetime], ...] = ()
+    suppressed_numbers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

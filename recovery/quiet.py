@@ -2,7 +2,9 @@
 
 Send windows are local to the recipient (see :mod:`recovery.regions`); a region's override
 (``US-FL``, then ``US``) beats the store's per-channel window. A recipient with several
-candidate zones must be inside the window in every one of them.
+candidate zones must be inside the window in every one of them; when no minute satisfies
+all of them, :func:`next_allowed` raises :class:`NoAllowedMinute` (the touch is skipped with
+that reason, never sent in anyone's quiet hours).
 """
 
 from __future__ import annotations
@@ -18,13 +20,39 @@ _SUNDAY = 6
 _DAYS_AHEAD = 9
 
 
+class NoAllowedMinute(ValueError):
+    """No minute within the look-ahead is inside the window in every candidate zone."""
+
+
 def window_for(policy: StorePolicy, channel: str, regions: Sequence[str]) -> Window | None:
-    """The window ruling ``channel`` for a recipient in ``regions`` (most specific first)."""
+    """The window ruling ``channel`` for a recipient in ``regions``.
+
+    Every subdivision rule that names the channel applies (a number from one state and an
+    address in another: the window is the intersection, so neither state's hours are broken;
+    ``null`` lifts nothing while another subdivision restricts). Without one, the country's
+    rule; without that, the store's window. ``None``: no window.
+    """
+    found: list[Window] = []
+    matched = False
     for region in regions:
-        rules = policy.regions.get(region)
-        if rules is not None and channel in rules.windows:
-            return rules.windows[channel]
-    return policy.send_windows.get(channel)  # type: ignore[call-overload]
+        if "-" in region:
+            rules = policy.regions.get(region)
+            if rules is not None and channel in rules.windows:
+                matched = True
+                window = rules.windows[channel]
+                if window is not None:
+                    found.append(window)
+    if not matched:
+        for region in regions:
+            rules = policy.regions.get(region)
+            if "-" not in region and rules is not None and channel in rules.windows:
+                return rules.windows[channel]
+        return policy.send_windows.get(channel)  # type: ignore[call-overload]
+    if len(found) <= 1:
+        return found[0] if found else None
+    start, end = max(w.start for w in found), min(w.end for w in found)
+    # May be empty (start >= end): then no minute is allowed and next_allowed says so.
+    return Window.model_construct(start=start, end=end, sundays=all(w.sundays for w in found))
 
 
 def allowed_at(moment: datetime, window: Window, zone: ZoneInfo) -> bool:
@@ -52,7 +80,7 @@ def next_allowed(now: datetime, window: Window, zones: Sequence[ZoneInfo]) -> da
             at = datetime.combine(today + timedelta(days=ahead), start, tzinfo=only).astimezone(UTC)
             if at > now and allowed_at(at, window, only):
                 return at
-        raise ValueError(f"no allowed minute within {_DAYS_AHEAD} days for window {window}")
+        raise NoAllowedMinute(f"no allowed minute within {_DAYS_AHEAD} days for window {window}")
     candidates: list[datetime] = []
     for zone in zones:
         today = now.astimezone(zone).date()
@@ -64,4 +92,4 @@ def next_allowed(now: datetime, window: Window, zones: Sequence[ZoneInfo]) -> da
     for at in sorted(candidates):
         if all(allowed_at(at, window, z) for z in zones):
             return at
-    raise ValueError(f"no allowed minute within {_DAYS_AHEAD} days for window {window}")
+    raise NoAllowedMinute(f"no allowed minute within {_DAYS_AHEAD} days for window {window}")

@@ -5,6 +5,11 @@ else the shipping/billing address (country + province, through the store's
 ``region_timezones`` then the built-in table below), else every zone the phone's country
 spans when there are a few (a touch must then fit the window in all of them), else the
 store's zone. Lookups are cached: parsing a phone number is the slowest step of a decision.
+
+Regions (for per-region send windows such as ``US-FL``) come from the address's province and,
+for US and Canadian numbers, from the state or province the phone number's area code belongs
+to (``phonenumbers`` geocoder): a Florida number is under Florida's rules even when the cart
+carries no address, and an address elsewhere does not lift them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import phonenumbers
+from phonenumbers import geocoder
 from phonenumbers import timezone as phone_timezone
 
 from recovery.model import ContactInfo
@@ -68,6 +74,29 @@ SUBDIVISION_ZONES: Mapping[str, str] = {
     },
 }
 
+# Subdivision codes of the geocoder's English names (it also writes "San Francisco, CA").
+_SUBDIVISION_NAMES: Mapping[str, Mapping[str, str]] = {
+    "US": {
+        "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",
+        "Colorado": "CO", "Connecticut": "CT", "Delaware": "DE", "Florida": "FL",
+        "Georgia": "GA", "Hawaii": "HI", "Idaho": "ID", "Illinois": "IL", "Indiana": "IN",
+        "Iowa": "IA", "Kansas": "KS", "Kentucky": "KY", "Louisiana": "LA", "Maine": "ME",
+        "Maryland": "MD", "Massachusetts": "MA", "Michigan": "MI", "Minnesota": "MN",
+        "Mississippi": "MS", "Missouri": "MO", "Montana": "MT", "Nebraska": "NE",
+        "Nevada": "NV", "New Hampshire": "NH", "New Jersey": "NJ", "New Mexico": "NM",
+        "New York": "NY", "North Carolina": "NC", "North Dakota": "ND", "Ohio": "OH",
+        "Oklahoma": "OK", "Oregon": "OR", "Pennsylvania": "PA", "Rhode Island": "RI",
+        "South Carolina": "SC", "South Dakota": "SD", "Tennessee": "TN", "Texas": "TX",
+        "Utah": "UT", "Vermont": "VT", "Virginia": "VA", "Washington": "WA",
+        "West Virginia": "WV", "Wisconsin": "WI", "Wyoming": "WY", "Washington D.C.": "DC",
+    },
+    "CA": {
+        "Alberta": "AB", "British Columbia": "BC", "Manitoba": "MB", "New Brunswick": "NB",
+        "Newfoundland and Labrador": "NL", "Nova Scotia": "NS", "Ontario": "ON",
+        "Prince Edward Island": "PE", "Quebec": "QC", "Saskatchewan": "SK",
+    },
+}  # fmt: skip
+
 # Countries with one zone (or one that nearly everyone lives in).
 COUNTRY_ZONES: Mapping[str, str] = {
     "GB": "Europe/London", "IE": "Europe/Dublin", "FR": "Europe/Paris", "DE": "Europe/Berlin",
@@ -95,7 +124,8 @@ _MAX_PHONE_ZONES = 6
 
 @dataclass(frozen=True, slots=True)
 class Locale:
-    """The recipient's zones (usually one) and region keys, most specific first."""
+    """The recipient's zones (usually one) and region keys: subdivisions (address, then
+    phone area code) before the country."""
 
     zones: tuple[ZoneInfo, ...]
     regions: tuple[str, ...]
@@ -107,17 +137,29 @@ class Locale:
 
 
 @lru_cache(maxsize=65_536)
-def _phone_facts(phone: str) -> tuple[str | None, tuple[str, ...]]:
-    """(country, zones) of an E.164-ish phone number; (None, ()) when it does not parse."""
+def _phone_facts(phone: str) -> tuple[str | None, tuple[str, ...], str | None]:
+    """(country, zones, subdivision) of an E.164-ish phone number; (None, (), None) when it
+    does not parse. The subdivision (``FL``) is known for US and Canadian area codes."""
     try:
         parsed = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:
-        return None, ()
+        return None, (), None
     country = phonenumbers.region_code_for_number(parsed)
     zones = tuple(
         z for z in phone_timezone.time_zones_for_number(parsed) if z and z != "Etc/Unknown"
     )
-    return country, zones
+    return country, zones, _subdivision(country, parsed)
+
+
+def _subdivision(country: str | None, parsed: phonenumbers.PhoneNumber) -> str | None:
+    names = _SUBDIVISION_NAMES.get(country or "")
+    if names is None:
+        return None
+    place = geocoder.description_for_number(parsed, "en")
+    head, _, tail = place.rpartition(", ")
+    if head and tail in names.values():
+        return tail
+    return names.get(place)
 
 
 @lru_cache(maxsize=1024)
@@ -162,12 +204,16 @@ def locate_cached(
     overrides: tuple[tuple[str, str], ...],
 ) -> Locale:
     """:func:`locate` on hashable parts (upper-cased codes, overrides as sorted pairs)."""
-    country, phone_zones = _phone_facts(phone) if phone else (None, ())
+    country, phone_zones, phone_sub = _phone_facts(phone) if phone else (None, (), None)
     country = country or address_country
     regions: tuple[str, ...] = ()
     if country:
-        same_country = address_country is None or address_country == country
-        regions = (f"{country}-{province}", country) if province and same_country else (country,)
+        subs = []
+        if province and (address_country is None or address_country == country):
+            subs.append(f"{country}-{province}")
+        if phone_sub and f"{country}-{phone_sub}" not in subs:
+            subs.append(f"{country}-{phone_sub}")
+        regions = (*subs, country)
     if len(phone_zones) == 1:
         return Locale((zone(phone_zones[0]),), regions, f"phone {phone_zones[0]}")
     address = region_zone(address_country, province, dict(overrides))

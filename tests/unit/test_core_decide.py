@@ -135,7 +135,19 @@ def test_email_has_no_window_by_default(policy):
         # Florida: 08:00-20:00 (the address province names the region)
         ({"phone": "+13055550100", "country_code": "US", "province_code": "FL"}, (19, 59), "send"),
         ({"phone": "+13055550100", "country_code": "US", "province_code": "FL"}, (20, 0), "defer"),
-        ({"phone": "+13055550100", "country_code": "US"}, (20, 30), "send"),
+        # a Florida area code is under Florida's rules without any address ...
+        ({"phone": "+13055550100", "country_code": "US"}, (20, 30), "defer"),
+        ({"phone": "+13055550100"}, (19, 59), "send"),
+        ({"phone": "+13055550100"}, (20, 0), "defer"),
+        # ... and with an address in another state
+        ({"phone": "+13055550100", "country_code": "US", "province_code": "NY"}, (20, 0), "defer"),
+        # a New York number shipping to Florida is under Florida's rules too
+        ({"phone": NY_PHONE, "country_code": "US", "province_code": "FL"}, (20, 0), "defer"),
+        # Oklahoma (405) in its own zone: 20:00 Central is 21:00 in New York
+        ({"phone": "+14055550100"}, (20, 59), "send"),
+        ({"phone": "+14055550100"}, (21, 0), "defer"),
+        # New York: the default 08:00-21:00
+        ({"phone": NY_PHONE}, (20, 30), "send"),
     ],
 )
 def test_region_override(policy, kw, when, action):
@@ -365,3 +377,84 @@ def test_exits():
         assert is_stop_keyword(text), text
     for text in ("stop it please", "hello", ""):
         assert not is_stop_keyword(text)
+
+
+def _with_regions(policy: StorePolicy, **windows: Window | None) -> StorePolicy:
+    regions = dict(policy.regions)
+    for key, window in windows.items():
+        regions[key.replace("_", "-")] = policy.regions["US-FL"].model_copy(
+            update={"windows": {"sms": window}}
+        )
+    return policy.model_copy(update={"regions": regions})
+
+
+def test_two_subdivisions_apply_together(policy):
+    # a Florida number (08:00-20:00) shipping to a state that allows 10:00-22:00: 10:00-20:00
+    p = _with_regions(policy, US_CA=Window(start=600, end=1320))
+    c = cart(
+        local(NY, 2026, 6, 10, 6, 0),
+        contact=contact(phone="+13055550100", country_code="US", province_code="CA"),
+    )
+    d = decide(p, "sms", local(NY, 2026, 6, 10, 9, 0), c=c)
+    assert d.action == "defer" and d.at == local(NY, 2026, 6, 10, 10, 0), d
+    assert "allowed 10:00-20:00" in d.reason
+    assert decide(p, "sms", local(NY, 2026, 6, 10, 20, 0), c=c).action == "defer"
+    # a subdivision lifting its window does not lift the other one's
+    lifted = _with_regions(policy, US_CA=None)
+    assert decide(lifted, "sms", local(NY, 2026, 6, 10, 20, 30), c=c).action == "defer"
+
+
+def test_no_minute_fits_every_rule_skips_instead_of_failing(policy):
+    # disjoint subdivision windows: never allowed
+    p = _with_regions(policy, US_CA=Window(start=360, end=480))
+    c = cart(
+        local(NY, 2026, 6, 10, 6, 0),
+        contact=contact(phone="+13055550100", country_code="US", province_code="CA"),
+    )
+    d = decide(p, "sms", local(NY, 2026, 6, 10, 12, 0), c=c)
+    assert (d.action, d.key) == ("skip", "quiet_hours"), d
+    # a number whose country spans zones 2 h apart, under a 1-hour window
+    narrow = policy.model_copy(update={"send_windows": {"sms": Window(start=480, end=540)}})
+    abandoned = datetime(2026, 6, 10, tzinfo=UTC)
+    kiribati = cart(abandoned, contact=contact(phone="+68672001234"))
+    d = decide(narrow, "sms", abandoned + timedelta(hours=1), c=kiribati)
+    assert (d.action, d.key) == ("skip", "quiet_hours") and "Pacific/Tarawa" in d.reason, d
+
+
+@pytest.mark.parametrize(
+    ("phones", "suppressed", "action"),
+    [
+        ({"phone": "+1 415 555 0100"}, {"+14155550100"}, "suppressed"),
+        ({"phone": "+14155550100", "sms_phone": "+14155550199"}, {"+14155550100"}, "send"),
+        (
+            {"phone": "+14155550100", "sms_phone": "(+1) 415-555-0199"},
+            {"+14155550199"},
+            "suppressed",
+        ),
+        ({"phone": "+14155550100"}, {"+12125550100"}, "send"),
+    ],
+)
+def test_never_sms_a_suppressed_number(policy, phones, suppressed, action):
+    now = local(LA, 2026, 6, 10, 12, 0)
+    c = cart(now - timedelta(hours=1), contact=contact(**phones))
+    profile = Profile(sms_consent=True, suppressed_numbers=frozenset(suppressed))
+    d = decide(policy, "sms", now, profile=profile, c=c)
+    assert (d.action if action == "send" else d.key) == action, d
+    # the suppression list is about SMS: email still goes
+    assert decide(policy, "email", now, profile=profile, c=c).action == "send"
+
+
+def test_human_follow_up_needs_a_way_to_reach_the_shopper(policy):
+    now = local(LA, 2026, 6, 10, 12, 0)
+    nobody = cart(now - timedelta(hours=1), contact=ContactInfo())
+    d = decide(policy, "human", now, c=nobody)
+    assert (d.action, d.key) == ("skip", "no_contact")
+
+
+def test_any_withdrawal_ends_the_plan_with_its_reason():
+    from recovery.decide import consent_exit
+
+    assert consent_exit("sms", False, "STOP") == "unsubscribe: sms STOP"
+    assert consent_exit("email", False, "unsubscribe link") == "unsubscribe: email unsubscribe link"
+    assert consent_exit("all", False) == "unsubscribe: all"
+    assert consent_exit("sms", True, "START") is None

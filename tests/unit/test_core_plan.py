@@ -243,3 +243,57 @@ def test_holdout_plan_has_no_touches_but_band_and_value():
     p = plan(with_(everyone, bands=bands), cart("310"))
     assert p.holdout and p.touches == () and p.band == "high" and p.value == Decimal("310")
     assert any(r.startswith("holdout: control group") for r in p.reasons)
+
+
+@pytest.mark.parametrize(
+    ("total", "shipping", "band", "value"),
+    [
+        ("205", "10", "mid", "195"),  # the default basis is the total before shipping
+        ("209.99", "10", "mid", "199.99"),
+        ("210", "10", "high", "200"),
+        ("59.99", "10", "low", "49.99"),
+        ("210", None, "high", "210"),  # no shipping reported: the total
+        ("210", "0", "high", "210"),
+        ("5", "10", "low", "5"),  # a nonsense shipping above the total is ignored
+    ],
+)
+def test_total_before_shipping(policy, total, shipping, band, value):
+    ship = Decimal(shipping) if shipping is not None else None
+    p = plan(policy, cart(total, shipping=ship))
+    assert (p.band, p.value) == (band, Decimal(value))
+    if ship and ship <= Decimal(total):
+        why = f"value: total before shipping {value} USD ({total} - shipping {shipping})"
+        assert p.reasons[0] == why
+    else:
+        assert p.reasons[0] == f"value: total {value} USD"
+
+
+@pytest.mark.parametrize(
+    ("kw", "update", "value"),
+    [
+        # shop-currency total 220 for a 200 EUR cart with 20 EUR shipping: 198 USD before it
+        ({"shop_currency": "USD", "shop_total": Decimal("220"), "shipping": Decimal("20")}, {},
+         Decimal("198.00")),
+        ({"shipping": Decimal("20")}, {"fx_rates": {"EUR": Decimal("1.10")}}, Decimal("198.00")),
+        # subtotal basis with a shop-currency total but no shop-currency subtotal: scaled
+        ({"shop_currency": "USD", "shop_total": Decimal("220"), "subtotal": Decimal("150")},
+         {"amount_basis": "subtotal"}, Decimal("165.00")),
+        ({"shop_currency": "USD", "shop_total": Decimal("220"), "subtotal": Decimal("150"),
+          "shop_subtotal": Decimal("166")}, {"amount_basis": "subtotal"}, Decimal("166")),
+    ],
+)  # fmt: skip
+def test_foreign_cart_with_shipping_or_subtotal(policy, kw, update, value):
+    p = plan(with_(policy, **update), cart("200", "EUR", **kw))
+    assert p.rejected is None and (p.value, p.currency) == (value, "USD"), p.reasons
+
+
+def test_every_plan_decision_has_its_reason(policy):
+    items = (Item("Espresso machine", 1, Decimal("310"), cost=Decimal("300")),)
+    p = plan(policy, cart("310", items=items))
+    keys = [r.split(":", 1)[0] for r in p.reasons]
+    assert keys[:4] == ["value", "band", "segment", "holdout"]
+    offer = p.touches[2]
+    assert offer.incentive_kind is None
+    assert offer.incentive_withheld_reason.startswith("margin: 12% off costs 37.20")
+    assert "line-item costs 10.00" in offer.incentive_withheld_reason
+    assert all(t.reason.startswith(f"step {t.step}: {t.channel}") for t in p.touches)

@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cartbands.policyfile import load_policy
-from recovery.decide import decide_touch
+from recovery.decide import PlanState, decide_touch, due_touches
+from recovery.ids import phone_e164
 from recovery.model import Cart, ContactInfo, Item, Profile
 from recovery.plan import plan_recovery
-from recovery.policy import StorePolicy
+from recovery.policy import CHANNELS, StorePolicy, Window
 
 BASE = load_policy().defaults
 SECRET = b"secret"
@@ -77,6 +78,7 @@ def carts(draw: st.DrawFn) -> Cart:
         abandoned_at=draw(moments),
         items=items,
         contact=contact,
+        shipping=draw(st.none() | st.decimals(min_value=0, max_value=40, places=2)),
     )
 
 
@@ -93,6 +95,7 @@ def profiles(draw: st.DrawFn, cart: Cart) -> Profile:
         sends=tuple(
             draw(st.lists(st.tuples(st.sampled_from(["email", "sms", "ads"]), ago), max_size=5))
         ),
+        suppressed_numbers=draw(st.frozensets(st.sampled_from([*PHONES, FLORIDA]), max_size=2)),
     )
 
 
@@ -110,7 +113,10 @@ def expected_margin(cart: Cart, policy: StorePolicy) -> Decimal:
     if cart.items and all(i.cost is not None for i in cart.items):
         own = sum(((i.price - (i.cost or 0)) * i.quantity for i in cart.items), Decimal(0))
         return max(own, Decimal(0))
-    return max(cart.total * policy.margin.gross_margin, Decimal(0))
+    value = cart.total
+    if cart.shipping and cart.shipping <= cart.total:
+        value -= cart.shipping
+    return max(value * policy.margin.gross_margin, Decimal(0))
 
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -175,9 +181,70 @@ def test_no_sms_without_consent_and_none_in_quiet_hours(scenario, minutes_after)
             assert consent if consent is not None else cart.contact.sms_consent
             assert not {"sms", "all"} & profile.suppressed
             assert phone is not None
+            assert phone_e164(phone) not in profile.suppressed_numbers
             assert _in_window(now, phone), (now, phone)
         if decision.action == "defer" and decision.key != "not_due":
             # a deferral after the due time lands on a minute every timing rule allows
             assert _in_window(decision.at, phone), (decision.at, phone)
             later = decide_touch(plan, touch, profile, cart, policy, decision.at, SECRET)
             assert later.action != "defer", later
+
+
+@st.composite
+def windowed(draw: st.DrawFn) -> StorePolicy:
+    """A policy with a send window on every channel (the default policy has one on SMS)."""
+    policy = draw(policies())
+    windows: dict[str, Window | None] = {}
+    for channel in CHANNELS:
+        start = draw(st.integers(0, 22 * 60))
+        windows[channel] = Window(start=start, end=draw(st.integers(start + 60, 24 * 60)))
+    return policy.model_copy(update={"send_windows": windows})
+
+
+def _window_of(policy: StorePolicy, channel: str, phone: str | None) -> tuple[str, int, int]:
+    if channel == "sms" and phone == FLORIDA:
+        return "America/New_York", 480, 1200  # the shipped US-FL override
+    zone = PHONES[phone][0] if phone in PHONES else "America/New_York" if phone else BASE.timezone
+    window = policy.send_windows[channel]  # type: ignore[index]
+    assert window is not None
+    return zone, window.start, window.end
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(windowed(), carts(), st.data())
+def test_walking_a_plan_never_sends_in_quiet_hours_on_any_channel(policy, cart, data):
+    profile = data.draw(profiles(cart))
+    plan = plan_of(policy, cart, profile)
+    horizon = cart.abandoned_at + timedelta(days=8)
+    out = due_touches(plan, PlanState(), profile, cart, policy, horizon, SECRET)
+    assert out.finished or not plan.touches
+    for item in out.items:
+        assert item.decision.reason and item.decision.key.isidentifier(), item.decision
+        if item.decision.action != "send":
+            continue
+        phone = cart.contact.sms_phone or cart.contact.phone
+        zone, start, end = _window_of(policy, item.touch.channel, phone)
+        local = item.at.astimezone(ZoneInfo(zone))
+        assert start <= local.hour * 60 + local.minute < end, (item, zone)
+        if item.touch.channel == "sms":
+            assert phone is not None and phone_e164(phone) not in profile.suppressed_numbers
+    # each step is sent at most once, and its send is the last word on it
+    sent = [i.touch.step for i in out.sent]
+    assert len(sent) == len(set(sent))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.integers(5, 24 * 60))
+def test_decisions_do_not_depend_on_how_often_time_is_told(scenario, tick_minutes):
+    policy, cart, profile = scenario
+    plan = plan_of(policy, cart, profile)
+    horizon = cart.abandoned_at + timedelta(days=8)
+    once = due_touches(plan, PlanState(), profile, cart, policy, horizon, SECRET)
+    state, current, items = PlanState(), profile, []
+    now = cart.abandoned_at
+    while now < horizon:
+        now = min(now + timedelta(minutes=tick_minutes), horizon)
+        step = due_touches(plan, state, current, cart, policy, now, SECRET)
+        state, current, items = step.state, step.profile, [*items, *step.items]
+    assert items == list(once.items)
+    assert state == once.state
