@@ -1,29 +1,28 @@
 """``cartbands policy explain``: the plan a cart would get, with every reason.
 
 A tool for a person tuning a policy: it builds a cart (and a profile matching the asked
-segment), runs the pure core's :func:`recovery.plan.plan_recovery`, then walks each touch
-through :func:`recovery.decide.decide_touch` at its due time (following deferrals, and
-counting earlier sends against gaps and caps) to show when and whether it would go out.
+segment), runs the pure core's :func:`recovery.plan.plan_recovery`, then lets
+:func:`recovery.decide.due_touches` walk the whole plan past its last due time (each touch
+decided at its due time, deferrals followed, earlier sends counted against gaps and caps) to
+show when and whether each touch would go out, and why.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 import click
 
 from cartbands.policyfile import PolicyError, load_policy
-from recovery.decide import decide_touch
+from recovery.decide import PlanState, TouchDecision, due_touches
 from recovery.durations import format_duration
 from recovery.ids import shopper_key
-from recovery.model import Cart, ContactInfo, Decision, Plan, PlannedTouch, Profile
+from recovery.model import Cart, ContactInfo, Item, Plan, PlannedTouch, Profile
 from recovery.plan import plan_recovery
 from recovery.policy import SEGMENTS, StorePolicy
 
 EXAMPLE_SECRET = b"cartbands-explain-example-secret"
-_MAX_DEFERRALS = 10
 
 
 def profile_for(segment: str, policy: StorePolicy, now: datetime) -> Profile:
@@ -65,20 +64,17 @@ def _incentive(touch: PlannedTouch) -> str:
 
 
 def walk(
-    plan: Plan, touch: PlannedTouch, profile: Profile, cart: Cart, policy: StorePolicy
-) -> tuple[list[Decision], Profile]:
-    """Decisions for ``touch`` from its due time until it is sent or skipped."""
-    decisions = []
-    now = touch.due_at
-    for _ in range(_MAX_DEFERRALS):
-        decision = decide_touch(plan, touch, profile, cart, policy, now, EXAMPLE_SECRET)
-        decisions.append(decision)
-        if decision.action != "defer" or decision.at is None:
-            break
-        now = decision.at
-    if decisions[-1].action == "send":
-        profile = dataclasses.replace(profile, sends=(*profile.sends, (touch.channel, now)))
-    return decisions, profile
+    plan: Plan, profile: Profile, cart: Cart, policy: StorePolicy
+) -> dict[int, list[TouchDecision]]:
+    """Every decision on the plan's touches, by step, from abandonment until all are done."""
+    if not plan.touches:
+        return {}
+    horizon = max(t.due_at for t in plan.touches) + policy.caps.max_delay + timedelta(days=1)
+    walked = due_touches(plan, PlanState(), profile, cart, policy, horizon, EXAMPLE_SECRET)
+    by_step: dict[int, list[TouchDecision]] = {}
+    for item in walked.items:
+        by_step.setdefault(item.touch.step, []).append(item)
+    return by_step
 
 
 def render(plan: Plan, profile: Profile, cart: Cart, policy: StorePolicy) -> list[str]:
@@ -88,6 +84,7 @@ def render(plan: Plan, profile: Profile, cart: Cart, policy: StorePolicy) -> lis
         return [*lines, f"  REJECTED: {plan.rejected} (no touches)"]
     if not plan.touches:
         return [*lines, "  no touches"]
+    decisions = walk(plan, profile, cart, policy)
     lines.append(f"touches (times in the store zone {policy.timezone}):")
     for touch in plan.touches:
         due = _local(touch.due_at, policy)
@@ -100,8 +97,8 @@ def render(plan: Plan, profile: Profile, cart: Cart, policy: StorePolicy) -> lis
             lines.append(f"     incentive withheld: {touch.incentive_withheld_reason}")
         if touch.summary:
             lines.append(f"     for the person following up: {touch.summary}")
-        decisions, profile = walk(plan, touch, profile, cart, policy)
-        for decision in decisions:
+        for item in decisions.get(touch.step, []):
+            decision = item.decision
             when = f" until {_local(decision.at, policy)}" if decision.at else ""
             extra = ""
             if decision.code:
@@ -118,6 +115,8 @@ def render(plan: Plan, profile: Profile, cart: Cart, policy: StorePolicy) -> lis
 @click.option("--segment", type=click.Choice(SEGMENTS), default="new", show_default=True)
 @click.option("--currency", default=None, help="Cart currency (default: the store's).")
 @click.option("--shop-total", default=None, help="The platform's amount in the shop currency.")
+@click.option("--shipping", default=None, help="Shipping charge included in the total.")
+@click.option("--cost", default=None, help="Cost of the goods (margin from line-item costs).")
 @click.option("--email-consent/--no-email-consent", default=True, show_default=True)
 @click.option("--sms-consent/--no-sms-consent", default=True, show_default=True)
 @click.option("--phone", default="+12125550100", show_default=True, help="Recipient phone.")
@@ -133,6 +132,8 @@ def explain(
     segment: str,
     currency: str | None,
     shop_total: str | None,
+    shipping: str | None,
+    cost: str | None,
     email_consent: bool,
     sms_consent: bool,
     phone: str,
@@ -149,6 +150,8 @@ def explain(
     try:
         amount = Decimal(total)
         shop_amount = Decimal(shop_total) if shop_total is not None else None
+        shipping_amount = Decimal(shipping) if shipping is not None else None
+        cost_amount = Decimal(cost) if cost is not None else None
     except InvalidOperation:
         raise click.BadParameter("amounts must be decimal numbers like 310 or 49.99") from None
     try:
@@ -172,7 +175,10 @@ def explain(
         currency=(currency or policy.currency).upper(),
         total=amount,
         abandoned_at=abandoned,
+        items=(Item("sample item", 1, amount - (shipping_amount or 0), cost=cost_amount),),
         contact=contact,
+        recovery_url="https://example.com/cart/recover",
+        shipping=shipping_amount,
         shop_currency=policy.currency if shop_amount is not None else None,
         shop_total=shop_amount,
     )

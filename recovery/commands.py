@@ -46,6 +46,13 @@ def _summary(cart: Cart) -> dict[str, Any]:
     }
 
 
+def _reason(touch: PlannedTouch) -> str:
+    """Why the touch goes; a human touch adds the one-line cart summary for the person."""
+    if touch.channel == "human" and touch.summary:
+        return f"{touch.reason}. Cart: {touch.summary}"
+    return touch.reason
+
+
 def _base(plan: Plan, touch: PlannedTouch, cart: Cart, due: float) -> dict[str, Any]:
     return {
         "type": "touch",
@@ -64,7 +71,7 @@ def _base(plan: Plan, touch: PlannedTouch, cart: Cart, due: float) -> dict[str, 
         "cart_summary": _summary(cart),
         "recovery_url": cart.recovery_url,
         "incentive": None,
-        "reason": touch.summary if touch.channel == "human" and touch.summary else touch.reason,
+        "reason": _reason(touch),
     }
 
 

@@ -52,3 +52,35 @@ def test_explain_foreign_currency_is_rejected_or_uses_shop_amount():
 def test_explain_bad_amount_is_a_clean_error():
     result = CliRunner().invoke(cli, ["policy", "explain", "--store", "S", "--total", "lots"])
     assert result.exit_code != 0 and "decimal" in result.output
+
+
+def test_explain_prints_every_reason_of_the_plan():
+    out = explain("--store", "S", "--total", "310", "--segment", "new")
+    lines = out.splitlines()
+    for key in ("value: total 310 USD", "band: high", "segment: new", "holdout: "):
+        assert any(line.strip().startswith(key) for line in lines), key
+    for step, channel in enumerate(["email", "sms", "email", "ads", "human"], start=1):
+        assert f"  {step}. {channel}" in out
+        assert f"why: step {step}: {channel}" in out
+    decisions = [line for line in lines if line.strip().startswith("-> ")]
+    assert len(decisions) >= 5 and all("(" in line for line in decisions)
+    assert "expires" in out and "valid 2d" in out
+
+
+def test_explain_total_before_shipping_and_line_item_margin():
+    out = explain("--store", "S", "--total", "205", "--shipping", "10")
+    assert "total before shipping 195 USD (205 - shipping 10)" in out and "band: mid" in out
+    out = explain("--store", "S", "--total", "310", "--cost", "290")
+    assert "withheld margin: 12% off costs 37.20" in out and "line-item costs 20" in out
+
+
+def test_explain_shows_a_deferral_and_when_it_goes():
+    # 310 at 01:00 UTC = 21:00 New York: the 24 h SMS would land in quiet hours
+    out = explain("--store", "S", "--total", "310", "--at", "2026-06-11T01:00:00Z")
+    assert "-> defer until" in out and "quiet_hours: sms allowed 08:00-21:00" in out
+    assert "-> send (send: sms (sms consent), 08:00-21:00 in America/New_York" in out
+
+
+def test_explain_has_help():
+    result = CliRunner().invoke(cli, ["policy", "explain", "--help"])
+    assert result.exit_code == 0 and "--segment" in result.output and "--total" in result.output
