@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,28 @@ class RunSummary:
 
 
 RUN_TOKEN_ENV = "CARTBANDS_RUN_INGEST_TOKEN"
+
+
+def recovery_id(value: Any) -> Any:
+    return (value.get("shopper"), value.get("order_id")) if isinstance(value, dict) else None
+
+
+def recovery_lines(recoveries: list[dict[str, Any]]) -> list[str]:
+    """Orders attributed to a recovery, and their money, per experiment group and currency."""
+    totals: dict[tuple[str, str], list[Decimal]] = {}
+    for record in recoveries:
+        group = "holdout" if record.get("holdout") else "treated"
+        sums = totals.setdefault((group, str(record.get("currency"))), [Decimal(0)] * 4)
+        sums[0] += 1
+        for index, name in enumerate(("revenue", "margin", "discount"), start=1):
+            sums[index] += Decimal(str(record.get(name) or 0))
+    lines = ["", f"recovered orders: {len(recoveries)}"]
+    for (group, currency), (count, revenue, margin, discount) in sorted(totals.items()):
+        lines.append(
+            f"  {group:<8} {count:>2} orders  revenue {revenue} {currency}, "
+            f"net margin {margin}, discounts {discount}"
+        )
+    return lines
 
 
 def run_policy(source: Path | None, dest: Path) -> Path:
@@ -195,6 +218,13 @@ def run_all_in_one(
                         f"http://127.0.0.1:{port}", token,
                     )
                 )  # fmt: skip
+                recovered = asyncio.run(
+                    drain(
+                        broker.bootstrap, [names.recoveries], until=len(core.recoveries),
+                        timeout=timeout, idle=None if core.recoveries else 2.0,
+                        distinct=recovery_id,
+                    )
+                )  # fmt: skip
                 outcomes = asyncio.run(
                     collect_results(
                         broker.bootstrap, names, len(received), timeout,
@@ -210,6 +240,7 @@ def run_all_in_one(
         summary.extra_lines += [
             "",
             f"events in through the gateway (POST /events, acknowledged): {len(events)}",
+            *recovery_lines([value for _topic, _key, value in recovered]),
             *summary_lines(outbox, outcomes),
         ]
     commands = [value for _topic, _key, value in received]

@@ -25,42 +25,84 @@ _CARTS: tuple[tuple[str, str, str, bool, tuple[tuple[str, int, str], ...]], ...]
 )
 
 
+# Shoppers with a past: (checkout, total, first name, sms consent, item, (orders, spent)).
+# Kai's platform history makes him a repeat_vip (a gentle reminder, no discount), Lou has
+# ordered once (returning).
+_KNOWN: tuple[tuple[str, str, str, bool, tuple[str, int, str], tuple[int, str]], ...] = (
+    ("chk-high-3", "420.00", "Kai", True, ("Copper pan set", 1, "420.00"), (6, "2400.00")),
+    ("chk-mid-4", "95.00", "Lou", True, ("Knife roll", 1, "95.00"), (1, "60.00")),
+)
+
+# Mia left three carts in the weeks before (days before the start), so her fourth makes her
+# a hesitant shopper: social proof rather than another reminder.
+_HESITANT = ("Mia", ((20, "34.00"), (12, "58.00"), (6, "27.00")), "165.00")
+
 # (checkout, hours after its cart event): these shoppers come back and order.
 _ORDERS: tuple[tuple[str, int], ...] = (("chk-mid-2", 5), ("chk-high-2", 30))
 
 
+def _cart(
+    checkout: str,
+    total: str,
+    name: str,
+    sms: bool,
+    items: tuple[tuple[str, int, str], ...],
+    at: datetime,
+    customer: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": "cart_updated",
+        "event_id": f"sample-{checkout}-1",
+        "store": SAMPLE_STORE,
+        "checkout": checkout,
+        "platform": "generic",
+        "occurred_at": at.isoformat().replace("+00:00", "Z"),
+        "currency": "USD",
+        "total": total,
+        "subtotal": total,
+        "line_items": [
+            {"title": title, "quantity": qty, "price": price} for title, qty, price in items
+        ],
+        "contact": {
+            "email": f"{name.lower()}@example.com",
+            "phone": "+12125550100" if sms else None,
+            "sms_phone": "+12125550100" if sms else None,
+            "first_name": name,
+            "email_consent": True,
+            "sms_consent": sms,
+            "customer_id": customer or f"cust-{checkout}",
+        },
+        "shipping_address": {"country_code": "US", "province_code": "NY"},
+        "recovery_url": f"https://demo.example.com/checkouts/{checkout}/recover",
+    }
+
+
 def sample_events(start: datetime = SAMPLE_START) -> list[dict[str, Any]]:
-    """Canonical events for the sample carts, one minute apart, and two later orders."""
-    events = []
-    for index, (checkout, total, name, sms, items) in enumerate(_CARTS):
-        at = start + timedelta(minutes=index)
+    """Canonical events for the sample carts (one minute apart, after the hesitant shopper's
+    earlier carts), and two later orders."""
+    events = [
+        _cart(checkout, total, name, sms, items, start + timedelta(minutes=index))
+        for index, (checkout, total, name, sms, items) in enumerate(_CARTS)
+    ]
+    for index, (checkout, total, name, sms, item, (orders, spent)) in enumerate(_KNOWN):
+        at = start + timedelta(minutes=len(_CARTS) + index)
+        event = _cart(checkout, total, name, sms, (item,), at)
+        event["customer"] = {"orders_count": orders, "total_spent": spent}
+        events.append(event)
+    name, earlier, total = _HESITANT
+    customer = f"cust-{name.lower()}"
+    for days, amount in earlier:
+        at = start - timedelta(days=days)
+        checkout = f"chk-{name.lower()}-{days}d"
         events.append(
-            {
-                "type": "cart_updated",
-                "event_id": f"sample-{checkout}-1",
-                "store": SAMPLE_STORE,
-                "checkout": checkout,
-                "platform": "generic",
-                "occurred_at": at.isoformat().replace("+00:00", "Z"),
-                "currency": "USD",
-                "total": total,
-                "subtotal": total,
-                "line_items": [
-                    {"title": title, "quantity": qty, "price": price} for title, qty, price in items
-                ],
-                "contact": {
-                    "email": f"{name.lower()}@example.com",
-                    "phone": "+12125550100" if sms else None,
-                    "sms_phone": "+12125550100" if sms else None,
-                    "first_name": name,
-                    "email_consent": True,
-                    "sms_consent": sms,
-                    "customer_id": f"cust-{checkout}",
-                },
-                "shipping_address": {"country_code": "US", "province_code": "NY"},
-                "recovery_url": f"https://demo.example.com/checkouts/{checkout}/recover",
-            }
+            _cart(checkout, amount, name, False, (("Gift card", 1, amount),), at, customer)
         )
+    at = start + timedelta(minutes=len(_CARTS) + len(_KNOWN))
+    events.append(
+        _cart(
+            f"chk-{name.lower()}", total, name, False, (("Pour-over kit", 1, total),), at, customer
+        )
+    )
     by_checkout = {e["checkout"]: e for e in events}
     for checkout, hours in _ORDERS:
         cart = by_checkout[checkout]

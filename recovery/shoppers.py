@@ -173,6 +173,23 @@ def _prune(pr: dict[str, Any], now: float) -> None:
     pr["se"] = [s for s in pr.get("se", ()) if s[1] >= now - SENDS_WINDOW]
 
 
+def _merge_history(pr: dict[str, Any], history: Any) -> None:
+    """Fold the platform's order history of the customer into the profile.
+
+    The platform's count and total cover orders from before cartbands saw the shopper; the
+    orders seen in the stream since are in them too once the platform catches up, so the larger
+    of the two figures is kept, never their sum.
+    """
+    if not isinstance(history, dict):
+        return
+    try:
+        orders = int(history.get("orders_count") or 0)
+    except (TypeError, ValueError):
+        orders = 0
+    pr["oc"] = max(int(pr.get("oc", 0)), orders)
+    pr["ltv"] = str(max(_dec(pr.get("ltv")), _dec(history.get("total_spent"))))
+
+
 def _end_plan(
     state: State, shopper: str, policy: StorePolicy, why: str, at: float, out: Outputs
 ) -> None:
@@ -219,6 +236,7 @@ def apply_abandoned(
         pr["ec"] = bool(contact["email_consent"])
     if contact.get("sms_consent"):
         pr["sc"] = True if pr.get("sc") is None else pr["sc"]
+    _merge_history(pr, cart_snapshot.get("customer"))
     pr["ab"] = [*pr.get("ab", ()), at]
     _prune(pr, at)
     st["pr"] = pr

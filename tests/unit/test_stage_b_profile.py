@@ -1,0 +1,62 @@
+"""Stage B's profile takes the platform's customer history into account for the segment."""
+
+from __future__ import annotations
+
+import pytest
+
+from cartbands.policyfile import load_policy
+from recovery import checkouts as stage_a
+from recovery import shoppers as stage_b
+from recovery.ids import checkout_key
+from recovery.policyset import PolicySet
+from tests.pipeline.helpers import T0, cart, order
+
+DAY = 86400.0
+
+
+@pytest.fixture(scope="module")
+def default_policies() -> PolicySet:
+    return load_policy()
+
+
+def abandon(state, record: dict, policies: PolicySet):
+    policy = policies.for_store(record["store"])
+    key = checkout_key(record["store"], record["checkout"])
+    checkout, _ = stage_a.apply_event(None, record, 0, policy)
+    _, effects = stage_a.apply_tick(checkout, key, epoch_of(record) + DAY)
+    (effect,) = [e for e in effects if e.kind == "abandoned"]
+    assert effect.record is not None and effect.key is not None
+    new, out = stage_b.apply_abandoned(state, effect.key, effect.record, 0, policy)
+    return effect.key, new, out
+
+
+def epoch_of(record: dict) -> float:
+    return stage_a.epoch(record["occurred_at"], "occurred_at")
+
+
+def with_history(record: dict, orders: int, spent: str) -> dict:
+    return {**record, "customer": {"orders_count": orders, "total_spent": spent}}
+
+
+def test_platform_history_makes_a_repeat_vip(default_policies: PolicySet) -> None:
+    record = with_history(cart("p-1", "310", store="hist", customer="vera"), 6, "2400.00")
+    _, _, out = abandon(None, record, default_policies)
+    assert [plan.segment for plan in out.planned] == ["repeat_vip"]
+
+
+def test_without_history_the_same_cart_is_new(default_policies: PolicySet) -> None:
+    _, _, out = abandon(None, cart("p-2", "310", store="hist", customer="nico"), default_policies)
+    assert [plan.segment for plan in out.planned] == ["new"]
+
+
+def test_history_and_stream_orders_are_not_added_twice(default_policies: PolicySet) -> None:
+    policy = default_policies.for_store("hist")
+    first = cart("p-3", "120", store="hist", customer="olga")
+    shopper, state, _ = abandon(None, first, default_policies)
+    state, _ = stage_b.apply_converted(
+        state, shopper, order("p-3", "120", T0 + 2 * 3600, store="hist", customer="olga"), 0, policy
+    )
+    assert state["pr"]["oc"] == 1
+    later = with_history(cart("p-4", "80", T0 + 5 * DAY, store="hist", customer="olga"), 1, "120")
+    _, state, _ = abandon(state, later, default_policies)
+    assert state["pr"]["oc"] == 1 and state["pr"]["ltv"] == "120"
