@@ -99,14 +99,15 @@ def test_restart_fires_pending_touches_once_and_missed_ones_on_start(broker, wor
     names = workers.names
     events = [cart("h1", "310"), cart("v1", "900", T0 + 30)]
     send(broker, names, *events)
-    first_worker = workers.start(policy, "--clock", "event")
+    # The production table store: the restarted worker reopens its RocksDB files.
+    first_worker = workers.start(policy, "--clock", "event", "--store", "rocksdb://")
     tick(broker, names, T0 + 2.5 * HOUR)
     before = touches(broker, names, until=2, idle=2.0)
     assert len(before) >= 2, workers.logs()
     assert stop(first_worker) == 0
     # While the worker is down, time passes the SMS touch (due at +25h).
     tick(broker, names, T0 + 30 * HOUR)
-    workers.start(policy, "--clock", "event")
+    workers.start(policy, "--clock", "event", "--store", "rocksdb://")
     tick(broker, names, T0 + 8 * DAY)
     expected = simulate(
         sorted(((epoch(e["occurred_at"], "t"), e) for e in events), key=lambda p: p[0]),
