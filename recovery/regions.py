@@ -137,11 +137,14 @@ class Locale:
 
 
 @lru_cache(maxsize=65_536)
-def _phone_facts(phone: str) -> tuple[str | None, tuple[str, ...], str | None]:
-    """(country, zones, subdivision) of an E.164-ish phone number; (None, (), None) when it
-    does not parse. The subdivision (``FL``) is known for US and Canadian area codes."""
+def _phone_facts(
+    phone: str, region: str | None = None
+) -> tuple[str | None, tuple[str, ...], str | None]:
+    """(country, zones, subdivision) of a phone number, international or national in the
+    address's ``region``; (None, (), None) when it does not parse. The subdivision (``FL``)
+    is known for US and Canadian area codes."""
     try:
-        parsed = phonenumbers.parse(phone, None)
+        parsed = phonenumbers.parse(phone, region)
     except phonenumbers.NumberParseException:
         return None, (), None
     country = phonenumbers.region_code_for_number(parsed)
@@ -204,7 +207,9 @@ def locate_cached(
     overrides: tuple[tuple[str, str], ...],
 ) -> Locale:
     """:func:`locate` on hashable parts (upper-cased codes, overrides as sorted pairs)."""
-    country, phone_zones, phone_sub = _phone_facts(phone) if phone else (None, (), None)
+    country, phone_zones, phone_sub = (
+        _phone_facts(phone, address_country) if phone else (None, (), None)
+    )
     country = country or address_country
     regions: tuple[str, ...] = ()
     if country:

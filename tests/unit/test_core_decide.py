@@ -458,3 +458,15 @@ def test_any_withdrawal_ends_the_plan_with_its_reason():
     assert consent_exit("email", False, "unsubscribe link") == "unsubscribe: email unsubscribe link"
     assert consent_exit("all", False) == "unsubscribe: all"
     assert consent_exit("sms", True, "START") is None
+
+
+def test_a_national_number_is_read_in_the_address_country(policy):
+    # "(305) 555-0100" with a US address is a Florida number: 08:00-20:00 New York time
+    c = cart(
+        local(NY, 2026, 6, 10, 10, 0),
+        contact=contact(phone="(305) 555-0100", country_code="US"),
+    )
+    d = decide(policy, "sms", local(NY, 2026, 6, 10, 20, 0), c=c)
+    assert (
+        d.action == "defer" and "08:00-20:00" in d.reason and "phone America/New_York" in d.reason
+    )
