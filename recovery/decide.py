@@ -93,6 +93,12 @@ def choose_plan(
         return new, f"choose: same cart re-planned (version {active.version} -> {new.version})"
     if new.rejected is not None:
         return active, f"choose: kept the active cart; the new one was rejected ({new.rejected})"
+    if new.currency != active.currency:
+        # never compare amounts in different currencies (the store's currency changed)
+        return new, (
+            f"choose: new cart replaces the active one (values in {new.currency} and "
+            f"{active.currency} are not compared)"
+        )
     money = f"{new.value} vs active {active.value} {active.currency}"
     if rule == "newest":
         return new, f"choose: newest cart replaces the active one ({money})"

@@ -350,6 +350,12 @@ def test_discount_codes():
         ({"value": Decimal(300)}, {"value": Decimal(100), "version": 2}, "new", "re-planned"),
         ({"value": Decimal(300), "ended": "order"}, {"cart": "c2"}, "new", "no active plan"),
         ({"value": Decimal(5)}, {"cart": "c2", "rejected": "currency"}, "active", "rejected"),
+        (
+            {"value": Decimal(300)},
+            {"cart": "c2", "value": Decimal(100), "currency": "EUR"},
+            "new",
+            "not compared",
+        ),
     ],
 )
 def test_choose_plan_keeps_the_higher_value_cart(active, new, winner, key):
