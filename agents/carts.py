@@ -54,6 +54,19 @@ def register(pipeline: Pipeline) -> None:
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         index.forget_all()
 
+    def erase(partition: int, record: dict[str, Any]) -> None:
+        """A store's or a shopper's redaction: forget their checkouts on this partition."""
+        doomed = [
+            key
+            for key, state in table.items()
+            if state and state.get("pt") == partition and stage_a.erased_by(record, key, state)
+        ]
+        for key in doomed:
+            table.pop(key, None)
+        log.info(
+            "%s: %d checkouts erased on partition %d", record.get("type"), len(doomed), partition
+        )
+
     async def emit(effects: list[stage_a.Effect]) -> None:
         metering.cart_effects(effects)
         for effect in effects:
@@ -74,6 +87,10 @@ def register(pipeline: Pipeline) -> None:
             if isinstance(record, dict) and record.get("type") == "tick":
                 await flush(partition, pending)
                 await on_tick(partition, record)
+                continue
+            if isinstance(record, dict) and record.get("type") in stage_a.REDACTIONS:
+                await flush(partition, pending)
+                erase(partition, record)
                 continue
             if isinstance(record, dict) and record.get("type") == "checkout_redacted":
                 key = checkout_key(str(record.get("store")), str(record.get("checkout")))

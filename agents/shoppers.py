@@ -101,6 +101,9 @@ def register(pipeline: Pipeline) -> None:
         for recovery in out.recoveries:
             await pipeline.recoveries.send(key=key.encode(), value=recovery)
         metering.shopper_outputs(out)
+        for record in out.to_every_checkout_partition:
+            for target in range(pipeline.partitions):
+                await pipeline.cart_events.send(value=record, partition=target)
         store = store_of(key)
         for checkout in out.redact_checkouts:
             await pipeline.cart_events.send(
@@ -150,6 +153,17 @@ def register(pipeline: Pipeline) -> None:
         reference = time.time() if pipeline.clock == "wall" else now
         metering.timers_fired("recovery", index.pending(), [due for due, _ in fired], reference)
 
+    def erase_store(partition: int, record: dict[str, Any]) -> None:
+        """A store's redaction: forget every shopper of that store on this partition."""
+        doomed = [
+            key
+            for key, state in table.items()
+            if state and state.get("pt") == partition and stage_b.erased_by_store(record, key)
+        ]
+        for key in doomed:
+            table.pop(key, None)
+        log.info("store_redacted: %d shoppers erased on partition %d", len(doomed), partition)
+
     async def on_message(partition: int, key: Any, records: list[Any]) -> None:
         for record in records:
             try:
@@ -157,6 +171,9 @@ def register(pipeline: Pipeline) -> None:
                     raise BadEvent("event: expected a JSON object")
                 if record.get("type") == "tick":
                     await on_tick(partition, record)
+                    continue
+                if record.get("type") == "store_redacted":
+                    erase_store(partition, record)
                     continue
                 shopper = record.get("shopper") or key
                 if not isinstance(shopper, str) or ":" not in shopper:

@@ -163,6 +163,27 @@ def _converted_record(
     return shopper, record
 
 
+REDACTIONS = frozenset({"store_redacted", "shopper_redacted"})
+
+
+def erased_by(record: dict[str, Any], key: str, state: State | None) -> bool:
+    """Whether a redaction record erases the checkout stored under ``key``.
+
+    ``store_redacted`` (e.g. Shopify ``shop/redact``) erases every checkout of the store;
+    ``shopper_redacted`` (forwarded by stage B with the ``store:shopper`` key) erases every
+    checkout of that shopper, including carts that were never abandoned.
+    """
+    store = record.get("store")
+    if not isinstance(store, str) or not key.startswith(f"{store}:"):
+        return False
+    kind = record.get("type")
+    if kind == "store_redacted":
+        return True
+    if kind == "shopper_redacted":
+        return state is not None and state.get("sh") == record.get("shopper")
+    return False
+
+
 def _forget_at(last: float, policy: StorePolicy) -> float:
     return last + policy.retention.total_seconds()
 

@@ -60,6 +60,8 @@ class Outputs:
     redact_checkouts: list[str] = field(default_factory=list)
     audience_removals: list[dict[str, Any]] = field(default_factory=list)
     planned: list[Plan] = field(default_factory=list)  # plans of newly abandoned carts
+    # records for every partition of cart-events (e.g. erase all of a shopper's checkouts)
+    to_every_checkout_partition: list[dict[str, Any]] = field(default_factory=list)
     counts: list[tuple[str, str, str]] = field(default_factory=list)  # (what, reason, channel)
 
     def count(self, what: str, detail: str = "", channel: str = "") -> None:
@@ -386,9 +388,23 @@ def apply_redacted(
         if state.get("lp"):
             known.append(state["lp"]["ck"])
     out.redact_checkouts.extend(known)
+    store = shopper.partition(":")[0]
+    out.to_every_checkout_partition.append(
+        {"type": "shopper_redacted", "store": store, "shopper": shopper, "occurred_at": iso(at)}
+    )
     out.count("redacted")
     st: State = {"pt": partition, "seq": (state or {}).get("seq", 0) + 1, "rd": at, "nd": None}
     return st, out
+
+
+def erased_by_store(record: dict[str, Any], key: str) -> bool:
+    """Whether a ``store_redacted`` record erases the shopper stored under ``key``."""
+    store = record.get("store")
+    return (
+        record.get("type") == "store_redacted"
+        and isinstance(store, str)
+        and key.startswith(f"{store}:")
+    )
 
 
 def apply_due(

@@ -38,6 +38,13 @@ class Simulation:
         if event.get("type") == "checkout_redacted":
             self.carts.pop(checkout_key(str(event.get("store")), str(event.get("checkout"))), None)
             return
+        if event.get("type") in stage_a.REDACTIONS:
+            for key in [k for k, s in self.carts.items() if stage_a.erased_by(event, k, s)]:
+                del self.carts[key]
+            if event.get("type") == "store_redacted":
+                for key in [k for k in self.shoppers if stage_b.erased_by_store(event, k)]:
+                    del self.shoppers[key]
+            return
         try:
             _, store, checkout, _ = stage_a.validate(event)
             key = checkout_key(store, checkout)
@@ -94,6 +101,8 @@ class Simulation:
                 audience_removal(removal["plan"], removal["cart"], at, removal["why"])
             )
         self.recoveries.extend(out.recoveries)
+        for record in out.to_every_checkout_partition:
+            self.event(record)
         store = key.partition(":")[0]
         for checkout in out.redact_checkouts:
             self.carts.pop(checkout_key(store, checkout), None)

@@ -8,15 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from cartbands.kafka import produce
+from cartbands.kafka import drain, produce, producer
 from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from cartbands.processes import stop
 from cartbands.replay import replay, send_ticks
 from recovery.checkouts import epoch
-from recovery.ids import checkout_key
+from recovery.ids import checkout_key, shopper_key
 from recovery.simulate import simulate
+from schemas.codec import dumps
 from streams.app import code_secret
-from tests.pipeline.helpers import T0, cart, order, read_touches, signature, without_holdout
+from tests.pipeline.helpers import (
+    T0,
+    cart,
+    iso,
+    order,
+    read_touches,
+    signature,
+    without_holdout,
+)
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -168,3 +177,50 @@ def test_replaying_the_same_file_twice_gives_identical_touches(broker, tmp_path,
     assert runs[0] == runs[1]
     assert runs[0] == sorted(signature(t) for t in expected.touches)
     assert len(runs[0]) > 10
+
+
+def test_redactions_stop_sequences_and_are_not_dead_lettered(broker, workers, policy):
+    names = workers.names
+    workers.start(policy, "--clock", "event")
+    send(
+        broker,
+        names,
+        cart("r-ann", "310", customer="ann"),
+        cart("r-bob", "310", customer="bob"),
+        cart("g-cy", "310", store="gone", customer="cy"),
+    )
+    tick(broker, names, T0 + 2 * HOUR)
+    first = touches(broker, names, until=3, idle=2.0)
+    assert sorted(t["cart"] for t in first) == ["g-cy", "r-ann", "r-bob"], workers.logs()
+    ann = shopper_key("pipe", "ann")
+    assert ann is not None
+    at = iso(T0 + 3 * HOUR)
+    redact_shopper = {
+        "type": "shopper_redacted",
+        "store": "pipe",
+        "event_id": "rd-1",
+        "occurred_at": at,
+    }
+    redact_store = {
+        "type": "store_redacted",
+        "store": "gone",
+        "event_id": "rd-2",
+        "occurred_at": at,
+    }
+    asyncio.run(produce(broker.bootstrap, names.shopper_events, [(ann, redact_shopper)]))
+    for topic in (names.cart_events, names.shopper_events):
+        asyncio.run(broadcast(broker.bootstrap, topic, redact_store))
+    tick(broker, names, T0 + 8 * DAY)
+    found = touches(broker, names, idle=5.0)
+    later = [t for t in found if t["touch_id"] not in {f["touch_id"] for f in first}]
+    assert [t for t in later if t["cart"] == "r-bob"], workers.logs()
+    assert not [t for t in later if t["cart"] == "g-cy"]
+    assert all(t["template"] == "audience_remove" for t in later if t["cart"] == "r-ann")
+    dead = asyncio.run(drain(broker.bootstrap, [names.cart_events_dlq], idle=2.0, timeout=5))
+    assert dead == []
+
+
+async def broadcast(bootstrap: str, topic: str, value: dict) -> None:
+    async with producer(bootstrap) as out:
+        for partition in sorted(await out.partitions_for(topic)):
+            await out.send_and_wait(topic, value=dumps(value), partition=partition)
