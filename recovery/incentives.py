@@ -1,7 +1,8 @@
 """Incentives: what a touch may offer after the segment rule and the margin guard.
 
 Costs are in the store's currency: percent-off is that share of the banded value, fixed-off
-its amount (at most the value), free shipping the store's ``shipping_cost``, a service perk
+its amount (at most the value), free shipping the cart's shipping charge when it reported one
+(else the store's ``shipping_cost``), a service perk
 its ``service_costs`` entry (0 when not listed). An incentive costing more than
 ``max_discount_share_of_margin`` x the cart margin is withheld with the reason; the first
 (low) band never carries one.
@@ -35,15 +36,21 @@ NO_OFFER = Offer()
 
 
 def cost_of(
-    kind: str, value: Decimal | None, service: str | None, amount: Decimal, policy: StorePolicy
+    kind: str,
+    value: Decimal | None,
+    service: str | None,
+    amount: Decimal,
+    policy: StorePolicy,
+    shipping: Decimal | None = None,
 ) -> Decimal:
-    """What an incentive costs the store on a cart worth ``amount``."""
+    """What an incentive costs the store on a cart worth ``amount``; free shipping costs
+    the cart's own ``shipping`` charge when it reported one, else the policy's estimate."""
     if kind == "percent_off":
         return (amount * (value or Decimal(0)) / 100).quantize(CENT, rounding=ROUND_HALF_EVEN)
     if kind == "fixed_off":
         return min(value or Decimal(0), max(amount, Decimal(0)))
     if kind == "free_shipping":
-        return policy.margin.shipping_cost
+        return shipping if shipping is not None else policy.margin.shipping_cost
     return policy.margin.service_costs.get(service or "", Decimal(0))
 
 
@@ -67,6 +74,7 @@ def resolve(
     margin: Decimal,
     margin_source: str,
     policy: StorePolicy,
+    shipping: Decimal | None = None,
 ) -> Offer:
     """Apply the low-band rule, the segment rule and the margin guard to ``incentive``."""
     if incentive is None:
@@ -83,7 +91,7 @@ def resolve(
         note = f"; capped from {value}% to {cap}% for {segment}"
         value = cap
         what = describe(kind, value, service)
-    cost = cost_of(kind, value, service, amount, policy)
+    cost = cost_of(kind, value, service, amount, policy, shipping)
     share = policy.margin.max_discount_share_of_margin
     limit = (margin * share).quantize(CENT, rounding=ROUND_HALF_EVEN)
     if cost > limit:

@@ -8,7 +8,7 @@ segment, each touch with its due time, resolved incentive and reason. Pure: ``no
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from recovery.compiled import BandTable, compile_policy
 from recovery.fastinit import fast_constructor
@@ -18,7 +18,7 @@ from recovery.incentives import resolve
 from recovery.model import Cart, Plan, PlannedTouch, Profile
 from recovery.policy import StorePolicy
 from recovery.segments import segment_of
-from recovery.valuation import CurrencyMismatch, Valuation, margin, valuate
+from recovery.valuation import CENT, CurrencyMismatch, Valuation, margin, valuate
 
 _SUMMARY_ITEMS = 5
 _planned_touch = fast_constructor(PlannedTouch)  # positional: fields in declaration order
@@ -37,6 +37,13 @@ def cart_summary(cart: Cart, value: str, band: str, segment: str) -> str:
     if cart.recovery_url:
         text += f"; recovery link {cart.recovery_url}"
     return text
+
+
+def _shipping(cart: Cart, valued: Valuation) -> Decimal | None:
+    """The cart's shipping charge in the store's currency, when it reported one."""
+    if cart.shipping is None or cart.shipping < 0:
+        return None
+    return (cart.shipping * valued.factor).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 def plan_recovery(
@@ -121,6 +128,7 @@ def _touches(
                 margin=cart_margin,
                 margin_source=margin_source,
                 policy=policy,
+                shipping=_shipping(cart, valued),
             )
             kind, amount, service = offer.kind, offer.value, offer.service
             validity, withheld, cost = offer.validity_s, offer.withheld, offer.cost

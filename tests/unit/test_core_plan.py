@@ -12,7 +12,7 @@ from recovery.holdout import holdout_bucket, in_holdout
 from recovery.ids import touch_id
 from recovery.model import Cart, ContactInfo, Item, Profile
 from recovery.plan import plan_recovery
-from recovery.policy import StorePolicy
+from recovery.policy import Incentive, StorePolicy
 
 T0 = datetime(2026, 6, 10, 15, 0, tzinfo=UTC)
 
@@ -297,3 +297,31 @@ def test_every_plan_decision_has_its_reason(policy):
     assert offer.incentive_withheld_reason.startswith("margin: 12% off costs 37.20")
     assert "line-item costs 10.00" in offer.incentive_withheld_reason
     assert all(t.reason.startswith(f"step {t.step}: {t.channel}") for t in p.touches)
+
+
+@pytest.mark.parametrize(
+    ("shipping", "withheld"),
+    [
+        (None, False),  # the policy's 10.00 estimate <= 0.5 x 0.40 x 100 = 20.00
+        (Decimal("19.99"), False),  # the cart's own shipping charge is what it costs
+        (Decimal("20.01"), True),
+    ],
+)
+def test_free_shipping_costs_the_carts_shipping_when_known(policy, shipping, withheld):
+    band = policy.bands[1].model_copy(
+        update={
+            "sequence": [
+                policy.bands[1]
+                .sequence[0]
+                .model_copy(update={"incentive": Incentive(kind="free_shipping")})
+            ]
+        }
+    )
+    bands = [policy.bands[0], band, *policy.bands[2:]]
+    total = Decimal(100) + (shipping or 0)
+    [touch] = plan(with_(policy, bands=bands), cart(str(total), shipping=shipping)).touches
+    assert (touch.incentive_kind is None) == withheld
+    if withheld:
+        assert touch.incentive_withheld_reason.startswith("margin: free shipping costs 20.01")
+    else:
+        assert touch.incentive_cost == (shipping if shipping is not None else Decimal("10.00"))
