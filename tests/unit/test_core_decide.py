@@ -100,6 +100,13 @@ def decide(policy, channel, now, *, profile=None, c=None, due=None, **touch_kw):
         (local(LA, 2026, 6, 10, 23, 30), "defer", local(LA, 2026, 6, 11, 8, 0)),
         (local(LA, 2026, 6, 11, 7, 59), "defer", local(LA, 2026, 6, 11, 8, 0)),
         (local(LA, 2026, 6, 11, 8, 0), "send", None),
+        # on the DST change days themselves, the edges stay at 20:59 / 21:00 local
+        (local(LA, 2026, 3, 8, 20, 59), "send", None),
+        (local(LA, 2026, 3, 8, 21, 0), "defer", local(LA, 2026, 3, 9, 8, 0)),
+        (local(LA, 2026, 11, 1, 20, 59), "send", None),
+        (local(LA, 2026, 11, 1, 21, 0), "defer", local(LA, 2026, 11, 2, 8, 0)),
+        (local(LA, 2026, 3, 8, 7, 59), "defer", local(LA, 2026, 3, 8, 8, 0)),
+        (local(LA, 2026, 11, 1, 8, 0), "send", None),
         # Spring forward (8 March 2026): 21:30 PST -> 08:00 PDT, 15:00 UTC
         (local(LA, 2026, 3, 7, 21, 30), "defer", datetime(2026, 3, 8, 15, 0, tzinfo=UTC)),
         # Fall back (1 November 2026): 21:00 PDT -> 08:00 PST, 16:00 UTC
