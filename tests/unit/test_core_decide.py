@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cartbands.policyfile import load_policy
-from recovery.codes import ALPHABET, discount_code
+from recovery.codes import ALPHABET, AMBIGUOUS, discount_code
 from recovery.decide import (
     choose_plan,
     decide_touch,
@@ -337,8 +337,10 @@ def test_send_carries_code_and_expiry(policy):
 def test_discount_codes():
     code = discount_code("t_abc", SECRET)
     assert code == discount_code("t_abc", SECRET)
-    assert len(code) == 10 and set(code) <= set(ALPHABET)
-    assert not set("0O1IL") & set(ALPHABET)
+    assert len(code) == 12 and set(code) <= set(ALPHABET)
+    assert len({len(discount_code(f"t_{n}", SECRET)) for n in range(200)}) == 1  # fixed length
+    assert not set("0OQD1IL2Z5S8BGUV") & set(ALPHABET) and not AMBIGUOUS & set(ALPHABET)
+    assert len(set(ALPHABET)) == len(ALPHABET) == 20 and ALPHABET.isupper()
     assert code != discount_code("t_abd", SECRET)
     assert code != discount_code("t_abc", b"other")
     assert len(discount_code("t_abc", SECRET, length=16)) == 16
