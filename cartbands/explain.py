@@ -100,6 +100,8 @@ def render(plan: Plan, profile: Profile, cart: Cart, policy: StorePolicy) -> lis
         for item in decisions.get(touch.step, []):
             decision = item.decision
             when = f" until {_local(decision.at, policy)}" if decision.at else ""
+            if decision.action != "defer":
+                when = f" at {_local(item.at, policy)}"
             extra = ""
             if decision.code:
                 extra += f"; example code {decision.code}"

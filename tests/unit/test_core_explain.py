@@ -24,7 +24,7 @@ def test_explain_high_band_new_shopper():
 
 def test_explain_without_sms_consent_skips_sms():
     out = explain("--store", "S", "--total", "100", "--no-sms-consent")
-    assert "skip (no_consent: sms" in out
+    assert "-> skip at Sun 2026-03-08 11:00 EDT (no_consent: sms" in out
 
 
 def test_explain_repeat_vip_withholds_the_discount():
@@ -78,7 +78,7 @@ def test_explain_shows_a_deferral_and_when_it_goes():
     # 310 at 01:00 UTC = 21:00 New York: the 24 h SMS would land in quiet hours
     out = explain("--store", "S", "--total", "310", "--at", "2026-06-11T01:00:00Z")
     assert "-> defer until" in out and "quiet_hours: sms allowed 08:00-21:00" in out
-    assert "-> send (send: sms (sms consent), 08:00-21:00 in America/New_York" in out
+    assert "-> send at Fri 2026-06-12 08:00 EDT (send: sms (sms consent), 08:00-21:00" in out
 
 
 def test_explain_has_help():
