@@ -5,6 +5,7 @@ No I/O and no clock: ``now`` and random draws come in as arguments.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -25,10 +26,26 @@ class Outcome(StrEnum):
     EXPIRED = "expired"
 
 
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_PHONE = re.compile(r"\+\d[\d ().-]{5,}\d")
+
+
+def without_contacts(text: str) -> str:
+    """``text`` with email addresses and international phone numbers masked.
+
+    Providers echo the recipient in their error messages ("The 'To' number +1212... is not
+    valid", an SMTP server's refusal of an address); reasons travel to logs, ``touch-results``
+    and metrics labels' neighbours, so they carry no personal data.
+    """
+    return _PHONE.sub("<phone>", _EMAIL.sub("<email>", text))
+
+
 class DeliveryError(Exception):
-    """A provider did not take the message; ``reason`` says why in a few words."""
+    """A provider did not take the message; ``reason`` says why in a few words (contacts
+    masked: see :func:`without_contacts`)."""
 
     def __init__(self, reason: str) -> None:
+        reason = without_contacts(reason)
         super().__init__(reason)
         self.reason = reason
 

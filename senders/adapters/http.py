@@ -4,6 +4,7 @@ base URLs are configurable so tests (and proxies) can stand in for the provider.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -71,9 +72,20 @@ def _expect(message: Message, kind: type, provider: str) -> None:
         raise PermanentError(f"{provider} cannot send a {type(message).__name__}")
 
 
+# Namespace of the Brevo idempotency keys: uuid5(namespace, touch id), the same on every retry.
+BREVO_KEY_NAMESPACE = uuid.UUID("5d0f2c3e-8a4b-5c6d-9e7f-0a1b2c3d4e5f")
+
+
+def brevo_idempotency_key(touch_id: str) -> str:
+    """Brevo wants a UUID as ``idempotencyKey``: one derived from the touch id, so every
+    attempt of one touch carries the same key and different touches never share one."""
+    return str(uuid.uuid5(BREVO_KEY_NAMESPACE, touch_id))
+
+
 class BrevoAdapter(_HttpAdapter):
-    """``POST /v3/smtp/email`` with the ``api-key`` header; the touch id is the
-    ``idempotencyKey`` (Brevo keeps it 15 minutes: it covers our retries, not restarts)."""
+    """``POST /v3/smtp/email`` with the ``api-key`` header; ``headers.idempotencyKey`` is a
+    UUID derived from the touch id (Brevo keeps it 15 to 30 minutes: it covers our retries,
+    not restarts, which the de-dup log covers)."""
 
     provider = "brevo"
 
@@ -88,7 +100,7 @@ class BrevoAdapter(_HttpAdapter):
         if message.to_name:
             to["name"] = message.to_name
         headers = {
-            "idempotencyKey": touch.touch_id,
+            "idempotencyKey": brevo_idempotency_key(touch.touch_id),
             "List-Unsubscribe": message.list_unsubscribe,
         }
         if message.one_click:

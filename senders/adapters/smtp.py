@@ -22,8 +22,13 @@ from senders.outcomes import PermanentError, TransientError
 
 def _smtp_error(exc: smtplib.SMTPException) -> PermanentError | TransientError:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in exc.recipients.values()]
-        reason = f"recipient refused: {exc.recipients}"
+        refusals = list(exc.recipients.values())
+        codes = [code for code, _ in refusals]
+        answers = "; ".join(
+            f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+            for code, text in refusals
+        )
+        reason = f"recipient refused: {answers}"  # the address itself is not repeated
         if codes and all(400 <= code < 500 for code in codes):
             return TransientError(reason)
         return PermanentError(reason)

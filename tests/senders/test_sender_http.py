@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import uuid
 from urllib.parse import parse_qs
 
 import orjson
@@ -35,6 +36,7 @@ from senders.adapters.http import (
     MetaAudienceAdapter,
     SlackAdapter,
     TwilioAdapter,
+    brevo_idempotency_key,
 )
 from senders.compose import compose
 from senders.delivery import deliver_with_retries
@@ -89,7 +91,10 @@ async def test_brevo_request_format(provider, make_touch):
     assert body["to"] == [{"email": "Fay@Example.com", "name": "Fay"}]
     assert body["subject"] == "Fay, you left something in your cart"
     assert "1 Main Street" in body["htmlContent"] and "1 Main Street" in body["textContent"]
-    assert body["headers"]["idempotencyKey"] == make_touch().touch_id
+    key = body["headers"]["idempotencyKey"]
+    assert uuid.UUID(key).version == 5  # Brevo asks for a UUID
+    assert key == brevo_idempotency_key(make_touch().touch_id)
+    assert key != brevo_idempotency_key(make_touch(touch_id="t_other").touch_id)
     assert body["headers"]["List-Unsubscribe"].startswith("<https://acme.test/u?")
     assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 

@@ -20,6 +20,7 @@ from senders.outcomes import (
     is_expired,
     next_step,
     parse_retry_after,
+    without_contacts,
 )
 from senders.ratelimit import Bucket, take
 
@@ -138,3 +139,12 @@ async def test_limiter_waits_for_tokens():
     waits = [await limiter.acquire() for _ in range(4)]
     assert waits == [0, 0, pytest.approx(0.1), pytest.approx(0.1)]
     assert sum(slept) == pytest.approx(0.2)
+
+
+def test_error_reasons_carry_no_contacts():
+    twilio = http_error(400, "Twilio 21211: The 'To' number +1 212-555-0100 is not a valid phone")
+    assert twilio.reason == "HTTP 400: Twilio 21211: The 'To' number <phone> is not a valid phone"
+    smtp = PermanentError("550 5.1.1 <Fay.Lee+cart@mail.example.co.uk>: mailbox unavailable")
+    assert smtp.reason == "550 5.1.1 <<email>>: mailbox unavailable"
+    kept = "HTTP 429: Twilio 20429: Too Many Requests; retry after 2026-11-02 16:00"
+    assert without_contacts(kept) == kept  # codes and dates are not contacts

@@ -112,6 +112,7 @@ async def test_rejected_recipient_dead_letters_and_busy_server_retries(make_touc
         server.stop()
     assert rejected.outcome is Outcome.DEAD_LETTERED and rejected.attempts == 1
     assert "550" in (rejected.reason or "")
+    assert "example.com" not in (rejected.reason or "").lower(), "no address in the reason"
     assert busy.outcome is Outcome.FAILED and busy.attempts == RETRY.max_attempts
 
 
