@@ -7,13 +7,15 @@ import hashlib
 import hmac
 import itertools
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
+from aiokafka import AIOKafkaConsumer
 
 from cartbands.kafka import drain
 from cartbands.policyfile import load_policy
@@ -124,12 +126,73 @@ def shopify_headers(
     }
 
 
+class Record(NamedTuple):
+    topic: str
+    partition: int
+    key: bytes | None
+    value: Any
+
+
+Records = list[Record]
+
+
+async def read_until(
+    bootstrap: str,
+    topics: Iterable[str],
+    done: Callable[[Records], bool],
+    timeout: float = 60.0,
+) -> Records:
+    """Every record of ``topics`` from the start, read until ``done(records)``
+    holds or ``timeout`` passes (then the caller's assertions say what is missing).
+
+    Unlike a wait for N records, this tolerates the repeats at-least-once allows: wait for
+    what must be there (e.g. these event ids, an answer for each of these touches), not for a
+    count that a repeated record would reach early.
+    """
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        metadata_max_age_ms=1000,
+    )
+    await consumer.start()
+    seen: Records = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not done(seen) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for partition, messages in batch.items():
+                for message in messages:
+                    value = json.loads(message.value) if message.value is not None else None
+                    seen.append(Record(partition.topic, partition.partition, message.key, value))
+    finally:
+        await consumer.stop()
+    return seen
+
+
+def having(field: str, wanted: Iterable[Any]) -> Callable[[Records], bool]:
+    """``done`` for :func:`read_until`: every wanted value of ``field`` has been seen."""
+    expected = set(wanted)
+
+    def check(records: Records) -> bool:
+        return expected <= {r.value.get(field) for r in records if isinstance(r.value, dict)}
+
+    return check
+
+
 @dataclass
 class Running:
     url: str
     names: TopicNames
     gateway: Gateway
     bootstrap: str
+
+    async def until(
+        self, topic: str, done: Callable[[Records], bool], timeout: float = 30.0
+    ) -> Records:
+        return await read_until(self.bootstrap, [topic], done, timeout)
 
     async def records(
         self, topic: str, until: int | None = None, timeout: float = 15.0, idle: float = 0.6
@@ -146,8 +209,9 @@ async def running_gateway(
     max_body: int = 1024 * 1024,
     partitions: int = 2,
     wait_for_broker: bool = True,
+    names: TopicNames | None = None,
 ) -> AsyncIterator[Running]:
-    names = TopicNames(f"gw{next(_prefixes)}-{id(policy) % 100000}-")
+    names = names or TopicNames(f"gw{next(_prefixes)}-{id(policy) % 100000}-")
     config = build_config(load_policy(policy), ENV)
     output = Output(bootstrap, names, partitions=partitions, ack_timeout=ack_timeout)
     api = BigCommerceApi(attempts=3, backoff=0.05, timeout=2.0)

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 
-from cartbands.policyfile import load_policy
+import pytest
+
+from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from cartbands.replay import send_ticks
 from gateway import shopify
-from recovery.checkouts import apply_event, apply_tick
+from recovery.checkouts import apply_event, apply_tick, epoch
+from recovery.simulate import simulate
 from schemas.codec import dumps, loads
-from tests.gateway.helpers import fixture_json
+from streams.app import code_secret
+from tests.gateway.helpers import (
+    fixture_bytes,
+    fixture_json,
+    post,
+    running_gateway,
+    shopify_headers,
+    write_policy,
+)
+from tests.pipeline.helpers import read_touches, without_holdout
 
 NOW = datetime(2026, 11, 2, 16, 0, tzinfo=UTC)
 
@@ -44,3 +59,51 @@ def test_the_order_converts_the_checkout_it_names():
     assert converted.record is not None
     assert converted.record["order_id"] == "5550001234"
     assert converted.record["discount_codes"] == ["COMEBACK10"]
+
+
+@pytest.mark.broker
+def test_a_webhook_delivered_again_hours_later_yields_one_plan(broker, workers, tmp_path):
+    """Real HTTP into a running gateway, a real broker and a real worker. Shopify delivers a
+    checkout webhook, the checkout is abandoned and its first touch goes out; then Shopify
+    delivers the same webhook again (same ``X-Shopify-Webhook-Id``: it retries for hours).
+    The touches that come out are exactly those the core plans for one delivery."""
+    names = workers.names
+    body = fixture_bytes("shopify_checkout.json")
+    headers = shopify_headers(body, "checkouts/update", "wh-twice")
+    gateway_policy = write_policy(tmp_path / "gateway-policy.yaml")
+
+    async def deliver() -> int:
+        async with running_gateway(
+            broker.bootstrap, gateway_policy, names=names, partitions=workers.partitions
+        ) as gw:
+            status, _ = await post(gw.url + "/webhooks/shopify", body, headers)
+        return status
+
+    def distinct_touches(count: int) -> list[dict]:
+        deadline = time.monotonic() + 120
+        found: list[dict] = []
+        while time.monotonic() < deadline:
+            found = read_touches(broker.bootstrap, names.touch_topics, count=count, idle=3.0)
+            if len(found) >= count:
+                break
+        return found
+
+    policy = without_holdout(DEFAULT_POLICY, tmp_path / "policy.yaml")
+    event = _wire("checkouts/update", "shopify_checkout.json", "wh-twice")
+    at = epoch(event["occurred_at"], "occurred_at")
+    expected = simulate([(at, event)], load_policy(policy), code_secret)
+    wanted = {t["touch_id"] for t in expected.touches}
+    assert len(wanted) >= 2, "the fixture checkout is planned several touches"
+    first_due = min(epoch(t["due_at"], "due_at") for t in expected.touches)
+
+    assert asyncio.run(deliver()) == 200
+    workers.start(policy, "--clock", "event")
+    asyncio.run(send_ticks(broker.bootstrap, names.cart_events, [first_due + 60]))
+    early = distinct_touches(1)
+    assert early, workers.logs()
+    assert asyncio.run(deliver()) == 200  # the retry, after the first touch went out
+    asyncio.run(send_ticks(broker.bootstrap, names.cart_events, [at + 8 * 86400]))
+    distinct_touches(len(wanted))  # wait for them all, then read once more: nothing else came
+    found = read_touches(broker.bootstrap, names.touch_topics, idle=4.0)
+    assert {t["touch_id"] for t in found} == wanted, workers.logs()
+    assert {t["plan_version"] for t in found} == {1}

@@ -40,7 +40,11 @@ def gateway(broker, tmp_path_factory) -> Iterator[Running]:
         asyncio.set_event_loop(loop)
 
         async def start() -> None:
-            manager = running_gateway(broker.bootstrap, policy, max_body=64 * 1024)
+            # A generous ack timeout: on a loaded machine a slow acknowledgement must not turn
+            # an accepted junk-but-valid body into a 503 (that path has its own test).
+            manager = running_gateway(
+                broker.bootstrap, policy, max_body=64 * 1024, ack_timeout=60.0
+            )
             holder["gw"] = await manager.__aenter__()
             holder["manager"] = manager
             started.set()
@@ -62,7 +66,7 @@ def gateway(broker, tmp_path_factory) -> Iterator[Running]:
 
 def _send(gw: Running, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
     port = int(gw.url.rsplit(":", 1)[1])
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()

@@ -14,7 +14,9 @@ from schemas.jsonschema import record_schema
 from schemas.records import CartCompleted, CartUpdated, ShopperRedacted, StoreRedacted
 from tests.gateway.helpers import (
     SHOPIFY_OLD_SECRET,
+    Records,
     fixture_bytes,
+    having,
     post,
     running_gateway,
     shopify_headers,
@@ -65,8 +67,9 @@ async def test_order_lands_as_cart_completed(broker, policy):
             gw.url + "/webhooks/shopify", body, shopify_headers(body, "orders/paid", "wh-o1")
         )
         assert status == 200
-        records = await gw.records(gw.names.cart_events, until=1)
-    _, key, value = records[0]
+        records = await gw.until(gw.names.cart_events, having("event_id", ["wh-o1"]))
+    assert {r.value["event_id"] for r in records} == {"wh-o1"}
+    _, _, key, value = records[0]
     jsonschema.Draft202012Validator(record_schema(CartCompleted)).validate(value)
     assert key == b"acme:c1a2b3d4e5f60718293a4b5c6d7e8f90"
     assert value["type"] == "cart_completed"
@@ -89,10 +92,13 @@ async def test_forged_hmac_is_401_dead_lettered_and_not_produced(broker, policy)
             gw.url + "/webhooks/shopify", good, shopify_headers(good, "orders/paid", "wh-ok")
         )
         assert status == 200
-        cart = await gw.records(gw.names.cart_events, until=2, timeout=4, idle=1.0)
-        dlq = await gw.records(gw.names.ingest_dlq, until=1)
-    assert [v["event_id"] for _, _, v in cart] == ["wh-ok"]
-    ((_, dlq_key, dead),) = dlq
+        # Both bodies name checkout c1a2...: one key, one partition, so had the forged one
+        # been produced it would be read before the valid one.
+        cart = await gw.until(gw.names.cart_events, having("event_id", ["wh-ok"]))
+        dlq = await gw.until(gw.names.ingest_dlq, having("reason", ["bad_signature"]))
+    assert {r.value["event_id"] for r in cart} == {"wh-ok"}
+    assert {r.value["reason"] for r in dlq} == {"bad_signature"}
+    _, _, dlq_key, dead = dlq[0]
     assert dlq_key == b"acme"
     assert dead["reason"] == "bad_signature" and dead["status"] == 401
     assert dead["store"] == "acme"
@@ -109,6 +115,13 @@ async def test_previous_secret_still_accepted_during_rotation(broker, policy):
     assert status == 200
 
 
+def _count(event_id: str, times: int):
+    def done(records: Records) -> bool:
+        return sum(r.value["event_id"] == event_id for r in records) >= times
+
+    return done
+
+
 async def test_same_webhook_twice_gives_two_records_with_one_event_id(broker, policy):
     body = fixture_bytes("shopify_checkout.json")
     headers = shopify_headers(body, "checkouts/update", "wh-dup")
@@ -116,9 +129,21 @@ async def test_same_webhook_twice_gives_two_records_with_one_event_id(broker, po
         first = await post(gw.url + "/webhooks/shopify", body, headers)
         second = await post(gw.url + "/webhooks/shopify", body, headers)
         assert first[0] == second[0] == 200
-        records = await gw.records(gw.names.cart_events, until=2)
-    assert [v["event_id"] for _, _, v in records] == ["wh-dup", "wh-dup"]
-    assert records[0][1] == records[1][1], "same key: same partition, so stage A sees both"
+        records = await gw.until(gw.names.cart_events, _count("wh-dup", 2))
+    assert len(records) >= 2
+    assert {r.value["event_id"] for r in records} == {"wh-dup"}, "the delivery id travels"
+    assert len({(r.key, r.partition) for r in records}) == 1, "one partition: stage A sees both"
+
+
+def _everywhere(event_id: str, partitions: int, also: str | None = None):
+    """``done``: ``event_id`` on every partition (and ``also`` somewhere)."""
+
+    def done(records: Records) -> bool:
+        spread = {r.partition for r in records if r.value["event_id"] == event_id}
+        seen_also = also is None or any(r.value["event_id"] == also for r in records)
+        return len(spread) >= partitions and seen_also
+
+    return done
 
 
 async def test_privacy_topics(broker, policy):
@@ -147,19 +172,20 @@ async def test_privacy_topics(broker, policy):
             post(gw.url + url_path, shop, shopify_headers(shop, "shop/redact", "p3")),
         )
         assert [status for status, _ in results] == [200, 200, 200]
-        shopper = await gw.records(gw.names.shopper_events, until=4)
-        cart = await gw.records(gw.names.cart_events, until=3)
-        audit = await gw.records(gw.names.ingest_dlq, until=1)
-    kinds = sorted(v["type"] for _, _, v in shopper)
-    assert kinds == ["shopper_redacted", "store_redacted", "store_redacted", "store_redacted"]
-    redacted = next(v for _, _, v in shopper if v["type"] == "shopper_redacted")
-    jsonschema.Draft202012Validator(record_schema(ShopperRedacted)).validate(redacted)
-    key = next(k for _, k, v in shopper if v["type"] == "shopper_redacted")
-    assert key == shopper_key("acme", "7201234567").encode()
-    assert len(cart) == 3, "shop/redact reaches every partition of cart-events"
-    for _, _, value in cart:
-        jsonschema.Draft202012Validator(record_schema(StoreRedacted)).validate(value)
-    ((_, audit_key, audit_value),) = audit
+        shopper = await gw.until(gw.names.shopper_events, _everywhere("p3", 3, also="p1"))
+        cart = await gw.until(gw.names.cart_events, _everywhere("p3", 3))
+        audit = await gw.until(gw.names.ingest_dlq, having("event_id", ["p2"]))
+    assert {r.value["type"] for r in shopper} == {"shopper_redacted", "store_redacted"}
+    store_wide = {r.partition for r in shopper if r.value["type"] == "store_redacted"}
+    assert store_wide == {0, 1, 2}, "shop/redact reaches every partition of shopper-events"
+    redacted = next(r for r in shopper if r.value["type"] == "shopper_redacted")
+    jsonschema.Draft202012Validator(record_schema(ShopperRedacted)).validate(redacted.value)
+    assert redacted.key == shopper_key("acme", "7201234567").encode()
+    assert {r.partition for r in cart} == {0, 1, 2}, "and every partition of cart-events"
+    for record in cart:
+        jsonschema.Draft202012Validator(record_schema(StoreRedacted)).validate(record.value)
+    assert {r.value["event_id"] for r in audit} == {"p2"}
+    _, _, audit_key, audit_value = audit[0]
     assert audit_value["reason"] == "data_request"
     assert audit_value["shopper"] == shopper_key("acme", "7201234567")
     assert b"ada@example.com" not in audit_key

@@ -5,6 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.gateway.helpers import Records, having, read_until
+
+__all__ = [
+    "DUE",
+    "FakeProvider",
+    "Records",
+    "answered",
+    "first_outcomes",
+    "having",
+    "only_repeats",
+    "read_until",
+    "touch_data",
+]
+
 DUE = datetime(2026, 11, 2, 16, 0, tzinfo=UTC)
 
 
@@ -38,6 +52,29 @@ def touch_data(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+def answered(records: Records) -> dict[str, list[str]]:
+    """The outcomes published for each touch id, in the order they were published.
+
+    A touch command read twice (at-least-once consumption, e.g. around a rebalance or a
+    consumer restart) is answered twice: its first outcome is what happened, and every later
+    one must be ``deduplicated``, never a second delivery.
+    """
+    out: dict[str, list[str]] = {}
+    for record in records:
+        out.setdefault(record.value["touch_id"], []).append(record.value["outcome"])
+    return out
+
+
+def first_outcomes(records: Records) -> dict[str, str]:
+    """The first outcome of each touch id (see :func:`answered`); later ones are repeats."""
+    return {touch: outcomes[0] for touch, outcomes in answered(records).items()}
+
+
+def only_repeats(records: Records) -> bool:
+    """Every outcome after a touch's first one is a de-duplicated repeat."""
+    return all(set(outcomes[1:]) <= {"deduplicated"} for outcomes in answered(records).values())
 
 
 class FakeProvider:

@@ -6,14 +6,16 @@ import asyncio
 import os
 import signal
 import socket
+import time
+import uuid
 from pathlib import Path
 
 import aiohttp
 import pytest
 import yaml
-from sender_helpers import touch_data
+from sender_helpers import first_outcomes, having, only_repeats, read_until, touch_data
 
-from cartbands.kafka import drain, ensure_topics, produce
+from cartbands.kafka import ensure_topics, produce
 from cartbands.policyfile import DEFAULT_POLICY
 from cartbands.processes import spawn, stop, tail
 from streams.topics import TopicNames
@@ -33,8 +35,21 @@ def twilio_policy(tmp_path: Path, base_url: str) -> Path:
     return path
 
 
+async def metrics_having(url: str, lines: list[str], timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    exposition = ""
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            async with session.get(url) as response:
+                exposition = await response.text()
+            if all(line in exposition for line in lines):
+                break
+            await asyncio.sleep(0.2)
+    return exposition
+
+
 async def test_killed_between_send_and_commit_is_not_resent(broker, provider, tmp_path):
-    names = TopicNames("crash-")
+    names = TopicNames(f"crash-{uuid.uuid4().hex[:8]}-")
     await ensure_topics(broker.bootstrap, [names.touches("sms")], 2)
     provider.default = (201, {"sid": "SM1", "status": "queued"}, {})
     provider.arrived = asyncio.Event()
@@ -42,7 +57,7 @@ async def test_killed_between_send_and_commit_is_not_resent(broker, provider, tm
     policy = twilio_policy(tmp_path, provider.url)
     args = [
         "sender", "--channel", "sms", "--broker", broker.url, "--policy", str(policy),
-        "--topic-prefix", names.prefix, "--app-id", "crash", "--partitions", "2",
+        "--topic-prefix", names.prefix, "--app-id", names.prefix + "app", "--partitions", "2",
         "--max-lateness", "off",
     ]  # fmt: skip
     env = {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok"}
@@ -65,16 +80,19 @@ async def test_killed_between_send_and_commit_is_not_resent(broker, provider, tm
         second = spawn([*args, "--metrics-port", str(port)], tmp_path / "sender-2.log", env)
         later = touch_data(touch_id="t_later", channel="sms", template="reminder_sms")
         await produce(broker.bootstrap, names.touches("sms"), [("demo:s1", later)])
-        results = await drain(broker.bootstrap, [names.touch_results], until=2, timeout=60)
-        outcomes = {value["touch_id"]: value["outcome"] for _, _, value in results}
-        assert outcomes == {"t_crash": "unknown", "t_later": "delivered"}, tail(
+        wanted = having("touch_id", ["t_crash", "t_later"])
+        results = await read_until(broker.bootstrap, [names.touch_results], wanted, timeout=90)
+        assert first_outcomes(results) == {"t_crash": "unknown", "t_later": "delivered"}, tail(
             tmp_path / "sender-2.log"
         )
-        url = f"http://127.0.0.1:{port}/metrics"
-        async with aiohttp.ClientSession() as session, session.get(url) as response:
-            exposition = await response.text()
-        for outcome in ("unknown", "delivered"):
-            line = f'cartbands_deliveries_total{{channel="sms",outcome="{outcome}"}} 1.0'
+        assert only_repeats(results)
+        lines = [
+            f'cartbands_deliveries_total{{channel="sms",outcome="{outcome}"}} 1.0'
+            for outcome in ("unknown", "delivered")
+        ]
+        # The counter moves right after the result is acknowledged: poll, do not race it.
+        exposition = await metrics_having(f"http://127.0.0.1:{port}/metrics", lines)
+        for line in lines:
             assert line in exposition
     finally:
         for process in (first, second):
