@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from schemas.records import TouchCommand
+from senders.compose import AUDIENCE_REMOVE
 from senders.outcomes import Outcome, is_expired
 
 SENDING = "sending"
@@ -36,10 +37,16 @@ def after_previous(state: str, previous_outcome: str | None) -> Verdict:
 def precheck(
     command: TouchCommand, channel: str, now: datetime, max_lateness: timedelta | None
 ) -> Verdict | None:
-    """Why this touch must not go out now, or None when it may."""
+    """Why this touch must not go out now, or None when it may.
+
+    Lateness applies to what the shopper would see: a stale reminder is worse than none. Taking
+    a converted shopper out of a retargeting audience (``audience_remove``) is never stale:
+    late is better than showing them ads for what they already bought.
+    """
     if command.channel != channel:
         return Verdict(Outcome.DEAD_LETTERED, f"a {command.channel} touch on the {channel} topic")
-    if max_lateness is not None and is_expired(command.due_at, now, max_lateness):
+    removal = channel == "ads" and command.template == AUDIENCE_REMOVE
+    if max_lateness is not None and not removal and is_expired(command.due_at, now, max_lateness):
         late = now - command.due_at
         return Verdict(
             Outcome.EXPIRED,

@@ -8,9 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sender_helpers import touch_data
 
 from recovery.delivery_policy import RetryPolicy
+from schemas.records import TouchCommand
 from senders.audience import audience_payload, audience_row, normalize_email, normalize_phone
+from senders.decide import precheck
 from senders.outcomes import (
     PermanentError,
     TransientError,
@@ -148,3 +151,12 @@ def test_error_reasons_carry_no_contacts():
     assert smtp.reason == "550 5.1.1 <<email>>: mailbox unavailable"
     kept = "HTTP 429: Twilio 20429: Too Many Requests; retry after 2026-11-02 16:00"
     assert without_contacts(kept) == kept  # codes and dates are not contacts
+
+
+def test_lateness_spares_audience_removals():
+    late = NOW + timedelta(days=3)
+    stale = TouchCommand.from_data(touch_data(channel="ads", template="retarget"))
+    verdict = precheck(stale, "ads", late, timedelta(hours=6))
+    assert verdict is not None and verdict.outcome.value == "expired"
+    removal = TouchCommand.from_data(touch_data(channel="ads", template="audience_remove"))
+    assert precheck(removal, "ads", late, timedelta(hours=6)) is None
