@@ -53,7 +53,9 @@ ENV = {
 _prefixes = itertools.count(1)
 
 
-def policy_text(bigcommerce_api: str = "http://127.0.0.1:9") -> str:
+def policy_text(
+    bigcommerce_api: str = "http://127.0.0.1:9", api_rate: str = "{per_second: 100, burst: 100}"
+) -> str:
     return f"""
 defaults:
   currency: USD
@@ -81,7 +83,7 @@ stores:
         access_token_env: BC_TOKEN_ACME
         secret_env: BC_SECRET_ACME
         api_url: {bigcommerce_api}
-        api_rate_limit: {{per_second: 100, burst: 100}}
+        api_rate_limit: {api_rate}
   tiny:
     ingest:
       shopify:
@@ -91,8 +93,12 @@ stores:
 """
 
 
-def write_policy(path: Path, bigcommerce_api: str = "http://127.0.0.1:9") -> Path:
-    path.write_text(policy_text(bigcommerce_api), encoding="utf-8")
+def write_policy(
+    path: Path,
+    bigcommerce_api: str = "http://127.0.0.1:9",
+    api_rate: str = "{per_second: 100, burst: 100}",
+) -> Path:
+    path.write_text(policy_text(bigcommerce_api, api_rate), encoding="utf-8")
     return path
 
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
+from urllib.parse import urlencode
 
 import pytest
 
 from cartbands.broker import free_port
 from cartbands.processes import running, tail
+from gateway.signatures import twilio_signature
 from tests.gateway.helpers import (
     ENV,
+    STORE_NUMBER,
+    TWILIO_TOKEN,
     fixture_bytes,
     having,
     read_until,
@@ -55,12 +61,40 @@ async def test_gateway_command_serves_a_shopify_delivery(broker, tmp_path):
         )
         with urllib.request.urlopen(request, timeout=60) as response:
             assert response.status == 200
+        # Refusals and an SMS STOP are logged too: by reason and hashed shopper key only.
+        bad_total = json.dumps({**json.loads(body), "total_price": "lots"}).encode()
+        stop_form = {"MessageSid": "SMcli", "From": "+12125550100", "To": STORE_NUMBER,
+                     "Body": "STOP"}  # fmt: skip
+        twilio_url = url + "/webhooks/twilio/inbound"
+        refused = [
+            _post(url + "/webhooks/shopify", body,
+                  shopify_headers(body, "checkouts/create", "cli-2", secret="forged")),
+            _post(url + "/webhooks/shopify", bad_total,
+                  shopify_headers(bad_total, "checkouts/create", "cli-3")),
+            _post(twilio_url, urlencode(stop_form).encode(),
+                  {"Content-Type": "application/x-www-form-urlencoded",
+                   "X-Twilio-Signature": twilio_signature(
+                       twilio_url, stop_form.items(), TWILIO_TOKEN.encode())}),
+        ]  # fmt: skip
+        assert refused == [401, 400, 200]
         records = await read_until(
             broker.bootstrap, [prefix + "cart-events"], having("event_id", ["cli-1"]), 60
         )
     assert {r.value["event_id"] for r in records} == {"cli-1"}
     text = tail(log, 100_000).lower()
-    assert "lovelace" not in text and "5550100" not in text, "no personal data in the logs"
+    assert "refused 401 (bad_signature)" in text and "refused 400 (invalid_field)" in text
+    assert "twilio: stop from shopper acme:" in text
+    for personal in ("lovelace", "5550100", "555-0100", "11201", "analytical"):
+        assert personal not in text, f"personal data in the logs: {personal}"
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
 
 
 def test_gateway_command_refuses_a_store_without_its_secret(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,7 +14,10 @@ import jsonschema
 import pytest
 from aiohttp import web
 
+from cartbands.policyfile import load_policy
+from gateway.bigcommerce_api import BigCommerceApi
 from gateway.cli import bound_port
+from gateway.config import build_config
 from gateway.signatures import twilio_signature
 from recovery.ids import shopper_key
 from schemas.jsonschema import record_schema
@@ -21,6 +25,7 @@ from schemas.records import CartCompleted, CartUpdated, ConsentChanged
 from tests.gateway.helpers import (
     BC_SECRET,
     BC_TOKEN,
+    ENV,
     GENERIC_HMAC,
     GENERIC_TOKEN,
     STORE_NUMBER,
@@ -207,6 +212,7 @@ class FakeBigCommerce:
 
     def __init__(self) -> None:
         self.failures: dict[str, int] = {}
+        self.throttled: dict[str, int] = {}  # path -> X-Rate-Limit-Time-Reset-Ms, once
         self.calls: list[str] = []
 
     def app(self) -> web.Application:
@@ -219,6 +225,13 @@ class FakeBigCommerce:
         self.calls.append(request.path)
         if request.headers.get("X-Auth-Token") != BC_TOKEN:
             return web.json_response({"title": "unauthorized"}, status=401)
+        reset_ms = self.throttled.pop(request.path, None)
+        if reset_ms is not None:
+            headers = {
+                "X-Rate-Limit-Time-Reset-Ms": str(reset_ms),
+                "X-Rate-Limit-Requests-Left": "0",
+            }
+            return web.json_response({"title": "Too many requests"}, status=429, headers=headers)
         left = self.failures.get(request.path, 0)
         if left:
             self.failures[request.path] = left - 1
@@ -357,3 +370,31 @@ async def test_health_and_metrics_pages(broker, policy):
                 assert response.headers["Content-Type"].startswith("text/plain")
                 text = await response.text()
     assert "cartbands_gateway_requests_total" in text
+
+
+async def test_bigcommerce_api_waits_out_429_resets_and_paces_calls(tmp_path):
+    """The enrichment client honours BigCommerce's 429 reset hint and its own per-store pace.
+    (Only lower bounds on time: a loaded machine can make waits longer, never shorter.)"""
+    async with fake_bigcommerce() as (api_url, fake):
+        path = "/stores/abc123/v3/carts/c-1"
+        policy = write_policy(tmp_path / "a.yaml", api_url)
+        store = build_config(load_policy(policy), ENV).stores["acme"]
+        api = BigCommerceApi(attempts=3, backoff=0.01, timeout=10.0)
+        fake.throttled[path] = 400
+        started = time.monotonic()
+        cart = await api.get_cart(store, "c-1")
+        waited = time.monotonic() - started
+        await api.close()
+        assert cart is not None and cart["id"] == "c-1"
+        assert fake.calls == [path, path], "the 429 is retried"
+        assert waited >= 0.4, "after the reset the API announced, not the 10 ms backoff"
+
+        paced = write_policy(tmp_path / "b.yaml", api_url, "{per_second: 5, burst: 1}")
+        store = build_config(load_policy(paced), ENV).stores["acme"]
+        api = BigCommerceApi(attempts=1, timeout=10.0)
+        started = time.monotonic()
+        for n in range(4):
+            assert await api.get_cart(store, f"c-{n}") is not None
+        waited = time.monotonic() - started
+        await api.close()
+        assert waited >= 3 * 0.2 * 0.9, "5 calls/s with no burst: three waits of 200 ms"
