@@ -211,7 +211,7 @@ async def running_gateway(
     bootstrap: str,
     policy: Path,
     *,
-    ack_timeout: float = 5.0,
+    ack_timeout: float = 20.0,  # generous: a 503 must mean a stopped broker, not a busy one
     max_body: int = 1024 * 1024,
     partitions: int = 2,
     wait_for_broker: bool = True,
@@ -220,7 +220,7 @@ async def running_gateway(
     names = names or TopicNames(f"gw{next(_prefixes)}-{id(policy) % 100000}-")
     config = build_config(load_policy(policy), ENV)
     output = Output(bootstrap, names, partitions=partitions, ack_timeout=ack_timeout)
-    api = BigCommerceApi(attempts=3, backoff=0.05, timeout=2.0)
+    api = BigCommerceApi(attempts=3, backoff=0.05, timeout=10.0)
     gateway = Gateway(config, output, max_body=max_body, bigcommerce_api=api)
     if wait_for_broker:
         await output.start(wait=True)

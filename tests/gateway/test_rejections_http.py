@@ -36,7 +36,7 @@ def _port(url: str) -> int:
 
 
 async def _status_line(reader: asyncio.StreamReader) -> bytes:
-    return await asyncio.wait_for(reader.readline(), timeout=5)
+    return await asyncio.wait_for(reader.readline(), timeout=60)  # after the DLQ write
 
 
 async def test_declared_oversize_is_413_before_the_body_is_sent(broker, policy):
@@ -161,7 +161,7 @@ async def test_broker_stopped_gives_503_and_not_ready(policy, tmp_path):
     try:
         body = fixture_bytes("shopify_checkout.json")
         # A generous ack timeout: the first delivery must succeed on a loaded machine too.
-        async with running_gateway(own.bootstrap, policy, ack_timeout=5.0) as gw:
+        async with running_gateway(own.bootstrap, policy, ack_timeout=10.0) as gw:
             status, _ = await post(
                 gw.url + "/webhooks/shopify", body, shopify_headers(body, "checkouts/update", "b1")
             )
