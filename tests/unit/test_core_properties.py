@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from cartbands.policyfile import load_policy
 from recovery.decide import PlanState, decide_touch, due_touches
 from recovery.ids import phone_e164
-from recovery.model import Cart, ContactInfo, Item, Profile
+from recovery.model import Cart, ContactInfo, Item, PlannedTouch, Profile
 from recovery.plan import plan_recovery
-from recovery.policy import CHANNELS, StorePolicy, Window
+from recovery.policy import CHANNELS, Incentive, StorePolicy, Window
 
 BASE = load_policy().defaults
 SECRET = b"secret"
@@ -28,7 +28,12 @@ PHONES = {
 }
 FLORIDA = "+13055550100"
 
-money = st.decimals(min_value=0, max_value=3000, places=2, allow_nan=False, allow_infinity=False)
+EDGES = [Decimal(x) for x in ("0", "49.99", "50.00", "199.99", "200", "599.99", "600")]
+money = st.one_of(
+    st.sampled_from(EDGES),
+    st.decimals(min_value=0, max_value=60, places=2),  # the low band and its edge, often
+    st.decimals(min_value=0, max_value=3000, places=2, allow_nan=False, allow_infinity=False),
+)
 moments = st.datetimes(
     min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
 )
@@ -248,3 +253,73 @@ def test_decisions_do_not_depend_on_how_often_time_is_told(scenario, tick_minute
         state, current, items = step.state, step.profile, [*items, *step.items]
     assert items == list(once.items)
     assert state == once.state
+
+
+incentives = st.one_of(
+    st.none(),
+    st.builds(
+        lambda v: Incentive(kind="percent_off", value=v),
+        st.decimals(min_value=1, max_value=60, places=0),
+    ),
+    st.builds(
+        lambda v: Incentive(kind="fixed_off", value=v),
+        st.decimals(min_value=1, max_value=200, places=2),
+    ),
+    st.just(Incentive(kind="free_shipping")),
+    st.just(Incentive(kind="service", service="free_expedited_shipping")),
+)
+
+
+@st.composite
+def offering(draw: st.DrawFn) -> StorePolicy:
+    """Any incentive on any step of any band, the first band included (bypassing the file
+    validation that forbids it there, to show the core holds the rule on its own)."""
+    policy = draw(policies())
+    cheap = draw(st.decimals(min_value=0, max_value=30, places=2))
+    margin = policy.margin.model_copy(update={"service_costs": {"free_expedited_shipping": cheap}})
+    policy = policy.model_copy(update={"margin": margin})
+    bands = [
+        band.model_copy(
+            update={
+                "sequence": [
+                    spec.model_copy(update={"incentive": draw(incentives)})
+                    for spec in band.sequence
+                ]
+            }
+        )
+        for band in policy.bands
+    ]
+    return policy.model_copy(update={"bands": bands})
+
+
+CENT = Decimal("0.01")
+
+
+def true_cost(touch: PlannedTouch, value: Decimal, cart: Cart, policy: StorePolicy) -> Decimal:
+    """What the offer really costs the store, computed here from the definitions."""
+    amount = touch.incentive_value or Decimal(0)
+    if touch.incentive_kind == "percent_off":
+        return value * amount / 100
+    if touch.incentive_kind == "fixed_off":
+        return min(amount, value)
+    if touch.incentive_kind == "free_shipping":
+        return cart.shipping if cart.shipping is not None else policy.margin.shipping_cost
+    return policy.margin.service_costs.get(touch.incentive_service or "", Decimal(0))
+
+
+@FAST
+@given(offering(), carts(), st.data())
+def test_any_incentive_table_keeps_the_low_band_and_margin_rules(policy, cart, data):
+    profile = data.draw(profiles(cart))
+    plan = plan_of(policy, cart, profile)
+    limit = expected_margin(cart, policy) * policy.margin.max_discount_share_of_margin
+    for touch in plan.touches:
+        if plan.band == policy.bands[0].name:
+            assert touch.incentive_kind is None
+        if touch.incentive_kind is None:
+            continue
+        assert touch.incentive_cost is not None and touch.incentive_cost <= limit + Decimal("0.01")
+        assert abs(touch.incentive_cost - true_cost(touch, plan.value, cart, policy)) <= CENT
+        assert touch.incentive_validity_s is not None and touch.incentive_validity_s > 0
+        if plan.segment == "repeat_vip":
+            assert touch.incentive_kind not in PRICE
