@@ -4,9 +4,10 @@ How throughput is measured (the same for every consumer group, ours or a referen
 the input is preloaded, the consumer is started, and a watcher polls the group's committed
 offsets (``consumer.committed()``, which works on tansu) against the end of every partition.
 The end is what was read back from the topic, not ``end_offsets()`` (wrong on tansu). The rate
-is taken from the first commit that shows progress to the commit that reaches every end, so
-process start-up and the group join (tansu waits session_timeout/2) are left out; the wall time
-including start-up is reported beside it.
+is taken from the first commit that shows progress to the last commit seen before every end is
+reached (see Progress), so process start-up, the group join (tansu waits session_timeout/2) and
+the wait for the final commit are left out; the wall time including start-up is reported beside
+it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,17 @@ def partition_records(
     return out
 
 
+def last_tick(placed: Sequence[Sequence[dict[str, Any]]]) -> float | None:
+    """The latest tick's ``now`` among partitions' records (None: no ticks)."""
+    found = [
+        float(record["now"])
+        for records in placed
+        for record in records
+        if isinstance(record, dict) and record.get("type") == "tick"
+    ]
+    return max(found) if found else None
+
+
 def _key_of(records: Sequence[dict[str, Any]]) -> bytes | None:
     for record in records:
         if _is_event(record):
@@ -126,6 +138,7 @@ class Loaded:
     seconds: float
     batch: int
     fmt: str
+    last_tick: float | None = None  # the watermark of the last tick round, if any
 
     @property
     def wire(self) -> str:
@@ -156,7 +169,8 @@ async def load_topic(
         raise ValueError(f"unknown batch format {fmt!r}")
     per_partition: list[list[tuple[bytes | None, bytes]]] = []
     event_count = tick_count = 0
-    for records in partition_records(events, partitions, tick_step):
+    placed = partition_records(events, partitions, tick_step)
+    for records in placed:
         messages: list[tuple[bytes | None, bytes]] = []
         for start in range(0, len(records), batch):
             chunk = records[start : start + batch]
@@ -186,7 +200,33 @@ async def load_topic(
         await asyncio.gather(*(send_partition(p) for p in range(partitions)))
     seconds = time.perf_counter() - started
     messages_count = sum(len(messages) for messages in per_partition)
-    return Loaded(topic, partitions, event_count, messages_count, tick_count, seconds, batch, fmt)
+    return Loaded(
+        topic,
+        partitions,
+        event_count,
+        messages_count,
+        tick_count,
+        seconds,
+        batch,
+        fmt,
+        last_tick(placed),
+    )
+
+
+async def append_ticks(bootstrap: str, loaded: Loaded, now: float) -> Loaded:
+    """One more tick round (a tick to every partition) at the end of a loaded topic."""
+    async with producer(bootstrap) as out:
+        futures = [
+            await out.send(loaded.topic, value=dumps(tick(now)), partition=p)
+            for p in range(loaded.partitions)
+        ]
+        await asyncio.gather(*futures)
+    return replace(
+        loaded,
+        messages=loaded.messages + loaded.partitions,
+        ticks=loaded.ticks + loaded.partitions,
+        last_tick=now,
+    )
 
 
 # --- reading it back raw ----------------------------------------------------------------------
@@ -378,76 +418,125 @@ def spawn_module(
 
 
 @dataclass
+class Sample:
+    """One poll of a group's commits, with the CPU seconds used so far."""
+
+    at: float  # monotonic
+    events: int  # events below the committed offsets
+    cpu: float | None  # summed CPU seconds of the measured processes (None: one is gone)
+    broker_cpu: float | None
+
+
+@dataclass
 class Progress:
-    """A consumer group working through a preloaded topic, from its commits."""
+    """A consumer group working through a preloaded topic, from its commits.
+
+    Commits come every commit interval (1 s for the worker, ~2.8 s for Faust's default), so the
+    commit that reaches the end can be observed up to an interval after the work ended: a rate
+    taken up to it mostly measures idle waiting on a short run. The rate is therefore taken
+    between the first commit that shows progress and the *last commit observed while events
+    remained* (the group was busy in between, the input being preloaded); both ends lag their
+    work by about the same. It needs three distinct commit states, else it is not measured.
+    """
 
     label: str
     events: int
     started: float  # monotonic time the processes were started
-    samples: list[tuple[float, int]] = field(default_factory=list)  # (monotonic, events)
-    cpu: dict[int, tuple[float, float]] = field(default_factory=dict)  # pid -> (first, end)
-    broker_cpu: tuple[float, float] | None = None
+    samples: list[Sample] = field(default_factory=list)
     rss: dict[int, int] = field(default_factory=dict)
     drained: float | None = None  # when the downstream topic was committed to its end too
     downstream: dict[str, int] = field(default_factory=dict)  # messages per output topic
 
     @property
-    def end_to_end(self) -> float | None:
-        """Events/s from the first progress commit until the downstream stage caught up."""
-        if self.drained is None or self.drained <= self.first[0]:
-            return None
-        return self.measured_events / (self.drained - self.first[0])
+    def points(self) -> list[Sample]:
+        """The first observation of every distinct commit state showing progress, in order."""
+        out: list[Sample] = []
+        for sample in self.samples:
+            if sample.events > 0 and (not out or sample.events != out[-1].events):
+                out.append(sample)
+        return out
 
     @property
-    def first(self) -> tuple[float, int]:
+    def first(self) -> Sample:
         """The first sample that shows progress."""
-        return next(sample for sample in self.samples if sample[1] > 0)
+        return self.points[0]
 
     @property
-    def last(self) -> tuple[float, int]:
+    def last(self) -> Sample:
+        """The sample that saw every partition committed to its end."""
         return self.samples[-1]
 
     @property
+    def end(self) -> Sample | None:
+        """The last commit observed before the end was reached (None: too few commits)."""
+        points = self.points
+        return points[-2] if len(points) >= 3 else None
+
+    @property
     def window(self) -> float:
-        return self.last[0] - self.first[0]
+        end = self.end
+        return end.at - self.first.at if end is not None else 0.0
 
     @property
     def measured_events(self) -> int:
-        return self.last[1] - self.first[1]
+        end = self.end
+        return end.events - self.first.events if end is not None else 0
 
     @property
-    def rate(self) -> float:
-        """Events/s between the first progress commit and the commit that reached the end."""
+    def rate(self) -> float | None:
+        """Events/s between the first progress commit and the last one before the end."""
         if self.window <= 0:
-            return 0.0
+            return None
         return self.measured_events / self.window
+
+    @property
+    def end_to_end(self) -> float | None:
+        """Events/s from the first progress commit until the downstream stage caught up
+        (coarse: its end is a commit, observed up to a commit interval late)."""
+        if self.drained is None or self.drained <= self.first.at:
+            return None
+        return (self.last.events - self.first.events) / (self.drained - self.first.at)
 
     @property
     def wall(self) -> float:
         """Seconds from starting the processes to the last commit (start-up included)."""
-        return self.last[0] - self.started
+        return self.last.at - self.started
 
     @property
     def commits(self) -> int:
-        """How many distinct commit states were seen in the window (resolution of the figure)."""
-        return len({events for _, events in self.samples if events >= self.first[1]})
+        """How many distinct commit states were seen (resolution of the figure)."""
+        return len(self.points)
+
+    def _share(self, first: float | None, end: float | None) -> float | None:
+        if first is None or end is None or self.window <= 0:
+            return None
+        return (end - first) / self.window
 
     def cpu_share(self) -> float | None:
         """CPU of the measured processes during the window, in cores (1.0 = one core busy)."""
-        if not self.cpu or self.window <= 0:
-            return None
-        return sum(end - first for first, end in self.cpu.values()) / self.window
+        end = self.end
+        return self._share(self.first.cpu, end.cpu) if end is not None else None
 
     def broker_share(self) -> float | None:
-        if self.broker_cpu is None or self.window <= 0:
-            return None
-        return (self.broker_cpu[1] - self.broker_cpu[0]) / self.window
+        end = self.end
+        return self._share(self.first.broker_cpu, end.broker_cpu) if end is not None else None
 
     def per_cpu_second(self) -> float | None:
         share = self.cpu_share()
-        if not share:
+        rate = self.rate
+        if not share or rate is None:
             return None
-        return self.rate / share
+        return rate / share
+
+
+def _cpu_total(pids: Sequence[int]) -> float | None:
+    total = 0.0
+    for pid in pids:
+        seconds = cpu_seconds(pid)
+        if seconds is None:
+            return None
+        total += seconds
+    return total
 
 
 async def watch_group(
@@ -478,46 +567,36 @@ async def watch_group(
     quiet.setLevel(logging.CRITICAL)
     await consumer.start()
     deadline = time.monotonic() + timeout
-    first_cpu: dict[int, float] = {}
-    first_broker: float | None = None
     try:
         while True:
             reason = alive()
             if reason:
                 raise BenchError(f"{label}: {reason}")
             if time.monotonic() > deadline:
-                done = progress.samples[-1][1] if progress.samples else 0
+                done = progress.samples[-1].events if progress.samples else 0
                 raise BenchError(f"{label}: {done} of {mapped.events} events after {timeout:.0f}s")
             try:
                 committed = await asyncio.gather(*(consumer.committed(tp) for tp in tps))
             except Exception:  # the group is not there yet
                 await asyncio.sleep(poll)
                 continue
-            now = time.monotonic()
-            done = sum(
-                mapped.events_below(p, c) for p, c in zip(partitions, committed, strict=True)
+            sample = Sample(
+                time.monotonic(),
+                sum(mapped.events_below(p, c) for p, c in zip(partitions, committed, strict=True)),
+                _cpu_total(pids),
+                cpu_seconds(broker) if broker else None,
             )
-            if done > 0 and not first_cpu:
-                first_cpu = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
-                first_broker = cpu_seconds(broker) if broker else None
-                if on_first is not None:
-                    on_first()
-            progress.samples.append((now, done))
+            if sample.events > 0 and on_first is not None and not progress.points:
+                on_first()
+            progress.samples.append(sample)
             finished = all(
                 (c or 0) >= mapped.ends[p] for p, c in zip(partitions, committed, strict=True)
             )
             if finished:
                 for pid in pids:
-                    end = cpu_seconds(pid)
-                    if end is not None:
-                        progress.cpu[pid] = (first_cpu.get(pid, 0.0), end)
                     size = rss_bytes(pid)
                     if size is not None:
                         progress.rss[pid] = size
-                if broker and first_broker is not None:
-                    end = cpu_seconds(broker)
-                    if end is not None:
-                        progress.broker_cpu = (first_broker, end)
                 return progress
             await asyncio.sleep(poll)
     finally:

@@ -21,6 +21,8 @@ from typing import Any
 import faust
 import orjson
 
+TABLE = "naive-carts"
+
 
 def build_app(broker: str, app_id: str, topic: str, partitions: int) -> faust.App:
     app = faust.App(
@@ -35,7 +37,7 @@ def build_app(broker: str, app_id: str, topic: str, partitions: int) -> faust.Ap
         consumer_auto_offset_reset="earliest",
     )
     source = app.topic(topic, key_type=bytes, value_type=bytes, value_serializer="raw")
-    carts = app.Table("naive-carts", default=None, partitions=partitions)
+    carts = app.Table(TABLE, default=None, partitions=partitions)
 
     @app.agent(source, name="naive-carts")
     async def naive(stream: faust.StreamT[Any]) -> None:

@@ -56,6 +56,7 @@ from bench.harness import (
     wait_committed,
     watch_group,
 )
+from bench.naive_faust import TABLE as NAIVE_TABLE
 from cartbands.broker import EmbeddedBroker
 from cartbands.kafka import ensure_topics
 from cartbands.policyfile import DEFAULT_POLICY
@@ -222,9 +223,20 @@ def measure_naive(bench: Bench, loaded: Loaded, mapped: TopicMap) -> Progress:
     started = time.monotonic()
     process = spawn_module("bench.naive_faust", args, log)
     try:
-        return _watch(bench, "naive Faust", group, loaded.topic, mapped, [(process, log)], started)
+        progress = _watch(
+            bench, "naive Faust", group, loaded.topic, mapped, [(process, log)], started
+        )
     finally:
         stop(process)
+    # It must have written one table entry (a changelog message) per event: check it did.
+    changelog = f"{group}-{NAIVE_TABLE}-changelog"
+    marks = asyncio.run(highwaters(bench.broker.bootstrap, changelog, bench.options.partitions))
+    progress.downstream[f"{NAIVE_TABLE}-changelog"] = sum(marks.values())
+    if sum(marks.values()) < loaded.events:
+        raise BenchError(
+            f"naive Faust wrote {sum(marks.values())} changelog messages for {loaded.events} events"
+        )
+    return progress
 
 
 def worker_args(bench: Bench, app_id: str, names: TopicNames, index: int) -> list[str]:
@@ -318,7 +330,7 @@ class PipelineRun:
     failure: str | None = None
 
     def ratio_raw(self) -> float | None:
-        if self.progress is None or not self.raw.rate:
+        if self.progress is None or self.progress.rate is None or not self.raw.rate:
             return None
         return self.progress.rate / self.raw.rate
 
@@ -332,7 +344,9 @@ class Report:
     runs: list[PipelineRun]
 
     def ratio_naive(self, run: PipelineRun) -> float | None:
-        if run.progress is None or self.naive is None or not self.naive.rate:
+        if run.progress is None or run.progress.rate is None:
+            return None
+        if self.naive is None or not self.naive.rate:
             return None
         return run.progress.rate / self.naive.rate
 
@@ -369,6 +383,9 @@ class Report:
             table(PROGRESS_HEADERS, rows),
             "",
         ]
+        if self.naive is not None:
+            written = ", ".join(f"{t} {n:,}" for t, n in self.naive.downstream.items())
+            lines.append(f"naive Faust: messages out: {written} (one table write per event)")
         for run in self.runs:
             wire = run.loaded.wire
             if run.progress is None:
@@ -390,9 +407,11 @@ class Report:
                     f"(target >= {RAW_TARGET:.0%}: {verdict})"
                 )
         lines.append(
-            "events/s: from the first progress commit to the commit at the end of every "
-            "partition (start-up excluded; 'wall' includes it). cpu: cores used by the measured "
-            "process(es) in that window; broker: the tansu process."
+            "events/s: from the first commit showing progress to the last commit seen before "
+            "every partition was committed to its end (start-up and the wait for the final "
+            "commit excluded; 'wall' includes both). '-': fewer than 3 distinct commits, run "
+            "more --events. cpu: cores used by the measured process(es) in that window; "
+            "broker: the tansu process."
         )
         return "\n".join(lines)
 

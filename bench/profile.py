@@ -44,12 +44,26 @@ def py_spy() -> str:
     return found
 
 
-def _is_idle(frame: str) -> bool:
-    """The innermost frame of a thread waiting in the event loop's selector (or a lock)."""
-    name = frame.split(" (", 1)[0]
-    return name.endswith(("Selector.select", ".select", ".poll", "wait")) and (
-        "selectors" in frame or "threading" in frame
-    )
+NATIVE_WAITS = ("epoll_wait", "poll", "select", "pthread_cond_", "sem_", "futex", "nanosleep")
+
+
+def _is_python(frame: str) -> bool:
+    return ".py:" in frame or frame.endswith(".py)") or "<frozen" in frame
+
+
+def _is_idle(stack: tuple[str, ...]) -> bool:
+    """A thread waiting in the event loop's selector (or a lock): its innermost Python frame
+    is the wait, or (``--native`` stacks) a C frame below it is a blocking call."""
+    for frame in reversed(stack):
+        name = frame.split(" (", 1)[0]
+        if not _is_python(frame):
+            if name.startswith(NATIVE_WAITS):
+                return True
+            continue
+        return name.endswith(("Selector.select", ".select", ".poll", "wait")) and (
+            "selectors" in frame or "threading" in frame
+        )
+    return False
 
 
 @dataclass
@@ -88,7 +102,7 @@ class Stacks:
         for stack, count in self.stacks.items():
             thread = stack[0]
             samples[thread] += count
-            if len(stack) > 1 and _is_idle(stack[-1]):
+            if len(stack) > 1 and _is_idle(stack[1:]):
                 idle[thread] += count
             if thread not in roles and len(stack) > 1:
                 roles[thread] = _role(stack[1:])
@@ -102,7 +116,7 @@ class Stacks:
                 {
                     stack[1:]: count
                     for stack, count in self.stacks.items()
-                    if stack[0] == thread and len(stack) > 1 and not _is_idle(stack[-1])
+                    if stack[0] == thread and len(stack) > 1 and not _is_idle(stack[1:])
                 }
             )
         )
@@ -206,7 +220,7 @@ def render(stacks: Stacks, limit: int, workers: int, seconds: float) -> str:
 
 
 def profiler(
-    out_dir: Path, seconds: float, rate: int
+    out_dir: Path, seconds: float, rate: int, native: bool = False
 ) -> tuple[Callable[[list[int]], Callable[[], None]], list[subprocess.Popen[bytes]], list[Path]]:
     """A hook for measure_workers: start py-spy on each worker at the first progress commit."""
     spies: list[subprocess.Popen[bytes]] = []
@@ -219,9 +233,11 @@ def profiler(
                 path = out_dir / f"worker-{index}.txt"
                 outputs.append(path)
                 command = [
-                    binary, "record", "--pid", str(pid), "--idle", "--threads", "--nonblocking",
+                    binary, "record", "--pid", str(pid), "--idle", "--threads",
                     "--rate", str(rate), "--duration", str(int(seconds)),
                     "--format", "raw", "--output", str(path),
+                    # Native stacks need the process paused at each sample (slower under test).
+                    *(["--native"] if native else ["--nonblocking"]),
                 ]  # fmt: skip
                 spies.append(
                     subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -233,13 +249,19 @@ def profiler(
 
 
 def run(
-    options: Options, seconds: float, rate: int, workers: int, out: Path | None, limit: int
+    options: Options,
+    seconds: float,
+    rate: int,
+    workers: int,
+    out: Path | None,
+    limit: int,
+    native: bool = False,
 ) -> str:
     data = make_input(options)
     scratch = Path(tempfile.mkdtemp(prefix="cartbands-profile-"))
     out_dir = out or scratch
     out_dir.mkdir(parents=True, exist_ok=True)
-    on_start, spies, outputs = profiler(out_dir, seconds, rate)
+    on_start, spies, outputs = profiler(out_dir, seconds, rate, native)
     try:
         with bench_context(options) as bench:
             names, _loaded, mapped = asyncio.run(prepare_pipeline(bench, data, options.batch))
@@ -279,9 +301,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--top", type=int, default=25, help="frames listed")
     parser.add_argument("--out", type=Path, default=None, help="keep the collapsed stacks here")
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="also sample C frames (e.g. the garbage collector, orjson), py-spy --native",
+    )
     args = parser.parse_args(argv)
     quiet_clients()
-    print(run(options_from(args), args.seconds, args.rate, args.workers, args.out, args.top))
+    options = options_from(args)
+    print(run(options, args.seconds, args.rate, args.workers, args.out, args.top, args.native))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ class ScaleReport:
                 [
                     str(count),
                     fmt_rate(progress.rate),
-                    fmt_rate(progress.rate / count),
+                    fmt_rate(None if progress.rate is None else progress.rate / count),
                     fmt_rate(progress.end_to_end),
                     f"{progress.window:.2f}",
                     fmt_share(share),
@@ -73,8 +73,9 @@ class ScaleReport:
             ),
             "",
         ]
-        if 1 in self.runs and 2 in self.runs and self.runs[1].rate:
-            speedup = self.runs[2].rate / self.runs[1].rate
+        one, two = self.runs.get(1), self.runs.get(2)
+        if one is not None and two is not None and one.rate and two.rate is not None:
+            speedup = two.rate / one.rate
             lines.append(f"2 workers / 1 worker: {speedup:.2f}x")
         for count, reason in sorted(self.failures.items()):
             lines.append(f"{count} worker(s) NOT MEASURED: {reason}")

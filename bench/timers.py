@@ -12,12 +12,15 @@ stage A, recovery/shoppers.py stage B):
    ``--real`` ones, which changes nothing for the index). Memory: serialized bytes per state (what
    a changelog message / RocksDB value holds) and Python heap bytes per state (tracemalloc; what
    the ``memory://`` store holds).
-2. **Through the CLI** (``--worker N``): ``cartbands worker`` consumes N abandoned-to-be carts on
-   the embedded broker with ticks up to the end of the input; its RSS growth divided by N is the
-   memory per pending cart in a real worker (stage A state + stage B shopper state + Faust's
-   table bookkeeping).
+2. **Through the CLI** (``--worker N [N ...]``): ``cartbands worker`` (``--worker-store``,
+   RocksDB by default) consumes N abandoned-to-be carts on the embedded broker with ticks up to
+   the end of the input; its RSS growth divided by N is the memory per pending cart in a real
+   worker (stage A + stage B state + Faust's and the store's bookkeeping), the state directory
+   divided by N its disk. The worker is then stopped and started again on the same state
+   directory: the time until both stages have processed one more tick round (which rebuilds
+   every partition's timer index from its table) is the recovery time after a restart.
 
-    python -m bench.timers [--pending 100000 1000000] [--worker 100000]
+    python -m bench.timers [--pending 100000 1000000] [--worker 100000 1000000]
 """
 
 from __future__ import annotations
@@ -25,19 +28,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import re
+import shutil
 import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from agents.timers import TimerIndex
 from bench.events import Mix, generate, summarize
-from bench.harness import fmt_rate, quiet_clients, rss_bytes, table
+from bench.harness import (
+    BenchError,
+    append_ticks,
+    fmt_rate,
+    map_topic,
+    quiet_clients,
+    rss_bytes,
+    table,
+)
 from bench.pipeline import (
     Input,
     Options,
@@ -242,43 +257,231 @@ def tick_rows(
     return rows
 
 
+REBUILT = re.compile(
+    r"^\[(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] \[\d+\] \[\w+\] "
+    r"(?P<stage>checkout|shopper) timers of partition (?P<partition>\d+) rebuilt: "
+    r"(?P<pending>\d+) pending"
+)
+
+
 @dataclass
-class WorkerMemory:
+class Rebuilds:
+    """The agents' "timers of partition P rebuilt: N pending" lines of one worker start."""
+
+    pending: dict[str, int]  # stage (checkout/shopper) -> pending timers, all partitions
+    first: float | None  # seconds after the process start of the first and last such line
+    last: float | None
+
+    @classmethod
+    def parse(cls, text: str, started_wall: float) -> Rebuilds:
+        pending = {"checkout": 0, "shopper": 0}
+        times: list[float] = []
+        for line in text.splitlines():
+            match = REBUILT.match(line)
+            if not match:
+                continue
+            pending[match["stage"]] += int(match["pending"])
+            # Faust's log format: local time, milliseconds after a comma.
+            at = datetime.strptime(match["at"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            times.append(at - started_wall)
+        if not times:
+            return cls(pending, None, None)
+        return cls(pending, min(times), max(times))
+
+
+@dataclass
+class Restart:
+    """The worker started again after a graceful stop, its state directory kept or wiped."""
+
+    state: str  # "kept" (RocksDB reopened) or "wiped" (tables restored from the changelogs)
+    stage_a: float | None = None  # seconds from the start until stage A committed the marker
+    ready: float | None = None  # ... and stage B too (the forwarded ticks on shopper-events)
+    rss: int = 0
+    rebuilds: Rebuilds | None = None
+    failure: str | None = None
+
+
+@dataclass
+class WorkerRun:
+    """``cartbands worker`` filled with ``carts`` pending carts, stopped, and started again."""
+
     carts: int
-    rss_first: int
-    rss_end: int
-    seconds: float
+    store: str
+    fill_rate: float | None  # events/s of the first run
+    rss_first: int  # RSS at the first progress commit of the first run
+    rss_end: int  # ... and when it had committed everything
+    disk_bytes: int  # the state directory after the first run stopped
+    restarts: list[Restart]
 
     @property
     def per_cart(self) -> float:
         return (self.rss_end - self.rss_first) / self.carts if self.carts else 0.0
 
+    @property
+    def disk_per_cart(self) -> float:
+        return self.disk_bytes / self.carts if self.carts else 0.0
 
-def worker_memory(options: Options, count: int) -> WorkerMemory:
-    """RSS growth of ``cartbands worker`` holding ``count`` pending carts (and their shoppers)."""
+
+def directory_bytes(path: Path) -> int:
+    return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
+
+
+def crash_reason(text: str) -> str:
+    """The first line of a worker's crash in its log (Faust logs ``Crashed reason=...``)."""
+    for line in text.splitlines():
+        if "reason=" in line:
+            return line.split("reason=", 1)[1].strip()[:200]
+    for line in reversed(text.splitlines()):
+        if "Error" in line:
+            return line.strip()[:200]
+    return "the worker exited"
+
+
+def worker_restart(options: Options, count: int, store: str) -> WorkerRun:
+    """Fill a worker with ``count`` pending carts on ``store`` and stop it; then, for each of
+    "kept" and "wiped" state directory, append one tick round at the last watermark (nothing
+    falls due; every partition of both stages rebuilds its timer index from its table), start
+    the worker again and time until it has committed that round."""
     events = generate(count, options.seed, PENDING_MIX)
     data = Input(events, summarize(events))
+    del events
+    stored = replace(options, worker_args=(*options.worker_args, f"--store={store}"))
     first_rss: dict[int, int] = {}
-    with bench_context(options) as bench:
-        names, _loaded, mapped = asyncio.run(prepare_pipeline(bench, data, options.batch))
 
-        def on_start(pids: list[int]) -> Callable[[], None]:
-            def on_first() -> None:
-                for pid in pids:
-                    first_rss[pid] = rss_bytes(pid) or 0
+    def on_start(pids: list[int]) -> Callable[[], None]:
+        def on_first() -> None:
+            for pid in pids:
+                first_rss[pid] = rss_bytes(pid) or 0
 
-            return on_first
+        return on_first
 
-        progress = measure_workers(bench, names, mapped, 1, on_start=on_start)
-    [(pid, first)] = first_rss.items()
-    return WorkerMemory(count, first, progress.rss.get(pid, 0), progress.window)
+    restarts: list[Restart] = []
+    with bench_context(stored) as bench:
+        names, loaded, mapped = asyncio.run(prepare_pipeline(bench, data, stored.batch))
+        del data
+        fill = measure_workers(bench, names, mapped, 1, on_start=on_start)
+        [(pid, rss_first)] = first_rss.items()
+        app_id = f"{names.prefix.rstrip('-')}-app"
+        state = bench.workdir / f"{app_id}-state-0"
+        log = bench.workdir / f"{app_id}-worker-0.log"
+        disk = directory_bytes(state)
+        for kept in (True, False):
+            restart = Restart("kept" if kept else "wiped")
+            restarts.append(restart)
+            if not kept:
+                shutil.rmtree(state, ignore_errors=True)
+            before = log.stat().st_size if log.exists() else 0
+            loaded = asyncio.run(
+                append_ticks(bench.broker.bootstrap, loaded, loaded.last_tick or 0.0)
+            )
+            remapped = asyncio.run(map_topic(bench.broker.bootstrap, loaded))
+            started_wall = time.time()
+            try:
+                again = measure_workers(bench, names, remapped, 1)
+            except BenchError:
+                restart.failure = crash_reason(log.read_bytes()[before:].decode(errors="replace"))
+                continue
+            restart.stage_a = again.wall
+            if again.drained is not None:
+                restart.ready = again.drained - again.started
+            restart.rss = next(iter(again.rss.values()), 0)
+            text = log.read_bytes()[before:].decode(errors="replace")
+            restart.rebuilds = Rebuilds.parse(text, started_wall)
+    return WorkerRun(
+        carts=count,
+        store=store,
+        fill_rate=fill.rate,
+        rss_first=rss_first,
+        rss_end=fill.rss.get(pid, 0),
+        disk_bytes=disk,
+        restarts=restarts,
+    )
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def render_workers(runs: list[WorkerRun]) -> str:
+    fills = [
+        [
+            f"{run.carts:,}",
+            run.store,
+            fmt_rate(run.fill_rate),
+            f"{run.rss_end / 2**20:,.0f}",
+            fmt_rate(run.per_cart),
+            fmt_rate(run.disk_per_cart),
+        ]
+        for run in runs
+    ]
+    restarts = []
+    failures = []
+    for run in runs:
+        for restart in run.restarts:
+            rebuilds = restart.rebuilds
+            if restart.failure is not None:
+                failures.append(f"{run.carts:,} carts, state {restart.state}: {restart.failure}")
+            restarts.append(
+                [
+                    f"{run.carts:,}",
+                    restart.state,
+                    "CRASHED" if restart.failure else "ok",
+                    _seconds(restart.stage_a),
+                    _seconds(restart.ready),
+                    f"{_seconds(rebuilds.first)} .. {_seconds(rebuilds.last)}" if rebuilds else "-",
+                    f"{rebuilds.pending['checkout']:,} / {rebuilds.pending['shopper']:,}"
+                    if rebuilds
+                    else "-",
+                    f"{restart.rss / 2**20:,.0f}" if restart.rss else "-",
+                ]
+            )
+    lines = [
+        table(("carts", "store", "fill events/s", "RSS MiB", "RSS B/cart", "disk B/cart"), fills),
+        "",
+        table(
+            (
+                "carts",
+                "state dir",
+                "restart",
+                "A ready s",
+                "A+B ready s",
+                "index rebuilt s",
+                "pending A / B",
+                "RSS MiB",
+            ),
+            restarts,
+        ),
+        "",
+        "fill: the worker consumes the carts (1 update each, all abandoned in time) with event-"
+        "clock ticks; RSS B/cart: its RSS growth from the first progress commit to the end, per "
+        "cart; disk: the state directory after a graceful stop. restart: the worker started "
+        "again on its state directory (kept), then on none (wiped: tables restored from the "
+        "changelogs), each time after one more tick round at the last watermark (nothing due); "
+        "seconds from the process start until stage A, then stage B committed it (interpreter "
+        "start-up and the group join, ~3 s on tansu, included); 'index rebuilt': first .. last "
+        "'timers of partition P rebuilt' log line, whose pending counts are summed.",
+    ]
+    lines += [f"  {failure}" for failure in failures]
+    for state in ("kept", "wiped"):
+        done = [
+            (run.carts, r.ready)
+            for run in runs
+            for r in run.restarts
+            if r.state == state and r.ready is not None
+        ]
+        if len(done) >= 2:
+            (low, low_s), (high, high_s) = done[0], done[-1]
+            lines.append(
+                f"restart with state {state}, ready at {high:,} carts / at {low:,} carts: "
+                f"{high_s / low_s:.2f}x"
+            )
+    return "\n".join(lines)
 
 
 def render(
     memory: list[MemoryRow],
     ticks: list[TickRow],
     states: States,
-    worker: WorkerMemory | None,
 ) -> str:
     lines = [
         f"timer scale (in process; {len(states.carts):,} real carts and "
@@ -321,14 +524,6 @@ def render(
                 f"{low.pending:,} pending = {high.micros / low.micros:.2f}x (flat = independent "
                 "of pending)"
             )
-    if worker is not None:
-        lines += [
-            "",
-            f"cartbands worker holding {worker.carts:,} pending carts: RSS "
-            f"{worker.rss_first / 2**20:,.0f} MiB at first commit -> {worker.rss_end / 2**20:,.0f}"
-            f" MiB at the end: {fmt_rate(worker.per_cart)} bytes per pending cart "
-            f"(stage A + stage B state + Faust table overhead, memory:// store)",
-        ]
     return "\n".join(lines)
 
 
@@ -342,16 +537,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--due", type=int, nargs="+", default=[0, 1_000])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument(
-        "--worker", type=int, default=0, help="also measure a worker's RSS with this many carts"
+        "--worker",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also run `cartbands worker` with these many pending carts (RSS, restart time)",
     )
+    parser.add_argument("--worker-store", default="rocksdb://", help="table store of --worker")
+    # The worker runs are about state, not the wire: batched input fills them faster.
+    parser.set_defaults(batch=[100])
     args = parser.parse_args(argv)
     quiet_clients()
     policies = load_policy(args.policy)
     states = build_states(args.real, policies, args.seed)
     memory = memory_rows(states)
     ticks = tick_rows(states, policies, tuple(args.pending), tuple(args.due), args.repeats)
-    worker = worker_memory(options_from(args), args.worker) if args.worker else None
-    print(render(memory, ticks, states, worker))
+    print(render(memory, ticks, states), flush=True)
+    del states
+    gc.collect()
+    workers = [worker_restart(options_from(args), n, args.worker_store) for n in args.worker]
+    if workers:
+        print()
+        print(f"cartbands worker, {args.worker_store} store")
+        print(render_workers(workers))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ No broker and no timing here: throughput is measured by ``python -m bench``, nev
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,14 +17,18 @@ from aiokafka.partitioner import DefaultPartitioner
 from agents.wire import records_of
 from bench.events import Mix, generate, keyed, read_ndjson, summarize, write_ndjson
 from bench.harness import (
+    Progress,
+    Sample,
     TopicMap,
     encode_batch,
     events_in,
+    last_tick,
     partition_of,
     partition_records,
     table,
 )
 from bench.profile import Stacks, package, short
+from bench.timers import Rebuilds, crash_reason
 from recovery.checkouts import validate
 from schemas.records import CartCompleted, CartUpdated
 
@@ -149,3 +154,79 @@ def test_table_renders_markdown():
     text = table(("a", "bb"), [["1", "22"], ["333", "4"]])
     assert text.splitlines()[0] == "| a   | bb |"
     assert len({len(line) for line in text.splitlines()}) == 1
+
+
+def _progress(points: list[tuple[float, int, float]], started: float = 0.0) -> Progress:
+    progress = Progress("group", 1_000, started)
+    progress.samples = [Sample(at, events, cpu, cpu / 10) for at, events, cpu in points]
+    return progress
+
+
+def test_rate_stops_at_the_last_commit_seen_while_events_remained():
+    # Commits at 1 s (100), 2 s (300), 3 s (500); the work ends soon after, but the final
+    # commit (1,000) is seen only at 9 s: the rate must not count that idle wait.
+    progress = _progress(
+        [(0.5, 0, 0.0), (1.0, 100, 1.0), (1.5, 100, 1.5), (2.0, 300, 2.0), (3.0, 500, 3.0),
+         (9.0, 1_000, 3.6)]
+    )  # fmt: skip
+    assert [p.events for p in progress.points] == [100, 300, 500, 1_000]
+    assert progress.window == pytest.approx(2.0)
+    assert progress.rate == pytest.approx(200.0)
+    assert progress.cpu_share() == pytest.approx(1.0)
+    assert progress.broker_share() == pytest.approx(0.1)
+    assert progress.per_cpu_second() == pytest.approx(200.0)
+    assert progress.wall == pytest.approx(9.0)
+    assert progress.commits == 4
+
+
+def test_too_few_commits_give_no_rate_rather_than_a_wrong_one():
+    progress = _progress([(1.0, 0, 0.0), (2.0, 950, 1.0), (5.0, 1_000, 1.1)])
+    assert progress.commits == 2
+    assert progress.rate is None and progress.cpu_share() is None and progress.window == 0.0
+
+
+def test_idle_detection_reads_native_frames_below_the_python_ones(tmp_path: Path):
+    raw = tmp_path / "worker-0.txt"
+    loop = "thread (0x1);_run_module_as_main (<frozen runpy>:198);_run_once (asyncio/b.py:1)"
+    raw.write_text(
+        f"{loop};EpollSelector.select (selectors.py:468);epoll_wait (libc.so.6) 6\n"
+        f"{loop};loads (schemas/codec.py:40);gc_collect_main (libpython3.11.so.1.0) 3\n"
+        f"{loop};loads (schemas/codec.py:40) 1\n"
+    )
+    stacks = Stacks.read([raw])
+    [(thread, _, samples, idle)] = stacks.threads()
+    assert (samples, idle) == (10, 6)
+    assert stacks.busy(thread).own() == Counter(
+        {"gc_collect_main (libpython3.11.so.1.0)": 3, "loads (schemas/codec.py)": 1}
+    )
+
+
+def test_rebuild_lines_are_summed_and_timed_from_the_start():
+    started = datetime(2026, 11, 23, 11, 0, 0).timestamp()
+    log = (
+        "[2026-11-23 11:00:02,500] [7] [INFO] checkout timers of partition 0 rebuilt: 10 pending\n"
+        "[2026-11-23 11:00:03,000] [7] [INFO] something else\n"
+        "[2026-11-23 11:00:04,250] [7] [INFO] checkout timers of partition 1 rebuilt: 5 pending\n"
+        "[2026-11-23 11:00:05,000] [7] [INFO] shopper timers of partition 1 rebuilt: 7 pending\n"
+    )
+    rebuilds = Rebuilds.parse(log, started)
+    assert rebuilds.pending == {"checkout": 15, "shopper": 7}
+    assert (rebuilds.first, rebuilds.last) == (pytest.approx(2.5), pytest.approx(5.0))
+    assert Rebuilds.parse("no such lines", started).first is None
+
+
+def test_crash_reason_is_faust_s_reason_line():
+    log = (
+        "[x] [7] [INFO] starting\n"
+        "[x] [7] [ERROR] [^---Recovery]: Crashed reason=ConsistencyError('persisted offset')\n"
+        "Traceback (most recent call last):\n"
+    )
+    assert crash_reason(log) == "ConsistencyError('persisted offset')"
+    assert crash_reason("ValueError: bad\n") == "ValueError: bad"
+
+
+def test_last_tick_is_the_latest_tick_of_any_partition(events):
+    placed = partition_records(events[:3_000], 4, tick_step=600.0)
+    ticks = [r["now"] for part in placed for r in part if r.get("type") == "tick"]
+    assert last_tick(placed) == max(ticks)
+    assert last_tick(partition_records(events[:100], 4, tick_step=None)) is None
