@@ -4,7 +4,8 @@ State is a compact dict stored in the ``shoppers`` table as-is::
 
     pt  partition      seq  timer sequence      nd  next due (epoch s) or None
     pr  profile: oc orders, ltv lifetime value, lo last order, ec/sc consents (None unknown),
-        sup suppressed channels, ab recent abandonment times, se recent sends [channel, ts]
+        sup suppressed channels, sn suppressed SMS numbers (E.164), ab recent abandonment
+        times, se recent sends [channel, ts]
     pl  active plan inputs: ck checkout, cy cycle, at abandoned_at, c cart snapshot,
         pp profile at planning time (oc, ltv, ab), done {step: outcome}, due {step: deferred ts},
         codes sent discount codes, cc {code: incentive cost}
@@ -25,7 +26,8 @@ from decimal import Decimal
 from typing import Any
 
 from recovery.checkouts import epoch, iso
-from recovery.decide import choose_plan, decide_touch
+from recovery.decide import choose_plan, consent_exit, decide_touch
+from recovery.ids import phone_e164
 from recovery.model import Cart, ContactInfo, Decision, Item, Plan, PlannedTouch, Profile
 from recovery.money import parse_amount
 from recovery.plan import plan_recovery
@@ -37,7 +39,7 @@ SENDS_WINDOW = 7 * 86400  # sends kept for caps and per-channel gaps
 MAX_ABANDONMENTS = 20
 ATTRIBUTION_WINDOW = 7 * 86400
 # Exits after which a shopper is taken back out of retargeting audiences.
-AUDIENCE_EXITS = frozenset({"converted", "unsubscribed", "redacted"})
+AUDIENCE_EXITS = frozenset({"converted", "unsubscribe", "redacted"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,7 @@ def profile_of(state: State, planning: dict[str, Any] | None = None) -> Profile:
         email_consent=pr.get("ec"),
         sms_consent=pr.get("sc"),
         suppressed=frozenset(pr.get("sup", ())),
+        suppressed_numbers=frozenset(pr.get("sn", ())),
         abandonments=tuple(_dt(t) for t in base.get("ab", ())),
         sends=tuple((ch, _dt(t)) for ch, t in pr.get("se", ())),
     )
@@ -107,6 +110,7 @@ def cart_of(snapshot: dict[str, Any], abandoned_at: float, cycle: int) -> Cart:
         currency=snapshot.get("currency", ""),
         total=_dec(snapshot.get("total")),
         subtotal=_dec(snapshot["subtotal"]) if snapshot.get("subtotal") is not None else None,
+        shipping=_dec(snapshot["shipping"]) if snapshot.get("shipping") is not None else None,
         presentment_currency=snapshot.get("presentment_currency"),
         abandoned_at=_dt(abandoned_at),
         items=tuple(
@@ -173,6 +177,14 @@ def _bump(state: State, shopper: str, policy: StorePolicy) -> State:
 def _prune(pr: dict[str, Any], now: float) -> None:
     pr["ab"] = [t for t in pr.get("ab", ()) if t >= now - HISTORY_WINDOW][-MAX_ABANDONMENTS:]
     pr["se"] = [s for s in pr.get("se", ()) if s[1] >= now - SENDS_WINDOW]
+
+
+def _country(state: State) -> str | None:
+    """The country of the active plan's cart address, to read a national phone number."""
+    snapshot = (state.get("pl") or {}).get("c") or {}
+    address = snapshot.get("shipping_address") or snapshot.get("billing_address") or {}
+    country = address.get("country_code") if isinstance(address, dict) else None
+    return country if isinstance(country, str) and country else None
 
 
 def _merge_history(pr: dict[str, Any], history: Any) -> None:
@@ -260,7 +272,7 @@ def apply_abandoned(
         out.count("duplicate", "abandoned")
         return st, out
     if active is not None:
-        chosen, why = choose_plan(active[0], new_plan)
+        chosen, why = choose_plan(active[0], new_plan, policy.caps.on_new_cart)
         if chosen is active[0]:
             out.count("plan_kept", why)
             return _bump(st, shopper, policy), out
@@ -366,10 +378,17 @@ def apply_consent(
             pr[key] = granted
     pr["sup"] = sorted(suppressed)
     st["pr"] = pr
+    phone = record.get("phone")
+    if channel in ("sms", "all") and isinstance(phone, str) and phone.strip():
+        numbers = set(pr.get("sn", ()))
+        number = phone_e164(phone, _country(st))
+        numbers = numbers - {number} if granted else numbers | {number}
+        pr["sn"] = sorted(numbers)
     out.count("consent", f"{channel}:{'granted' if granted else 'withdrawn'}")
-    if not granted and channel == "all" and st.get("pl"):
+    why = consent_exit(channel, granted, str(record.get("source") or ""))
+    if why is not None and st.get("pl"):
         at = epoch(record.get("occurred_at"), "occurred_at")
-        _end_plan(st, shopper, policy, "unsubscribed: consent withdrawn", at, out)
+        _end_plan(st, shopper, policy, why, at, out)
     return _bump(st, shopper, policy), out
 
 

@@ -69,6 +69,7 @@ class CartUpdated(faust.Record, **RECORD_OPTIONS):
     type: str = "cart_updated"
     platform: str = "generic"
     subtotal: Decimal | None = None
+    shipping: Decimal | None = None  # the shipping charge included in ``total``, when known
     presentment_currency: str | None = None
     presentment_total: Decimal | None = None
     line_items: list[LineItem] = []

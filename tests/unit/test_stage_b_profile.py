@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from cartbands.policyfile import load_policy
+from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery.ids import checkout_key
-from recovery.policyset import PolicySet
+from recovery.policyset import PolicySet, parse_policy
 from tests.pipeline.helpers import T0, cart, order
 
 DAY = 86400.0
@@ -60,3 +61,39 @@ def test_history_and_stream_orders_are_not_added_twice(default_policies: PolicyS
     later = with_history(cart("p-4", "80", T0 + 5 * DAY, store="hist", customer="olga"), 1, "120")
     _, state, _ = abandon(state, later, default_policies)
     assert state["pr"]["oc"] == 1 and state["pr"]["ltv"] == "120"
+
+
+def test_an_sms_stop_ends_the_plan_and_suppresses_the_number(default_policies: PolicySet) -> None:
+    policy = default_policies.for_store("hist")
+    shopper, state, _ = abandon(
+        None, cart("p-5", "310", store="hist", customer="pia"), default_policies
+    )
+    assert state["pl"] is not None
+    stop = {
+        "type": "consent_changed",
+        "store": "hist",
+        "channel": "sms",
+        "granted": False,
+        "source": "STOP",
+        "phone": "(212) 555-0100",
+        "occurred_at": "2026-11-02T18:00:00Z",
+    }
+    state, out = stage_b.apply_consent(state, shopper, stop, 0, policy)
+    assert state["pl"] is None and state["lp"]["why"].startswith("unsubscribe")
+    assert stage_b.profile_of(state).suppressed_numbers == frozenset({"+12125550100"})
+    assert state["nd"] is None and not out.touches
+
+
+def test_the_newest_rule_replaces_a_more_valuable_active_cart() -> None:
+    data = yaml.safe_load(DEFAULT_POLICY.read_text())
+    data["defaults"]["caps"]["on_new_cart"] = "newest"
+    policies = parse_policy(data, "newest.yaml")
+    _, state, _ = abandon(None, cart("p-6", "900", store="hist", customer="rui"), policies)
+    later = cart("p-7", "60", T0 + 3 * 3600, store="hist", customer="rui")
+    _, state, _ = abandon(state, later, policies)
+    assert state["pl"]["ck"] == "p-7"
+    kept_policies = load_policy()
+    _, state, _ = abandon(None, cart("p-8", "900", store="hist", customer="sol"), kept_policies)
+    later = cart("p-9", "60", T0 + 3 * 3600, store="hist", customer="sol")
+    _, state, _ = abandon(state, later, kept_policies)
+    assert state["pl"]["ck"] == "p-8"
