@@ -5,14 +5,18 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from cartbands.policyfile import DEFAULT_POLICY, PolicyError, load_policy
 from cartbands.settings import Settings
 from recovery.durations import format_duration
+from recovery.policy import StorePolicy
 
 POLICY_HELP = "Policy file (YAML); default: the shipped policies/default.yaml."
 
@@ -199,33 +203,89 @@ def policy_check(file: str | None) -> None:
 @policy.command("show")
 @click.argument("file", type=click.Path(dir_okay=False), required=False)
 @click.option("--store", default=None, help="Show only this store's effective policy.")
-def policy_show(file: str | None, store: str | None) -> None:
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "yaml"]),
+    default="text",
+    show_default=True,
+    help="text: a summary to read; yaml: every effective setting of each store.",
+)
+def policy_show(file: str | None, store: str | None, output: str) -> None:
     """Print the effective per-store policy of FILE."""
     policies = _load(file)
     names = [store] if store else ["(defaults)", *sorted(policies.stores)]
-    for name in names:
-        effective = policies.defaults if name == "(defaults)" else policies.for_store(name)
-        click.echo(f"store {name}: currency {effective.currency}, zone {effective.timezone}")
-        click.echo(
-            f"  abandon after {format_duration(effective.abandonment_window)}, "
-            f"band on {effective.amount_basis}, forget after {format_duration(effective.retention)}"
-        )
-        bands = effective.bands
-        for index, band in enumerate(bands):
-            upper = bands[index + 1].min if index + 1 < len(bands) else None
-            span = f"{band.min} .. {upper}" if upper is not None else f">= {band.min}"
-            click.echo(f"  band {band.name:<5} {span} {effective.currency}")
-            for step, touch in enumerate(band.sequence, start=1):
-                offer = ""
-                if touch.incentive is not None:
-                    inc = touch.incentive
-                    what = inc.service if inc.kind == "service" else f"{inc.kind} {inc.value}"
-                    offer = f"  incentive {what}, valid {format_duration(inc.validity)}"
-                click.echo(
-                    f"    {step}. +{format_duration(touch.offset):<6} {touch.channel:<5} "
-                    f"{touch.template}{offer}"
-                )
+    effective = {
+        name: policies.defaults if name == "(defaults)" else policies.for_store(name)
+        for name in names
+    }
+    if output == "yaml":
+        dumped = {name: _plain(policy.model_dump()) for name, policy in effective.items()}
+        click.echo(yaml.safe_dump(dumped, sort_keys=False, allow_unicode=True), nl=False)
+        return
+    for name, policy in effective.items():
+        click.echo("\n".join(_policy_lines(name, policy)))
         click.echo("")
+
+
+def _plain(value: Any) -> Any:
+    """Durations as ``1h``/``2d``, money as decimal strings: the policy file's own notation."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _policy_lines(name: str, policy: StorePolicy) -> list[str]:
+    lines = [
+        f"store {name}: currency {policy.currency}, zone {policy.timezone}",
+        f"  abandon after {format_duration(policy.abandonment_window)}, "
+        f"band on {policy.amount_basis}, forget after {format_duration(policy.retention)}",
+    ]
+    bands = policy.bands
+    for index, band in enumerate(bands):
+        upper = bands[index + 1].min if index + 1 < len(bands) else None
+        span = f"{band.min} .. {upper}" if upper is not None else f">= {band.min}"
+        lines.append(
+            f"  band {band.name:<5} {span} {policy.currency}, "
+            f"holdout {(band.holdout * 100).normalize():f}%"
+        )
+        for step, touch in enumerate(band.sequence, start=1):
+            offer = ""
+            if touch.incentive is not None:
+                inc = touch.incentive
+                what = inc.service if inc.kind == "service" else f"{inc.kind} {inc.value}"
+                offer = f"  incentive {what}, valid {format_duration(inc.validity)}"
+            lines.append(
+                f"    {step}. +{format_duration(touch.offset):<6} {touch.channel:<5} "
+                f"{touch.template}{offer}"
+            )
+    margin, caps = policy.margin, policy.caps
+    gaps = ", ".join(f"{ch} {format_duration(gap)}" for ch, gap in sorted(caps.min_gap.items()))
+    lines += [
+        f"  margin: gross {margin.gross_margin}; an incentive may cost at most "
+        f"{margin.max_discount_share_of_margin} of the cart's margin",
+        f"  caps: {caps.max_touches} touches per {format_duration(caps.window)} "
+        f"({', '.join(caps.counted_channels)}); gaps {gaps}; a new cart: {caps.on_new_cart}",
+        f"  segments: {', '.join(policy.segments.model_dump())}",
+        "  send windows: "
+        + ", ".join(
+            f"{ch} {_minutes(w.start)}-{_minutes(w.end)}"
+            for ch, w in sorted(policy.send_windows.items())
+            if w is not None
+        )
+        + (f" (region overrides: {', '.join(sorted(policy.regions))})" if policy.regions else ""),
+    ]
+    return lines
+
+
+def _minutes(value: int) -> str:
+    return f"{value // 60:02d}:{value % 60:02d}"
 
 
 from cartbands.explain import explain as _explain  # noqa: E402

@@ -88,3 +88,19 @@ def test_every_command_has_help():
         result = cartbands(*command)
         assert result.returncode == 0, command
         assert "Usage:" in result.stdout
+
+
+def test_policy_show_yaml_gives_every_effective_setting(tmp_path):
+    data = yaml.safe_load(DEFAULT_POLICY.read_text())
+    data["defaults"]["abandonment_window"] = "2h"
+    data["stores"] = {"acme": {"currency": "EUR", "margin": {"gross_margin": "0.55"}}}
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = cartbands("policy", "show", str(path), "--store", "acme", "--format", "yaml")
+    assert result.returncode == 0, result.stderr
+    shown = yaml.safe_load(result.stdout)["acme"]
+    assert shown["currency"] == "EUR" and shown["abandonment_window"] == "2h"
+    assert shown["margin"]["gross_margin"] == "0.55"
+    assert shown["margin"]["max_discount_share_of_margin"] == "0.5"  # inherited default
+    assert [band["name"] for band in shown["bands"]] == ["low", "mid", "high", "vip"]
+    assert shown["caps"]["on_new_cart"] == "keep_higher_value"
