@@ -293,6 +293,8 @@ class StorePolicy(Strict):
     amount_basis: Literal["total", "subtotal"] = "total"
     abandonment_window: Duration = timedelta(hours=1)
     retention: Duration = timedelta(days=30)
+    # an order this long after a plan ended is still credited to that recovery
+    attribution_window: Duration = timedelta(days=7)
     bands: list[Band]
     fx_rates: dict[Currency, Amount] = Field(default_factory=dict)
     segments: Segments = Field(default_factory=Segments)

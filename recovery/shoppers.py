@@ -37,7 +37,6 @@ State = dict[str, Any]
 HISTORY_WINDOW = 90 * 86400  # abandonments kept for the hesitant segment
 SENDS_WINDOW = 7 * 86400  # sends kept for caps and per-channel gaps
 MAX_ABANDONMENTS = 20
-ATTRIBUTION_WINDOW = 7 * 86400
 # Exits after which a shopper is taken back out of retargeting audiences.
 AUDIENCE_EXITS = frozenset({"converted", "unsubscribe", "redacted"})
 
@@ -311,7 +310,8 @@ def apply_converted(
     if pl and (pl["ck"] == checkout or at >= pl["at"]):
         _end_plan(st, shopper, policy, "converted: order placed", at, out)
     last = st.get("lp")
-    if last and (last.get("ck") == checkout or 0 <= at - last.get("end", at) <= ATTRIBUTION_WINDOW):
+    window = policy.attribution_window.total_seconds()
+    if last and (last.get("ck") == checkout or 0 <= at - last.get("end", at) <= window):
         used = sorted(set(record.get("discount_codes") or ()) & set(last.get("codes", ())))
         discount = sum((_dec(last.get("cc", {}).get(code)) for code in used), Decimal(0))
         out.recoveries.append(

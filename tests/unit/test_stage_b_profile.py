@@ -97,3 +97,22 @@ def test_the_newest_rule_replaces_a_more_valuable_active_cart() -> None:
     later = cart("p-9", "60", T0 + 3 * 3600, store="hist", customer="sol")
     _, state, _ = abandon(state, later, kept_policies)
     assert state["pl"]["ck"] == "p-8"
+
+
+@pytest.mark.parametrize(("window", "credited"), [("7d", True), ("1d", False)])
+def test_an_order_after_the_sequence_is_credited_within_the_attribution_window(
+    window: str, credited: bool
+) -> None:
+    data = yaml.safe_load(DEFAULT_POLICY.read_text())
+    data["defaults"]["attribution_window"] = window
+    for band in data["defaults"]["bands"]:
+        band["holdout"] = 0
+    policies = parse_policy(data, "attribution.yaml")
+    policy = policies.for_store("hist")
+    shopper, state, _ = abandon(None, cart("p-10", "120", store="hist", customer="tia"), policies)
+    state, _ = stage_b.apply_due(state, shopper, T0 + 6 * DAY, policy, b"secret")
+    assert state["pl"] is None and state["lp"]["why"].startswith("completed")
+    ended = state["lp"]["end"]
+    other = order("p-11", "95", ended + 3 * DAY, store="hist", customer="tia")
+    _, out = stage_b.apply_converted(state, shopper, other, 0, policy)
+    assert bool(out.recoveries) is credited
