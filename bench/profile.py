@@ -144,6 +144,46 @@ class Stacks:
         return out
 
 
+# Where a worker's time goes, by what the code is doing: the first category (in this order)
+# any frame of a sample's stack matches. Substrings of ``func (path)`` frames.
+CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("cyclic GC (--native only)", ("gc_collect_main",)),
+    ("metrics: prometheus_client, telemetry, agents/metering",
+     ("prometheus_client", "telemetry/", "agents/metering")),
+    ("table writes: Table.on_key_set -> changelog send",
+     ("Table.on_key_set", "send_changelog", "ManagedUserDict.__setitem__")),
+    ("record sends: Topic.send/publish_message (emit, forwarded ticks, touches)",
+     ("Topic.send ", "Topic.publish_message", "Topic.send_soon", "Channel._send_now",
+      "Channel.as_future_message")),
+    ("message decode: Faust codec -> orjson", ("Codec.loads", "Registry.loads_value")),
+    ("stage A core: recovery/checkouts, valuation, money",
+     ("recovery/checkouts", "recovery/valuation", "recovery/money", "recovery/compiled",
+      "recovery/bands")),
+    ("stage B core: recovery/shoppers, plan, decide, ...", ("recovery/",)),
+    ("agents glue: agents/carts, shoppers, timers", ("agents/",)),
+    ("producer: ProducerBuffer, aiokafka sender", ("ProducerBuffer", "aiokafka/producer")),
+    ("consumer: Faust stream/consumer/conductor, aiokafka fetcher",
+     ("faust/transport/consumer", "faust/transport/conductor", "faust/streams",
+      "aiokafka/consumer", "Service.wait_first")),
+    ("aiokafka connection and protocol", ("aiokafka/",)),
+)  # fmt: skip
+OTHER = "event loop and the rest"
+
+
+def categorize(stacks: Stacks) -> Counter[str]:
+    """Samples per CATEGORIES entry (each sample counted once), the rest under OTHER."""
+    out: Counter[str] = Counter()
+    for stack, count in stacks.stacks.items():
+        frames = [short(frame) for frame in stack]
+        for name, keys in CATEGORIES:
+            if any(key in frame for key in keys for frame in frames):
+                out[name] += count
+                break
+        else:
+            out[OTHER] += count
+    return out
+
+
 def _role(stack: tuple[str, ...]) -> str:
     for frame in stack:
         if "WorkerThread.run" in frame or "ServiceThread" in frame:
@@ -206,6 +246,17 @@ def render(stacks: Stacks, limit: int, workers: int, seconds: float) -> str:
     lines += [
         "",
         f"busiest thread {thread}: {busy.total:,} busy samples; shares below are of those",
+        "",
+        "what the busy thread was doing (each sample in the first matching category)",
+        table(
+            ("share", "category"),
+            [
+                [f"{100.0 * count / busy.total:5.1f}%", name]
+                for name, count in sorted(
+                    categorize(busy).items(), key=lambda item: item[1], reverse=True
+                )
+            ],
+        ),
         "",
         "own time by package (innermost frame)",
         table(("share", "package"), top(busy.packages(), busy.total, 15)),

@@ -27,7 +27,7 @@ from bench.harness import (
     partition_records,
     table,
 )
-from bench.profile import Stacks, package, short
+from bench.profile import OTHER, Stacks, categorize, package, short
 from bench.timers import Rebuilds, crash_reason
 from recovery.checkouts import validate
 from schemas.records import CartCompleted, CartUpdated
@@ -230,3 +230,21 @@ def test_last_tick_is_the_latest_tick_of_any_partition(events):
     ticks = [r["now"] for part in placed for r in part if r.get("type") == "tick"]
     assert last_tick(placed) == max(ticks)
     assert last_tick(partition_records(events[:100], 4, tick_step=None)) is None
+
+
+def test_profile_categories_count_each_sample_once_in_the_first_matching_one(tmp_path: Path):
+    raw = tmp_path / "worker-0.txt"
+    root = "thread (0x1);_run_module_as_main (<frozen runpy>:198)"
+    raw.write_text(
+        f"{root};on_records (agents/carts.py:9);apply_event (recovery/checkouts.py:3) 4\n"
+        f"{root};on_records (agents/carts.py:9);labels (prometheus_client/metrics.py:1) 2\n"
+        f"{root};Handle._run (asyncio/events.py:80) 1\n"
+    )
+    counts = categorize(Stacks.read([raw]))
+    assert counts == Counter(
+        {
+            "stage A core: recovery/checkouts, valuation, money": 4,
+            "metrics: prometheus_client, telemetry, agents/metering": 2,
+            OTHER: 1,
+        }
+    )
