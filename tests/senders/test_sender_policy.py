@@ -88,3 +88,29 @@ def test_sender_refuses_to_start_without_credentials(tmp_path: Path):
     assert "defaults.delivery.ads (meta_audience)" in result.stderr
     assert "META_ACCESS_TOKEN is not set" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_rate_limits_of_the_policy_pace_each_provider_account(tmp_path: Path):
+    """``rate_limits`` (keyed by adapter) become one token bucket per provider account: stores
+    whose adapter settings are equal share it; the outbox is not limited."""
+    from senders.registry import Routes
+
+    twilio = {"adapter": "twilio", "from_number": "+15005550006"}
+    data = policy_with({"sms": twilio, "rate_limits": {"twilio": {"rate": 20, "burst": 2}}})
+    other_number = {**twilio, "from_number": "+15005550007"}
+    data["stores"] = {
+        "acme": {"delivery": {"retry": {"max_attempts": 2}}},
+        "globex": {"delivery": {"sms": other_number}},
+    }
+    env = {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t"}
+    routes = Routes(parse_policy(data), ("sms", "email"), tmp_path, env)
+    try:
+        shared = routes.route("acme", "sms").limiter
+        assert shared is not None and shared is routes.route("unlisted", "sms").limiter
+        assert routes.route("globex", "sms").limiter is not shared, "another sender number"
+        assert routes.route("acme", "email").limiter is None  # the outbox
+        waits = [await shared.acquire() for _ in range(3)]
+        assert waits[:2] == [0.0, 0.0], "the burst goes at once"
+        assert waits[2] > 0.0, "then 20 per second: the third waits for its token"
+    finally:
+        await routes.close()
