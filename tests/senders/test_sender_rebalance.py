@@ -20,7 +20,7 @@ from streams.topics import TopicNames
 pytestmark = pytest.mark.broker
 
 
-async def wait_for_assignment(log: Path, timeout: float = 60) -> None:
+async def wait_for_assignment(log: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if re.search(r"sender email assigned \[\d", tail(log, 20000)):
