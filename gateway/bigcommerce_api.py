@@ -1,7 +1,8 @@
 """Fetching BigCommerce carts and orders for thin webhooks (shell: HTTP).
 
 Enrichment happens inline, before the webhook is answered: the request waits for the fetch
-(bounded retries with exponential backoff, honouring ``429`` reset hints) and for the
+(bounded retries with exponential backoff and jitter, so gateway copies do not retry in step,
+never sooner than a ``429``'s ``X-Rate-Limit-Time-Reset-Ms``) and for the
 broker's acknowledgement of the canonical record, then answers 200. If the API stays
 unavailable the answer is 503 and BigCommerce delivers again later (same ``hash``), so nothing
 acknowledged depends on state kept here. Calls per store hash are paced by a token bucket
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from typing import Any
 
@@ -93,6 +95,7 @@ class BigCommerceApi:
         delay = self.backoff
         last = "no attempt"
         for attempt in range(1, self.attempts + 1):
+            reset = 0.0
             await self._pace(store)
             try:
                 async with self._client().get(url, headers=headers) as response:
@@ -108,12 +111,13 @@ class BigCommerceApi:
                         raise EnrichmentFailed(f"{path}: {last}")
                     reset_ms = response.headers.get("X-Rate-Limit-Time-Reset-Ms", "")
                     if response.status == 429 and reset_ms.isdigit():
-                        delay = max(delay, int(reset_ms) / 1000)
+                        reset = int(reset_ms) / 1000
             except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
                 last = type(exc).__name__
             self._count("retry")
             if attempt < self.attempts:
-                await asyncio.sleep(min(delay, self.max_wait))
+                jittered = delay * (0.5 + 0.5 * random.random())
+                await asyncio.sleep(min(max(jittered, reset), self.max_wait))
                 delay *= 2
         self._count("failed")
         log.warning("BigCommerce %s failed after %d attempts: %s", path, self.attempts, last)
