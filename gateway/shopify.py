@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from gateway.emit import Emit
@@ -77,6 +78,7 @@ def checkout_event(body: Mapping[str, Any], store: str, event_id: str) -> Emit:
             "currency": req_currency(body, "currency"),
             "total": req_money(body, "total_price"),
             "subtotal": opt_money(body, "subtotal_price"),
+            "shipping": shipping_charge(body),
             "presentment_currency": opt_currency(body, "presentment_currency"),
             "presentment_total": _presentment_total(body),
             "line_items": line_items(body),
@@ -114,6 +116,19 @@ def order_event(body: Mapping[str, Any], store: str, event_id: str) -> Emit:
         }
     )
     return Emit("cart_events", checkout_key(store, checkout), value)
+
+
+def shipping_charge(body: Mapping[str, Any]) -> Decimal | None:
+    """The shipping included in ``total_price``: the sum of ``shipping_lines[].price``, or
+    ``None`` while no shipping line is chosen (unknown, not free)."""
+    lines = as_list(body, "shipping_lines")
+    if not lines:
+        return None
+    charge = Decimal("0")
+    for index, raw in enumerate(lines):
+        path = join("shipping_lines", index)
+        charge += req_money(as_object(raw, path), "price", path)
+    return charge
 
 
 def _presentment_total(body: Mapping[str, Any]) -> Any:

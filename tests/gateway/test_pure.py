@@ -104,6 +104,21 @@ def test_shopify_checkout_normalized():
         "locale": "en-US",
     }
     assert "completed_at" not in value
+    assert "shipping" not in value, "no shipping line chosen yet: unknown, not free"
+
+
+def test_shopify_shipping_charge_is_the_sum_of_shipping_lines():
+    payload = fixture_json("shopify_checkout.json")
+    payload["shipping_lines"] = [
+        {"title": "Standard", "price": "7.50", "code": "STD"},
+        {"title": "Gift wrap", "price": "2.00"},
+    ]
+    (emit,) = shopify.normalize("checkouts/update", payload, "acme", "wh1", NOW)
+    assert emit.value["shipping"] == Decimal("9.50")
+    payload["shipping_lines"] = [{"title": "Standard", "price": "seven"}]
+    with pytest.raises(Reject) as bad:
+        shopify.normalize("checkouts/update", payload, "acme", "wh1", NOW)
+    assert bad.value.detail.startswith("shipping_lines[0].price")
 
 
 def test_shopify_consent_state_wins_over_checkbox():
