@@ -54,14 +54,14 @@ def gateway(broker, tmp_path_factory) -> Iterator[Running]:
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    assert started.wait(30), "gateway did not start"
+    assert started.wait(120), "gateway did not start"
     try:
         yield holder["gw"]
     finally:
         stop = asyncio.run_coroutine_threadsafe(holder["manager"].__aexit__(None, None, None), loop)
-        stop.result(15)
+        stop.result(60)
         loop.call_soon_threadsafe(loop.stop)
-        thread.join(15)
+        thread.join(60)
 
 
 def _send(gw: Running, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
