@@ -188,7 +188,8 @@ def _role(stack: tuple[str, ...]) -> str:
     for frame in stack:
         if "WorkerThread.run" in frame or "ServiceThread" in frame:
             return "mode service thread (" + short(frame) + ")"
-    return "main (event loop)" if "runpy" in stack[0] else short(stack[0])
+    # With --native the outermost frames are C (libc) ones: look for Python's entry point.
+    return "main (event loop)" if any("runpy" in frame for frame in stack) else short(stack[0])
 
 
 def short(frame: str) -> str:
