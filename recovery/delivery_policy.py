@@ -15,6 +15,7 @@ delivery:
   rate_limits: {twilio: {rate: 1, burst: 5}}
   retry: {max_attempts: 5, base_delay: 1s, max_delay: 1m}
   max_lateness: 6h
+  costs: {email: "0.001", sms: "0.0083", human: "3.00"}   # per delivered touch, store currency
 ```
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -200,6 +202,18 @@ class DeliveryPolicy(_Strict):
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
     retry: RetryPolicy = RetryPolicy()
     max_lateness: Duration = timedelta(hours=6)
+    # What one delivered touch costs the store, per channel, in the store's currency (provider
+    # fees, a person's time for a human follow-up): the spend side of recovered margin per
+    # dollar of recovery spend. A channel left out costs nothing.
+    costs: dict[str, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
+
+    @field_validator("costs")
+    @classmethod
+    def _known_channels(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        unknown = sorted(set(value) - {"email", "sms", "ads", "human"})
+        if unknown:
+            raise ValueError(f"unknown channel(s) {unknown}; known: email, sms, ads, human")
+        return value
 
     @field_validator("rate_limits")
     @classmethod

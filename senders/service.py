@@ -216,7 +216,12 @@ class ChannelSender:
         if result.attempts > 1:
             for _ in range(result.attempts - 1):
                 shared.delivery(self.channel, "retried")
-        return await self._finish(record, command, result, provider)
+        outcome = await self._finish(record, command, result, provider)
+        cost = route.delivery.costs.get(self.channel)
+        if outcome is Outcome.DELIVERED and cost and provider != "outbox":
+            currency = self.routes.policies.for_store(command.store).currency
+            shared.channel_cost(command.store, currency, self.channel, cost)
+        return outcome
 
     async def _finish(
         self,

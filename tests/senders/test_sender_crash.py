@@ -29,6 +29,7 @@ def twilio_policy(tmp_path: Path, base_url: str) -> Path:
         "sms": {"adapter": "twilio", "from_number": "+15005550006", "base_url": base_url},
         "sender": {"from_name": "Acme"},
         "retry": {"max_attempts": 2, "base_delay": "50ms", "max_delay": "100ms"},
+        "costs": {"sms": "0.0083", "human": "3.00"},
     }
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -90,6 +91,10 @@ async def test_killed_between_send_and_commit_is_not_resent(broker, provider, tm
             f'cartbands_deliveries_total{{channel="sms",outcome="{outcome}"}} 1.0'
             for outcome in ("unknown", "delivered")
         ]
+        # the spend of the one delivery this process made, in the store's currency
+        lines.append(
+            'cartbands_channel_cost_total{channel="sms",currency="USD",store="demo"} 0.0083'
+        )
         # The counter moves right after the result is acknowledged: poll, do not race it.
         exposition = await metrics_having(f"http://127.0.0.1:{port}/metrics", lines)
         for line in lines:
