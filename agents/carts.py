@@ -16,11 +16,11 @@ from typing import Any
 import faust
 
 from agents import metering
-from agents.timers import TimerIndex
 from agents.wire import records_of, tick
 from recovery import checkouts as stage_a
 from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
+from recovery.timer_index import TimerIndex
 from streams.app import Pipeline
 from telemetry import metrics
 

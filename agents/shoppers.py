@@ -16,13 +16,13 @@ from typing import Any
 import faust
 
 from agents import metering
-from agents.timers import TimerIndex
 from agents.wire import records_of
 from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent
 from recovery.commands import audience_removal, touch_command
 from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
+from recovery.timer_index import TimerIndex
 from streams.app import Pipeline
 from telemetry import metrics
 

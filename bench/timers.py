@@ -1,7 +1,7 @@
 """Timer scale: tick cost against pending timers, and memory per pending cart/shopper state.
 
-Two parts, both on the code the worker runs (agents/timers.py TimerIndex, recovery/checkouts.py
-stage A, recovery/shoppers.py stage B):
+Two parts, both on the code the worker runs (recovery/timer_index.py TimerIndex,
+recovery/checkouts.py stage A, recovery/shoppers.py stage B):
 
 1. **In process** (no Faust, no broker): real states for N pending carts are built by folding
    generated events through stage A (one update each, every shopper reachable, none ordered),
@@ -42,7 +42,6 @@ from typing import Any
 
 import orjson
 
-from agents.timers import TimerIndex
 from bench.events import Mix, generate, summarize
 from bench.harness import (
     BenchError,
@@ -67,6 +66,7 @@ from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery.ids import checkout_key
 from recovery.policyset import PolicySet
+from recovery.timer_index import TimerIndex
 from streams.app import DEV_CODE_SECRET
 
 PENDING_MIX = Mix(abandon_rate=1.0, max_updates=1, no_contact_rate=0.0, repeat_shoppers=0.0)

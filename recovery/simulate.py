@@ -16,6 +16,7 @@ from recovery import shoppers as stage_b
 from recovery.commands import audience_removal, touch_command
 from recovery.ids import checkout_key
 from recovery.policyset import PolicySet
+from recovery.timer_index import TimerIndex
 
 DAY = 86400.0
 
@@ -30,6 +31,25 @@ class Simulation:
     recoveries: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    # the same due-time heaps as the agents: a tick costs what is due, not what is pending
+    cart_timers: TimerIndex = field(default_factory=TimerIndex)
+    shopper_timers: TimerIndex = field(default_factory=TimerIndex)
+
+    def _set_cart(self, key: str, state: dict[str, Any]) -> None:
+        self.carts[key] = state
+        self.cart_timers.schedule(0, stage_a.next_due(state), state.get("seq", 0), key)
+
+    def _set_shopper(self, key: str, state: dict[str, Any]) -> None:
+        self.shoppers[key] = state
+        self.shopper_timers.schedule(0, state.get("nd"), state.get("seq", 0), key)
+
+    def _cart_seq(self, key: str) -> int | None:
+        state = self.carts.get(key)
+        return None if state is None else int(state.get("seq", 0))
+
+    def _shopper_seq(self, key: str) -> int | None:
+        state = self.shoppers.get(key)
+        return None if state is None else int(state.get("seq", 0))
 
     def _count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
@@ -55,7 +75,7 @@ class Simulation:
             self.rejected.append((event, str(exc)))
             return
         if new is not None:
-            self.carts[key] = new
+            self._set_cart(key, new)
         self._effects(effects, 0.0)
 
     def shopper_event(self, key: str, record: dict[str, Any], at: float) -> None:
@@ -84,7 +104,7 @@ class Simulation:
         else:
             return
         if new is not None:
-            self.shoppers[key] = new
+            self._set_shopper(key, new)
         self._outputs(key, out, at)
 
     def _effects(self, effects: list[stage_a.Effect], at: float) -> None:
@@ -108,19 +128,18 @@ class Simulation:
             self.carts.pop(checkout_key(store, checkout), None)
 
     def tick(self, now: float) -> None:
-        for key in [k for k, s in self.carts.items() if (d := stage_a.next_due(s)) and d <= now]:
+        for _due, key in self.cart_timers.pop_due(0, now, self._cart_seq):
             new, effects = stage_a.apply_tick(self.carts[key], key, now)
             if new is None:
                 del self.carts[key]
             else:
-                self.carts[key] = new
+                self._set_cart(key, new)
             self._effects(effects, now)
-        for key in [k for k, s in self.shoppers.items() if (d := s.get("nd")) and d <= now]:
-            policy = self.policies.for_store(key.partition(":")[0])
-            state, out = stage_b.apply_due(
-                self.shoppers[key], key, now, policy, self.secret(key.partition(":")[0])
-            )
-            self.shoppers[key] = state
+        for _due, key in self.shopper_timers.pop_due(0, now, self._shopper_seq):
+            store = key.partition(":")[0]
+            policy = self.policies.for_store(store)
+            state, out = stage_b.apply_due(self.shoppers[key], key, now, policy, self.secret(store))
+            self._set_shopper(key, state)
             self._outputs(key, out, now)
 
 

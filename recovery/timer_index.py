@@ -1,5 +1,7 @@
 """Per-partition timer index derived from the tables' durable next-due times.
 
+A pure data structure (no I/O), shared by the stream agents and the in-process simulator.
+
 The durable truth is the next due time stored in each entity's state (with a sequence number
 bumped on every change). This index is only a heap of ``(due, seq, key)`` per partition, rebuilt
 from the table after a restart or rebalance. A popped entry whose ``seq`` no longer matches the
