@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import faust
+from aiokafka.partitioner import DefaultPartitioner
 
 from agents import metering
 from agents.wire import records_of, tick
@@ -67,11 +68,33 @@ def register(pipeline: Pipeline) -> None:
             "%s: %d checkouts erased on partition %d", record.get("type"), len(doomed), partition
         )
 
-    async def emit(effects: list[stage_a.Effect]) -> None:
+    partitioner = DefaultPartitioner()
+    targets = list(range(pipeline.partitions))
+    outgoing: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+
+    def emit(effects: list[stage_a.Effect]) -> None:
+        """Queue the records for stage B, by the partition their shopper key hashes to (the
+        producer's own partitioner, so keyed records from elsewhere land there too)."""
         metering.cart_effects(effects)
         for effect in effects:
             if effect.record is not None and effect.key is not None:
-                await pipeline.shopper_events.send(key=effect.key.encode(), value=effect.record)
+                target = partitioner(effect.key.encode(), targets, targets)
+                record = effect.record
+                if record.get("shopper") != effect.key:
+                    record = {**record, "shopper": effect.key}
+                outgoing.setdefault(target, []).append((effect.key, record))
+
+    async def send_outgoing() -> None:
+        """One ``shopper-events`` message per partition per input message: a lone record as
+        itself (keyed), several as a ``{"batch": [...]}`` (each record names its shopper)."""
+        for target, queued in outgoing.items():
+            if len(queued) == 1:
+                key, record = queued[0]
+                await pipeline.shopper_events.send(key=key.encode(), value=record, partition=target)
+            else:
+                batch = {"batch": [record for _, record in queued]}
+                await pipeline.shopper_events.send(value=batch, partition=target)
+        outgoing.clear()
 
     async def reject(partition: int, record: Any, reason: str, *, malformed: bool = True) -> None:
         metering.cart_event_refused(reason, malformed=malformed)
@@ -113,8 +136,9 @@ def register(pipeline: Pipeline) -> None:
                 continue
             if new is not state:
                 pending[key] = new
-            await emit(effects)
+            emit(effects)
         await flush(partition, pending)
+        await send_outgoing()
 
     async def flush(partition: int, pending: dict[str, Any]) -> None:
         """One table write per key per message, however many events touched it."""
@@ -141,7 +165,9 @@ def register(pipeline: Pipeline) -> None:
             else:
                 table[key] = new
                 index.schedule(partition, stage_a.next_due(new), new.get("seq", 0), key)
-            await emit(effects)
+            emit(effects)
+        # every record this partition emitted up to now reaches stage B before the tick does
+        await send_outgoing()
         reference = time.time() if pipeline.clock == "wall" else now
         metering.timers_fired("carts", index.pending(), [due for due, _ in fired], reference)
         forwarded = tick(now, partition, pipeline.partitions)
