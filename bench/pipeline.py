@@ -65,6 +65,7 @@ from recovery.checkouts import epoch
 from streams.topics import TopicNames
 
 NAIVE_TARGET = 8.0
+WORKER_TABLES = ("checkouts", "shoppers")  # the agents' Faust tables (agents/carts, shoppers)
 RAW_TARGET = 0.15
 
 
@@ -318,6 +319,13 @@ async def follow_downstream(
     for topic in (names.shopper_events, *names.touch_topics):
         marks = await highwaters(bootstrap, topic, partitions)
         progress.downstream[topic.removeprefix(names.prefix)] = sum(marks.values())
+    # Every table write is a changelog message: what the worker produced besides its outputs.
+    for table_name in WORKER_TABLES:
+        try:
+            marks = await highwaters(bootstrap, f"{app_id}-{table_name}-changelog", partitions, 5.0)
+        except BenchError:  # the table was renamed or is gone: nothing to count
+            continue
+        progress.downstream[f"{table_name}-changelog"] = sum(marks.values())
 
 
 @dataclass
