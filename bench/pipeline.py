@@ -414,6 +414,13 @@ class Report:
                     f"  pipeline / raw consume of the same topic: {raw_ratio:.1%} "
                     f"(target >= {RAW_TARGET:.0%}: {verdict})"
                 )
+            end_to_end = run.progress.end_to_end
+            if end_to_end is not None and self.naive is not None and self.naive.rate:
+                lines.append(
+                    f"  end to end (stage B included, coarser) / naive Faust: "
+                    f"{end_to_end / self.naive.rate:.2f}x; / raw: "
+                    f"{end_to_end / run.raw.rate if run.raw.rate else 0.0:.1%}"
+                )
         lines.append(
             "events/s: from the first commit showing progress to the last commit seen before "
             "every partition was committed to its end (start-up and the wait for the final "
