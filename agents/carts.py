@@ -39,17 +39,19 @@ def register(pipeline: Pipeline) -> None:
         return state.get("seq") if state else None
 
     def ensure_index(partition: int) -> None:
+        """Rebuild the heaps of every partition not indexed yet, in one pass over the table."""
         if index.built(partition):
             return
-        entries = []
+        entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
         for key, state in table.items():
-            if not state or state.get("pt") != partition:
+            if not state or index.built(owner := state.get("pt", -1)):
                 continue
             due = stage_a.next_due(state)
             if due is not None:
-                entries.append((due, state.get("seq", 0), key))
-        index.rebuild(partition, entries)
-        log.info("checkout timers of partition %d rebuilt: %d pending", partition, len(entries))
+                entries.setdefault(owner, []).append((due, state.get("seq", 0), key))
+        for owner, found in entries.items():
+            index.rebuild(owner, found)
+            log.info("checkout timers of partition %d rebuilt: %d pending", owner, len(found))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:

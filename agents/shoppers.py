@@ -76,15 +76,17 @@ def register(pipeline: Pipeline) -> None:
         return state.get("seq") if state else None
 
     def ensure_index(partition: int) -> None:
+        """Rebuild the heaps of every partition not indexed yet, in one pass over the table."""
         if index.built(partition):
             return
-        entries = [
-            (state["nd"], state.get("seq", 0), key)
-            for key, state in table.items()
-            if state and state.get("pt") == partition and state.get("nd") is not None
-        ]
-        index.rebuild(partition, entries)
-        log.info("shopper timers of partition %d rebuilt: %d pending", partition, len(entries))
+        entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
+        for key, state in table.items():
+            if not state or state.get("nd") is None or index.built(owner := state.get("pt", -1)):
+                continue
+            entries.setdefault(owner, []).append((state["nd"], state.get("seq", 0), key))
+        for owner, found in entries.items():
+            index.rebuild(owner, found)
+            log.info("shopper timers of partition %d rebuilt: %d pending", owner, len(found))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:

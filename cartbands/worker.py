@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import faust
@@ -39,8 +40,24 @@ def serve_metrics(pipeline: Pipeline, settings: Settings) -> int:
     return port
 
 
+# The worker's heap is mostly long-lived table rows: collecting the youngest generation every
+# 700 allocations made the cyclic GC ~13% of a batched run (bench/README.md, profile).
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_runtime() -> None:
+    """uvloop for the event loop and fewer young-generation collections (measured +15-20%)."""
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        import uvloop
+    except ImportError:  # an optional speed-up: the stdlib loop works too
+        return
+    uvloop.install()
+
+
 def run_worker(settings: Settings, policies: PolicySet, loglevel: str = "info") -> None:
     """Start the worker and block until SIGINT/SIGTERM; Faust handles both signals."""
+    tune_runtime()
     pipeline = create_app(
         broker=settings.broker,
         policies=policies,
