@@ -61,6 +61,18 @@ async def produce(bootstrap: str, topic: str, records: Iterable[tuple[str, Any]]
     return count
 
 
+def reader(bootstrap: str, topics: Iterable[str]) -> AIOKafkaConsumer:
+    """A consumer outside any group that reads ``topics`` from their start (not started)."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        metadata_max_age_ms=1000,
+    )
+
+
 async def drain(
     bootstrap: str,
     topics: Iterable[str],
@@ -79,14 +91,7 @@ async def drain(
     (a key of each value, e.g. its touch id), a record whose key was seen already is a repeat
     of at-least-once delivery: it is left out and does not count towards ``until``.
     """
-    consumer = AIOKafkaConsumer(
-        *topics,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        metadata_max_age_ms=1000,
-    )
+    consumer = reader(bootstrap, topics)
     await consumer.start()
     seen: list[tuple[str, bytes | None, Any]] = []
     keys: set[Hashable] = set()

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer
 
-from cartbands.kafka import drain
+from cartbands.kafka import drain, reader
 from cartbands.policyfile import load_policy
 from gateway.app import Gateway
 from gateway.bigcommerce_api import BigCommerceApi
@@ -155,14 +154,7 @@ async def read_until(
     what must be there (e.g. these event ids, an answer for each of these touches), not for a
     count that a repeated record would reach early.
     """
-    consumer = AIOKafkaConsumer(
-        *topics,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        metadata_max_age_ms=1000,
-    )
+    consumer = reader(bootstrap, topics)
     await consumer.start()
     seen: Records = []
     deadline = time.monotonic() + timeout
