@@ -123,11 +123,12 @@ def register(pipeline: Pipeline) -> None:
                 continue
             metering.event_read(record)
             try:
-                _, store, checkout, _ = stage_a.validate(record)
+                checked = stage_a.validate(record)
+                _, store, checkout, _ = checked
                 key = checkout_key(store, checkout)
                 state = pending[key] if key in pending else table.get(key)
                 policy = pipeline.policies.for_store(store)
-                new, effects = stage_a.apply_event(state, record, partition, policy)
+                new, effects = stage_a.apply_event(state, record, partition, policy, checked)
             except BadEvent as exc:
                 await reject(partition, record, str(exc))
                 continue

@@ -189,10 +189,15 @@ def _forget_at(last: float, policy: StorePolicy) -> float:
 
 
 def apply_event(
-    state: State | None, event: dict[str, Any], partition: int, policy: StorePolicy
+    state: State | None,
+    event: dict[str, Any],
+    partition: int,
+    policy: StorePolicy,
+    checked: tuple[str, str, str, float] | None = None,
 ) -> tuple[State | None, list[Effect]]:
-    """Fold one validated cart event into the checkout's state."""
-    kind, store, checkout, occurred = validate(event)
+    """Fold one cart event into the checkout's state; ``checked`` is what :func:`validate`
+    returned for it when the caller validated it already (else it is validated here)."""
+    kind, store, checkout, occurred = checked if checked is not None else validate(event)
     event_id = event["event_id"]
     if state is not None:
         if event_id in state.get("ids", ()):

@@ -66,10 +66,11 @@ class Simulation:
                     del self.shoppers[key]
             return
         try:
-            _, store, checkout, _ = stage_a.validate(event)
+            checked = stage_a.validate(event)
+            _, store, checkout, _ = checked
             key = checkout_key(store, checkout)
             new, effects = stage_a.apply_event(
-                self.carts.get(key), event, 0, self.policies.for_store(store)
+                self.carts.get(key), event, 0, self.policies.for_store(store), checked
             )
         except stage_a.BadEvent as exc:
             self.rejected.append((event, str(exc)))
