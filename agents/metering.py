@@ -15,8 +15,6 @@ from recovery import shoppers as stage_b
 from recovery.checkouts import Effect
 from telemetry import metrics
 
-REJECTED_KINDS = frozenset({"duplicate", "stale"})
-
 
 def event_read(record: Any) -> None:
     if isinstance(record, dict):

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
 from schemas.codec import dumps
+from senders.outcomes import parse_retry_after
+
+MAX_RETRY_AFTER = 30.0  # seconds: a longer hint is not worth waiting for in a demo run
 
 
 class IngestError(RuntimeError):
@@ -66,14 +70,7 @@ class IngestClient:
                 text = (await response.text())[:500]
                 if response.status not in (429, 503):
                     raise IngestError(f"the gateway answered {response.status}: {text}")
-                delay = _seconds(response.headers.get("Retry-After"))
+                hint = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+                delay = min(hint or 0.0, MAX_RETRY_AFTER)
             await asyncio.sleep(max(delay, 0.05 * 2 ** min(attempt, 5)))
         raise IngestError(f"the gateway kept answering {response.status}: {text}")
-
-
-def _seconds(retry_after: str | None) -> float:
-    """``Retry-After`` in seconds (its HTTP-date form counts as no hint)."""
-    try:
-        return min(max(float(retry_after or 0), 0.0), 30.0)
-    except ValueError:
-        return 0.0

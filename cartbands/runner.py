@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import subprocess
 import tempfile
 from collections import Counter, defaultdict
@@ -24,7 +23,7 @@ from typing import Any
 import click
 import yaml
 
-from cartbands.broker import EmbeddedBroker
+from cartbands.broker import EmbeddedBroker, free_port
 from cartbands.ingest_client import IngestClient, IngestError
 from cartbands.kafka import DrainAborted, drain, ensure_topics
 from cartbands.policyfile import DEFAULT_POLICY, load_policy
@@ -116,23 +115,13 @@ def recovery_lines(recoveries: list[dict[str, Any]]) -> list[str]:
 def run_policy(source: Path | None, dest: Path) -> Path:
     """``source`` with the sample store's ``POST /events`` token named, written to ``dest``."""
     data = yaml.safe_load((source or DEFAULT_POLICY).read_text(encoding="utf-8")) or {}
-    stores = data.setdefault("stores", None) or {}
-    data["stores"] = stores
-    store = stores.setdefault(SAMPLE_STORE, None) or {}
-    stores[SAMPLE_STORE] = store
-    ingest = store.setdefault("ingest", None) or {}
-    store["ingest"] = ingest
-    generic = ingest.setdefault("generic", None) or {}
-    ingest["generic"] = generic
-    generic["token_env"] = [RUN_TOKEN_ENV]
+    node = data
+    for name in ("stores", SAMPLE_STORE, "ingest", "generic"):
+        node[name] = node.get(name) or {}  # a key may be present but empty (None)
+        node = node[name]
+    node["token_env"] = [RUN_TOKEN_ENV]
     dest.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return dest
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _replay_and_collect(

@@ -32,6 +32,7 @@ from recovery.model import Cart, ContactInfo, Decision, Item, Plan, PlannedTouch
 from recovery.money import parse_amount
 from recovery.plan import plan_recovery
 from recovery.policy import StorePolicy
+from recovery.valuation import CENT
 
 State = dict[str, Any]
 HISTORY_WINDOW = 90 * 86400  # abandonments kept for the hesitant segment
@@ -288,7 +289,7 @@ def apply_abandoned(
 
 def recovered_margin(revenue: Decimal, discount: Decimal, policy: StorePolicy) -> Decimal:
     """Net margin of a recovered order: the store's gross margin on it, less the discount."""
-    return (revenue * policy.margin.gross_margin - discount).quantize(Decimal("0.01"))
+    return (revenue * policy.margin.gross_margin - discount).quantize(CENT)
 
 
 def apply_converted(

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
 import urllib.request
 from pathlib import Path
 
+from cartbands.broker import free_port
 from cartbands.kafka import produce
 from recovery.ids import checkout_key
 from tests.pipeline.helpers import T0, cart, read_touches, without_holdout
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def samples(port: int) -> dict[str, float]:
