@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 
 import faust
 
+from cartbands.runtime import tune_runtime
 from cartbands.settings import Settings
 from recovery.policyset import PolicySet
 from streams.app import Pipeline, create_app
@@ -38,21 +38,6 @@ def serve_metrics(pipeline: Pipeline, settings: Settings) -> int:
             log.exception("consumer lag sample failed")
 
     return port
-
-
-# The worker's heap is mostly long-lived table rows: collecting the youngest generation every
-# 700 allocations made the cyclic GC ~13% of a batched run (bench/README.md, profile).
-GC_THRESHOLDS = (50_000, 20, 100)
-
-
-def tune_runtime() -> None:
-    """uvloop for the event loop and fewer young-generation collections (measured +15-20%)."""
-    gc.set_threshold(*GC_THRESHOLDS)
-    try:
-        import uvloop
-    except ImportError:  # an optional speed-up: the stdlib loop works too
-        return
-    uvloop.install()
 
 
 def run_worker(settings: Settings, policies: PolicySet, loglevel: str = "info") -> None:

@@ -31,6 +31,7 @@ from recovery.ids import phone_e164
 from recovery.model import Cart, ContactInfo, Decision, Item, Plan, PlannedTouch, Profile
 from recovery.money import parse_amount
 from recovery.plan import plan_recovery
+from recovery.plan_memo import PlanMemo
 from recovery.policy import StorePolicy
 from recovery.valuation import CENT
 
@@ -40,6 +41,8 @@ SENDS_WINDOW = 7 * 86400  # sends kept for caps and per-channel gaps
 MAX_ABANDONMENTS = 20
 # Exits after which a shopper is taken back out of retargeting audiences.
 AUDIENCE_EXITS = frozenset({"converted", "unsubscribe", "redacted"})
+# A plan depends on its stored inputs only (and the last order, read by the segment).
+_plans = PlanMemo()
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +147,19 @@ def cart_of(snapshot: dict[str, Any], abandoned_at: float, cycle: int) -> Cart:
 
 
 def derive_plan(state: State, shopper: str, policy: StorePolicy) -> tuple[Plan, Cart] | None:
+    """The active plan and its cart, re-derived from the plan inputs kept in ``state``."""
     pl = state.get("pl")
     if not pl:
         return None
-    cart = cart_of(pl["c"], pl["at"], pl["cy"])
-    profile = profile_of(state, pl.get("pp"))
-    plan = plan_recovery(profile, cart, shopper, policy, _dt(pl["at"]), version=pl["cy"])
-    return plan, cart
+
+    def derive() -> tuple[Plan, Cart]:
+        cart = cart_of(pl["c"], pl["at"], pl["cy"])
+        profile = profile_of(state, pl.get("pp"))
+        plan = plan_recovery(profile, cart, shopper, policy, _dt(pl["at"]), version=pl["cy"])
+        return plan, cart
+
+    last_order = (state.get("pr") or {}).get("lo")
+    return _plans.get(PlanMemo.key(shopper, pl, last_order), policy, derive)
 
 
 def _effective_due(pl: dict[str, Any], touch: PlannedTouch) -> float:
@@ -267,6 +276,7 @@ def apply_abandoned(
     new_plan = plan_recovery(
         profile_of(st, candidate["pp"]), new_cart, shopper, policy, _dt(at), version=candidate["cy"]
     )
+    _plans.put(PlanMemo.key(shopper, candidate, pr.get("lo")), policy, (new_plan, new_cart))
     active = derive_plan(st, shopper, policy)
     if active is not None and active[0].cart == new_plan.cart and st["pl"]["cy"] == candidate["cy"]:
         out.count("duplicate", "abandoned")
