@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from recovery.ids import shopper_key
 from recovery.money import MoneyError, parse_amount
 from recovery.policy import StorePolicy
 
+_MISSING = object()
 MAX_IDS = 8
 MAX_ITEMS = 10
 SNAPSHOT_DROP = ("type", "event_id", "platform", "completed_at")
@@ -69,8 +71,9 @@ def iso(ts: float) -> str:
 
 def _text(event: dict[str, Any], field: str) -> str:
     value = event.get(field)
-    if not isinstance(value, str) or not value:
-        raise BadEvent(f"{field}: required non-empty string")
+    if type(value) is not str or not value:
+        if not isinstance(value, str) or not value:
+            raise BadEvent(f"{field}: required non-empty string")
     return value
 
 
@@ -79,33 +82,43 @@ def validate(event: Any) -> tuple[str, str, str, float]:
     if not isinstance(event, dict):
         raise BadEvent("event: expected a JSON object")
     kind = event.get("type", "cart_updated")
-    if kind not in ("cart_updated", "cart_completed"):
+    if kind != "cart_updated" and kind != "cart_completed":
         raise BadEvent(f"type: unknown cart event type {kind!r}")
     store = _text(event, "store")
     checkout = _text(event, "checkout")
     _text(event, "event_id")
     occurred = epoch(event.get("occurred_at"), "occurred_at")
-    for field in ("total", "subtotal"):
-        if field in event and event[field] is not None:
+    total = event.get("total", _MISSING)
+    if total is _MISSING:
+        raise BadEvent("total: required decimal string")
+    for field, amount in (("total", total), ("subtotal", event.get("subtotal"))):
+        if amount is not None:
             try:
-                parse_amount(event[field])
+                parse_amount(amount)
             except MoneyError as exc:
                 raise BadEvent(f"{field}: {exc}") from exc
-    if "total" not in event:
-        raise BadEvent("total: required decimal string")
     currency = event.get("currency")
     if not isinstance(currency, str) or len(currency) != 3:
         raise BadEvent("currency: required ISO-4217 code")
     return kind, store, checkout, occurred
 
 
+@lru_cache(maxsize=65_536)
+def _shopper_of(
+    store: str, customer_id: Any, email: Any, phone: Any
+) -> str | None:  # a shopper sends several updates: hash their identity once
+    return shopper_key(store, customer_id, email, phone)
+
+
 def _shopper(store: str, event: dict[str, Any]) -> str | None:
     contact = event.get("contact") or {}
     if not isinstance(contact, dict):
         return None
-    return shopper_key(
-        store, contact.get("customer_id"), contact.get("email"), contact.get("phone")
-    )
+    ident = (contact.get("customer_id"), contact.get("email"), contact.get("phone"))
+    try:
+        return _shopper_of(store, *ident)
+    except TypeError:  # an unhashable identity field (a list or object): not cacheable
+        return shopper_key(store, *ident)
 
 
 def _reachable(event: dict[str, Any]) -> bool:

@@ -16,11 +16,17 @@ class MoneyError(ValueError):
 def parse_amount(value: object) -> Decimal:
     """Parse a wire amount (decimal string or int) into a finite Decimal.
 
-    Floats are refused: they cannot carry cents exactly.
+    Floats are refused: they cannot carry cents exactly. Surrounding whitespace is allowed.
     """
-    if isinstance(value, (bool, float)):
+    kind = type(value)
+    if kind is str or kind is int:  # the wire's two forms first: this runs several times/event
+        try:
+            amount = Decimal(value)  # type: ignore[arg-type]
+        except InvalidOperation as exc:
+            raise MoneyError(f"not a decimal amount: {value!r}") from exc
+    elif isinstance(value, (bool, float)):
         raise MoneyError(f"amount must be a decimal string, not {type(value).__name__}")
-    if isinstance(value, Decimal):
+    elif isinstance(value, Decimal):
         amount = value
     elif isinstance(value, int | str):
         try:
