@@ -71,9 +71,8 @@ def iso(ts: float) -> str:
 
 def _text(event: dict[str, Any], field: str) -> str:
     value = event.get(field)
-    if type(value) is not str or not value:
-        if not isinstance(value, str) or not value:
-            raise BadEvent(f"{field}: required non-empty string")
+    if not isinstance(value, str) or not value:
+        raise BadEvent(f"{field}: required non-empty string")
     return value
 
 
