@@ -63,7 +63,13 @@ async def _main(gateway: Gateway, host: str, port: int) -> None:
 @click.option("--partitions", type=int, default=None, help="Partitions of created topics.")
 @click.option("--max-body", type=int, default=ONE_MIB, show_default=True, help="Body limit.")
 @click.option("--ack-timeout", type=float, default=10.0, show_default=True, help="Seconds.")
-@click.option("--linger-ms", type=int, default=2, show_default=True)
+@click.option(
+    "--linger-ms",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Wait before sending when no produce request is in flight (batches grow with load).",
+)
 @click.option(
     "--public-url",
     default=None,

@@ -1,13 +1,15 @@
-"""Producing the gateway's records: acks=all, batched by linger, bounded waits.
+"""Producing the gateway's records: acks=all, batched by load, bounded waits.
 
 Each request awaits the broker's acknowledgement of its own records only, never a flush.
-Records of concurrent requests are gathered per partition for ``linger_ms`` and handed to the
-producer as one batch per partition (:class:`Batcher`: one future per batch instead of one
+Records of concurrent requests are gathered per partition and handed to the producer in
+rounds, one closed batch per partition (:class:`Batcher`: one future per batch instead of one
 per record, which is most of the producer's per-record cost); every request waiting on a
-batch is released when the broker acknowledges it. Partitions come from Kafka's default
-murmur2 partitioner on the key, as ``producer.send`` would pick them, so a checkout's events
-keep one partition. Large records (dead letters with their body) and store-wide broadcasts
-take the producer's ordinary path.
+batch is released when the broker acknowledges it. A round leaves as soon as the previous one
+is answered (or at once when none is in flight), so the batches grow with the load without a
+fixed linger on the answer's path. Partitions come from Kafka's default murmur2 partitioner
+on the key, as ``producer.send`` would pick them, so a checkout's events keep one partition.
+Large records (dead letters with their body) and store-wide broadcasts take the producer's
+ordinary path.
 
 A send not acknowledged within ``ack_timeout`` raises :class:`BrokerUnavailable` (the caller
 answers 503 and the platform retries; a late acknowledgement then yields a duplicate, which
@@ -46,14 +48,24 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
 
 
 class Batcher:
-    """Gather records per (topic, partition) for ``linger`` seconds; send each as one batch."""
+    """Gather records per (topic, partition) and hand them to the producer one round at a time.
 
-    def __init__(self, out: AIOKafkaProducer, linger: float) -> None:
+    A round is everything gathered since the previous round was handed over: one closed batch
+    per partition (closed, so the producer sends it at once instead of lingering on it). The
+    next round starts when the broker has answered the previous one: while a produce request
+    is in flight, the records of the requests that keep arriving gather into the next round,
+    so batches grow with the load and an idle gateway sends at once (``linger`` seconds after
+    the first record, 0 by default). Rounds are in order, so are a partition's records.
+    A record whose request gave up (its future cancelled) before its round left is not sent.
+    """
+
+    def __init__(self, out: AIOKafkaProducer, linger: float = 0.0) -> None:
         self.out = out
         self.linger = linger
         self._partitioner = DefaultPartitioner()
         self._pending: dict[tuple[str, int], list[tuple[bytes, bytes, asyncio.Future[None]]]] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._scheduled: asyncio.Handle | None = None
+        self._round: asyncio.Future[None] | None = None
         self._flushing: set[asyncio.Task[None]] = set()
 
     async def partition(self, topic: str, key: bytes) -> int:
@@ -70,51 +82,92 @@ class Batcher:
         future: asyncio.Future[None] = loop.create_future()
         future.add_done_callback(_retrieve)
         self._pending.setdefault((topic, partition), []).append((key, value, future))
-        if self._timer is None:
-            self._timer = loop.call_later(self.linger, self._kick)
+        if self._round is None and self._scheduled is None:
+            if self.linger > 0:
+                self._scheduled = loop.call_later(self.linger, self._kick)
+            else:
+                self._scheduled = loop.call_soon(self._kick)
         return future
 
     def _kick(self) -> None:
-        self._timer = None
+        """Start a round with what is gathered (nothing in flight)."""
+        self._scheduled = None
+        if self._round is not None or not self._pending:
+            return
         pending, self._pending = self._pending, {}
-        if pending:
-            task = asyncio.create_task(self._flush(pending))
-            self._flushing.add(task)
-            task.add_done_callback(self._flushing.discard)
+        round_ = self._round = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._flush(pending, round_))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    def _settled(self, round_: asyncio.Future[None]) -> None:
+        """The broker answered every batch of ``round_``: start the next one."""
+        if not round_.done():
+            round_.set_result(None)
+        if self._round is round_:
+            self._round = None
+            if self._pending and self._scheduled is None:
+                self._kick()
 
     async def drain(self) -> None:
-        """Send what is gathered now (at shutdown) and wait for the hand-over."""
-        if self._timer is not None:
-            self._timer.cancel()
-        self._kick()
-        if self._flushing:
-            await asyncio.gather(*self._flushing, return_exceptions=True)
+        """Send what is gathered now (at shutdown) and wait for the broker's answers."""
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
+        while True:
+            if self._round is None:
+                if not self._pending:
+                    return
+                self._kick()
+            assert self._round is not None
+            await asyncio.shield(self._round)
 
     async def _flush(
-        self, pending: dict[tuple[str, int], list[tuple[bytes, bytes, asyncio.Future[None]]]]
+        self,
+        pending: dict[tuple[str, int], list[tuple[bytes, bytes, asyncio.Future[None]]]],
+        round_: asyncio.Future[None],
     ) -> None:
-        for (topic, partition), items in pending.items():
-            start = 0
-            while start < len(items):
-                batch = self.out.create_batch()
-                taken: list[asyncio.Future[None]] = []
-                for key, value, future in items[start:]:
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        break
-                    taken.append(future)
-                if not taken:  # cannot happen below BATCHED_MAX_BYTES; never leave it waiting
-                    items[start][2].set_exception(KafkaError("record does not fit a batch"))
-                    start += 1
-                    continue
-                start += len(taken)
-                try:
-                    sent = await self.out.send_batch(batch, topic, partition=partition)
-                except Exception as exc:
-                    for future in taken:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                sent.add_done_callback(lambda done, waiting=taken: _settle(done, waiting))
+        sent_batches: list[asyncio.Future[Any]] = []
+        try:
+            for (topic, partition), gathered in pending.items():
+                items = [item for item in gathered if not item[2].done()]
+                start = 0
+                while start < len(items):
+                    batch = self.out.create_batch()
+                    taken: list[asyncio.Future[None]] = []
+                    for key, value, future in items[start:]:
+                        if batch.append(key=key, value=value, timestamp=None) is None:
+                            break
+                        taken.append(future)
+                    if not taken:  # cannot happen below BATCHED_MAX_BYTES; never leave it waiting
+                        items[start][2].set_exception(KafkaError("record does not fit a batch"))
+                        start += 1
+                        continue
+                    start += len(taken)
+                    batch.close()
+                    try:
+                        sent = await self.out.send_batch(batch, topic, partition=partition)
+                    except Exception as exc:
+                        for future in taken:
+                            if not future.done():
+                                future.set_exception(exc)
+                        continue
+                    sent.add_done_callback(lambda done, waiting=taken: _settle(done, waiting))
+                    sent_batches.append(sent)
+        finally:
+            if sent_batches:
+                left = len(sent_batches)
+
+                def one_done(_: asyncio.Future[Any]) -> None:
+                    nonlocal left
+                    left -= 1
+                    if left == 0:
+                        self._settled(round_)
+
+                for sent in sent_batches:
+                    sent.add_done_callback(one_done)
+            else:
+                self._settled(round_)
 
 
 def _settle(sent: asyncio.Future[Any], waiting: list[asyncio.Future[None]]) -> None:
@@ -141,7 +194,7 @@ class Output:
         *,
         partitions: int = 8,
         ack_timeout: float = 10.0,
-        linger_ms: int = 2,
+        linger_ms: int = 0,
         **producer_options: Any,
     ) -> None:
         self.bootstrap = bootstrap

@@ -1,0 +1,236 @@
+"""The gateway's Batcher against a scripted producer: rounds, order, give-ups, failures."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.partitioner import DefaultPartitioner
+
+from gateway.output import Batcher
+
+TOPIC = "cart-events"
+PARTITIONS = 4
+
+
+class FakeBuilder:
+    def __init__(self, capacity: int) -> None:
+        self.records: list[tuple[bytes, bytes]] = []
+        self.capacity = capacity
+        self.closed = False
+
+    def append(self, *, key: bytes, value: bytes, timestamp: None) -> object | None:
+        if self.closed or len(self.records) >= self.capacity:
+            return None
+        self.records.append((key, value))
+        return object()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeCluster:
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return set(range(PARTITIONS))
+
+    def available_partitions_for_topic(self, topic: str) -> set[int]:
+        return set(range(PARTITIONS))
+
+
+class FakeClient:
+    cluster = FakeCluster()
+
+
+class FakeProducer:
+    """Hands each batch's future to the test, which plays the broker's answer."""
+
+    def __init__(self, capacity: int = 1000) -> None:
+        self.client = FakeClient()
+        self.capacity = capacity
+        self.sent: list[tuple[int, FakeBuilder, asyncio.Future[Any]]] = []
+        self.refuse: Exception | None = None
+
+    def create_batch(self) -> FakeBuilder:
+        return FakeBuilder(self.capacity)
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(PARTITIONS))
+
+    async def send_batch(self, batch: FakeBuilder, topic: str, *, partition: int) -> Any:
+        assert topic == TOPIC and batch.closed, "a round's batches are closed: no extra linger"
+        if self.refuse is not None:
+            raise self.refuse
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.sent.append((partition, batch, future))
+        return future
+
+    def answer(self, error: Exception | None = None) -> None:
+        for _, _, future in self.sent:
+            if not future.done():
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+
+
+def _partition(key: bytes) -> int:
+    every = list(range(PARTITIONS))
+    return int(DefaultPartitioner()(key, every, every))
+
+
+async def _turns(count: int = 5) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+def _batcher(out: FakeProducer, linger: float = 0.0) -> Batcher:
+    return Batcher(out, linger)  # type: ignore[arg-type]
+
+
+async def test_an_idle_batcher_hands_a_record_over_at_once_and_releases_it_on_the_ack():
+    out = FakeProducer()
+    batcher = _batcher(out)
+    future = await batcher.submit(TOPIC, b"k1", b"v1")
+    await _turns()
+    assert [(p, b.records) for p, b, _ in out.sent] == [(_partition(b"k1"), [(b"k1", b"v1")])]
+    assert not future.done(), "released only once the broker acknowledged"
+    out.answer()
+    await _turns()
+    assert future.done() and future.exception() is None
+
+
+async def test_records_arriving_while_a_round_is_unanswered_form_the_next_round_in_order():
+    out = FakeProducer()
+    batcher = _batcher(out)
+    first = await batcher.submit(TOPIC, b"key", b"0")
+    await _turns()
+    assert len(out.sent) == 1
+    later = [await batcher.submit(TOPIC, b"key", str(n).encode()) for n in range(1, 30)]
+    others = [await batcher.submit(TOPIC, f"other-{n}".encode(), b"x") for n in range(40)]
+    await _turns()
+    assert len(out.sent) == 1, "nothing more is handed over before the broker answers"
+    out.answer()
+    await _turns()
+    assert first.done()
+    second_round = out.sent[1:]
+    partitions = [p for p, _, _ in second_round]
+    assert len(partitions) == len(set(partitions)), "one batch per partition per round"
+    assert sum(len(b.records) for _, b, _ in second_round) == 69
+    (same_key,) = [b for p, b, _ in second_round if p == _partition(b"key")]
+    values = [v for k, v in same_key.records if k == b"key"]
+    assert values == [str(n).encode() for n in range(1, 30)], "a partition keeps its order"
+    assert not any(f.done() for f in later + others)
+    out.answer()
+    await _turns()
+    assert all(f.done() and f.exception() is None for f in later + others)
+
+
+async def test_a_record_whose_request_gave_up_before_its_round_is_not_sent():
+    out = FakeProducer()
+    batcher = _batcher(out)
+    await batcher.submit(TOPIC, b"a", b"1")
+    await _turns()
+    gave_up = await batcher.submit(TOPIC, b"b", b"2")
+    kept = await batcher.submit(TOPIC, b"c", b"3")
+    gave_up.cancel()
+    out.answer()
+    await _turns()
+    sent = [record for _, batch, _ in out.sent[1:] for record in batch.records]
+    assert sent == [(b"c", b"3")]
+    out.answer()
+    await _turns()
+    assert kept.done() and kept.exception() is None
+
+
+async def test_a_full_batch_continues_in_another_batch_of_the_same_round():
+    out = FakeProducer(capacity=3)
+    batcher = _batcher(out)
+    futures = [await batcher.submit(TOPIC, b"same", str(n).encode()) for n in range(7)]
+    await _turns()
+    assert [len(b.records) for _, b, _ in out.sent] == [3, 3, 1]
+    out.answer()
+    await _turns()
+    assert all(f.done() and f.exception() is None for f in futures)
+
+
+async def test_a_failed_round_fails_its_records_and_the_next_round_still_goes():
+    out = FakeProducer()
+    batcher = _batcher(out)
+    failed = await batcher.submit(TOPIC, b"a", b"1")
+    await _turns()
+    waiting = await batcher.submit(TOPIC, b"b", b"2")
+    out.answer(KafkaTimeoutError())
+    await _turns()
+    assert isinstance(failed.exception(), KafkaTimeoutError)
+    assert len(out.sent) == 2, "the next round left once the failed one was answered"
+    out.answer()
+    await _turns()
+    assert waiting.done() and waiting.exception() is None
+
+
+async def test_a_refused_hand_over_fails_its_records_without_blocking_later_rounds():
+    out = FakeProducer()
+    batcher = _batcher(out)
+    out.refuse = KafkaError("producer closed")
+    refused = await batcher.submit(TOPIC, b"a", b"1")
+    await _turns()
+    assert isinstance(refused.exception(), KafkaError)
+    out.refuse = None
+    later = await batcher.submit(TOPIC, b"a", b"2")
+    await _turns()
+    out.answer()
+    await _turns()
+    assert later.done() and later.exception() is None
+
+
+async def test_linger_delays_the_first_hand_over_of_an_idle_batcher():
+    out = FakeProducer()
+    batcher = _batcher(out, linger=0.05)
+    await batcher.submit(TOPIC, b"a", b"1")
+    await _turns()
+    assert out.sent == []
+    await asyncio.sleep(0.1)
+    assert len(out.sent) == 1
+
+
+async def test_drain_hands_over_what_is_gathered_and_waits_for_the_answers():
+    out = FakeProducer()
+    batcher = _batcher(out)
+    await batcher.submit(TOPIC, b"a", b"1")
+    await _turns()
+    last = await batcher.submit(TOPIC, b"a", b"2")
+    draining = asyncio.create_task(batcher.drain())
+    await _turns()
+    assert not draining.done()
+    out.answer()
+    await _turns()
+    assert len(out.sent) == 2 and not draining.done()
+    out.answer()
+    await asyncio.wait_for(draining, timeout=1.0)
+    assert last.done() and last.exception() is None
+
+
+@pytest.mark.parametrize("linger", [0.0, 0.002])
+async def test_many_concurrent_senders_are_all_released(linger: float):
+    out = FakeProducer()
+    batcher = _batcher(out, linger)
+
+    async def broker() -> None:
+        while True:
+            await asyncio.sleep(0.001)
+            out.answer()
+
+    answering = asyncio.create_task(broker())
+    try:
+        futures = []
+        for n in range(500):
+            futures.append(await batcher.submit(TOPIC, f"k{n % 37}".encode(), b"v"))
+            if n % 50 == 0:
+                await asyncio.sleep(0.001)
+        await asyncio.wait_for(asyncio.gather(*futures), timeout=5.0)
+    finally:
+        answering.cancel()
+    assert sum(len(b.records) for _, b, _ in out.sent) == 500
+    assert len(out.sent) < 100, "records were gathered into few batches"
