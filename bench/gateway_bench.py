@@ -1,6 +1,11 @@
 """Gateway throughput and latency against a bare aiohttp handler, same machine, same run.
 
-    .venv/bin/python bench/gateway_bench.py [--requests 20000] [--seconds 20] [--rate 500]
+    .venv/bin/python -m bench.gateway_bench [--requests 20000] [--seconds 15] [--rate 500]
+        [--root DIR]
+
+``--root DIR`` runs the gateway of another checkout (e.g. a ``git archive`` export of an
+earlier commit) for before/after comparisons; the load generator and the bare handler stay
+this checkout's.
 
 Three processes per target: the server under test, the broker (gateway only) and a load
 generator (aiohttp client) in a process of its own, all on loopback. For each target:
@@ -186,6 +191,24 @@ def _warm(base: str, args: argparse.Namespace) -> None:
     _run_load(base + "/webhooks/shopify", "closed", warm)
 
 
+def _spawn_gateway(root: Path, args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """``python -m cartbands ARGS`` of the checkout at ``root`` (first on the module path)."""
+    from cartbands.broker import _die_with_parent
+
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "BENCH_SHOPIFY_SECRET": SECRET, "PYTHONPATH": path}
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cartbands", *args],
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+            env=env,
+        )
+
+
 def _load_average() -> str:
     try:
         return " ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -201,6 +224,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--fixed-seconds", type=float, default=6.0)
     parser.add_argument("--rounds", type=int, default=3, help="Alternating rounds (medians).")
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="Checkout whose gateway is measured."
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="closed", help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
@@ -217,7 +243,7 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT))
     from cartbands.broker import EmbeddedBroker
-    from cartbands.processes import spawn, stop
+    from cartbands.processes import stop
 
     load_before = _load_average()
     closed: dict[str, list[dict[str, Any]]] = {"bare aiohttp handler": [], "gateway": []}
@@ -227,12 +253,12 @@ def main() -> None:
         policy.write_text(POLICY, encoding="utf-8")
         bare_port, gateway_port = _free_port(), _free_port()
         bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(bare_port)])
-        gateway = spawn(
+        gateway = _spawn_gateway(
+            args.root.resolve(),
             ["gateway", "--broker", broker.url, "--port", str(gateway_port),
              "--policy", str(policy), "--topic-prefix", f"bench{os.getpid()}-",
              "--partitions", "4", "--loglevel", "warning"],
             Path(tmp) / "gateway.log",
-            env={"BENCH_SHOPIFY_SECRET": SECRET},
         )  # fmt: skip
         bases = {
             "bare aiohttp handler": f"http://127.0.0.1:{bare_port}",
@@ -263,6 +289,8 @@ def _print(
     load_before: str,
 ) -> None:
     print()
+    if args.root.resolve() != ROOT:
+        print(f"gateway of {args.root.resolve()}")
     print(f"gateway benchmark: {os.cpu_count()} CPUs (load average before {load_before}, "
           f"after {_load_average()}), {args.rounds} alternating rounds, concurrency "
           f"{args.concurrency}, up to {args.requests} requests or {args.seconds:.0f}s per round; "
