@@ -22,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from cartbands.kafka import ensure_topics, producer
 from gateway.emit import Emit
@@ -39,6 +39,38 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 BATCHED_MAX_BYTES = 64 * 1024
+
+
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 of ``data`` (as ``aiokafka.partitioner.murmur2``, a word at a time)."""
+    length = len(data)
+    h = (0x9747B28C ^ length) & _MASK
+    for word in struct.unpack_from(f"<{length >> 2}I", data):
+        k = (word * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    tail = length & 3
+    if tail:
+        base = length - tail
+        if tail == 3:
+            h ^= data[base + 2] << 16
+        if tail >= 2:
+            h ^= data[base + 1] << 8
+        h = ((h ^ data[base]) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    return h ^ (h >> 15)
+
+
+def _expire(futures: list[asyncio.Future[None]]) -> None:
+    """The acknowledgement did not come in time: release the waiting request."""
+    for future in futures:
+        if not future.done():
+            future.set_exception(TimeoutError())
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -62,26 +94,29 @@ class Batcher:
     def __init__(self, out: AIOKafkaProducer, linger: float = 0.0) -> None:
         self.out = out
         self.linger = linger
-        self._partitioner = DefaultPartitioner()
         self._pending: dict[tuple[str, int], list[tuple[bytes, bytes, asyncio.Future[None]]]] = {}
         self._scheduled: asyncio.Handle | None = None
         self._round: asyncio.Future[None] | None = None
         self._flushing: set[asyncio.Task[None]] = set()
 
-    async def partition(self, topic: str, key: bytes) -> int:
-        cluster = self.out.client.cluster
-        every = cluster.partitions_for_topic(topic)
+    def partition(self, topic: str, key: bytes) -> int | None:
+        """The partition ``producer.send`` would pick for ``key`` (None: topic not known yet)."""
+        every = self.out.client.cluster.partitions_for_topic(topic)
         if not every:
-            every = await self.out.partitions_for(topic)
-        available = cluster.available_partitions_for_topic(topic) or every
-        return int(self._partitioner(key, sorted(every), sorted(available)))
+            return None
+        ordered = sorted(every)
+        return ordered[(murmur2(key) & 0x7FFFFFFF) % len(ordered)]
 
-    async def submit(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[None]:
-        partition = await self.partition(topic, key)
+    def submit(self, topic: str, partition: int, key: bytes, value: bytes) -> asyncio.Future[None]:
+        """Gather one record; the future is done when the broker acknowledged it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         future.add_done_callback(_retrieve)
-        self._pending.setdefault((topic, partition), []).append((key, value, future))
+        gathered = self._pending.get((topic, partition))
+        if gathered is None:
+            self._pending[(topic, partition)] = [(key, value, future)]
+        else:
+            gathered.append((key, value, future))
         if self._round is None and self._scheduled is None:
             if self.linger > 0:
                 self._scheduled = loop.call_later(self.linger, self._kick)
@@ -276,14 +311,50 @@ class Output:
         out = self._producer
         if out is None:
             raise BrokerUnavailable("not connected to the broker yet")
+        records = self._batchable(emits)
         try:
-            async with asyncio.timeout(self.ack_timeout):
-                await self._send(out, emits)
+            if records is not None:
+                await self._send_batched(records)
+            else:
+                async with asyncio.timeout(self.ack_timeout):
+                    await self._send(out, emits)
         except (TimeoutError, KafkaError) as exc:
             raise BrokerUnavailable(f"broker did not acknowledge: {type(exc).__name__}") from exc
 
-    async def _send(self, out: AIOKafkaProducer, emits: Sequence[Emit]) -> None:
+    def _batchable(self, emits: Sequence[Emit]) -> list[tuple[str, int, bytes, bytes]] | None:
+        """``emits`` as (topic, partition, key, value), or None if one takes the ordinary path."""
         batcher = self._batcher
+        if batcher is None:
+            return None
+        records = []
+        for emit in emits:
+            if emit.broadcast:
+                return None
+            topic = self.topic(emit)
+            key = emit.key.encode()
+            value = dumps(emit.value)
+            partition = batcher.partition(topic, key)
+            if partition is None or len(value) > BATCHED_MAX_BYTES:
+                return None
+            records.append((topic, partition, key, value))
+        return records
+
+    async def _send_batched(self, records: list[tuple[str, int, bytes, bytes]]) -> None:
+        """Through the batcher; one timer per request bounds the wait (no timeout scope)."""
+        batcher = self._batcher
+        assert batcher is not None
+        futures = [batcher.submit(*record) for record in records]
+        timer = asyncio.get_running_loop().call_later(self.ack_timeout, _expire, futures)
+        try:
+            if len(futures) == 1:
+                await futures[0]
+            else:
+                await asyncio.gather(*futures)
+        finally:
+            timer.cancel()
+
+    async def _send(self, out: AIOKafkaProducer, emits: Sequence[Emit]) -> None:
+        """The ordinary path: broadcasts, large records, a topic whose metadata is missing."""
         futures: list[asyncio.Future[Any]] = []
         for emit in emits:
             topic = self.topic(emit)
@@ -293,10 +364,8 @@ class Output:
                 partitions = await out.partitions_for(topic)
                 for partition in sorted(partitions):
                     futures.append(await out.send(topic, key=key, value=value, partition=partition))
-            elif batcher is None or len(value) > BATCHED_MAX_BYTES:
-                futures.append(await out.send(topic, key=key, value=value))
             else:
-                futures.append(await batcher.submit(topic, key, value))
+                futures.append(await out.send(topic, key=key, value=value))
         if len(futures) == 1:
             await futures[0]
         else:

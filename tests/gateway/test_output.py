@@ -1,4 +1,4 @@
-"""The gateway's Batcher against a scripted producer: rounds, order, give-ups, failures."""
+"""The gateway's producing path against a scripted producer: rounds, order, give-ups, timeouts."""
 
 from __future__ import annotations
 
@@ -8,10 +8,16 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as aiokafka_murmur2
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gateway.output import Batcher
+from gateway.emit import Emit
+from gateway.output import Batcher, BrokerUnavailable, Output, murmur2
+from streams.topics import TopicNames
 
-TOPIC = "cart-events"
+NAMES = TopicNames("t-")
+TOPIC = NAMES.cart_events
 PARTITIONS = 4
 
 
@@ -89,10 +95,16 @@ def _batcher(out: FakeProducer, linger: float = 0.0) -> Batcher:
     return Batcher(out, linger)  # type: ignore[arg-type]
 
 
+def _submit(batcher: Batcher, key: bytes, value: bytes) -> asyncio.Future[None]:
+    partition = batcher.partition(TOPIC, key)
+    assert partition == _partition(key), "the partition producer.send would pick"
+    return batcher.submit(TOPIC, partition, key, value)
+
+
 async def test_an_idle_batcher_hands_a_record_over_at_once_and_releases_it_on_the_ack():
     out = FakeProducer()
     batcher = _batcher(out)
-    future = await batcher.submit(TOPIC, b"k1", b"v1")
+    future = _submit(batcher, b"k1", b"v1")
     await _turns()
     assert [(p, b.records) for p, b, _ in out.sent] == [(_partition(b"k1"), [(b"k1", b"v1")])]
     assert not future.done(), "released only once the broker acknowledged"
@@ -104,11 +116,11 @@ async def test_an_idle_batcher_hands_a_record_over_at_once_and_releases_it_on_th
 async def test_records_arriving_while_a_round_is_unanswered_form_the_next_round_in_order():
     out = FakeProducer()
     batcher = _batcher(out)
-    first = await batcher.submit(TOPIC, b"key", b"0")
+    first = _submit(batcher, b"key", b"0")
     await _turns()
     assert len(out.sent) == 1
-    later = [await batcher.submit(TOPIC, b"key", str(n).encode()) for n in range(1, 30)]
-    others = [await batcher.submit(TOPIC, f"other-{n}".encode(), b"x") for n in range(40)]
+    later = [_submit(batcher, b"key", str(n).encode()) for n in range(1, 30)]
+    others = [_submit(batcher, f"other-{n}".encode(), b"x") for n in range(40)]
     await _turns()
     assert len(out.sent) == 1, "nothing more is handed over before the broker answers"
     out.answer()
@@ -130,10 +142,10 @@ async def test_records_arriving_while_a_round_is_unanswered_form_the_next_round_
 async def test_a_record_whose_request_gave_up_before_its_round_is_not_sent():
     out = FakeProducer()
     batcher = _batcher(out)
-    await batcher.submit(TOPIC, b"a", b"1")
+    _submit(batcher, b"a", b"1")
     await _turns()
-    gave_up = await batcher.submit(TOPIC, b"b", b"2")
-    kept = await batcher.submit(TOPIC, b"c", b"3")
+    gave_up = _submit(batcher, b"b", b"2")
+    kept = _submit(batcher, b"c", b"3")
     gave_up.cancel()
     out.answer()
     await _turns()
@@ -147,7 +159,7 @@ async def test_a_record_whose_request_gave_up_before_its_round_is_not_sent():
 async def test_a_full_batch_continues_in_another_batch_of_the_same_round():
     out = FakeProducer(capacity=3)
     batcher = _batcher(out)
-    futures = [await batcher.submit(TOPIC, b"same", str(n).encode()) for n in range(7)]
+    futures = [_submit(batcher, b"same", str(n).encode()) for n in range(7)]
     await _turns()
     assert [len(b.records) for _, b, _ in out.sent] == [3, 3, 1]
     out.answer()
@@ -158,9 +170,9 @@ async def test_a_full_batch_continues_in_another_batch_of_the_same_round():
 async def test_a_failed_round_fails_its_records_and_the_next_round_still_goes():
     out = FakeProducer()
     batcher = _batcher(out)
-    failed = await batcher.submit(TOPIC, b"a", b"1")
+    failed = _submit(batcher, b"a", b"1")
     await _turns()
-    waiting = await batcher.submit(TOPIC, b"b", b"2")
+    waiting = _submit(batcher, b"b", b"2")
     out.answer(KafkaTimeoutError())
     await _turns()
     assert isinstance(failed.exception(), KafkaTimeoutError)
@@ -174,11 +186,11 @@ async def test_a_refused_hand_over_fails_its_records_without_blocking_later_roun
     out = FakeProducer()
     batcher = _batcher(out)
     out.refuse = KafkaError("producer closed")
-    refused = await batcher.submit(TOPIC, b"a", b"1")
+    refused = _submit(batcher, b"a", b"1")
     await _turns()
     assert isinstance(refused.exception(), KafkaError)
     out.refuse = None
-    later = await batcher.submit(TOPIC, b"a", b"2")
+    later = _submit(batcher, b"a", b"2")
     await _turns()
     out.answer()
     await _turns()
@@ -188,7 +200,7 @@ async def test_a_refused_hand_over_fails_its_records_without_blocking_later_roun
 async def test_linger_delays_the_first_hand_over_of_an_idle_batcher():
     out = FakeProducer()
     batcher = _batcher(out, linger=0.05)
-    await batcher.submit(TOPIC, b"a", b"1")
+    _submit(batcher, b"a", b"1")
     await _turns()
     assert out.sent == []
     await asyncio.sleep(0.1)
@@ -198,9 +210,9 @@ async def test_linger_delays_the_first_hand_over_of_an_idle_batcher():
 async def test_drain_hands_over_what_is_gathered_and_waits_for_the_answers():
     out = FakeProducer()
     batcher = _batcher(out)
-    await batcher.submit(TOPIC, b"a", b"1")
+    _submit(batcher, b"a", b"1")
     await _turns()
-    last = await batcher.submit(TOPIC, b"a", b"2")
+    last = _submit(batcher, b"a", b"2")
     draining = asyncio.create_task(batcher.drain())
     await _turns()
     assert not draining.done()
@@ -226,7 +238,7 @@ async def test_many_concurrent_senders_are_all_released(linger: float):
     try:
         futures = []
         for n in range(500):
-            futures.append(await batcher.submit(TOPIC, f"k{n % 37}".encode(), b"v"))
+            futures.append(_submit(batcher, f"k{n % 37}".encode(), b"v"))
             if n % 50 == 0:
                 await asyncio.sleep(0.001)
         await asyncio.wait_for(asyncio.gather(*futures), timeout=5.0)
@@ -234,3 +246,55 @@ async def test_many_concurrent_senders_are_all_released(linger: float):
         answering.cancel()
     assert sum(len(b.records) for _, b, _ in out.sent) == 500
     assert len(out.sent) < 100, "records were gathered into few batches"
+
+
+@given(st.binary(max_size=200))
+def test_murmur2_is_kafkas(data: bytes):
+    assert murmur2(data) == aiokafka_murmur2(data)
+
+
+def _output(out: FakeProducer, ack_timeout: float) -> Output:
+    output = Output("unused:9092", NAMES, ack_timeout=ack_timeout)
+    output._producer = out  # type: ignore[assignment]
+    output._batcher = _batcher(out)
+    return output
+
+
+def _emit(key: str) -> Emit:
+    return Emit("cart_events", key, {"type": "cart_updated", "checkout": key})
+
+
+async def test_send_returns_once_acknowledged():
+    out = FakeProducer()
+    output = _output(out, ack_timeout=5.0)
+    sending = asyncio.create_task(output.send([_emit("a"), _emit("b")]))
+    await _turns()
+    assert not sending.done()
+    out.answer()
+    await asyncio.wait_for(sending, timeout=1.0)
+    sent = sorted(key for _, batch, _ in out.sent for key, _ in batch.records)
+    assert sent == [b"a", b"b"]
+
+
+async def test_no_acknowledgement_in_time_is_broker_unavailable_and_the_waiting_record_stays_home():
+    out = FakeProducer()
+    output = _output(out, ack_timeout=0.05)
+    in_flight = asyncio.create_task(output.send([_emit("a")]))
+    await _turns()
+    waiting = asyncio.create_task(output.send([_emit("b")]))
+    for task in (in_flight, waiting):
+        with pytest.raises(BrokerUnavailable):
+            await asyncio.wait_for(task, timeout=1.0)
+    out.answer()  # the broker answers late: the next round has nothing left to send
+    await _turns()
+    assert [key for _, batch, _ in out.sent for key, _ in batch.records] == [b"a"]
+
+
+async def test_a_failed_batch_is_broker_unavailable():
+    out = FakeProducer()
+    output = _output(out, ack_timeout=5.0)
+    sending = asyncio.create_task(output.send([_emit("a")]))
+    await _turns()
+    out.answer(KafkaTimeoutError())
+    with pytest.raises(BrokerUnavailable):
+        await asyncio.wait_for(sending, timeout=1.0)
