@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 def register_all(pipeline: Pipeline) -> None:
     from agents import carts, shoppers
+    from agents.output import Output
 
-    carts.register(pipeline)
-    shoppers.register(pipeline)
+    output = Output(pipeline.app)
+    carts.register(pipeline, output)
+    shoppers.register(pipeline, output)

@@ -17,6 +17,7 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner
 
 from agents import metering
+from agents.output import Output
 from agents.wire import records_of, tick
 from recovery import checkouts as stage_a
 from recovery.checkouts import BadEvent
@@ -28,7 +29,7 @@ from telemetry import metrics
 log = logging.getLogger(__name__)
 
 
-def register(pipeline: Pipeline) -> None:
+def register(pipeline: Pipeline, output: Output) -> None:
     app = pipeline.app
     table = app.Table("checkouts", default=None, partitions=pipeline.partitions)
     index = TimerIndex()
@@ -57,7 +58,7 @@ def register(pipeline: Pipeline) -> None:
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         index.forget_all()
 
-    def erase(partition: int, record: dict[str, Any]) -> None:
+    async def erase(partition: int, record: dict[str, Any]) -> None:
         """A store's or a shopper's redaction: forget their checkouts on this partition."""
         doomed = [
             key
@@ -65,7 +66,7 @@ def register(pipeline: Pipeline) -> None:
             if state and state.get("pt") == partition and stage_a.erased_by(record, key, state)
         ]
         for key in doomed:
-            table.pop(key, None)
+            await output.put(table, partition, key, None)
         log.info(
             "%s: %d checkouts erased on partition %d", record.get("type"), len(doomed), partition
         )
@@ -92,17 +93,18 @@ def register(pipeline: Pipeline) -> None:
         for target, queued in outgoing.items():
             if len(queued) == 1:
                 key, record = queued[0]
-                await pipeline.shopper_events.send(key=key.encode(), value=record, partition=target)
+                await output.send(pipeline.shopper_events, record, key.encode(), target)
             else:
                 batch = {"batch": [record for _, record in queued]}
-                await pipeline.shopper_events.send(value=batch, partition=target)
+                await output.send(pipeline.shopper_events, batch, partition=target)
         outgoing.clear()
 
     async def reject(partition: int, record: Any, reason: str, *, malformed: bool = True) -> None:
         metering.cart_event_refused(reason, malformed=malformed)
         log.warning("cart event rejected on partition %d: %s", partition, reason)
-        await pipeline.cart_events_dlq.send(
-            value={"reason": reason, "partition": partition, "record": record}
+        await output.send(
+            pipeline.cart_events_dlq,
+            {"reason": reason, "partition": partition, "record": record},
         )
 
     async def on_records(partition: int, records: list[Any]) -> None:
@@ -115,7 +117,7 @@ def register(pipeline: Pipeline) -> None:
                 continue
             if isinstance(record, dict) and record.get("type") in stage_a.REDACTIONS:
                 await flush(partition, pending)
-                erase(partition, record)
+                await erase(partition, record)
                 continue
             if isinstance(record, dict) and record.get("type") == "checkout_redacted":
                 key = checkout_key(str(record.get("store")), str(record.get("checkout")))
@@ -146,10 +148,9 @@ def register(pipeline: Pipeline) -> None:
     async def flush(partition: int, pending: dict[str, Any]) -> None:
         """One table write per key per message, however many events touched it."""
         for key, state in pending.items():
+            await output.put(table, partition, key, state)
             if state is None:
-                table.pop(key, None)
                 continue
-            table[key] = state
             index.schedule(partition, stage_a.next_due(state), state.get("seq", 0), key)
         pending.clear()
 
@@ -163,10 +164,8 @@ def register(pipeline: Pipeline) -> None:
             if not state:
                 continue
             new, effects = stage_a.apply_tick(state, key, now)
-            if new is None:
-                table.pop(key, None)
-            else:
-                table[key] = new
+            await output.put(table, partition, key, new)
+            if new is not None:
                 index.schedule(partition, stage_a.next_due(new), new.get("seq", 0), key)
             emit(effects)
         # every record this partition emitted up to now reaches stage B before the tick does
@@ -175,7 +174,7 @@ def register(pipeline: Pipeline) -> None:
         metering.timers_fired("carts", index.pending(), [due for due, _ in fired], reference)
         forwarded = tick(now, partition, pipeline.partitions)
         for target in range(pipeline.partitions):
-            await pipeline.shopper_events.send(value=forwarded, partition=target)
+            await output.send(pipeline.shopper_events, forwarded, partition=target)
 
     @app.agent(pipeline.cart_events, name="checkouts", concurrency=1)
     async def checkouts(stream: faust.StreamT[Any]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import faust
 
 from agents import metering
+from agents.output import Output
 from agents.wire import records_of
 from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent
@@ -59,7 +60,7 @@ class Watermarks:
         return min(ticks.values())
 
 
-def register(pipeline: Pipeline) -> None:
+def register(pipeline: Pipeline, output: Output) -> None:
     app = pipeline.app
     table = app.Table("shoppers", default=None, partitions=pipeline.partitions)
     index = TimerIndex()
@@ -96,27 +97,28 @@ def register(pipeline: Pipeline) -> None:
         for emission in out.touches:
             command = touch_command(emission)
             topic = pipeline.touch_topics[emission.touch.channel]
-            await topic.send(key=key.encode(), value=command)
+            await output.send(topic, command, key.encode())
         for removal in out.audience_removals:
             for command in audience_removal(removal["plan"], removal["cart"], at, removal["why"]):
-                await pipeline.touch_topics["ads"].send(key=key.encode(), value=command)
+                await output.send(pipeline.touch_topics["ads"], command, key.encode())
         for recovery in out.recoveries:
-            await pipeline.recoveries.send(key=key.encode(), value=recovery)
+            await output.send(pipeline.recoveries, recovery, key.encode())
         metering.shopper_outputs(out)
         for record in out.to_every_checkout_partition:
             for target in range(pipeline.partitions):
-                await pipeline.cart_events.send(value=record, partition=target)
+                await output.send(pipeline.cart_events, record, partition=target)
         store = store_of(key)
         for checkout in out.redact_checkouts:
-            await pipeline.cart_events.send(
-                key=checkout_key(store, checkout).encode(),
-                value={"type": "checkout_redacted", "store": store, "checkout": checkout},
+            await output.send(
+                pipeline.cart_events,
+                {"type": "checkout_redacted", "store": store, "checkout": checkout},
+                checkout_key(store, checkout).encode(),
             )
 
-    def write(partition: int, key: str, state: dict[str, Any] | None) -> None:
+    async def write(partition: int, key: str, state: dict[str, Any] | None) -> None:
         if state is None:
             return
-        table[key] = state
+        await output.put(table, partition, key, state)
         index.schedule(partition, state.get("nd"), state.get("seq", 0), key)
 
     async def on_record(partition: int, key: str, record: dict[str, Any]) -> None:
@@ -131,7 +133,7 @@ def register(pipeline: Pipeline) -> None:
             )
         else:
             raise BadEvent(f"type: unknown shopper event type {kind!r}")
-        write(partition, key, new)
+        await write(partition, key, new)
         await perform(key, out, float(record.get("now", 0.0) or 0.0))
 
     async def on_tick(partition: int, record: dict[str, Any]) -> None:
@@ -150,12 +152,12 @@ def register(pipeline: Pipeline) -> None:
             except Exception:
                 log.exception("due touches of a shopper failed; skipping it until it changes")
                 continue
-            write(partition, key, new)
+            await write(partition, key, new)
             await perform(key, out, now)
         reference = time.time() if pipeline.clock == "wall" else now
         metering.timers_fired("recovery", index.pending(), [due for due, _ in fired], reference)
 
-    def erase_store(partition: int, record: dict[str, Any]) -> None:
+    async def erase_store(partition: int, record: dict[str, Any]) -> None:
         """A store's redaction: forget every shopper of that store on this partition."""
         doomed = [
             key
@@ -163,7 +165,7 @@ def register(pipeline: Pipeline) -> None:
             if state and state.get("pt") == partition and stage_b.erased_by_store(record, key)
         ]
         for key in doomed:
-            table.pop(key, None)
+            await output.put(table, partition, key, None)
         log.info("store_redacted: %d shoppers erased on partition %d", len(doomed), partition)
 
     async def on_message(partition: int, key: Any, records: list[Any]) -> None:
@@ -175,7 +177,7 @@ def register(pipeline: Pipeline) -> None:
                     await on_tick(partition, record)
                     continue
                 if record.get("type") == "store_redacted":
-                    erase_store(partition, record)
+                    await erase_store(partition, record)
                     continue
                 shopper = record.get("shopper") or key
                 if not isinstance(shopper, str) or ":" not in shopper:

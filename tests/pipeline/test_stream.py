@@ -104,19 +104,23 @@ def test_duplicate_and_out_of_order_deliveries_give_one_plan(broker, workers, po
     assert {t["plan_version"] for t in mine} == {1}
 
 
-def test_restart_fires_pending_touches_once_and_missed_ones_on_start(broker, workers, policy):
+# rocksdb: the production store, the restarted worker reopens its files; memory: the restarted
+# worker has nothing local and rebuilds both tables from their changelog topics.
+@pytest.mark.parametrize("store", ["rocksdb://", "memory://"])
+def test_restart_fires_pending_touches_once_and_missed_ones_on_start(
+    broker, workers, policy, store
+):
     names = workers.names
     events = [cart("h1", "310"), cart("v1", "900", T0 + 30)]
     send(broker, names, *events)
-    # The production table store: the restarted worker reopens its RocksDB files.
-    first_worker = workers.start(policy, "--clock", "event", "--store", "rocksdb://")
+    first_worker = workers.start(policy, "--clock", "event", "--store", store)
     tick(broker, names, T0 + 2.5 * HOUR)
     before = touches(broker, names, until=2, idle=2.0)
     assert len(before) >= 2, workers.logs()
     assert stop(first_worker) == 0
     # While the worker is down, time passes the SMS touch (due at +25h).
     tick(broker, names, T0 + 30 * HOUR)
-    workers.start(policy, "--clock", "event", "--store", "rocksdb://")
+    workers.start(policy, "--clock", "event", "--store", store)
     tick(broker, names, T0 + 8 * DAY)
     expected = simulate(
         sorted(((epoch(e["occurred_at"], "t"), e) for e in events), key=lambda p: p[0]),
