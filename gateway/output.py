@@ -98,6 +98,15 @@ class Batcher:
         self._scheduled: asyncio.Handle | None = None
         self._round: asyncio.Future[None] | None = None
         self._flushing: set[asyncio.Task[None]] = set()
+        # Python 3.11's asyncio.get_running_loop() makes a getpid() system call: once per
+        # batcher, not once per record.
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
 
     def partition(self, topic: str, key: bytes) -> int | None:
         """The partition ``producer.send`` would pick for ``key`` (None: topic not known yet)."""
@@ -109,7 +118,7 @@ class Batcher:
 
     def submit(self, topic: str, partition: int, key: bytes, value: bytes) -> asyncio.Future[None]:
         """Gather one record; the future is done when the broker acknowledged it."""
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         future: asyncio.Future[None] = loop.create_future()
         future.add_done_callback(_retrieve)
         gathered = self._pending.get((topic, partition))
@@ -130,8 +139,8 @@ class Batcher:
         if self._round is not None or not self._pending:
             return
         pending, self._pending = self._pending, {}
-        round_ = self._round = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(self._flush(pending, round_))
+        round_ = self._round = self.loop.create_future()
+        task = self.loop.create_task(self._flush(pending, round_))
         self._flushing.add(task)
         task.add_done_callback(self._flushing.discard)
 
@@ -344,7 +353,7 @@ class Output:
         batcher = self._batcher
         assert batcher is not None
         futures = [batcher.submit(*record) for record in records]
-        timer = asyncio.get_running_loop().call_later(self.ack_timeout, _expire, futures)
+        timer = batcher.loop.call_later(self.ack_timeout, _expire, futures)
         try:
             if len(futures) == 1:
                 await futures[0]
