@@ -74,6 +74,16 @@ def register(pipeline: Pipeline, output: Output) -> None:
     partitioner = DefaultPartitioner()
     targets = list(range(pipeline.partitions))
     outgoing: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    partition_of: dict[str, int] = {}  # murmur2 is pure Python: hash a shopper key once
+
+    def target_of(key: str) -> int:
+        found = partition_of.get(key)
+        if found is None:
+            found = partitioner(key.encode(), targets, targets)
+            if len(partition_of) >= 65_536:
+                partition_of.clear()
+            partition_of[key] = found
+        return found
 
     def emit(effects: list[stage_a.Effect]) -> None:
         """Queue the records for stage B, by the partition their shopper key hashes to (the
@@ -81,7 +91,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         metering.cart_effects(effects)
         for effect in effects:
             if effect.record is not None and effect.key is not None:
-                target = partitioner(effect.key.encode(), targets, targets)
+                target = target_of(effect.key)
                 record = effect.record
                 if record.get("shopper") != effect.key:
                     record = {**record, "shopper": effect.key}

@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from decimal import Decimal
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
@@ -202,9 +201,18 @@ def _amount(value: Decimal, what: str) -> float | None:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+_EVENTS_IN_SEEN: dict[tuple[str | None, str | None], Any] = {}
+
+
 def event_in(platform: str | None, type: str | None) -> None:
     """One cart/order event taken in by stage A; unknown platforms count as ``other``."""
-    EVENTS_IN.labels(platform=_known(platform or "", PLATFORMS), type=_token(type)).inc()
+    # Once per event: the labelled child is looked up once per (platform, type) as sent.
+    child = _EVENTS_IN_SEEN.get((platform, type))
+    if child is None:
+        child = EVENTS_IN.labels(platform=_known(platform or "", PLATFORMS), type=_token(type))
+        if len(_EVENTS_IN_SEEN) < 256:
+            _EVENTS_IN_SEEN[(platform, type)] = child
+    child.inc()
 
 
 def event_rejected(reason: RejectReason) -> None:
@@ -278,8 +286,13 @@ def timers(stage: TimerStage, pending: int, overdue_seconds: float) -> None:
     TIMERS_OVERDUE.labels(stage=stage_label).set(max(overdue_seconds, 0.0))
 
 
-@contextmanager
-def processing(agent: str) -> Iterator[None]:
+_PROCESSING_CHILDREN: dict[str, Any] = {}
+
+
+def processing(agent: str) -> AbstractContextManager[Any]:
     """Time the handling of one record: ``with processing("carts"): ...``."""
-    with PROCESSING_SECONDS.labels(agent=agent).time():
-        yield
+    child = _PROCESSING_CHILDREN.get(agent)
+    if child is None:
+        child = _PROCESSING_CHILDREN[agent] = PROCESSING_SECONDS.labels(agent=agent)
+    timer: AbstractContextManager[Any] = child.time()
+    return timer
