@@ -34,7 +34,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -80,6 +80,8 @@ class States:
     carts: dict[str, dict[str, Any]]  # store:checkout -> stage A state (open, deadline pending)
     shoppers: dict[str, dict[str, Any]]  # store:shopper -> stage B state (plan, touch pending)
     build_seconds: float
+    # store:checkout -> stage A state once abandoned (what it keeps while B's touches pend)
+    abandoned: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def build_states(count: int, policies: PolicySet, seed: int = 7) -> States:
@@ -87,6 +89,7 @@ def build_states(count: int, policies: PolicySet, seed: int = 7) -> States:
     events = generate(count, seed, PENDING_MIX)
     carts: dict[str, dict[str, Any]] = {}
     shoppers: dict[str, dict[str, Any]] = {}
+    abandoned: dict[str, dict[str, Any]] = {}
     for event in events:
         key = checkout_key(event["store"], event["checkout"])
         policy = policies.for_store(event["store"])
@@ -98,14 +101,16 @@ def build_states(count: int, policies: PolicySet, seed: int = 7) -> States:
         if deadline is None:
             continue
         # What stage B holds once this cart is abandoned: the shopper with a planned sequence.
-        _, effects = stage_a.apply_tick(state, key, deadline)
+        after, effects = stage_a.apply_tick(state, key, deadline)
+        if after is not None:
+            abandoned[key] = after
         for effect in effects:
             if effect.kind == "abandoned" and effect.key and effect.record:
                 shopper, _ = stage_b.apply_abandoned(
                     shoppers.get(effect.key), effect.key, effect.record, PARTITION, policy
                 )
                 shoppers[effect.key] = shopper
-    return States(carts, shoppers, time.perf_counter() - started)
+    return States(carts, shoppers, time.perf_counter() - started, abandoned)
 
 
 def heap_bytes(build: Callable[[], object]) -> tuple[object, int]:
@@ -136,6 +141,7 @@ def memory_rows(states: States) -> list[MemoryRow]:
     rows = []
     for what, table_states in (
         ("stage A checkout (pending abandonment)", states.carts),
+        ("stage A checkout (abandoned)", states.abandoned),
         ("stage B shopper (pending touches)", states.shoppers),
     ):
         sizes = sorted(len(orjson.dumps(s)) for s in table_states.values())

@@ -31,6 +31,7 @@ _MISSING = object()
 MAX_IDS = 8
 MAX_ITEMS = 10
 SNAPSHOT_DROP = ("type", "event_id", "platform", "completed_at")
+CONVERSION_FALLBACK = ("currency", "total", "contact")
 
 State = dict[str, Any]
 
@@ -293,7 +294,18 @@ def apply_tick(state: State, key: str, now: float) -> tuple[State | None, list[E
         return state, []
     store, _, checkout = key.partition(":")
     cycle = state.get("cy", 0) + 1
-    new = {**state, "st": "abandoned", "dl": None, "cy": cycle, "seq": state.get("seq", 0) + 1}
+    cart = state.get("c") or {}
+    # Stage B keeps the abandoned cart for its plan; stage A keeps what an order without those
+    # fields falls back on (_converted_record), until an update brings a new snapshot.
+    kept = {field: cart[field] for field in CONVERSION_FALLBACK if field in cart}
+    new = {
+        **state,
+        "st": "abandoned",
+        "dl": None,
+        "cy": cycle,
+        "seq": state.get("seq", 0) + 1,
+        "c": kept,
+    }
     record = {
         "type": "cart_abandoned",
         "store": store,
@@ -302,6 +314,6 @@ def apply_tick(state: State, key: str, now: float) -> tuple[State | None, list[E
         "cycle": cycle,
         "abandoned_at": iso(deadline),
         "occurred_at": iso(deadline),
-        "cart": state.get("c") or {},
+        "cart": cart,
     }
     return new, [Effect("abandoned", state["sh"], record)]

@@ -6,6 +6,7 @@ import pytest
 
 from cartbands.policyfile import load_policy
 from recovery import checkouts as a
+from schemas.codec import dumps
 from tests.pipeline.helpers import T0, cart, order
 
 POLICY = load_policy().defaults
@@ -32,6 +33,21 @@ def test_idle_checkout_is_abandoned_after_the_window():
     assert effect.kind == "abandoned"
     assert effect.record["abandoned_at"] == "2026-11-02T16:00:00Z"
     assert effect.key == state["sh"] and effect.key.startswith("pipe:")
+
+
+def test_abandoned_checkout_keeps_only_what_an_order_falls_back_on():
+    state, _ = fold(cart("c1", "120"))
+    new, (effect,) = a.apply_tick(state, "pipe:c1", T0 + HOUR)
+    assert effect.record["cart"] == state["c"]  # stage B gets the whole cart
+    assert set(new["c"]) == {"currency", "total", "contact"}
+    assert len(dumps(new)) < len(dumps(state))
+    bare = {**order("c1", "120", T0 + 2 * HOUR), "total": None}
+    bare.pop("contact")
+    done, effects = a.apply_event(new, bare, 0, POLICY)
+    (converted,) = [e for e in effects if e.kind == "converted"]
+    assert converted.record["total"] == "120" and converted.record["currency"] == "USD"
+    assert converted.record["contact"] == state["c"]["contact"]
+    assert done["st"] == "converted"
 
 
 def test_activity_pushes_the_deadline():
