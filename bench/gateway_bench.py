@@ -276,10 +276,40 @@ def main() -> None:
                     print(f"  round {round_} {name}: {result['rate']:.0f}/s", file=sys.stderr)
             for name, base in bases.items():
                 fixed[name].append(_run_load(base + "/webhooks/shopify", "open", args))
+            packing = asyncio.run(
+                _count_messages(broker.bootstrap, f"bench{os.getpid()}-cart-events")
+            )
         finally:
             stop(bare)
             stop(gateway)
     _print(closed, fixed, args, load_before)
+    events, messages = packing
+    print(
+        f"cart-events written by the gateway: {events:,} events in {messages:,} messages "
+        f"({events / max(messages, 1):.1f} events/message: a produce round's records of one "
+        "partition share a message)"
+    )
+
+
+async def _count_messages(bootstrap: str, topic: str) -> tuple[int, int]:
+    """(events, messages) on ``topic``: how many events the gateway packed per message."""
+    from agents.wire import records_of
+    from cartbands.kafka import reader
+
+    consumer = reader(bootstrap, [topic])
+    await consumer.start()
+    events = messages = 0
+    try:
+        while True:
+            found = await consumer.getmany(timeout_ms=2000, max_records=10_000)
+            if not found:
+                return events, messages
+            for batch in found.values():
+                for message in batch:
+                    messages += 1
+                    events += len(records_of(json.loads(message.value)))
+    finally:
+        await consumer.stop()
 
 
 def _print(

@@ -4,7 +4,9 @@ Each request awaits the broker's acknowledgement of its own records only, never 
 Records of concurrent requests are gathered per partition and handed to the producer in
 rounds, one closed batch per partition (:class:`Batcher`: one future per batch instead of one
 per record, which is most of the producer's per-record cost); every request waiting on a
-batch is released when the broker acknowledges it. A round leaves as soon as the previous one
+batch is released when the broker acknowledges it. On ``cart-events`` a round's records of
+one partition also share one message (``{"batch": [...]}``), so the stream worker pays its
+per-message cost once per round instead of once per event. A round leaves as soon as the previous one
 is answered (or at once when none is in flight), so the batches grow with the load without a
 fixed linger on the answer's path. Partitions come from Kafka's default murmur2 partitioner
 on the key, as ``producer.send`` would pick them, so a checkout's events keep one partition.
@@ -79,6 +81,35 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+Gathered = tuple[bytes | None, bytes, list[asyncio.Future[None]]]
+
+
+def pack(items: list[Gathered], limit: int = BATCHED_MAX_BYTES) -> list[Gathered]:
+    """Records of one partition, in order, as ``{"batch": [...]}`` messages of at most about
+    ``limit`` bytes (a lone record stays as it was, with its key)."""
+    out: list[Gathered] = []
+    run: list[Gathered] = []
+    size = 0
+
+    def close() -> None:
+        if len(run) == 1:
+            out.append(run[0])
+        else:
+            value = b'{"batch":[' + b",".join(value for _, value, _ in run) + b"]}"
+            out.append((None, value, [future for _, _, futures in run for future in futures]))
+        run.clear()
+
+    for item in items:
+        if run and size + len(item[1]) + 1 > limit:
+            close()
+            size = 0
+        run.append(item)
+        size += len(item[1]) + 1
+    if run:
+        close()
+    return out
+
+
 class Batcher:
     """Gather records per (topic, partition) and hand them to the producer one round at a time.
 
@@ -89,11 +120,19 @@ class Batcher:
     so batches grow with the load and an idle gateway sends at once (``linger`` seconds after
     the first record, 0 by default). Rounds are in order, so are a partition's records.
     A record whose request gave up (its future cancelled) before its round left is not sent.
+
+    On the ``packed`` topics (``cart-events``), a round's records of one partition leave as one
+    message, ``{"batch": [...]}`` (stage A reads it as those records, in order; each names its
+    store and checkout): the stream worker pays Faust's per-message cost once per round, not
+    once per event. A lone record keeps its own message and key.
     """
 
-    def __init__(self, out: AIOKafkaProducer, linger: float = 0.0) -> None:
+    def __init__(
+        self, out: AIOKafkaProducer, linger: float = 0.0, packed: frozenset[str] = frozenset()
+    ) -> None:
         self.out = out
         self.linger = linger
+        self.packed = packed
         self._pending: dict[tuple[str, int], list[tuple[bytes, bytes, asyncio.Future[None]]]] = {}
         self._scheduled: asyncio.Handle | None = None
         self._round: asyncio.Future[None] | None = None
@@ -174,20 +213,25 @@ class Batcher:
         sent_batches: list[asyncio.Future[Any]] = []
         try:
             for (topic, partition), gathered in pending.items():
-                items = [item for item in gathered if not item[2].done()]
+                items: list[Gathered] = [(k, v, [f]) for k, v, f in gathered if not f.done()]
+                if topic in self.packed and len(items) > 1:
+                    items = pack(items)
                 start = 0
                 while start < len(items):
                     batch = self.out.create_batch()
                     taken: list[asyncio.Future[None]] = []
-                    for key, value, future in items[start:]:
+                    fitted = 0
+                    for key, value, futures in items[start:]:
                         if batch.append(key=key, value=value, timestamp=None) is None:
                             break
-                        taken.append(future)
-                    if not taken:  # cannot happen below BATCHED_MAX_BYTES; never leave it waiting
-                        items[start][2].set_exception(KafkaError("record does not fit a batch"))
+                        taken.extend(futures)
+                        fitted += 1
+                    if not fitted:  # cannot happen below BATCHED_MAX_BYTES; never leave it waiting
+                        for future in items[start][2]:
+                            future.set_exception(KafkaError("record does not fit a batch"))
                         start += 1
                         continue
-                    start += len(taken)
+                    start += fitted
                     batch.close()
                     try:
                         sent = await self.out.send_batch(batch, topic, partition=partition)
@@ -288,9 +332,14 @@ class Output:
             raise
         for topic in self.topics:
             await out.partitions_for(topic)
-        self._batcher = Batcher(out, self.linger_ms / 1000)
+        await self._connect_batcher(out)
         self._producer = out
         log.info("gateway connected to the broker at %s", self.bootstrap)
+
+    async def _connect_batcher(self, out: AIOKafkaProducer) -> None:
+        self._batcher = Batcher(
+            out, self.linger_ms / 1000, packed=frozenset({self.names.cart_events})
+        )
 
     async def _connect_forever(self) -> None:
         delay = 0.2

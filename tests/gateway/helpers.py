@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import aiohttp
 
+from agents.wire import records_of
 from cartbands.kafka import drain, reader
 from cartbands.policyfile import load_policy
 from gateway.app import Gateway
@@ -23,6 +24,7 @@ from gateway.bigcommerce_api import BigCommerceApi
 from gateway.cli import bound_port, serve
 from gateway.config import build_config
 from gateway.output import Output
+from recovery.ids import checkout_key
 from streams.topics import TopicNames
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -141,6 +143,17 @@ class Record(NamedTuple):
 Records = list[Record]
 
 
+def unpacked(topic: str, partition: int, key: bytes | None, value: Any) -> Records:
+    """A message as the records it carries: the gateway packs a produce round's cart events of
+    one partition into one ``{"batch": [...]}`` message; each would have had its checkout key."""
+    if key is not None or not isinstance(value, dict) or list(value) != ["batch"]:
+        return [Record(topic, partition, key, value)]
+    return [
+        Record(topic, partition, checkout_key(r["store"], r["checkout"]).encode(), r)
+        for r in records_of(value)
+    ]
+
+
 async def read_until(
     bootstrap: str,
     topics: Iterable[str],
@@ -164,7 +177,7 @@ async def read_until(
             for partition, messages in batch.items():
                 for message in messages:
                     value = json.loads(message.value) if message.value is not None else None
-                    seen.append(Record(partition.topic, partition.partition, message.key, value))
+                    seen.extend(unpacked(partition.topic, partition.partition, message.key, value))
     finally:
         await consumer.stop()
     return seen

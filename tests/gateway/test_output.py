@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 import pytest
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
@@ -12,8 +13,9 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agents.wire import records_of
 from gateway.emit import Emit
-from gateway.output import Batcher, BrokerUnavailable, Output, murmur2
+from gateway.output import Batcher, BrokerUnavailable, Output, murmur2, pack
 from streams.topics import TopicNames
 
 NAMES = TopicNames("t-")
@@ -298,3 +300,57 @@ async def test_a_failed_batch_is_broker_unavailable():
     out.answer(KafkaTimeoutError())
     with pytest.raises(BrokerUnavailable):
         await asyncio.wait_for(sending, timeout=1.0)
+
+
+def _gathered(n: int, size: int = 10) -> list[Any]:
+    loop = asyncio.get_running_loop()
+    return [
+        (f"k{i}".encode(), orjson.dumps({"i": i, "pad": "x" * size}), [loop.create_future()])
+        for i in range(n)
+    ]
+
+
+async def test_pack_puts_a_partitions_records_in_batch_messages_in_order():
+    items = _gathered(5)
+    (packed,) = pack(items)
+    key, value, futures = packed
+    assert key is None and futures == [f for _, _, fs in items for f in fs]
+    assert orjson.loads(value) == {"batch": [orjson.loads(v) for _, v, _ in items]}
+    assert records_of(orjson.loads(value)) == [orjson.loads(v) for _, v, _ in items]
+
+
+async def test_pack_leaves_a_lone_record_as_it_was_and_splits_at_the_size_limit():
+    (lone,) = _gathered(1)
+    assert pack([lone]) == [lone]
+    items = _gathered(10, size=300)
+    messages = pack(items, limit=1000)
+    assert len(messages) > 1 and all(len(v) <= 1000 + 20 for _, v, _ in messages)
+    unpacked = [r for _, v, _ in messages for r in records_of(orjson.loads(v))]
+    assert unpacked == [orjson.loads(v) for _, v, _ in items], "every record once, in order"
+
+
+async def test_a_packed_topic_sends_one_message_per_partition_per_round():
+    out = FakeProducer()
+    batcher = Batcher(out, packed=frozenset({TOPIC}))  # type: ignore[arg-type]
+    _submit(batcher, b"first", b'{"n":0}')
+    await _turns()
+    later = [_submit(batcher, b"same", f'{{"n":{n}}}'.encode()) for n in range(1, 6)]
+    out.answer()
+    await _turns()
+    ((partition, batch, _),) = out.sent[1:]
+    assert partition == _partition(b"same")
+    ((key, value),) = batch.records
+    assert key is None
+    assert records_of(orjson.loads(value)) == [{"n": n} for n in range(1, 6)]
+    assert not any(f.done() for f in later)
+    out.answer()
+    await _turns()
+    assert all(f.done() and f.exception() is None for f in later), "one ack releases them all"
+
+
+async def test_the_gateway_packs_cart_events_only():
+    out = FakeProducer()
+    output = Output("unused:9092", NAMES)
+    output._producer = out  # type: ignore[assignment]
+    await output._connect_batcher(out)  # type: ignore[arg-type]
+    assert output._batcher is not None and output._batcher.packed == {NAMES.cart_events}

@@ -14,6 +14,8 @@ import jsonschema
 import pytest
 from aiohttp import web
 
+from agents.wire import records_of
+from cartbands.kafka import reader
 from cartbands.policyfile import load_policy
 from gateway.bigcommerce_api import BigCommerceApi
 from gateway.cli import bound_port
@@ -398,3 +400,27 @@ async def test_bigcommerce_api_waits_out_429_resets_and_paces_calls(tmp_path):
         waited = time.monotonic() - started
         await api.close()
         assert waited >= 3 * 0.2 * 0.9, "5 calls/s with no burst: three waits of 200 ms"
+
+
+async def test_one_requests_events_reach_their_partition_as_one_batch_message(broker, policy):
+    auth = {"Content-Type": "application/json", "Authorization": f"Bearer {GENERIC_TOKEN}"}
+    events = [_cart(f"p{n}", "gen-packed", total=f"{60 + n}.00") for n in range(6)]
+    async with running_gateway(broker.bootstrap, policy) as gw:
+        answer = await post(gw.url + "/events", json.dumps(events).encode(), auth)
+        consumer = reader(gw.bootstrap, [gw.names.cart_events])
+        await consumer.start()
+        try:
+            messages = []
+            deadline = time.monotonic() + 30
+            while not messages and time.monotonic() < deadline:
+                for found in (await consumer.getmany(timeout_ms=200)).values():
+                    messages.extend(found)
+        finally:
+            await consumer.stop()
+    assert answer == (200, {"accepted": 6})
+    # One request, one checkout, one partition: its records leave in one produce round.
+    (message,) = messages
+    assert message.key is None
+    records = records_of(json.loads(message.value))
+    assert [r["event_id"] for r in records] == [f"p{n}" for n in range(6)]
+    assert [r["total"] for r in records] == [f"{60 + n}.00" for n in range(6)]
