@@ -6,12 +6,12 @@ rounds, one closed batch per partition (:class:`Batcher`: one future per batch i
 per record, which is most of the producer's per-record cost); every request waiting on a
 batch is released when the broker acknowledges it. On ``cart-events`` a round's records of
 one partition also share one message (``{"batch": [...]}``), so the stream worker pays its
-per-message cost once per round instead of once per event. A round leaves as soon as the previous one
-is answered (or at once when none is in flight), so the batches grow with the load without a
-fixed linger on the answer's path. Partitions come from Kafka's default murmur2 partitioner
-on the key, as ``producer.send`` would pick them, so a checkout's events keep one partition.
-Large records (dead letters with their body) and store-wide broadcasts take the producer's
-ordinary path.
+per-message cost once per round instead of once per event. A round leaves as soon as the
+previous one is answered (or at once when none is in flight), so the batches grow with the
+load without a fixed linger on the answer's path. Partitions come from Kafka's default
+murmur2 partitioner on the key, as ``producer.send`` would pick them, so a checkout's events
+keep one partition. Large records (dead letters with their body) and store-wide broadcasts
+take the producer's ordinary path.
 
 A send not acknowledged within ``ack_timeout`` raises :class:`BrokerUnavailable` (the caller
 answers 503 and the platform retries; a late acknowledgement then yields a duplicate, which
