@@ -31,7 +31,7 @@ _MISSING = object()
 MAX_IDS = 8
 MAX_ITEMS = 10
 SNAPSHOT_DROP = ("type", "event_id", "platform", "completed_at")
-CONVERSION_FALLBACK = ("currency", "total", "contact")
+CONVERSION_FALLBACK = ("currency", "total")
 
 State = dict[str, Any]
 
@@ -296,12 +296,11 @@ def apply_tick(state: State, key: str, now: float) -> tuple[State | None, list[E
     cycle = state.get("cy", 0) + 1
     cart = state.get("c") or {}
     # Stage B keeps the abandoned cart for its plan; stage A keeps what an order without those
-    # fields falls back on (_converted_record), until an update brings a new snapshot.
+    # fields falls back on (_converted_record: its total), until an update brings a new one.
     kept = {field: cart[field] for field in CONVERSION_FALLBACK if field in cart}
     new = {
-        **state,
+        **{k: v for k, v in state.items() if k != "dl"},  # no deadline until an update
         "st": "abandoned",
-        "dl": None,
         "cy": cycle,
         "seq": state.get("seq", 0) + 1,
         "c": kept,

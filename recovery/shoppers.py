@@ -41,6 +41,9 @@ SENDS_WINDOW = 7 * 86400  # sends kept for caps and per-channel gaps
 MAX_ABANDONMENTS = 20
 # Exits after which a shopper is taken back out of retargeting audiences.
 AUDIENCE_EXITS = frozenset({"converted", "unsubscribe", "redacted"})
+# Snapshot fields a plan's cart does not keep: in the key and the plan already, or (the
+# platform's order history) folded into the profile when the cart is abandoned.
+PLAN_CART_DROP = frozenset({"store", "checkout", "occurred_at", "customer"})
 # A plan depends on its stored inputs only (and the last order, read by the segment).
 _plans = PlanMemo()
 
@@ -104,12 +107,14 @@ def profile_of(state: State, planning: dict[str, Any] | None = None) -> Profile:
     )
 
 
-def cart_of(snapshot: dict[str, Any], abandoned_at: float, cycle: int) -> Cart:
+def cart_of(
+    snapshot: dict[str, Any], store: str, checkout: str, abandoned_at: float, cycle: int
+) -> Cart:
     contact = snapshot.get("contact") or {}
     address = snapshot.get("shipping_address") or snapshot.get("billing_address") or {}
     return Cart(
-        store=snapshot["store"],
-        checkout=snapshot["checkout"],
+        store=store,
+        checkout=checkout,
         currency=snapshot.get("currency", ""),
         total=_dec(snapshot.get("total")),
         subtotal=_dec(snapshot["subtotal"]) if snapshot.get("subtotal") is not None else None,
@@ -153,7 +158,7 @@ def derive_plan(state: State, shopper: str, policy: StorePolicy) -> tuple[Plan, 
         return None
 
     def derive() -> tuple[Plan, Cart]:
-        cart = cart_of(pl["c"], pl["at"], pl["cy"])
+        cart = cart_of(pl["c"], shopper.partition(":")[0], pl["ck"], pl["at"], pl["cy"])
         profile = profile_of(state, pl.get("pp"))
         plan = plan_recovery(profile, cart, shopper, policy, _dt(pl["at"]), version=pl["cy"])
         return plan, cart
@@ -184,8 +189,14 @@ def _bump(state: State, shopper: str, policy: StorePolicy) -> State:
 
 
 def _prune(pr: dict[str, Any], now: float) -> None:
-    pr["ab"] = [t for t in pr.get("ab", ()) if t >= now - HISTORY_WINDOW][-MAX_ABANDONMENTS:]
-    pr["se"] = [s for s in pr.get("se", ()) if s[1] >= now - SENDS_WINDOW]
+    """Drop history older than its window; an empty history is not stored at all."""
+    recent = [t for t in pr.get("ab", ()) if t >= now - HISTORY_WINDOW][-MAX_ABANDONMENTS:]
+    sends = [s for s in pr.get("se", ()) if s[1] >= now - SENDS_WINDOW]
+    for name, kept in (("ab", recent), ("se", sends)):
+        if kept:
+            pr[name] = kept
+        else:
+            pr.pop(name, None)
 
 
 def _country(state: State) -> str | None:
@@ -263,16 +274,18 @@ def apply_abandoned(
     pr["ab"] = [*pr.get("ab", ()), at]
     _prune(pr, at)
     st["pr"] = pr
+    checkout = str(record.get("checkout"))
     candidate: dict[str, Any] = {
-        "ck": str(record.get("checkout")),
+        "ck": checkout,
         "cy": int(record.get("cycle", 1)),
         "at": at,
-        "c": cart_snapshot,
-        "pp": {"oc": pr.get("oc", 0), "ltv": pr.get("ltv", "0"), "ab": pr["ab"][:-1]},
-        "done": {},
-        "due": {},
+        "c": {k: v for k, v in cart_snapshot.items() if k not in PLAN_CART_DROP},
+        "pp": {"oc": pr.get("oc", 0), "ltv": pr.get("ltv", "0")},
     }
-    new_cart = cart_of(cart_snapshot, at, candidate["cy"])
+    earlier = pr.get("ab", [])[:-1]
+    if earlier:
+        candidate["pp"]["ab"] = earlier
+    new_cart = cart_of(cart_snapshot, shopper.partition(":")[0], checkout, at, candidate["cy"])
     new_plan = plan_recovery(
         profile_of(st, candidate["pp"]), new_cart, shopper, policy, _dt(at), version=candidate["cy"]
     )
@@ -491,6 +504,8 @@ def apply_due(
             pl["done"][str(touch.step)] = "skip"
             out.count("suppressed", decision.key, touch.channel)
     _prune(pr, now)
+    if not pl["due"]:
+        del pl["due"]  # nothing deferred: not stored
     if all(str(t.step) in pl["done"] for t in plan.touches):
         _end_plan(st, shopper, policy, "completed: sequence finished", now, out)
     return _bump(st, shopper, policy), out

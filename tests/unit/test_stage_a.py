@@ -39,14 +39,14 @@ def test_abandoned_checkout_keeps_only_what_an_order_falls_back_on():
     state, _ = fold(cart("c1", "120"))
     new, (effect,) = a.apply_tick(state, "pipe:c1", T0 + HOUR)
     assert effect.record["cart"] == state["c"]  # stage B gets the whole cart
-    assert set(new["c"]) == {"currency", "total", "contact"}
+    assert set(new["c"]) == {"currency", "total"}
     assert len(dumps(new)) < len(dumps(state))
     bare = {**order("c1", "120", T0 + 2 * HOUR), "total": None}
     bare.pop("contact")
     done, effects = a.apply_event(new, bare, 0, POLICY)
     (converted,) = [e for e in effects if e.kind == "converted"]
     assert converted.record["total"] == "120" and converted.record["currency"] == "USD"
-    assert converted.record["contact"] == state["c"]["contact"]
+    assert "contact" not in converted.record and converted.key == state["sh"]
     assert done["st"] == "converted"
 
 
