@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 import faust
-from aiokafka.partitioner import DefaultPartitioner
 
 from agents import metering
 from agents.output import Output
@@ -24,6 +23,7 @@ from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
 from recovery.timer_index import TimerIndex
 from streams.app import Pipeline
+from streams.partitioning import key_partition
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,6 @@ def register(pipeline: Pipeline, output: Output) -> None:
             "%s: %d checkouts erased on partition %d", record.get("type"), len(doomed), partition
         )
 
-    partitioner = DefaultPartitioner()
     targets = list(range(pipeline.partitions))
     outgoing: dict[int, list[tuple[str, dict[str, Any]]]] = {}
     partition_of: dict[str, int] = {}  # murmur2 is pure Python: hash a shopper key once
@@ -79,7 +78,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
     def target_of(key: str) -> int:
         found = partition_of.get(key)
         if found is None:
-            found = partitioner(key.encode(), targets, targets)
+            found = key_partition(key.encode(), targets)
             if len(partition_of) >= 65_536:
                 partition_of.clear()
             partition_of[key] = found

@@ -28,7 +28,6 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 
 from agents.wire import tick
 from cartbands.broker import _die_with_parent
@@ -37,6 +36,7 @@ from recovery.checkouts import epoch
 from recovery.ids import checkout_key
 from recovery.simulate import boundaries
 from schemas.codec import dumps
+from streams.partitioning import key_partition
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_FORMATS = ("array", "object")
@@ -80,7 +80,7 @@ def events_in(value: Any) -> int:
 
 def partition_of(key: str, partitions: int) -> int:
     """The partition aiokafka's (and Faust's) default partitioner picks for ``key``."""
-    return int(DefaultPartitioner()(key.encode(), list(range(partitions)), []))
+    return key_partition(key.encode(), range(partitions))
 
 
 def partition_records(

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import DefaultPartitioner
 
 from agents.wire import tick
 from cartbands.kafka import producer
@@ -26,6 +25,7 @@ from recovery.checkouts import BadEvent, epoch
 from recovery.ids import checkout_key
 from recovery.simulate import boundaries, drain_ticks
 from schemas.codec import dumps
+from streams.partitioning import key_partition
 
 
 class ReplayError(ValueError):
@@ -97,7 +97,6 @@ async def replay(
     """
     started = time.monotonic()
     step = tick_step.total_seconds()
-    partitioner = DefaultPartitioner()
     messages = ticks = 0
     async with producer(bootstrap) as out:
         partitions = sorted(await out.partitions_for(topic))
@@ -130,7 +129,7 @@ async def replay(
             by_partition: dict[int, list[dict[str, Any]]] = {}
             for event in chunk:
                 key = checkout_key(str(event.get("store")), str(event.get("checkout"))).encode()
-                partition = partitioner(key, partitions, partitions)
+                partition = key_partition(key, partitions)
                 by_partition.setdefault(partition, []).append(event)
             for partition, batch in by_partition.items():
                 for start in range(0, len(batch), batch_size):

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -35,37 +34,13 @@ from aiokafka.errors import KafkaError
 from cartbands.kafka import ensure_topics, producer
 from gateway.emit import Emit
 from schemas.codec import dumps
+from streams.partitioning import key_partition
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 BATCHED_MAX_BYTES = 64 * 1024
-
-
-_M = 0x5BD1E995
-_MASK = 0xFFFFFFFF
-
-
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 of ``data`` (as ``aiokafka.partitioner.murmur2``, a word at a time)."""
-    length = len(data)
-    h = (0x9747B28C ^ length) & _MASK
-    for word in struct.unpack_from(f"<{length >> 2}I", data):
-        k = (word * _M) & _MASK
-        k = ((k ^ (k >> 24)) * _M) & _MASK
-        h = ((h * _M) & _MASK) ^ k
-    tail = length & 3
-    if tail:
-        base = length - tail
-        if tail == 3:
-            h ^= data[base + 2] << 16
-        if tail >= 2:
-            h ^= data[base + 1] << 8
-        h = ((h ^ data[base]) * _M) & _MASK
-    h ^= h >> 13
-    h = (h * _M) & _MASK
-    return h ^ (h >> 15)
 
 
 def _expire(futures: list[asyncio.Future[None]]) -> None:
@@ -152,8 +127,7 @@ class Batcher:
         every = self.out.client.cluster.partitions_for_topic(topic)
         if not every:
             return None
-        ordered = sorted(every)
-        return ordered[(murmur2(key) & 0x7FFFFFFF) % len(ordered)]
+        return key_partition(key, sorted(every))
 
     def submit(self, topic: str, partition: int, key: bytes, value: bytes) -> asyncio.Future[None]:
         """Gather one record; the future is done when the broker acknowledged it."""

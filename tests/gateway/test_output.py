@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from agents.wire import records_of
 from gateway.emit import Emit
-from gateway.output import Batcher, BrokerUnavailable, Output, murmur2, pack
+from gateway.output import Batcher, BrokerUnavailable, Output, pack
+from streams.partitioning import murmur2
 from streams.topics import TopicNames
 
 NAMES = TopicNames("t-")
