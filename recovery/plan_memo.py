@@ -58,6 +58,3 @@ class PlanMemo:
         if len(self._entries) >= self._size:
             del self._entries[next(iter(self._entries))]
         self._entries[key] = (policy, derived)
-
-    def clear(self) -> None:
-        self._entries.clear()
