@@ -26,11 +26,10 @@ from typing import Any
 from recovery.ids import shopper_key
 from recovery.money import MoneyError, parse_amount
 from recovery.policy import StorePolicy
+from recovery.stored_cart import DELIVERY_FIELDS, MAX_ITEMS
 
 _MISSING = object()
 MAX_IDS = 8
-MAX_ITEMS = 10
-SNAPSHOT_DROP = ("type", "event_id", "platform", "completed_at")
 CONVERSION_FALLBACK = ("currency", "total")
 
 State = dict[str, Any]
@@ -130,7 +129,7 @@ def _reachable(event: dict[str, Any]) -> bool:
 
 def snapshot(event: dict[str, Any]) -> dict[str, Any]:
     """The cart as kept in state: no nulls, no delivery metadata, at most MAX_ITEMS lines."""
-    kept = {k: v for k, v in event.items() if v is not None and k not in SNAPSHOT_DROP}
+    kept = {k: v for k, v in event.items() if v is not None and k not in DELIVERY_FIELDS}
     items = kept.get("line_items")
     if isinstance(items, list):
         kept["line_items"] = [

@@ -6,7 +6,7 @@ State is a compact dict stored in the ``shoppers`` table as-is::
     pr  profile: oc orders, ltv lifetime value, lo last order, ec/sc consents (None unknown),
         sup suppressed channels, sn suppressed SMS numbers (E.164), ab recent abandonment
         times, se recent sends [channel, ts]
-    pl  active plan inputs: ck checkout, cy cycle, at abandoned_at, c cart snapshot,
+    pl  active plan inputs: ck checkout, cy cycle, at abandoned_at, c cart (stored_cart form),
         pp profile at planning time (oc, ltv, ab), done {step: outcome}, due {step: deferred ts},
         codes sent discount codes, cc {code: incentive cost}
     lp  the last ended plan, for attribution: ck, cy, band, seg, ho, sent [steps], codes, cc,
@@ -33,6 +33,7 @@ from recovery.money import parse_amount
 from recovery.plan import plan_recovery
 from recovery.plan_memo import PlanMemo
 from recovery.policy import StorePolicy
+from recovery.stored_cart import pack, unpack
 from recovery.valuation import CENT
 
 State = dict[str, Any]
@@ -158,7 +159,8 @@ def derive_plan(state: State, shopper: str, policy: StorePolicy) -> tuple[Plan, 
         return None
 
     def derive() -> tuple[Plan, Cart]:
-        cart = cart_of(pl["c"], shopper.partition(":")[0], pl["ck"], pl["at"], pl["cy"])
+        snapshot = unpack(pl["c"])
+        cart = cart_of(snapshot, shopper.partition(":")[0], pl["ck"], pl["at"], pl["cy"])
         profile = profile_of(state, pl.get("pp"))
         plan = plan_recovery(profile, cart, shopper, policy, _dt(pl["at"]), version=pl["cy"])
         return plan, cart
@@ -201,7 +203,7 @@ def _prune(pr: dict[str, Any], now: float) -> None:
 
 def _country(state: State) -> str | None:
     """The country of the active plan's cart address, to read a national phone number."""
-    snapshot = (state.get("pl") or {}).get("c") or {}
+    snapshot = unpack((state.get("pl") or {}).get("c") or {})
     address = snapshot.get("shipping_address") or snapshot.get("billing_address") or {}
     country = address.get("country_code") if isinstance(address, dict) else None
     return country if isinstance(country, str) and country else None
@@ -279,7 +281,7 @@ def apply_abandoned(
         "ck": checkout,
         "cy": int(record.get("cycle", 1)),
         "at": at,
-        "c": {k: v for k, v in cart_snapshot.items() if k not in PLAN_CART_DROP},
+        "c": pack(cart_snapshot, drop=PLAN_CART_DROP),
         "pp": {"oc": pr.get("oc", 0), "ltv": pr.get("ltv", "0")},
     }
     earlier = pr.get("ab", [])[:-1]
