@@ -18,10 +18,9 @@ Every function returns ``(new_state, effects)``; the effects are the records sta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from recovery.ids import shopper_key
 from recovery.money import MoneyError, parse_amount
@@ -39,9 +38,11 @@ class BadEvent(ValueError):
     """A cart event that cannot be used; the message says which field and why."""
 
 
-@dataclass(frozen=True, slots=True)
-class Effect:
-    """Something stage A must do besides storing state: a record to emit, or a count."""
+class Effect(NamedTuple):
+    """Something stage A must do besides storing state: a record to emit, or a count.
+
+    A named tuple, not a frozen dataclass: one is made for most events, and a frozen
+    dataclass's ``__init__`` costs several times as much."""
 
     kind: str  # abandoned | converted | reopened | emptied | duplicate | stale | forgotten
     key: str | None = None
@@ -128,12 +129,21 @@ def _reachable(event: dict[str, Any]) -> bool:
 
 
 def snapshot(event: dict[str, Any]) -> dict[str, Any]:
-    """The cart as kept in state: no nulls, no delivery metadata, at most MAX_ITEMS lines."""
-    kept = {k: v for k, v in event.items() if v is not None and k not in DELIVERY_FIELDS}
+    """The cart as kept in state: no nulls, no delivery metadata, at most MAX_ITEMS lines.
+
+    Runs on every update, so it copies only what changes: a line item without nulls is kept
+    as the same dict (states are never changed in place, only replaced)."""
+    kept = dict(event)
+    for name in DELIVERY_FIELDS:
+        kept.pop(name, None)
+    if None in kept.values():
+        kept = {k: v for k, v in kept.items() if v is not None}
     items = kept.get("line_items")
     if isinstance(items, list):
         kept["line_items"] = [
-            {k: v for k, v in item.items() if v is not None} if isinstance(item, dict) else item
+            {k: v for k, v in item.items() if v is not None}
+            if isinstance(item, dict) and None in item.values()
+            else item
             for item in items[:MAX_ITEMS]
         ]
     contact = kept.get("contact")
