@@ -31,7 +31,7 @@ from decimal import Decimal
 
 from bench.events import generate
 from cartbands.policyfile import load_policy
-from cartbands.runtime import tune_gc
+from cartbands.runtime import describe_core, tune_gc
 from recovery.checkouts import epoch
 from recovery.decide import decide_touch
 from recovery.ids import shopper_key
@@ -167,6 +167,7 @@ def main() -> None:
     ]
     thresholds = "Python's default" if args.default_gc else "the worker's"
     print(f"GC thresholds: {thresholds} {gc.get_threshold()}")
+    print(f"recovery core: {describe_core()}")
     print(
         f"cartbands pure core: {args.carts} carts, {touches} planned touches; {replayed} cart "
         f"events replayed ({len(sim.touches)} touch commands, {len(sim.recoveries)} recoveries)"

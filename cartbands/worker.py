@@ -6,7 +6,7 @@ import logging
 
 import faust
 
-from cartbands.runtime import tune_runtime
+from cartbands.runtime import describe_core, tune_runtime
 from cartbands.settings import Settings
 from recovery.policyset import PolicySet
 from streams.app import Pipeline, create_app
@@ -55,6 +55,11 @@ def run_worker(settings: Settings, policies: PolicySet, loglevel: str = "info") 
         tick_interval=settings.tick_interval,
     )
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+
+    @pipeline.app.task
+    async def announce_core() -> None:  # once started, when Faust's logging is set up
+        log.info("recovery core: %s", describe_core())
+
     if settings.metrics_port:
         serve_metrics(pipeline, settings)
     worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True, workdir=None)
