@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import itertools
+import os
+import pkgutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from subprocess import Popen
@@ -17,6 +21,52 @@ from streams.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parent.parent
 _app_ids = itertools.count(1)
+# Set by `make test-compiled` (.ci/test-compiled): the session must run an installed wheel
+# with the core compiled by mypyc, never the sources of this checkout.
+EXPECT_COMPILED_CORE = os.environ.get("CARTBANDS_EXPECT_COMPILED_CORE") == "1"
+OWN_PACKAGES = ("recovery", "cartbands", "agents", "streams", "gateway", "senders", "telemetry")
+
+
+def _check_compiled_core(when: str) -> None:
+    from cartbands.runtime import compiled_core_modules
+
+    sources = [
+        f"{name} ({module.__file__})"
+        for name, module in list(sys.modules.items())
+        if name.partition(".")[0] in OWN_PACKAGES
+        and Path(getattr(module, "__file__", None) or "/").resolve().is_relative_to(ROOT)
+    ]
+    if sources:
+        pytest.exit(f"{when}: imported from the source tree, not the wheel: {sources[:5]}", 1)
+    import recovery
+
+    keep = _keep_python()
+    expected = {
+        info.name
+        for info in pkgutil.iter_modules(recovery.__path__, "recovery.")
+        if info.name.removeprefix("recovery.") not in keep
+    }
+    missing = sorted(expected - set(compiled_core_modules()))
+    if missing:
+        pytest.exit(f"{when}: core modules not compiled: {missing}", 1)
+
+
+def _keep_python() -> set[str]:
+    """The core modules setup.py leaves as Python (its ``KEEP_PYTHON``)."""
+    for node in ast.parse((ROOT / "setup.py").read_text()).body:
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "KEEP_PYTHON":
+            return set(ast.literal_eval(node.value))
+    raise LookupError("setup.py: no KEEP_PYTHON")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if EXPECT_COMPILED_CORE:
+        _check_compiled_core("before the tests")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if EXPECT_COMPILED_CORE:
+        _check_compiled_core("after the tests")
 
 
 @pytest.fixture(scope="session")
