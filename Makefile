@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest test-compiled bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,13 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+# The core compiled with mypyc as the production image builds it (setup.py), in a throwaway
+# wheel, against tests/unit. Skipped, loudly, where there is no C compiler or Python.h, unless
+# CARTBANDS_COMPILED_TESTS=required (.ci/run sets it).
+test-compiled: $(VENV)/.installed-dev
+	.ci/test-compiled $(abspath $(BIN))/python
+
+test: lint typecheck pytest test-compiled
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
