@@ -5,15 +5,23 @@ Moves data only: each message (one event or a batch) is folded into the ``checko
 has come, and is then forwarded to every partition of ``shopper-events`` so stage B's clock is
 the minimum of its upstream partitions' clocks (a watermark): every ``cart_abandoned`` a stage-A
 partition emits before a tick reaches stage B before that tick does.
+
+Messages are handled in windows (see WINDOW_MESSAGES). At-least-once holds because a window's
+messages are acknowledged only after its table writes and records are with the producer, which
+Faust flushes before it commits offsets; a crash mid-window loses the window's writes and
+records together, and its messages are read again.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import weakref
 from typing import Any
 
 import faust
+from faust.streams import _current_event
+from faust.types import EventT
 
 from agents import metering
 from agents.output import Output
@@ -22,11 +30,22 @@ from recovery import checkouts as stage_a
 from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
 from recovery.timer_index import TimerIndex
+from schemas.batches import batch_message, runs
+from schemas.codec import dumps
 from streams.app import Pipeline
 from streams.partitioning import key_partition
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
+# Input messages are taken in windows (Faust ``take_events``: acked only after the window's
+# writes and records are handed to the producer). A window's table writes are coalesced per
+# checkout and its records for stage B leave as one batch per partition: fewer, larger
+# messages on both topics. A window closes after this many messages or this many seconds.
+WINDOW_MESSAGES = 256
+WINDOW_SECONDS = 0.05
+# Within a window, writes and records are handed to the producer once this many checkouts
+# are pending, so producing overlaps the rest of the window instead of following it.
+HANDOVER_AT = 1000
 
 
 def register(pipeline: Pipeline, output: Output) -> None:
@@ -72,7 +91,8 @@ def register(pipeline: Pipeline, output: Output) -> None:
         )
 
     targets = list(range(pipeline.partitions))
-    outgoing: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    # the window's records for stage B by partition, in order: (shopper key or None, record)
+    outgoing: dict[int, list[tuple[str | None, dict[str, Any]]]] = {}
     partition_of: dict[str, int] = {}  # murmur2 is pure Python: hash a shopper key once
 
     def target_of(key: str) -> int:
@@ -97,15 +117,19 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 outgoing.setdefault(target, []).append((effect.key, record))
 
     async def send_outgoing() -> None:
-        """One ``shopper-events`` message per partition per input message: a lone record as
-        itself (keyed), several as a ``{"batch": [...]}`` (each record names its shopper)."""
+        """The window's records for stage B: per partition, ``{"batch": [...]}`` messages of
+        up to BATCH_MAX_BYTES (each record names its shopper); a lone record as itself, keyed."""
+        topic = pipeline.shopper_events
         for target, queued in outgoing.items():
-            if len(queued) == 1:
-                key, record = queued[0]
-                await output.send(pipeline.shopper_events, record, key.encode(), target)
-            else:
-                batch = {"batch": [record for _, record in queued]}
-                await output.send(pipeline.shopper_events, batch, partition=target)
+            encoded = [(key, dumps(record)) for key, record in queued]
+            for run in runs(encoded, lambda item: len(item[1])):
+                if len(run) == 1:
+                    key, payload = run[0]
+                    keyed = None if key is None else key.encode()
+                    await output.send_encoded(topic, payload, keyed, target)
+                else:
+                    message = batch_message([payload for _, payload in run])
+                    await output.send_encoded(topic, message, partition=target)
         outgoing.clear()
 
     async def reject(partition: int, record: Any, reason: str, *, malformed: bool = True) -> None:
@@ -116,28 +140,40 @@ def register(pipeline: Pipeline, output: Output) -> None:
             {"reason": reason, "partition": partition, "record": record},
         )
 
+    # the window's latest state per checkout key (None: delete), with the key's partition
+    pending: dict[str, tuple[int, dict[str, Any] | None]] = {}
+    # the window's latest event of each partition
+    latest: dict[int, EventT] = {}
+
+    def make_current(event: EventT) -> None:
+        """Make ``event`` Faust's current event in this task. A window's events are handed
+        over as a list, outside the stream's iteration, and a RocksDB table reads and writes
+        the store of the current event's partition. The context variable is Faust's own
+        (faust.streams has no public setter; Stream._set_current_event would also change
+        the stream's attribute that take_events' buffering task reads)."""
+        _current_event.set(weakref.ref(event))
+
     async def on_records(partition: int, records: list[Any]) -> None:
         ensure_index(partition)
-        pending: dict[str, Any] = {}
         for record in records:
             if isinstance(record, dict) and record.get("type") == "tick":
-                await flush(partition, pending)
+                await write_pending()
                 await on_tick(partition, record)
                 continue
             if isinstance(record, dict) and record.get("type") in stage_a.REDACTIONS:
-                await flush(partition, pending)
+                await write_pending()
                 await erase(partition, record)
                 continue
             if isinstance(record, dict) and record.get("type") == "checkout_redacted":
                 key = checkout_key(str(record.get("store")), str(record.get("checkout")))
-                pending[key] = None
+                pending[key] = (partition, None)
                 continue
             metering.event_read(record)
             try:
                 checked = stage_a.validate(record)
                 _, store, checkout, _ = checked
                 key = checkout_key(store, checkout)
-                state = pending[key] if key in pending else table.get(key)
+                state = pending[key][1] if key in pending else table.get(key)
                 policy = pipeline.policies.for_store(store)
                 new, effects = stage_a.apply_event(state, record, partition, policy, checked)
             except BadEvent as exc:
@@ -149,19 +185,27 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 await reject(partition, record, reason, malformed=False)
                 continue
             if new is not state:
-                pending[key] = new
+                pending[key] = (partition, new)
             emit(effects)
-        await flush(partition, pending)
-        await send_outgoing()
 
-    async def flush(partition: int, pending: dict[str, Any]) -> None:
-        """One table write per key per message, however many events touched it."""
-        for key, state in pending.items():
+    async def write_pending() -> None:
+        """One table write per key per window (and before a tick or a redaction), however many
+        events touched it."""
+        if not pending:
+            return
+        was = faust.current_event()
+        current = None
+        for key, (partition, state) in pending.items():
+            if partition != current:
+                make_current(latest[partition])
+                current = partition
             await output.put(table, partition, key, state)
-            if state is None:
-                continue
-            index.schedule(partition, stage_a.next_due(state), state.get("seq", 0), key)
+            # a partition whose index a rebalance dropped mid-window is rebuilt from the table
+            if state is not None and index.built(partition):
+                index.schedule(partition, stage_a.next_due(state), state.get("seq", 0), key)
         pending.clear()
+        if was is not None:
+            make_current(was)
 
     async def on_tick(partition: int, record: dict[str, Any]) -> None:
         now = float(record.get("now", 0.0))
@@ -177,22 +221,32 @@ def register(pipeline: Pipeline, output: Output) -> None:
             if new is not None:
                 index.schedule(partition, stage_a.next_due(new), new.get("seq", 0), key)
             emit(effects)
-        # every record this partition emitted up to now reaches stage B before the tick does
-        await send_outgoing()
         reference = time.time() if pipeline.clock == "wall" else now
         metering.timers_fired("carts", index.pending(), [due for due, _ in fired], reference)
+        # queued after every record this partition emitted up to now, so they all reach
+        # stage B before the tick does
         forwarded = tick(now, partition, pipeline.partitions)
-        for target in range(pipeline.partitions):
-            await output.send(pipeline.shopper_events, forwarded, partition=target)
+        for target in targets:
+            outgoing.setdefault(target, []).append((None, forwarded))
 
     @app.agent(pipeline.cart_events, name="checkouts", concurrency=1)
     async def checkouts(stream: faust.StreamT[Any]) -> None:
-        async for event in stream.events():
-            try:
-                with metrics.processing("checkouts"):
-                    await on_records(event.message.partition, records_of(event.value))
-            except Exception:
-                log.exception("cart-events message failed; continuing")
+        assert isinstance(stream, faust.Stream)  # StreamT does not declare take_events
+        async for window in stream.take_events(WINDOW_MESSAGES, within=WINDOW_SECONDS):
+            for event in window:
+                latest[event.message.partition] = event
+                make_current(event)
+                try:
+                    with metrics.processing("checkouts"):
+                        await on_records(event.message.partition, records_of(event.value))
+                except Exception:
+                    log.exception("cart-events message failed; continuing")
+                if len(pending) >= HANDOVER_AT:
+                    await write_pending()
+                    await send_outgoing()
+            await write_pending()
+            await send_outgoing()
+            latest.clear()
 
     if pipeline.clock == "wall":
 

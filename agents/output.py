@@ -65,8 +65,18 @@ class Output:
         partition: int | None = None,
     ) -> None:
         """Queue ``value`` (JSON) for ``topic``; the key's hash picks the partition if none."""
+        await self.send_encoded(topic, dumps(value), key, partition)
+
+    async def send_encoded(
+        self,
+        topic: faust.TopicT,
+        payload: bytes,
+        key: bytes | None = None,
+        partition: int | None = None,
+    ) -> None:
+        """Queue an already encoded message for ``topic``."""
         name = await self._declare(topic)
-        future = await self._producer().send(name, dumps(value), key=key, partition=partition)
+        future = await self._producer().send(name, payload, key=key, partition=partition)
         future.add_done_callback(_delivery_failed)
 
     async def put(self, table: Any, partition: int, key: str, value: Any) -> None:

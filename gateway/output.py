@@ -33,6 +33,7 @@ from aiokafka.errors import KafkaError
 
 from cartbands.kafka import ensure_topics, producer
 from gateway.emit import Emit
+from schemas.batches import BATCH_MAX_BYTES, batch_message, runs
 from schemas.codec import dumps
 from streams.partitioning import key_partition
 from streams.topics import TopicNames
@@ -40,7 +41,6 @@ from streams.topics import TopicNames
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
-BATCHED_MAX_BYTES = 64 * 1024
 
 
 def _expire(futures: list[asyncio.Future[None]]) -> None:
@@ -59,29 +59,16 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
 Gathered = tuple[bytes | None, bytes, list[asyncio.Future[None]]]
 
 
-def pack(items: list[Gathered], limit: int = BATCHED_MAX_BYTES) -> list[Gathered]:
+def pack(items: list[Gathered], limit: int = BATCH_MAX_BYTES) -> list[Gathered]:
     """Records of one partition, in order, as ``{"batch": [...]}`` messages of at most about
     ``limit`` bytes (a lone record stays as it was, with its key)."""
     out: list[Gathered] = []
-    run: list[Gathered] = []
-    size = 0
-
-    def close() -> None:
+    for run in runs(items, lambda item: len(item[1]), limit):
         if len(run) == 1:
             out.append(run[0])
         else:
-            value = b'{"batch":[' + b",".join(value for _, value, _ in run) + b"]}"
+            value = batch_message([value for _, value, _ in run])
             out.append((None, value, [future for _, _, futures in run for future in futures]))
-        run.clear()
-
-    for item in items:
-        if run and size + len(item[1]) + 1 > limit:
-            close()
-            size = 0
-        run.append(item)
-        size += len(item[1]) + 1
-    if run:
-        close()
     return out
 
 
@@ -200,7 +187,7 @@ class Batcher:
                             break
                         taken.extend(futures)
                         fitted += 1
-                    if not fitted:  # cannot happen below BATCHED_MAX_BYTES; never leave it waiting
+                    if not fitted:  # cannot happen below BATCH_MAX_BYTES; never leave it waiting
                         for future in items[start][2]:
                             future.set_exception(KafkaError("record does not fit a batch"))
                         start += 1
@@ -366,7 +353,7 @@ class Output:
             key = emit.key.encode()
             value = dumps(emit.value)
             partition = batcher.partition(topic, key)
-            if partition is None or len(value) > BATCHED_MAX_BYTES:
+            if partition is None or len(value) > BATCH_MAX_BYTES:
                 return None
             records.append((topic, partition, key, value))
         return records

@@ -44,3 +44,20 @@ def test_schema_rejects_float_money():
     event = loads(CartUpdated.from_data(sample_events()[0]).dumps())
     event["total"] = 18.5
     assert not validator.is_valid(event)
+
+
+def test_batch_runs_keep_order_and_size_and_read_back_as_the_records():
+    from agents.wire import records_of
+    from schemas.batches import batch_message, runs
+    from schemas.codec import dumps
+
+    records = [{"n": n, "pad": "x" * (n % 7) * 40} for n in range(200)]
+    encoded = [dumps(r) for r in records]
+    cut = runs(encoded, len, limit=1000)
+    assert [item for run in cut for item in run] == encoded
+    assert all(sum(len(item) + 1 for item in run) <= 1000 for run in cut)
+    assert len(cut) > 1
+    read = [r for run in cut for r in records_of(loads(batch_message(run)))]
+    assert read == records
+    big = b"y" * 5000
+    assert runs([b"a", big, b"b"], len, limit=1000) == [[b"a"], [big], [b"b"]]

@@ -1,0 +1,41 @@
+"""Many records in one message: ``{"batch": [...]}``, the wire form stage A and stage B read.
+
+Producers we control (the gateway, stage A, replay) put many records of one partition into one
+message so the consumer pays its per-message cost once per message, not once per record. A
+message stays under ``BATCH_MAX_BYTES``, far below the broker's and the producer's limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+BATCH_MAX_BYTES = 64 * 1024
+
+T = TypeVar("T")
+
+
+def batch_message(values: Sequence[bytes]) -> bytes:
+    """One message holding the encoded records ``values``, in order."""
+    return b'{"batch":[' + b",".join(values) + b"]}"
+
+
+def runs(
+    items: Sequence[T], size: Callable[[T], int], limit: int = BATCH_MAX_BYTES
+) -> list[list[T]]:
+    """``items`` cut, in order, into runs whose sizes (one separator byte each) stay within
+    ``limit``; an item larger than ``limit`` is a run of its own."""
+    out: list[list[T]] = []
+    run: list[T] = []
+    total = 0
+    for item in items:
+        length = size(item) + 1
+        if run and total + length > limit:
+            out.append(run)
+            run = []
+            total = 0
+        run.append(item)
+        total += length
+    if run:
+        out.append(run)
+    return out
