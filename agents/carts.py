@@ -14,6 +14,7 @@ records together, and its messages are read again.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import weakref
@@ -54,16 +55,33 @@ def register(pipeline: Pipeline, output: Output) -> None:
     index = TimerIndex()
     clocks: dict[int, float] = {}
 
+    # the window's latest state per checkout key (None: delete), with the key's partition:
+    # read before the table, written to it when the window is handed over
+    pending: dict[str, tuple[int, dict[str, Any] | None]] = {}
+
+    def state_of(key: str) -> dict[str, Any] | None:
+        found = pending.get(key)
+        return table.get(key) if found is None else found[1]
+
     def current_seq(key: str) -> int | None:
-        state = table.get(key)
+        state = state_of(key)
         return state.get("seq") if state else None
+
+    def keep(partition: int, key: str, state: dict[str, Any] | None) -> None:
+        """Keep ``state`` for the hand-over and schedule its next due time."""
+        pending[key] = (partition, state)
+        # a partition whose index a rebalance dropped mid-window is rebuilt from the table
+        if state is not None and index.built(partition):
+            index.schedule(partition, stage_a.next_due(state), state.get("seq", 0), key)
 
     def ensure_index(partition: int) -> None:
         """Rebuild the heaps of every partition not indexed yet, in one pass over the table."""
         if index.built(partition):
             return
         entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
-        for key, state in table.items():
+        # the table, and the window's states not written to it yet (after a rebalance)
+        unwritten = ((key, state) for key, (_, state) in list(pending.items()))
+        for key, state in itertools.chain(table.items(), unwritten):
             if not state or index.built(owner := state.get("pt", -1)):
                 continue
             due = stage_a.next_due(state)
@@ -140,8 +158,6 @@ def register(pipeline: Pipeline, output: Output) -> None:
             {"reason": reason, "partition": partition, "record": record},
         )
 
-    # the window's latest state per checkout key (None: delete), with the key's partition
-    pending: dict[str, tuple[int, dict[str, Any] | None]] = {}
     # the window's latest event of each partition
     latest: dict[int, EventT] = {}
 
@@ -156,24 +172,24 @@ def register(pipeline: Pipeline, output: Output) -> None:
     async def on_records(partition: int, records: list[Any]) -> None:
         ensure_index(partition)
         for record in records:
-            if isinstance(record, dict) and record.get("type") == "tick":
-                await write_pending()
-                await on_tick(partition, record)
+            kind = record.get("type") if isinstance(record, dict) else None
+            if kind == "tick":
+                on_tick(partition, record)
                 continue
-            if isinstance(record, dict) and record.get("type") in stage_a.REDACTIONS:
-                await write_pending()
+            if isinstance(kind, str) and kind in stage_a.REDACTIONS:
+                await hand_over()  # the erasure scans the table
                 await erase(partition, record)
                 continue
-            if isinstance(record, dict) and record.get("type") == "checkout_redacted":
+            if kind == "checkout_redacted":
                 key = checkout_key(str(record.get("store")), str(record.get("checkout")))
-                pending[key] = (partition, None)
+                keep(partition, key, None)
                 continue
             metering.event_read(record)
             try:
                 checked = stage_a.validate(record)
                 _, store, checkout, _ = checked
                 key = checkout_key(store, checkout)
-                state = pending[key][1] if key in pending else table.get(key)
+                state = state_of(key)
                 policy = pipeline.policies.for_store(store)
                 new, effects = stage_a.apply_event(state, record, partition, policy, checked)
             except BadEvent as exc:
@@ -185,12 +201,11 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 await reject(partition, record, reason, malformed=False)
                 continue
             if new is not state:
-                pending[key] = (partition, new)
+                keep(partition, key, new)
             emit(effects)
 
     async def write_pending() -> None:
-        """One table write per key per window (and before a tick or a redaction), however many
-        events touched it."""
+        """One table write per key per window, however many events and ticks touched it."""
         if not pending:
             return
         was = faust.current_event()
@@ -200,26 +215,29 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 make_current(latest[partition])
                 current = partition
             await output.put(table, partition, key, state)
-            # a partition whose index a rebalance dropped mid-window is rebuilt from the table
-            if state is not None and index.built(partition):
-                index.schedule(partition, stage_a.next_due(state), state.get("seq", 0), key)
         pending.clear()
         if was is not None:
             make_current(was)
 
-    async def on_tick(partition: int, record: dict[str, Any]) -> None:
+    async def hand_over() -> None:
+        """The records for stage B first, then the table writes: a crash between the two
+        re-reads the window and sends those records again (at least once) rather than keeping
+        states whose records were never sent (their event ids would make the re-read events
+        duplicates, and the records would be lost)."""
+        await send_outgoing()
+        await write_pending()
+
+    def on_tick(partition: int, record: dict[str, Any]) -> None:
         now = float(record.get("now", 0.0))
         now = max(now, clocks.get(partition, now))
         clocks[partition] = now
         fired = index.pop_due(partition, now, current_seq)
         for _due, key in fired:
-            state = table.get(key)
+            state = state_of(key)
             if not state:
                 continue
             new, effects = stage_a.apply_tick(state, key, now)
-            await output.put(table, partition, key, new)
-            if new is not None:
-                index.schedule(partition, stage_a.next_due(new), new.get("seq", 0), key)
+            keep(partition, key, new)
             emit(effects)
         reference = time.time() if pipeline.clock == "wall" else now
         metering.timers_fired("carts", index.pending(), [due for due, _ in fired], reference)
@@ -242,10 +260,8 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 except Exception:
                     log.exception("cart-events message failed; continuing")
                 if len(pending) >= HANDOVER_AT:
-                    await write_pending()
-                    await send_outgoing()
-            await write_pending()
-            await send_outgoing()
+                    await hand_over()
+            await hand_over()
             latest.clear()
 
     if pipeline.clock == "wall":

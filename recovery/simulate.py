@@ -55,10 +55,11 @@ class Simulation:
         self.counts[name] = self.counts.get(name, 0) + 1
 
     def event(self, event: dict[str, Any]) -> None:
-        if event.get("type") == "checkout_redacted":
+        kind = event.get("type")
+        if kind == "checkout_redacted":
             self.carts.pop(checkout_key(str(event.get("store")), str(event.get("checkout"))), None)
             return
-        if event.get("type") in stage_a.REDACTIONS:
+        if isinstance(kind, str) and kind in stage_a.REDACTIONS:
             for key in [k for k, s in self.carts.items() if stage_a.erased_by(event, k, s)]:
                 del self.carts[key]
             if event.get("type") == "store_redacted":

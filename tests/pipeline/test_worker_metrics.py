@@ -33,18 +33,23 @@ def test_worker_metrics_follow_the_stream(workers, fast_policy: Path, tmp_path: 
     events = [cart("w1", "310", T0, store="met"), cart("w2", "42", T0, store="met")]
     events.append(events[0])  # a repeated delivery
     records = [(checkout_key(e["store"], e["checkout"]), e) for e in events]
+    # a batch whose first record has an unusable type: dead-lettered, and the next one counts
+    bad = {**cart("w3", "42", T0, store="met"), "type": ["cart_updated"]}
+    good = cart("w4", "42", T0, store="met")
+    records.append((checkout_key("met", "w4"), {"batch": [bad, good]}))
     asyncio.run(produce(workers.broker.bootstrap, names.cart_events, records))
-    touches = read_touches(workers.broker.bootstrap, names.touch_topics, count=6, idle=3.0)
-    assert len(touches) == 6, workers.logs()
+    touches = read_touches(workers.broker.bootstrap, names.touch_topics, count=7, idle=3.0)
+    assert len(touches) == 7, workers.logs()
 
     want = {
-        'cartbands_events_total{platform="generic",type="cart_updated"}': 3.0,
+        'cartbands_events_total{platform="generic",type="cart_updated"}': 4.0,
         'cartbands_events_rejected_total{reason="duplicate"}': 1.0,
+        'cartbands_dlq_records_total{dlq="cart_events",reason="type"}': 1.0,
         'cartbands_carts_abandoned_total{band="high",group="treated",segment="new",store="met"}': 1,
-        'cartbands_carts_abandoned_total{band="low",group="treated",segment="new",store="met"}': 1,
+        'cartbands_carts_abandoned_total{band="low",group="treated",segment="new",store="met"}': 2,
         'cartbands_touches_planned_total{band="high",channel="email"}': 2.0,
         'cartbands_touches_emitted_total{band="high",channel="email"}': 2.0,
-        'cartbands_touches_emitted_total{band="low",channel="email"}': 1.0,
+        'cartbands_touches_emitted_total{band="low",channel="email"}': 2.0,
     }
     deadline = time.monotonic() + 30
     got: dict[str, float] = {}
