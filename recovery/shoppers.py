@@ -5,7 +5,8 @@ State is a compact dict stored in the ``shoppers`` table as-is::
     pt  partition      seq  timer sequence      nd  next due (epoch s) or None
     pr  profile: oc orders, ltv lifetime value, lo last order, ec/sc consents (None unknown),
         sup suppressed channels, sn suppressed SMS numbers (E.164), ab recent abandonment
-        times, se recent sends [channel, ts]
+        times, se recent sends [channel, ts], cv checkouts whose order was counted (the
+        last MAX_CONVERTED: an order stage A sends again after a crash is not counted twice)
     pl  active plan inputs: ck checkout, cy cycle, at abandoned_at, c cart (stored_cart form),
         pp profile at planning time (oc, ltv, ab), done {step: outcome}, due {step: deferred ts},
         codes sent discount codes, cc {code: incentive cost}
@@ -40,6 +41,7 @@ State = dict[str, Any]
 HISTORY_WINDOW = 90 * 86400  # abandonments kept for the hesitant segment
 SENDS_WINDOW = 7 * 86400  # sends kept for caps and per-channel gaps
 MAX_ABANDONMENTS = 20
+MAX_CONVERTED = 8
 # Exits after which a shopper is taken back out of retargeting audiences.
 AUDIENCE_EXITS = frozenset({"converted", "unsubscribe", "redacted"})
 # Snapshot fields a plan's cart does not keep: in the key and the plan already, or (the
@@ -320,8 +322,15 @@ def recovered_margin(revenue: Decimal, discount: Decimal, policy: StorePolicy) -
 def apply_converted(
     state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
 ) -> tuple[State, Outputs]:
-    """An order by the shopper: count it in the profile, end the plan, attribute it."""
+    """An order by the shopper: count it in the profile, end the plan, attribute it.
+
+    Stage A sends one ``cart_converted`` per checkout, at least once: one it sends again
+    (a crash between its records and its state) changes nothing here."""
     out = Outputs()
+    checkout = str(record.get("checkout"))
+    if state and checkout in (state.get("pr") or {}).get("cv", ()):
+        out.count("duplicate", "converted")
+        return state, out
     st: State = dict(state) if state else new_state(partition)
     st["pt"] = partition
     at = epoch(record.get("occurred_at"), "occurred_at")
@@ -330,8 +339,8 @@ def apply_converted(
     pr["oc"] = int(pr.get("oc", 0)) + 1
     pr["ltv"] = str(_dec(pr.get("ltv")) + total)
     pr["lo"] = max(at, pr.get("lo") or at)
+    pr["cv"] = [*pr.get("cv", ()), checkout][-MAX_CONVERTED:]
     st["pr"] = pr
-    checkout = str(record.get("checkout"))
     pl = st.get("pl")
     if pl and (pl["ck"] == checkout or at >= pl["at"]):
         _end_plan(st, shopper, policy, "converted: order placed", at, out)

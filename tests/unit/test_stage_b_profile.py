@@ -116,3 +116,23 @@ def test_an_order_after_the_sequence_is_credited_within_the_attribution_window(
     other = order("p-11", "95", ended + 3 * DAY, store="hist", customer="tia")
     _, out = stage_b.apply_converted(state, shopper, other, 0, policy)
     assert bool(out.recoveries) is credited
+
+
+def test_an_order_sent_again_is_counted_once(default_policies: PolicySet) -> None:
+    """Stage A sends at least once: a cart_converted it sends again after a crash changes
+    neither the profile nor the recoveries."""
+    policy = default_policies.for_store("hist")
+    shopper, state, _ = abandon(
+        None, cart("p-20", "310", store="hist", customer="uma"), default_policies
+    )
+    placed = order("p-20", "310", T0 + 2 * DAY, store="hist", customer="uma")
+    converted = stage_a.apply_event(None, placed, 0, policy)[1][0].record
+    assert converted is not None
+    once, out = stage_b.apply_converted(state, shopper, converted, 0, policy)
+    assert len(out.recoveries) == 1 and once["pr"]["oc"] == 1
+    again, out = stage_b.apply_converted(once, shopper, converted, 0, policy)
+    assert again is once and out.recoveries == []
+    other = order("p-21", "80", T0 + 3 * DAY, store="hist", customer="uma")
+    later = stage_a.apply_event(None, other, 0, policy)[1][0].record
+    after, _ = stage_b.apply_converted(again, shopper, later, 0, policy)
+    assert after["pr"]["oc"] == 2 and after["pr"]["ltv"] == "390"
