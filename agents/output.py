@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,7 @@ from aiokafka.structs import TopicPartition
 from schemas.codec import dumps
 
 log = logging.getLogger(__name__)
+PERSIST_EVERY = 1.0  # seconds between records of the changelog offsets in a store
 
 
 def _delivery_failed(future: asyncio.Future[Any]) -> None:
@@ -44,6 +46,9 @@ class Output:
         self._kafka: AIOKafkaProducer | None = None
         self._declared: set[str] = set()
         self._persisted: dict[str, Callable[[asyncio.Future[Any]], None]] = {}
+        self._acked: dict[TopicPartition, int] = {}  # newest acknowledged changelog offsets
+        self._written: dict[TopicPartition, int] = {}  # the offsets recorded in the stores
+        self._persisted_at: dict[str, float] = {}  # changelog topic -> when last recorded
 
     def _producer(self) -> AIOKafkaProducer:
         if self._kafka is None:
@@ -88,12 +93,11 @@ class Output:
         name = await self._declare(table.changelog_topic)
         payload = None if value is None else dumps(value)
         future = await self._producer().send(name, payload, key=dumps(key), partition=partition)
-        future.add_done_callback(self._on_changelog(table, name, partition))
+        future.add_done_callback(self._on_changelog(name, partition))
+        self._persist_offsets(table)
 
-    def _on_changelog(
-        self, table: Any, topic: str, partition: int
-    ) -> Callable[[asyncio.Future[Any]], None]:
-        """Record the changelog offset in the store (RocksDB keeps it to resume a restore)."""
+    def _on_changelog(self, topic: str, partition: int) -> Callable[[asyncio.Future[Any]], None]:
+        """Remember the newest acknowledged changelog offset of the partition."""
         name = f"{topic}\x1f{partition}"
         found = self._persisted.get(name)
         if found is None:
@@ -105,7 +109,24 @@ class Output:
                 if future.exception() is not None:
                     _delivery_failed(future)
                     return
-                table.data.set_persisted_offset(tp, future.result().offset)
+                offset = future.result().offset
+                if offset > self._acked.get(tp, -1):
+                    self._acked[tp] = offset
 
             found = self._persisted[name] = persisted
         return found
+
+    def _persist_offsets(self, table: Any) -> None:
+        """Record the acknowledged changelog offsets in the store (RocksDB keeps them, to resume
+        a restore from there), at most once per PERSIST_EVERY seconds rather than on every
+        acknowledgement (each is a database write, as much as the table write itself): an
+        offset recorded late only makes a restore re-apply records it already has."""
+        topic = table.changelog_topic.get_topic_name()
+        now = time.monotonic()
+        if now - self._persisted_at.get(topic, float("-inf")) < PERSIST_EVERY:
+            return
+        self._persisted_at[topic] = now
+        for tp, offset in self._acked.items():
+            if tp.topic == topic and self._written.get(tp) != offset:
+                table.data.set_persisted_offset(tp, offset)
+                self._written[tp] = offset

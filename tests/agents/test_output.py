@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka.structs import TopicPartition
 
+import agents.output as output_module
+from agents.output import Output
 from cartbands.policyfile import load_policy
 from schemas.codec import dumps
 from streams.app import create_app
@@ -41,3 +46,39 @@ def test_topic_record_bytes_match_faust(pipeline) -> None:  # type: ignore[no-un
         value, _ = topic.prepare_value({"batch": [STATE]}, None)
         assert key == b"store-1:abc"
         assert value == dumps({"batch": [STATE]})
+
+
+def test_changelog_offsets_are_recorded_in_the_store_at_most_once_a_second(
+    tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The newest acknowledged changelog offset reaches a RocksDB store (a restore resumes
+    after it), without a database write per acknowledgement."""
+    app = create_app(
+        broker="kafka://127.0.0.1:9",
+        policies=load_policy(),
+        app_id="offsets-test",
+        store="rocksdb://",
+        state_dir=tmp_path,
+    ).app
+    table = app.tables["checkouts"]
+    topic = table.changelog_topic.get_topic_name()
+    tp = TopicPartition(topic, 2)
+    output = Output(app)
+    loop = asyncio.new_event_loop()
+
+    def acked(offset: int) -> None:
+        future = loop.create_future()
+        future.set_result(SimpleNamespace(offset=offset))
+        output._on_changelog(topic, 2)(future)
+
+    for offset in (5, 9, 7):  # acknowledgements may come out of order
+        acked(offset)
+    output._persist_offsets(table)
+    assert table.data.persisted_offset(tp) == 9
+    acked(12)
+    output._persist_offsets(table)  # within the second: not written yet
+    assert table.data.persisted_offset(tp) == 9
+    monkeypatch.setattr(output_module, "PERSIST_EVERY", 0.0)
+    output._persist_offsets(table)
+    assert table.data.persisted_offset(tp) == 12
+    loop.close()
