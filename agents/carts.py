@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 # writes and records are handed to the producer). A window's table writes are coalesced per
 # checkout and its records for stage B leave as one batch per partition: fewer, larger
 # messages on both topics. A window closes after this many messages or this many seconds.
-WINDOW_MESSAGES = 256
+WINDOW_MESSAGES = 1024
 WINDOW_SECONDS = 0.05
 # Within a window, writes and records are handed to the producer once this many checkouts
 # are pending, so producing overlaps the rest of the window instead of following it.
