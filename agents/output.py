@@ -94,7 +94,7 @@ class Output:
         payload = None if value is None else dumps(value)
         future = await self._producer().send(name, payload, key=dumps(key), partition=partition)
         future.add_done_callback(self._on_changelog(name, partition))
-        self._persist_offsets(table)
+        self._persist_offsets(table, name)
 
     def _on_changelog(self, topic: str, partition: int) -> Callable[[asyncio.Future[Any]], None]:
         """Remember the newest acknowledged changelog offset of the partition."""
@@ -116,12 +116,12 @@ class Output:
             found = self._persisted[name] = persisted
         return found
 
-    def _persist_offsets(self, table: Any) -> None:
-        """Record the acknowledged changelog offsets in the store (RocksDB keeps them, to resume
-        a restore from there), at most once per PERSIST_EVERY seconds rather than on every
-        acknowledgement (each is a database write, as much as the table write itself): an
-        offset recorded late only makes a restore re-apply records it already has."""
-        topic = table.changelog_topic.get_topic_name()
+    def _persist_offsets(self, table: Any, topic: str) -> None:
+        """Record the acknowledged offsets of ``topic`` (the table's changelog) in the table's
+        store (RocksDB keeps them, to resume a restore from there), at most once per
+        PERSIST_EVERY seconds rather than on every acknowledgement (each is a database write,
+        as much as the table write itself): an offset recorded late only makes a restore
+        re-apply records it already has."""
         now = time.monotonic()
         if now - self._persisted_at.get(topic, float("-inf")) < PERSIST_EVERY:
             return

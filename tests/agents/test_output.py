@@ -73,12 +73,12 @@ def test_changelog_offsets_are_recorded_in_the_store_at_most_once_a_second(
 
     for offset in (5, 9, 7):  # acknowledgements may come out of order
         acked(offset)
-    output._persist_offsets(table)
+    output._persist_offsets(table, topic)
     assert table.data.persisted_offset(tp) == 9
     acked(12)
-    output._persist_offsets(table)  # within the second: not written yet
+    output._persist_offsets(table, topic)  # within the second: not written yet
     assert table.data.persisted_offset(tp) == 9
     monkeypatch.setattr(output_module, "PERSIST_EVERY", 0.0)
-    output._persist_offsets(table)
+    output._persist_offsets(table, topic)
     assert table.data.persisted_offset(tp) == 12
     loop.close()
