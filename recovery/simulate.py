@@ -62,7 +62,7 @@ class Simulation:
         if isinstance(kind, str) and kind in stage_a.REDACTIONS:
             for key in [k for k, s in self.carts.items() if stage_a.erased_by(event, k, s)]:
                 del self.carts[key]
-            if event.get("type") == "store_redacted":
+            if kind == "store_redacted":
                 for key in [k for k in self.shoppers if stage_b.erased_by_store(event, k)]:
                     del self.shoppers[key]
             return
