@@ -226,6 +226,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         duplicates, and the records would be lost)."""
         await send_outgoing()
         await write_pending()
+        await output.ship()
 
     def on_tick(partition: int, record: dict[str, Any]) -> None:
         now = float(record.get("now", 0.0))

@@ -1,23 +1,29 @@
-"""The agents' way out: records and table writes handed straight to the app's Kafka producer.
+"""The agents' way out: records and table writes queued per partition, shipped as batches.
 
 Faust's ``Topic.send`` and a table's ``__setitem__`` cost a ``FutureMessage``, a trip through
 the producer buffer, schema lookups and callbacks for every record: with batched input that
-was ~40% of the worker's time (bench/README.md, profile). Here a record is serialized once
+was ~40% of the worker's time (bench/README.md, profile), and ``AIOKafkaProducer.send`` still
+costs a coroutine, a future and a done-callback per record. Here a record is serialized once
 (the same bytes Faust writes: its JSON codec for table keys and values, raw topic keys, the
-orjson codec for topic values) and appended to aiokafka's
-per-partition batch by ``AIOKafkaProducer.send``, without waiting for the acknowledgement.
+orjson codec for topic values) and queued for its topic partition (a keyed record without a
+partition goes where the producer's partitioner would put it); :meth:`Output.ship` hands the
+queue to the producer as closed record batches (``send_batch``), one future per batch.
 
-At-least-once is kept: Faust flushes this same producer before it commits offsets
-(``Consumer.commit`` -> ``producer.flush()``), so no input offset is committed before what it
-produced is acknowledged. A table write updates the local store and appends the changelog
-record to the table's changelog partition, as ``Table.__setitem__`` does; every write of the
-two tables goes through here, so each key's changelog stays in write order.
+At-least-once is kept: an agent ships before its input messages are acknowledged, and Faust
+flushes this same producer before it commits offsets (``Consumer.commit`` ->
+``producer.flush()``), so no input offset is committed before what it produced is
+acknowledged. A table write updates the local store and queues the changelog record for the
+table's changelog partition, as ``Table.__setitem__`` does; every write of the two tables goes
+through here and a partition's records leave in the order they were queued, so each key's
+changelog stays in write order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,9 +33,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from schemas.codec import dumps
+from streams.partitioning import key_partition
 
 log = logging.getLogger(__name__)
 PERSIST_EVERY = 1.0  # seconds between records of the changelog offsets in a store
+
+Queued = list[tuple[bytes | None, bytes | None]]  # (key, value) in order; value None: delete
 
 
 def _delivery_failed(future: asyncio.Future[Any]) -> None:
@@ -37,15 +46,16 @@ def _delivery_failed(future: asyncio.Future[Any]) -> None:
         return
     error = future.exception()
     if error is not None:
-        log.error("a produced record was not delivered: %s", error)
+        log.error("produced records were not delivered: %s", error)
 
 
 class Output:
     def __init__(self, app: faust.App) -> None:
         self._app = app
         self._kafka: AIOKafkaProducer | None = None
-        self._declared: set[str] = set()
-        self._persisted: dict[str, Callable[[asyncio.Future[Any]], None]] = {}
+        self._partitions: dict[str, list[int]] = {}  # declared topics and their partitions
+        self._queued: dict[tuple[str, int], Queued] = {}
+        self._changelogs: set[str] = set()
         self._acked: dict[TopicPartition, int] = {}  # newest acknowledged changelog offsets
         self._written: dict[TopicPartition, int] = {}  # the offsets recorded in the stores
         self._persisted_at: dict[str, float] = {}  # changelog topic -> when last recorded
@@ -57,10 +67,17 @@ class Output:
 
     async def _declare(self, topic: faust.TopicT) -> str:
         name = topic.get_topic_name()
-        if name not in self._declared:
+        if name not in self._partitions:
             await topic.maybe_declare()
-            self._declared.add(name)
+            self._partitions[name] = sorted(await self._producer().partitions_for(name))
         return name
+
+    def _queue(self, name: str, partition: int, key: bytes | None, value: bytes | None) -> None:
+        queued = self._queued.get((name, partition))
+        if queued is None:
+            self._queued[(name, partition)] = [(key, value)]
+        else:
+            queued.append((key, value))
 
     async def send(
         self,
@@ -81,8 +98,11 @@ class Output:
     ) -> None:
         """Queue an already encoded message for ``topic``."""
         name = await self._declare(topic)
-        future = await self._producer().send(name, payload, key=key, partition=partition)
-        future.add_done_callback(_delivery_failed)
+        if partition is None:
+            every = self._partitions[name]
+            # the producer's own choice: murmur2 of the key, a random partition without one
+            partition = random.choice(every) if key is None else key_partition(key, every)
+        self._queue(name, partition, key, payload)
 
     async def put(self, table: Any, partition: int, key: str, value: Any) -> None:
         """``table[key] = value`` on ``partition``; ``None`` deletes the key."""
@@ -91,30 +111,58 @@ class Output:
         else:
             table.data[key] = value
         name = await self._declare(table.changelog_topic)
-        payload = None if value is None else dumps(value)
-        future = await self._producer().send(name, payload, key=dumps(key), partition=partition)
-        future.add_done_callback(self._on_changelog(name, partition))
+        self._changelogs.add(name)
+        self._queue(name, partition, dumps(key), None if value is None else dumps(value))
         self._persist_offsets(table, name)
 
-    def _on_changelog(self, topic: str, partition: int) -> Callable[[asyncio.Future[Any]], None]:
-        """Remember the newest acknowledged changelog offset of the partition."""
-        name = f"{topic}\x1f{partition}"
-        found = self._persisted.get(name)
-        if found is None:
-            tp = TopicPartition(topic, partition)
+    async def ship(self) -> None:
+        """Hand everything queued to the producer: per partition, closed batches in queue
+        order (a record too large for a batch goes alone, through ``send``). Returns once
+        the producer has them, not once the broker acknowledged them."""
+        if not self._queued:
+            return
+        queued, self._queued = self._queued, {}
+        producer = self._producer()
+        for (name, partition), records in queued.items():
+            start = 0
+            while start < len(records):
+                batch = producer.create_batch()
+                count = 0
+                for key, value in itertools.islice(records, start, None):
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        break
+                    count += 1
+                if count == 0:
+                    key, value = records[start]
+                    sent = await producer.send(name, value, key=key, partition=partition)
+                    count = 1
+                else:
+                    batch.close()
+                    sent = await producer.send_batch(batch, name, partition=partition)
+                start += count
+                if name in self._changelogs:
+                    sent.add_done_callback(self._on_changelog(name, partition, count))
+                else:
+                    sent.add_done_callback(_delivery_failed)
 
-            def persisted(future: asyncio.Future[Any]) -> None:
-                if future.cancelled():
-                    return
-                if future.exception() is not None:
-                    _delivery_failed(future)
-                    return
-                offset = future.result().offset
-                if offset > self._acked.get(tp, -1):
-                    self._acked[tp] = offset
+    def _on_changelog(
+        self, topic: str, partition: int, count: int
+    ) -> Callable[[asyncio.Future[Any]], None]:
+        """Remember the newest acknowledged changelog offset of the partition: the batch's
+        base offset plus its records after the first."""
+        tp = TopicPartition(topic, partition)
 
-            found = self._persisted[name] = persisted
-        return found
+        def persisted(future: asyncio.Future[Any]) -> None:
+            if future.cancelled():
+                return
+            if future.exception() is not None:
+                _delivery_failed(future)
+                return
+            offset = future.result().offset + count - 1
+            if offset > self._acked.get(tp, -1):
+                self._acked[tp] = offset
+
+        return persisted
 
     def _persist_offsets(self, table: Any, topic: str) -> None:
         """Record the acknowledged offsets of ``topic`` (the table's changelog) in the table's

@@ -196,3 +196,4 @@ def register(pipeline: Pipeline, output: Output) -> None:
             key = event.key.decode() if isinstance(event.key, bytes) else event.key
             with metrics.processing("shoppers"):
                 await on_message(partition, key, records_of(event.value))
+                await output.ship()  # before the message is acknowledged (the next one's read)

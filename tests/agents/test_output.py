@@ -66,10 +66,11 @@ def test_changelog_offsets_are_recorded_in_the_store_at_most_once_a_second(
     output = Output(app)
     loop = asyncio.new_event_loop()
 
-    def acked(offset: int) -> None:
+    def acked(offset: int, records: int = 1) -> None:
+        """A batch of ``records`` changelog records acknowledged at base ``offset``."""
         future = loop.create_future()
         future.set_result(SimpleNamespace(offset=offset))
-        output._on_changelog(topic, 2)(future)
+        output._on_changelog(topic, 2, records)(future)
 
     for offset in (5, 9, 7):  # acknowledgements may come out of order
         acked(offset)
@@ -81,4 +82,7 @@ def test_changelog_offsets_are_recorded_in_the_store_at_most_once_a_second(
     monkeypatch.setattr(output_module, "PERSIST_EVERY", 0.0)
     output._persist_offsets(table, topic)
     assert table.data.persisted_offset(tp) == 12
+    acked(13, records=4)  # a batch's last record is at its base offset + 3
+    output._persist_offsets(table, topic)
+    assert table.data.persisted_offset(tp) == 16
     loop.close()
