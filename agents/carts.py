@@ -26,7 +26,7 @@ from faust.types import EventT
 
 from agents import metering
 from agents.output import Output
-from agents.wire import records_of, tick
+from agents.wire import Undecodable, records_in, text_of, tick
 from recovery import checkouts as stage_a
 from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
@@ -204,6 +204,14 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 keep(partition, key, new)
             emit(effects)
 
+    async def on_message(partition: int, payload: Any) -> None:
+        try:
+            records = records_in(payload)
+        except Undecodable as exc:
+            await reject(partition, text_of(payload), str(exc))
+            return
+        await on_records(partition, records)
+
     async def write_pending() -> None:
         """One table write per key per window, however many events and ticks touched it."""
         if not pending:
@@ -257,7 +265,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 make_current(event)
                 try:
                     with metrics.processing("checkouts"):
-                        await on_records(event.message.partition, records_of(event.value))
+                        await on_message(event.message.partition, event.value)
                 except Exception:
                     log.exception("cart-events message failed; continuing")
                 if len(pending) >= HANDOVER_AT:
@@ -271,4 +279,5 @@ def register(pipeline: Pipeline, output: Output) -> None:
         async def wall_clock() -> None:
             now = time.time()
             for partition in range(pipeline.partitions):
-                await pipeline.cart_events.send(value=tick(now), partition=partition)
+                await output.send(pipeline.cart_events, tick(now), partition=partition)
+            await output.ship()

@@ -56,6 +56,7 @@ class Output:
         self._partitions: dict[str, list[int]] = {}  # declared topics and their partitions
         self._queued: dict[tuple[str, int], Queued] = {}
         self._changelogs: set[str] = set()
+        self._shipping = asyncio.Lock()
         self._acked: dict[TopicPartition, int] = {}  # newest acknowledged changelog offsets
         self._written: dict[TopicPartition, int] = {}  # the offsets recorded in the stores
         self._persisted_at: dict[str, float] = {}  # changelog topic -> when last recorded
@@ -119,9 +120,15 @@ class Output:
         """Hand everything queued to the producer: per partition, closed batches in queue
         order (a record too large for a batch goes alone, through ``send``). Returns once
         the producer has them, not once the broker acknowledged them."""
-        if not self._queued:
-            return
-        queued, self._queued = self._queued, {}
+        # One ship at a time (the agents and the wall clock's timer share this output): two
+        # interleaved would race for a partition's queue in the producer and could reorder
+        # it. A caller also waits for a ship under way, which may be carrying its records.
+        async with self._shipping:
+            if self._queued:
+                queued, self._queued = self._queued, {}
+                await self._hand_over(queued)
+
+    async def _hand_over(self, queued: dict[tuple[str, int], Queued]) -> None:
         producer = self._producer()
         for (name, partition), records in queued.items():
             start = 0

@@ -17,7 +17,7 @@ import faust
 
 from agents import metering
 from agents.output import Output
-from agents.wire import records_of
+from agents.wire import Undecodable, records_in
 from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent
 from recovery.commands import audience_removal, touch_command
@@ -195,5 +195,10 @@ def register(pipeline: Pipeline, output: Output) -> None:
             ensure_index(partition)
             key = event.key.decode() if isinstance(event.key, bytes) else event.key
             with metrics.processing("shoppers"):
-                await on_message(partition, key, records_of(event.value))
+                try:
+                    records = records_in(event.value)
+                except Undecodable as exc:
+                    log.warning("shopper-events message rejected: %s", exc)
+                    continue
+                await on_message(partition, key, records)
                 await output.ship()  # before the message is acknowledged (the next one's read)

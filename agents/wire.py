@@ -3,11 +3,23 @@
 Producers we control (replay, benchmarks, a batching gateway) put many events of one partition
 into one message, ``{"batch": [...]}`` or a JSON array, to amortize Faust's per-message cost;
 single-event producers keep working unchanged.
+
+The agents' source topics hand them each message's bytes, and :func:`records_in` decodes them
+in the agent: a message is decoded just before its records are folded, so what it decodes to
+is freed as soon as they are, instead of waiting, decoded, in Faust's buffers (with batched
+messages, hundreds of thousands of objects the cyclic GC scanned over and over, ~15% of a
+worker's time). An undecodable message is the agent's to reject with a reason, not a log line.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import orjson
+
+
+class Undecodable(ValueError):
+    """A message that is not JSON; the text says so, after ``json:``."""
 
 
 def records_of(value: Any) -> list[Any]:
@@ -16,6 +28,23 @@ def records_of(value: Any) -> list[Any]:
     if isinstance(value, dict) and isinstance(value.get("batch"), list) and len(value) == 1:
         return list(value["batch"])
     return [value]
+
+
+def records_in(payload: Any) -> list[Any]:
+    """The records of a message read from a source topic: its bytes, decoded here."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        try:
+            payload = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise Undecodable(f"json: not a JSON message ({exc})") from exc
+    return records_of(payload)
+
+
+def text_of(payload: Any) -> Any:
+    """An undecodable message as text, to keep it in a dead-letter record."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        return bytes(payload).decode("utf-8", "replace")
+    return payload
 
 
 def tick(now: float, source: int | None = None, of: int | None = None) -> dict[str, Any]:

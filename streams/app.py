@@ -94,15 +94,16 @@ def create_app(
         consumer_auto_offset_reset="earliest",
     )
 
-    def topic(name: str) -> faust.TopicT:
-        return app.topic(name, key_type=bytes, value_serializer="orjson", partitions=partitions)
+    def topic(name: str, serializer: str = "orjson") -> faust.TopicT:
+        return app.topic(name, key_type=bytes, value_serializer=serializer, partitions=partitions)
 
     pipeline = Pipeline(
         app=app,
         policies=policies,
         names=names,
-        cart_events=topic(names.cart_events),
-        shopper_events=topic(names.shopper_events),
+        # the agents' sources: values stay bytes until the agent decodes them (agents/wire.py)
+        cart_events=topic(names.cart_events, "raw"),
+        shopper_events=topic(names.shopper_events, "raw"),
         cart_events_dlq=topic(names.cart_events_dlq),
         recoveries=topic(names.recoveries),
         touch_topics={channel: topic(names.touches(channel)) for channel in CHANNELS},

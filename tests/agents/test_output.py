@@ -41,7 +41,7 @@ def test_table_changelog_bytes_match_faust(pipeline, name: str) -> None:  # type
 
 
 def test_topic_record_bytes_match_faust(pipeline) -> None:  # type: ignore[no-untyped-def]
-    for topic in (pipeline.shopper_events, pipeline.recoveries, *pipeline.touch_topics.values()):
+    for topic in (pipeline.recoveries, *pipeline.touch_topics.values()):
         key, _ = topic.prepare_key(b"store-1:abc", None)
         value, _ = topic.prepare_value({"batch": [STATE]}, None)
         assert key == b"store-1:abc"

@@ -9,9 +9,16 @@ import urllib.request
 from pathlib import Path
 
 from cartbands.broker import free_port
-from cartbands.kafka import produce
+from cartbands.kafka import drain, produce, producer
 from recovery.ids import checkout_key
 from tests.pipeline.helpers import T0, cart, read_touches, without_holdout
+
+NOT_JSON = b'{"type": "cart_updated", "store": "met", "checkout": "w0"'  # cut short
+
+
+async def send_raw(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
+    async with producer(bootstrap) as out:
+        await out.send_and_wait(topic, key=key, value=value)
 
 
 def samples(port: int) -> dict[str, float]:
@@ -37,14 +44,19 @@ def test_worker_metrics_follow_the_stream(workers, fast_policy: Path, tmp_path: 
     bad = {**cart("w3", "42", T0, store="met"), "type": ["cart_updated"]}
     good = cart("w4", "42", T0, store="met")
     records.append((checkout_key("met", "w4"), {"batch": [bad, good]}))
+    asyncio.run(send_raw(workers.broker.bootstrap, names.cart_events, b"met:w0", NOT_JSON))
     asyncio.run(produce(workers.broker.bootstrap, names.cart_events, records))
     touches = read_touches(workers.broker.bootstrap, names.touch_topics, count=7, idle=3.0)
     assert len(touches) == 7, workers.logs()
+    dead = asyncio.run(drain(workers.broker.bootstrap, [names.cart_events_dlq], until=2))
+    by_reason = {value["reason"].split(":")[0]: value for _, _, value in dead}
+    assert by_reason["json"]["record"] == NOT_JSON.decode(), by_reason  # kept as it came
 
     want = {
         'cartbands_events_total{platform="generic",type="cart_updated"}': 4.0,
         'cartbands_events_rejected_total{reason="duplicate"}': 1.0,
         'cartbands_dlq_records_total{dlq="cart_events",reason="type"}': 1.0,
+        'cartbands_dlq_records_total{dlq="cart_events",reason="json"}': 1.0,
         'cartbands_carts_abandoned_total{band="high",group="treated",segment="new",store="met"}': 1,
         'cartbands_carts_abandoned_total{band="low",group="treated",segment="new",store="met"}': 2,
         'cartbands_touches_planned_total{band="high",channel="email"}': 2.0,
