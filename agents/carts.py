@@ -171,6 +171,13 @@ def register(pipeline: Pipeline, output: Output) -> None:
 
     async def on_records(partition: int, records: list[Any]) -> None:
         ensure_index(partition)
+        seen: metering.EventsRead = {}
+        try:
+            await fold(partition, records, seen)
+        finally:
+            metering.events_read(seen)
+
+    async def fold(partition: int, records: list[Any], seen: metering.EventsRead) -> None:
         for record in records:
             kind = record.get("type") if isinstance(record, dict) else None
             if kind == "tick":
@@ -184,7 +191,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 key = checkout_key(str(record.get("store")), str(record.get("checkout")))
                 keep(partition, key, None)
                 continue
-            metering.event_read(record)
+            metering.event_read(record, seen)
             try:
                 checked = stage_a.validate(record)
                 _, store, checkout, _ = checked

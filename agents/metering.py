@@ -15,14 +15,23 @@ from recovery import shoppers as stage_b
 from recovery.checkouts import Effect
 from telemetry import metrics
 
+EventsRead = dict[tuple[str | None, str | None], int]
 
-def event_read(record: Any) -> None:
+
+def event_read(record: Any, seen: EventsRead) -> None:
+    """Count a cart event taken in into ``seen`` (by platform and type, as sent); the counts
+    reach Prometheus with :func:`events_read`, once per message rather than once per event."""
     if isinstance(record, dict):
         # A canonical event without ``platform`` is a generic one (the schemas' default).
-        platform = record.get("platform", "generic")
-        metrics.event_in(_text(platform), _text(record.get("type")))
+        label = (_text(record.get("platform", "generic")), _text(record.get("type")))
     else:
-        metrics.event_in(None, None)
+        label = (None, None)
+    seen[label] = seen.get(label, 0) + 1
+
+
+def events_read(seen: EventsRead) -> None:
+    for (platform, kind), count in seen.items():
+        metrics.event_in(platform, kind, count)
 
 
 def cart_effects(effects: Iterable[Effect]) -> None:

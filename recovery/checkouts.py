@@ -153,12 +153,13 @@ def snapshot(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_empty(event: dict[str, Any]) -> bool:
-    items = event.get("line_items")
+    if event.get("line_items"):
+        return False
     try:
         total = parse_amount(event.get("total", "0"))
     except MoneyError:
         return False
-    return total <= 0 and not items
+    return total <= 0
 
 
 def _converted_record(
@@ -230,7 +231,7 @@ def apply_event(
             return _remember(state, event_id), [Effect("stale")]
     new: State = dict(state) if state is not None else {"cy": 0, "seq": 0}
     new["pt"] = partition
-    new = _remember(new, event_id)
+    new["ids"] = _ids_with(new, event_id)
     new["seq"] = new.get("seq", 0) + 1
     effects: list[Effect] = []
     completed = kind == "cart_completed" or bool(event.get("completed_at"))
@@ -280,9 +281,12 @@ def _lifecycle(kind: str, store: str, state: State, checkout: str, at: float) ->
     }
 
 
+def _ids_with(state: State, event_id: str) -> list[str]:
+    return [*state.get("ids", ()), event_id][-MAX_IDS:]
+
+
 def _remember(state: State, event_id: str) -> State:
-    ids = [*state.get("ids", ()), event_id][-MAX_IDS:]
-    return {**state, "ids": ids}
+    return {**state, "ids": _ids_with(state, event_id)}
 
 
 def next_due(state: State) -> float | None:

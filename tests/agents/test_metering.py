@@ -85,3 +85,27 @@ def test_refused_events_are_dead_lettered_by_cause() -> None:
     assert value("cartbands_dlq_records_total", dlq="cart_events", reason="total") - before == 1
     after = value("cartbands_dlq_records_total", dlq="cart_events", reason="internal_error")
     assert after - internal == 1
+
+
+def test_events_read_are_counted_per_message_by_platform_and_type() -> None:
+    def events(platform: str, kind: str) -> float:
+        return value("cartbands_events_total", platform=platform, type=kind)
+
+    shopify = events("shopify", "cart_updated")
+    generic = events("generic", "cart_completed")
+    unknown = events("other", "other")
+    seen: metering.EventsRead = {}
+    records = [
+        {"platform": "shopify", "type": "cart_updated"},
+        {"platform": "shopify", "type": "cart_updated"},
+        {"type": "cart_completed"},  # no platform: a generic event
+        {"platform": ["not", "text"], "type": {"x": 1}},
+        "not an object",
+    ]
+    for record in records:
+        metering.event_read(record, seen)
+    assert events("shopify", "cart_updated") == shopify  # nothing reaches Prometheus yet
+    metering.events_read(seen)
+    assert events("shopify", "cart_updated") - shopify == 2
+    assert events("generic", "cart_completed") - generic == 1
+    assert events("other", "other") - unknown == 2
