@@ -15,6 +15,7 @@ from agents.output import Output
 from cartbands.policyfile import load_policy
 from schemas.codec import dumps
 from streams.app import create_app
+from streams.partitioning import key_partition
 
 STATE: dict[str, Any] = {
     "pt": 3,
@@ -86,3 +87,104 @@ def test_changelog_offsets_are_recorded_in_the_store_at_most_once_a_second(
     output._persist_offsets(table, topic)
     assert table.data.persisted_offset(tp) == 16
     loop.close()
+
+
+class FakeTopic:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_topic_name(self) -> str:
+        return self.name
+
+    async def maybe_declare(self) -> None:
+        return None
+
+
+class FakeTable:
+    def __init__(self, changelog: str) -> None:
+        self.data: dict[str, Any] = {}
+        self.changelog_topic = FakeTopic(changelog)
+
+
+class RecordingProducer:
+    """aiokafka's own batch builder (an unstarted producer's, 1 KiB batches); what would be
+    sent is recorded, in order, with a future per batch the test answers as the broker."""
+
+    def __init__(self) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        self._builder_of = AIOKafkaProducer(max_batch_size=1024)
+        self.sent: list[tuple[str, int, list[tuple[bytes | None, bytes | None]]]] = []
+        self.futures: list[asyncio.Future[Any]] = []
+
+    def create_batch(self) -> Any:
+        builder = self._builder_of.create_batch()
+        builder.records = []
+        original = builder.append
+
+        def append(*, key: Any, value: Any, timestamp: Any) -> Any:
+            metadata = original(key=key, value=value, timestamp=timestamp)
+            if metadata is not None:
+                builder.records.append((key, value))
+            return metadata
+
+        builder.append = append
+        return builder
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(8))
+
+    def _answer(self) -> asyncio.Future[Any]:
+        future = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:
+        assert batch.records, "an empty batch is never sent"
+        self.sent.append((topic, partition, batch.records))
+        return self._answer()
+
+    async def send(self, topic: str, value: Any, *, key: Any, partition: int) -> Any:
+        self.sent.append((topic, partition, [(key, value)]))
+        return self._answer()
+
+
+def test_ship_hands_each_partition_its_records_in_order_as_batches() -> None:
+    async def scenario() -> None:
+        output = Output(SimpleNamespace())  # type: ignore[arg-type]
+        producer = output._kafka = RecordingProducer()  # type: ignore[assignment]
+        table = FakeTable("checkouts-changelog")
+        events = FakeTopic("shopper-events")
+        big = b"x" * 2048  # larger than a batch: goes alone, in its place
+        for n in range(6):
+            await output.put(table, 1, f"k{n}", {"n": n, "pad": "y" * 300})
+        await output.send_encoded(events, b"first", partition=2)
+        await output.send_encoded(events, big, partition=2)
+        await output.send_encoded(events, b"last", partition=2)
+        await output.send_encoded(events, b"keyed", key=b"store:shopper")
+        assert table.data["k5"]["n"] == 5 and not producer.sent  # queued, not sent yet
+        await output.ship()
+
+        changelog = [r for t, p, rs in producer.sent if t == "checkouts-changelog" for r in rs]
+        assert [k for k, _ in changelog] == [dumps(f"k{n}") for n in range(6)]
+        assert len([s for s in producer.sent if s[0] == "checkouts-changelog"]) > 1  # split
+        on_two = [v for t, p, rs in producer.sent if (t, p) == ("shopper-events", 2) for _, v in rs]
+        assert on_two == [b"first", big, b"last"]
+        keyed = [p for t, p, rs in producer.sent if rs == [(b"store:shopper", b"keyed")]]
+        assert keyed == [key_partition(b"store:shopper", list(range(8)))]
+
+        # the changelog's acknowledged offset is its last batch's base + its records - 1
+        base = 40
+        for (topic, _, records), future in zip(producer.sent, producer.futures, strict=True):
+            future.set_result(SimpleNamespace(offset=base))
+            if topic == "checkouts-changelog":
+                last = base + len(records) - 1
+            base += len(records)
+        await asyncio.sleep(0)
+        assert output._acked[TopicPartition("checkouts-changelog", 1)] == last
+
+        producer.sent.clear()
+        await output.ship()  # nothing queued: nothing sent
+        assert producer.sent == []
+
+    asyncio.run(scenario())
