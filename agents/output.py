@@ -130,27 +130,56 @@ class Output:
 
     async def _hand_over(self, queued: dict[tuple[str, int], Queued]) -> None:
         producer = self._producer()
-        for (name, partition), records in queued.items():
+        for tp, records in queued.items():
+            name, partition = tp
             start = 0
-            while start < len(records):
-                batch = producer.create_batch()
-                count = 0
-                for key, value in itertools.islice(records, start, None):
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        break
-                    count += 1
-                if count == 0:
-                    key, value = records[start]
-                    sent = await producer.send(name, value, key=key, partition=partition)
-                    count = 1
-                else:
-                    batch.close()
-                    sent = await producer.send_batch(batch, name, partition=partition)
-                start += count
-                if name in self._changelogs:
-                    sent.add_done_callback(self._on_changelog(name, partition, count))
-                else:
-                    sent.add_done_callback(_delivery_failed)
+            try:
+                while start < len(records):
+                    start += await self._send_from(producer, name, partition, records, start)
+            except BaseException:
+                self._requeue(queued, tp, start)
+                raise
+
+    async def _send_from(
+        self, producer: AIOKafkaProducer, name: str, partition: int, records: Queued, start: int
+    ) -> int:
+        """Send the records of one partition from ``start`` as one batch (or the one record
+        too large for a batch alone); returns how many were handed over."""
+        batch = producer.create_batch()
+        count = 0
+        for key, value in itertools.islice(records, start, None):
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                break
+            count += 1
+        if count == 0:
+            key, value = records[start]
+            sent = await producer.send(name, value, key=key, partition=partition)
+            count = 1
+        else:
+            batch.close()
+            sent = await producer.send_batch(batch, name, partition=partition)
+        if name in self._changelogs:
+            sent.add_done_callback(self._on_changelog(name, partition, count))
+        else:
+            sent.add_done_callback(_delivery_failed)
+        return count
+
+    def _requeue(
+        self, queued: dict[tuple[str, int], Queued], failed: tuple[str, int], start: int
+    ) -> None:
+        """A ship that failed puts back what it had not handed over, from the failed batch
+        on, ahead of what was queued since: the next ship sends it, in order."""
+        left: dict[tuple[str, int], Queued] = {}
+        pending = False
+        for tp, records in queued.items():
+            if tp == failed:
+                pending = True
+                records = records[start:]
+            if pending and records:
+                left[tp] = records
+        for tp, records in self._queued.items():
+            left[tp] = left[tp] + records if tp in left else records
+        self._queued = left
 
     def _on_changelog(
         self, topic: str, partition: int, count: int

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 from aiokafka.structs import TopicPartition
 
 import agents.output as output_module
@@ -116,6 +117,7 @@ class RecordingProducer:
         self._builder_of = AIOKafkaProducer(max_batch_size=1024)
         self.sent: list[tuple[str, int, list[tuple[bytes | None, bytes | None]]]] = []
         self.futures: list[asyncio.Future[Any]] = []
+        self.refuse_at: int | None = None  # the index of a send to refuse, once
 
     def create_batch(self) -> Any:
         builder = self._builder_of.create_batch()
@@ -141,6 +143,9 @@ class RecordingProducer:
 
     async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:
         assert batch.records, "an empty batch is never sent"
+        if self.refuse_at == len(self.sent):
+            self.refuse_at = None
+            raise KafkaTimeoutError()
         self.sent.append((topic, partition, batch.records))
         return self._answer()
 
@@ -186,5 +191,27 @@ def test_ship_hands_each_partition_its_records_in_order_as_batches() -> None:
         producer.sent.clear()
         await output.ship()  # nothing queued: nothing sent
         assert producer.sent == []
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_ship_keeps_what_it_did_not_hand_over_for_the_next_one() -> None:
+    async def scenario() -> None:
+        output = Output(SimpleNamespace())  # type: ignore[arg-type]
+        producer = output._kafka = RecordingProducer()  # type: ignore[assignment]
+        events = FakeTopic("shopper-events")
+        for n in range(4):
+            await output.send_encoded(events, b"a%d" % n + b"." * 400, partition=0)
+        await output.send_encoded(events, b"b0", partition=1)
+        producer.refuse_at = 1  # the second batch of partition 0
+        with pytest.raises(KafkaTimeoutError):
+            await output.ship()
+        handed = [v[:2] for _, _, rs in producer.sent for _, v in rs]
+        assert handed == [b"a0", b"a1"]
+        await output.send_encoded(events, b"a4", partition=0)  # queued after the failure
+        await output.ship()
+        on_zero = [v[:2] for t, p, rs in producer.sent if p == 0 for _, v in rs]
+        assert on_zero == [b"a0", b"a1", b"a2", b"a3", b"a4"]
+        assert [v for t, p, rs in producer.sent if p == 1 for _, v in rs] == [b"b0"]
 
     asyncio.run(scenario())
