@@ -235,10 +235,11 @@ def register(pipeline: Pipeline, output: Output) -> None:
             make_current(was)
 
     async def hand_over() -> None:
-        """The records for stage B first, then the table writes: a crash between the two
-        re-reads the window and sends those records again (at least once) rather than keeping
-        states whose records were never sent (their event ids would make the re-read events
-        duplicates, and the records would be lost)."""
+        """The window's records for stage B and its table writes, to the producer. Output.ship
+        hands the records over first: a crash between the two re-reads the window and sends
+        those records again (at least once) rather than keeping states whose records were
+        never sent (their event ids would make the re-read events duplicates, and the records
+        would be lost)."""
         await send_outgoing()
         await write_pending()
         await output.ship()

@@ -55,7 +55,7 @@ class Output:
         self._kafka: AIOKafkaProducer | None = None
         self._partitions: dict[str, list[int]] = {}  # declared topics and their partitions
         self._queued: dict[tuple[str, int], Queued] = {}
-        self._changelogs: set[str] = set()
+        self._changelogs: dict[str, Any] = {}  # changelog topic -> its table
         self._shipping = asyncio.Lock()
         self._acked: dict[TopicPartition, int] = {}  # newest acknowledged changelog offsets
         self._written: dict[TopicPartition, int] = {}  # the offsets recorded in the stores
@@ -112,21 +112,28 @@ class Output:
         else:
             table.data[key] = value
         name = await self._declare(table.changelog_topic)
-        self._changelogs.add(name)
+        self._changelogs[name] = table
         self._queue(name, partition, dumps(key), None if value is None else dumps(value))
-        self._persist_offsets(table, name)
 
     async def ship(self) -> None:
         """Hand everything queued to the producer: per partition, closed batches in queue
-        order (a record too large for a batch goes alone, through ``send``). Returns once
-        the producer has them, not once the broker acknowledged them."""
+        order (a record too large for a batch goes alone, through ``send``); the records
+        before the table writes, so a crash part way through leaves records sent again
+        rather than states whose records were never sent. Returns once the producer has
+        them, not once the broker acknowledged them."""
         # One ship at a time (the agents and the wall clock's timer share this output): two
         # interleaved would race for a partition's queue in the producer and could reorder
         # it. A caller also waits for a ship under way, which may be carrying its records.
         async with self._shipping:
-            if self._queued:
-                queued, self._queued = self._queued, {}
-                await self._hand_over(queued)
+            if not self._queued:
+                return
+            changelogs = self._changelogs
+            queued = {tp: r for tp, r in self._queued.items() if tp[0] not in changelogs}
+            queued.update((tp, r) for tp, r in self._queued.items() if tp[0] in changelogs)
+            self._queued = {}
+            await self._hand_over(queued)
+            for name in {name for name, _ in queued if name in changelogs}:
+                self._persist_offsets(changelogs[name], name)
 
     async def _hand_over(self, queued: dict[tuple[str, int], Queued]) -> None:
         producer = self._producer()

@@ -206,7 +206,8 @@ _EVENTS_IN_SEEN: dict[tuple[str | None, str | None], Any] = {}
 
 def event_in(platform: str | None, type: str | None, count: int = 1) -> None:
     """``count`` cart/order events taken in by stage A; unknown platforms count as ``other``."""
-    # Once per event: the labelled child is looked up once per (platform, type) as sent.
+    # Once per message and label: the labelled child is looked up once per (platform, type)
+    # as sent.
     child = _EVENTS_IN_SEEN.get((platform, type))
     if child is None:
         child = EVENTS_IN.labels(platform=_known(platform or "", PLATFORMS), type=_token(type))

@@ -215,3 +215,19 @@ def test_a_failed_ship_keeps_what_it_did_not_hand_over_for_the_next_one() -> Non
         assert [v for t, p, rs in producer.sent if p == 1 for _, v in rs] == [b"b0"]
 
     asyncio.run(scenario())
+
+
+def test_ship_hands_over_records_before_table_writes() -> None:
+    """Whatever the order they were queued in: a crash part way through a ship then leaves
+    records to be sent again, never a stored state whose records were not sent."""
+
+    async def scenario() -> None:
+        output = Output(SimpleNamespace())  # type: ignore[arg-type]
+        producer = output._kafka = RecordingProducer()  # type: ignore[assignment]
+        table = FakeTable("checkouts-changelog")
+        await output.put(table, 3, "k", {"n": 1})
+        await output.send_encoded(FakeTopic("shopper-events"), b"record", partition=3)
+        await output.ship()
+        assert [topic for topic, _, _ in producer.sent] == ["shopper-events", "checkouts-changelog"]
+
+    asyncio.run(scenario())
