@@ -31,7 +31,7 @@ from recovery import checkouts as stage_a
 from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
 from recovery.timer_index import TimerIndex
-from schemas.batches import batch_message, runs
+from schemas.batches import packed
 from schemas.codec import dumps
 from streams.app import Pipeline
 from streams.partitioning import key_partition
@@ -140,13 +140,12 @@ def register(pipeline: Pipeline, output: Output) -> None:
         topic = pipeline.shopper_events
         for target, queued in outgoing.items():
             encoded = [(key, dumps(record)) for key, record in queued]
-            for run in runs(encoded, lambda item: len(item[1])):
-                if len(run) == 1:
+            for run, message in packed(encoded, lambda item: item[1]):
+                if message is None:
                     key, payload = run[0]
                     keyed = None if key is None else key.encode()
                     await output.send_encoded(topic, payload, keyed, target)
                 else:
-                    message = batch_message([payload for _, payload in run])
                     await output.send_encoded(topic, message, partition=target)
         outgoing.clear()
 

@@ -33,7 +33,7 @@ from aiokafka.errors import KafkaError
 
 from cartbands.kafka import ensure_topics, producer
 from gateway.emit import Emit
-from schemas.batches import BATCH_MAX_BYTES, batch_message, runs
+from schemas.batches import BATCH_MAX_BYTES, packed
 from schemas.codec import dumps
 from streams.partitioning import key_partition
 from streams.topics import TopicNames
@@ -63,12 +63,11 @@ def pack(items: list[Gathered], limit: int = BATCH_MAX_BYTES) -> list[Gathered]:
     """Records of one partition, in order, as ``{"batch": [...]}`` messages of at most about
     ``limit`` bytes (a lone record stays as it was, with its key)."""
     out: list[Gathered] = []
-    for run in runs(items, lambda item: len(item[1]), limit):
-        if len(run) == 1:
+    for run, message in packed(items, lambda item: item[1], limit):
+        if message is None:
             out.append(run[0])
         else:
-            value = batch_message([value for _, value, _ in run])
-            out.append((None, value, [future for _, _, futures in run for future in futures]))
+            out.append((None, message, [future for _, _, futures in run for future in futures]))
     return out
 
 

@@ -39,3 +39,15 @@ def runs(
     if run:
         out.append(run)
     return out
+
+
+def packed(
+    items: Sequence[T], payload: Callable[[T], bytes], limit: int = BATCH_MAX_BYTES
+) -> list[tuple[list[T], bytes | None]]:
+    """``items`` (encoded records of one partition, in order) as messages: each run of
+    :func:`runs` with its ``{"batch": [...]}`` message, or None for a lone record, which keeps
+    its own message (and key)."""
+    out: list[tuple[list[T], bytes | None]] = []
+    for run in runs(items, lambda item: len(payload(item)), limit):
+        out.append((run, None if len(run) == 1 else batch_message([payload(i) for i in run])))
+    return out

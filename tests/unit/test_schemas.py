@@ -61,3 +61,19 @@ def test_batch_runs_keep_order_and_size_and_read_back_as_the_records():
     assert read == records
     big = b"y" * 5000
     assert runs([b"a", big, b"b"], len, limit=1000) == [[b"a"], [big], [b"b"]]
+
+
+def test_packed_runs_leave_a_lone_record_as_it_is():
+    from agents.wire import records_of
+    from schemas.batches import packed
+    from schemas.codec import dumps
+
+    encoded = [(f"k{n}", dumps({"n": n, "pad": "x" * 300})) for n in range(5)]
+    big = ("big", b'{"n":"' + b"y" * 2000 + b'"}')
+    messages = packed([*encoded, big], lambda item: item[1], limit=1000)
+    assert [item for run, _ in messages for item in run] == [*encoded, big]
+    assert messages[-1] == ([big], None)  # alone: its own message, its key kept
+    batched = [(run, message) for run, message in messages if message is not None]
+    assert batched and all(len(run) > 1 for run, _ in batched)
+    read = [r for run, message in batched for r in records_of(loads(message))]
+    assert read == [loads(payload) for run, _ in batched for _, payload in run]
