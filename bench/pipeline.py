@@ -6,7 +6,10 @@ One run, one embedded broker, the same generated events (bench/events.py) for al
   a few passes over the pipeline's input topic;
 - **naive**: bench/naive_faust.py, a Faust agent writing one table entry per event, reading a
   one-event-per-message copy of the input (the per-message Faust baseline of issue 4);
-- **pipeline**: ``python -m cartbands worker`` (whatever it does today) on its own topic prefix.
+- **pipeline**: ``python -m cartbands worker`` (whatever it does today) on its own topic prefix;
+- **core alone**: the same events and tick rounds replayed through the pure core in a child
+  process (bench/core_ceiling.py), events per CPU second: what a worker that did nothing but
+  the core would reach, the ceiling of the pipeline's events per CPU second.
 
 Faust-based figures come from the consumer group's commits (see bench/harness.py): measured from
 the first commit showing progress to the commit reaching the end of every partition, so process
@@ -33,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.core_ceiling import CoreRun, replay
 from bench.events import Mix, Summary, generate, summarize
 from bench.harness import (
     BATCH_FORMATS,
@@ -79,6 +83,7 @@ class Options:
     policy: Path = DEFAULT_POLICY
     raw_runs: int = 3
     naive: bool = True
+    core: bool = True  # replay the input through the pure core too (event clock only)
     timeout: float = 900.0
     logs: Path | None = None
     worker_args: tuple[str, ...] = ()
@@ -350,6 +355,7 @@ class Report:
     naive: Progress | None
     raw_single: RawRun | None
     runs: list[PipelineRun]
+    core: CoreRun | None = None
 
     def ratio_naive(self, run: PipelineRun) -> float | None:
         if run.progress is None or run.progress.rate is None:
@@ -373,6 +379,9 @@ class Report:
         for run in self.runs:
             if run.progress is not None:
                 rows.append(progress_row(run.progress, f"cartbands worker, {run.loaded.wire}"))
+        if self.core is not None:
+            label = f"pure core alone, same input and ticks ({self.core.core})"
+            rows.append([label, "-", "-", "-", "-", "1.00", "-", fmt_rate(self.core.rate)])
         first = self.runs[0].loaded
         lines = [
             f"pipeline throughput, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs",
@@ -391,6 +400,7 @@ class Report:
             table(PROGRESS_HEADERS, rows),
             "",
         ]
+        lines.extend(self.core_lines())
         if self.naive is not None:
             written = ", ".join(f"{t} {n:,}" for t, n in self.naive.downstream.items())
             lines.append(f"naive Faust: messages out: {written} (one table write per event)")
@@ -429,6 +439,25 @@ class Report:
             "broker: the tansu process."
         )
         return "\n".join(lines)
+
+    def core_lines(self) -> list[str]:
+        """What the core alone bounds: no worker that runs it can beat its events per CPU s."""
+        if self.core is None or not self.core.rate:
+            return []
+        lines = [f"core alone: {self.core.rate:,.0f} events per CPU second ({self.core.core})"]
+        if self.naive is not None and self.naive.rate:
+            lines.append(
+                f"  core alone / naive Faust: {self.core.rate / self.naive.rate:.2f}x, the most "
+                "pipeline / naive Faust can be for a worker on one core"
+            )
+        for run in self.runs:
+            worker = run.progress.per_cpu_second() if run.progress is not None else None
+            if worker and run.raw.rate:
+                lines.append(
+                    f"  {run.loaded.wire}: the core is {worker / self.core.rate:.0%} of the "
+                    f"worker's CPU time; core alone / raw: {self.core.rate / run.raw.rate:.1%}"
+                )
+        return lines
 
 
 PROGRESS_HEADERS = (
@@ -483,7 +512,11 @@ def run(options: Options) -> Report:
                 runs.append(PipelineRun(loaded, raw, measure_workers(bench, names, mapped)))
             except BenchError as exc:
                 runs.append(PipelineRun(loaded, raw, None, str(exc)))
-    return Report(options, data.summary, naive, raw_single, runs)
+    core = None
+    if options.core and options.clock == "event":
+        step = tick_step(data.events, options)
+        core = replay(data.events, options.policy, step, options.worker_root)
+    return Report(options, data.summary, naive, raw_single, runs, core)
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -562,9 +595,14 @@ def main(argv: list[str] | None = None) -> None:
     add_common(parser)
     parser.add_argument("--raw-runs", type=int, default=3)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive Faust reference")
+    parser.add_argument(
+        "--no-core", action="store_true", help="skip the pure core's replay of the same input"
+    )
     args = parser.parse_args(argv)
     quiet_clients()
-    options = options_from(args, raw_runs=args.raw_runs, naive=not args.no_naive)
+    options = options_from(
+        args, raw_runs=args.raw_runs, naive=not args.no_naive, core=not args.no_core
+    )
     print(run(options).render())
 
 

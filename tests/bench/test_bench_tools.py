@@ -15,9 +15,12 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from agents.wire import records_of
+from bench.core_ceiling import CoreRun, replay
 from bench.events import Mix, generate, keyed, read_ndjson, summarize, write_ndjson
 from bench.harness import (
+    Loaded,
     Progress,
+    RawRun,
     Sample,
     TopicMap,
     encode_batch,
@@ -27,9 +30,12 @@ from bench.harness import (
     partition_records,
     table,
 )
+from bench.pipeline import Options, PipelineRun, Report
 from bench.profile import OTHER, Stacks, categorize, package, short
 from bench.timers import Rebuilds, crash_reason
-from recovery.checkouts import validate
+from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from recovery.checkouts import epoch, validate
+from recovery.simulate import simulate
 from schemas.records import CartCompleted, CartUpdated
 
 
@@ -248,3 +254,27 @@ def test_profile_categories_count_each_sample_once_in_the_first_matching_one(tmp
             OTHER: 1,
         }
     )
+
+
+def test_core_replay_in_a_child_process_is_the_simulation_of_the_same_input(events):
+    sample = events[:3_000]
+    found = replay(sample, DEFAULT_POLICY, 300.0)
+    timed = [(epoch(e["occurred_at"], "t"), e) for e in sample]
+    here = simulate(timed, load_policy(), lambda store: b"bench-secret", tick_step=300.0)
+    assert found.events == 3_000 and found.touches == len(here.touches) > 0
+    assert found.cpu_seconds > 0 and found.rate == pytest.approx(3_000 / found.cpu_seconds)
+    assert found.core in ("pure Python",) or found.core.startswith("compiled")
+
+
+def test_core_lines_bound_the_pipeline_by_the_core_alone():
+    naive = _progress([(1.0, 0, 0.0), (2.0, 1_000, 1.0), (3.0, 2_000, 2.0), (9.0, 5_000, 3.0)])
+    worker = _progress([(1.0, 0, 0.0), (2.0, 4_000, 1.0), (3.0, 8_000, 2.0), (9.0, 9_000, 3.0)])
+    loaded = Loaded("t", 8, 1_000, 10, 0, 1.0, 100, "object")
+    run = PipelineRun(loaded, RawRun(200_000, 2_000, 1.0), worker)
+    report = Report(Options(), summarize(generate(50, 3)), naive, None, [run])
+    assert report.core_lines() == []
+    report.core = CoreRun(events=10_000, cpu_seconds=1.0, touches=3, core="pure Python")
+    lines = report.core_lines()
+    assert lines[0] == "core alone: 10,000 events per CPU second (pure Python)"
+    assert "core alone / naive Faust: 10.00x" in lines[1]
+    assert "the core is 40% of the worker's CPU time; core alone / raw: 5.0%" in lines[2]
