@@ -2,7 +2,8 @@
 
 A worker runs the recovery core on every event and, besides, decodes, stores, encodes and
 produces. The core alone (``recovery.simulate``: stage A, stage B and the same tick rounds, in
-one process, no Kafka) is therefore an upper bound of the worker's events per CPU second, and
+one process, no Kafka, and no drain after the last event, since the worker's input ends with
+its last tick round) is therefore an upper bound of the worker's events per CPU second, and
 ``core alone / naive Faust`` bounds ``pipeline / naive Faust`` for a worker that uses one core.
 ``bench.pipeline`` prints both beside each other.
 
@@ -82,7 +83,7 @@ def _replay_here(source: Path, policy: Path, tick_step: float) -> dict[str, Any]
     gc.collect()
     gc.freeze()
     begin = time.process_time()
-    sim = simulate(timed, policies, lambda store: SECRET, tick_step=tick_step)
+    sim = simulate(timed, policies, lambda store: SECRET, tick_step=tick_step, drain=0.0)
     elapsed = time.process_time() - begin
     return {
         "events": len(timed),

@@ -260,7 +260,7 @@ def test_core_replay_in_a_child_process_is_the_simulation_of_the_same_input(even
     sample = events[:3_000]
     found = replay(sample, DEFAULT_POLICY, 300.0)
     timed = [(epoch(e["occurred_at"], "t"), e) for e in sample]
-    here = simulate(timed, load_policy(), lambda store: b"bench-secret", tick_step=300.0)
+    here = simulate(timed, load_policy(), lambda _: b"bench-secret", tick_step=300.0, drain=0.0)
     assert found.events == 3_000 and found.touches == len(here.touches) > 0
     assert found.cpu_seconds > 0 and found.rate == pytest.approx(3_000 / found.cpu_seconds)
     assert found.core in ("pure Python",) or found.core.startswith("compiled")
