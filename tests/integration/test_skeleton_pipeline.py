@@ -8,18 +8,19 @@ from datetime import UTC, datetime
 
 from cartbands.kafka import drain, produce
 from recovery.ids import checkout_key
-from tests.pipeline.helpers import read_touches
+from tests.pipeline.helpers import read_touches, recent
 
 STORE = "it-store"
 
 
 def cart(checkout: str, total: str, sms: bool = True) -> dict:
+    at = datetime.fromtimestamp(recent(), UTC)  # the worker runs on the wall clock
     return {
         "type": "cart_updated",
         "event_id": f"evt-{checkout}",
         "store": STORE,
         "checkout": checkout,
-        "occurred_at": datetime(2026, 11, 2, 15, 0, tzinfo=UTC).isoformat(),
+        "occurred_at": at.isoformat(),
         "currency": "USD",
         "total": total,
         "line_items": [{"title": "thing", "quantity": 1, "price": total}],

@@ -15,6 +15,14 @@ from cartbands.kafka import drain
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC).timestamp()  # 10:00 in New York
 
 
+def recent(seconds_ago: float = 600.0) -> float:
+    """An event time for tests of a wall-clock worker (T0 is for ``--clock event``): such a
+    worker forgets checkouts older than the retention (30 days) at its first tick, so a fixed
+    date stops working a month after it was written. Ten minutes back by default: every touch
+    of the fast policy is due by the worker's first tick."""
+    return time.time() - seconds_ago
+
+
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 

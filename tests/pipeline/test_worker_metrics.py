@@ -11,7 +11,7 @@ from pathlib import Path
 from cartbands.broker import free_port
 from cartbands.kafka import drain, produce, producer
 from recovery.ids import checkout_key
-from tests.pipeline.helpers import T0, cart, read_touches, without_holdout
+from tests.pipeline.helpers import cart, read_touches, recent, without_holdout
 
 NOT_JSON = b'{"type": "cart_updated", "store": "met", "checkout": "w0"'  # cut short
 
@@ -37,12 +37,13 @@ def test_worker_metrics_follow_the_stream(workers, fast_policy: Path, tmp_path: 
     port = free_port()
     workers.start(policy, "--metrics-port", str(port))
     names = workers.names
-    events = [cart("w1", "310", T0, store="met"), cart("w2", "42", T0, store="met")]
+    at = recent()  # the worker runs on the wall clock
+    events = [cart("w1", "310", at, store="met"), cart("w2", "42", at, store="met")]
     events.append(events[0])  # a repeated delivery
     records = [(checkout_key(e["store"], e["checkout"]), e) for e in events]
     # a batch whose first record has an unusable type: dead-lettered, and the next one counts
-    bad = {**cart("w3", "42", T0, store="met"), "type": ["cart_updated"]}
-    good = cart("w4", "42", T0, store="met")
+    bad = {**cart("w3", "42", at, store="met"), "type": ["cart_updated"]}
+    good = cart("w4", "42", at, store="met")
     records.append((checkout_key("met", "w4"), {"batch": [bad, good]}))
     asyncio.run(send_raw(workers.broker.bootstrap, names.cart_events, b"met:w0", NOT_JSON))
     asyncio.run(produce(workers.broker.bootstrap, names.cart_events, records))
