@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -29,25 +28,13 @@ from telemetry import metrics
 
 log = logging.getLogger(__name__)
 
-Transition = Callable[..., tuple[Any, stage_b.Outputs]]
-
-HANDLERS: dict[str, Transition] = {
-    "cart_abandoned": stage_b.apply_abandoned,
-    "cart_converted": stage_b.apply_converted,
-    "consent_changed": stage_b.apply_consent,
-    "shopper_redacted": stage_b.apply_redacted,
-}
-CART_LEFT = {
-    "cart_reopened": "returned: shopper came back",
-    "cart_emptied": "emptied: cart emptied",
-}
-
 
 class Watermarks:
     """Per stage-B partition: the latest tick of each stage-A partition; time is their min."""
 
     def __init__(self) -> None:
         self._ticks: dict[int, dict[int, float]] = {}
+        self._expected: dict[int, int] = {}
 
     def advance(self, partition: int, record: dict[str, Any]) -> float | None:
         ticks = self._ticks.setdefault(partition, {})
@@ -55,7 +42,15 @@ class Watermarks:
         now = float(record.get("now", 0.0))
         ticks[source] = max(now, ticks.get(source, now))
         expected = int(record.get("of", 1))
+        self._expected[partition] = expected
         if len(ticks) < expected:
+            return None
+        return min(ticks.values())
+
+    def current(self, partition: int) -> float | None:
+        """The partition's watermark: None until every stage-A partition has ticked."""
+        ticks = self._ticks.get(partition)
+        if not ticks or len(ticks) < self._expected.get(partition, 1):
             return None
         return min(ticks.values())
 
@@ -82,9 +77,11 @@ def register(pipeline: Pipeline, output: Output) -> None:
             return
         entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
         for key, state in table.items():
-            if not state or state.get("nd") is None or index.built(owner := state.get("pt", -1)):
+            if not state or (due := stage_b.due_of(state)) is None:
                 continue
-            entries.setdefault(owner, []).append((state["nd"], state.get("seq", 0), key))
+            if index.built(owner := state.get("pt", -1)):
+                continue
+            entries.setdefault(owner, []).append((due, state.get("seq", 0), key))
         for owner, found in entries.items():
             index.rebuild(owner, found)
             log.info("shopper timers of partition %d rebuilt: %d pending", owner, len(found))
@@ -119,22 +116,36 @@ def register(pipeline: Pipeline, output: Output) -> None:
         if state is None:
             return
         await output.put(table, partition, key, state)
-        index.schedule(partition, state.get("nd"), state.get("seq", 0), key)
+        index.schedule(partition, stage_b.due_of(state), state.get("seq", 0), key)
 
     async def on_record(partition: int, key: str, record: dict[str, Any]) -> None:
-        kind = record.get("type")
-        policy = policy_of(key)
         state = table.get(key)
-        if kind in HANDLERS:
-            new, out = HANDLERS[kind](state, key, record, partition, policy)
-        elif kind in CART_LEFT:
-            new, out = stage_b.apply_cart_left(
-                state, key, record, partition, policy, CART_LEFT[kind]
-            )
-        else:
-            raise BadEvent(f"type: unknown shopper event type {kind!r}")
+        if stage_b.holds(record, watermarks.current(partition)):
+            await write(partition, key, stage_b.hold(state, record, partition))
+            return
+        new, out = stage_b.apply_now(state, key, record, partition, policy_of(key))
         await write(partition, key, new)
         await perform(key, out, float(record.get("now", 0.0) or 0.0))
+
+    async def on_due(partition: int, key: str, state: dict[str, Any], now: float) -> None:
+        """The watermark reached the shopper: its held records up to now, then due touches."""
+        policy = policy_of(key)
+        outs: list[tuple[stage_b.Outputs, float]] = []
+        current: dict[str, Any] | None = state
+        if state.get("qd") is not None and state["qd"] <= now:
+            current, released = stage_b.release(state, key, now, partition, policy)
+            outs.extend((out, 0.0) for out in released)
+        if current is not None and current.get("nd") is not None and current["nd"] <= now:
+            current, out = stage_b.apply_due(
+                current, key, now, policy, pipeline.secret(store_of(key))
+            )
+            outs.append((out, now))
+        if current is None:
+            await output.put(table, partition, key, None)
+        else:
+            await write(partition, key, current)
+        for out, at in outs:
+            await perform(key, out, at)
 
     async def on_tick(partition: int, record: dict[str, Any]) -> None:
         now = watermarks.advance(partition, record)
@@ -146,14 +157,9 @@ def register(pipeline: Pipeline, output: Output) -> None:
             if not state:
                 continue
             try:
-                new, out = stage_b.apply_due(
-                    state, key, now, policy_of(key), pipeline.secret(store_of(key))
-                )
+                await on_due(partition, key, state, now)
             except Exception:
                 log.exception("due touches of a shopper failed; skipping it until it changes")
-                continue
-            await write(partition, key, new)
-            await perform(key, out, now)
         reference = time.time() if pipeline.clock == "wall" else now
         metering.timers_fired("recovery", index.pending(), [due for due, _ in fired], reference)
 

@@ -13,7 +13,11 @@ State is a plain dict so it is stored in a table as-is (small: a checkout's snap
     c   the latest cart snapshot (wire form, nulls and heavy fields removed)
 
 Every function returns ``(new_state, effects)``; the effects are the records stage A sends to
-``shopper-events`` (and the counters it keeps). Nothing here reads a clock or does I/O.
+``shopper-events`` (and the counters it keeps). Each record carries ``sk``, stage A's time for
+it: ``[event time, 1]`` for what an event caused, ``[tick time, 0]`` for what a tick did (a
+tick's records come before the events of its time, as ticks are fed before them); stage B
+applies a shopper's records in that order however its partitions interleave them. Nothing here
+reads a clock or does I/O.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from recovery.policy import StorePolicy
 from recovery.stored_cart import DELIVERY_FIELDS, MAX_ITEMS
 
 _MISSING = object()
+TICK_PHASE = 0  # the order of a record in ``sk`` among those of the same time: ticks first
+EVENT_PHASE = 1
 MAX_IDS = 8
 CONVERSION_FALLBACK = ("currency", "total")
 
@@ -179,6 +185,7 @@ def _converted_record(
         "discount_codes": list(event.get("discount_codes") or ()),
         "cycle": (state or {}).get("cy", 0),
         "event_id": event.get("event_id"),
+        "sk": [at, EVENT_PHASE],
     }
     contact = event.get("contact") or cart.get("contact")
     if contact:
@@ -278,6 +285,7 @@ def _lifecycle(kind: str, store: str, state: State, checkout: str, at: float) ->
         "checkout": checkout,
         "cycle": state.get("cy", 0),
         "occurred_at": iso(at),
+        "sk": [at, EVENT_PHASE],
     }
 
 
@@ -327,5 +335,6 @@ def apply_tick(state: State, key: str, now: float) -> tuple[State | None, list[E
         "abandoned_at": iso(deadline),
         "occurred_at": iso(deadline),
         "cart": cart,
+        "sk": [now, TICK_PHASE],
     }
     return new, [Effect("abandoned", state["sh"], record)]

@@ -13,6 +13,8 @@ State is a compact dict stored in the ``shoppers`` table as-is::
     lp  the last ended plan, for attribution: ck, cy, band, seg, ho, sent [steps], codes, cc,
         end, why
     rd  redacted at (epoch s): everything personal is gone
+    q   records held until the partition's watermark passes them (see :func:`hold`), in
+        order; qd the time of the first
 
 The plan itself is not stored: it is re-derived by :func:`recovery.plan.plan_recovery` from the
 stored inputs (a pure function, so the same touches, ids and times every time), which keeps a
@@ -26,7 +28,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from recovery.checkouts import epoch, iso
+from recovery.checkouts import TICK_PHASE, BadEvent, epoch, iso
 from recovery.decide import choose_plan, consent_exit, decide_touch
 from recovery.ids import phone_e164
 from recovery.model import Cart, ContactInfo, Decision, Item, Plan, PlannedTouch, Profile
@@ -520,3 +522,128 @@ def apply_due(
     if all(str(t.step) in pl["done"] for t in plan.touches):
         _end_plan(st, shopper, policy, "completed: sequence finished", now, out)
     return _bump(st, shopper, policy), out
+
+
+CART_LEFT = {
+    "cart_reopened": "returned: shopper came back",
+    "cart_emptied": "emptied: cart emptied",
+}
+HELD = ("q", "qd")
+
+
+def apply_record(
+    state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
+) -> tuple[State | None, Outputs]:
+    """One ``shopper-events`` record (not a tick) through its transition."""
+    kind = record.get("type")
+    if kind == "cart_abandoned":
+        return apply_abandoned(state, shopper, record, partition, policy)
+    if kind == "cart_converted":
+        return apply_converted(state, shopper, record, partition, policy)
+    if kind == "consent_changed":
+        return apply_consent(state, shopper, record, partition, policy)
+    if kind == "shopper_redacted":
+        return apply_redacted(state, shopper, record, partition, policy)
+    if isinstance(kind, str) and kind in CART_LEFT:
+        return apply_cart_left(state, shopper, record, partition, policy, CART_LEFT[kind])
+    raise BadEvent(f"type: unknown shopper event type {kind!r}")
+
+
+def order_key(record: dict[str, Any]) -> tuple[float, int] | None:
+    """Stage A's time of a record (``sk``, recovery.checkouts), or None if it has none."""
+    value = record.get("sk")
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    at, phase = value
+    if isinstance(at, bool) or not isinstance(at, int | float) or phase not in (0, 1):
+        return None
+    return float(at), int(phase)
+
+
+def _held_order(record: dict[str, Any]) -> tuple[float, int, str, str]:
+    at, phase = order_key(record) or (float("-inf"), TICK_PHASE)
+    return at, phase, str(record.get("checkout")), str(record.get("type"))
+
+
+def holds(record: dict[str, Any], watermark: float | None) -> bool:
+    """Whether stage B must hold ``record`` until its partition's watermark passes it.
+
+    A shopper's records come from every stage-A partition, each at its own pace; the watermark
+    (the slowest one's tick) says up to when all of them have arrived. A record beyond it is
+    held, so that it lands after the records and the due touches that precede it in stage A's
+    time, as the pure core's replay orders them. A record without ``sk`` (from elsewhere than
+    stage A) or at or before the watermark is applied at once."""
+    key = order_key(record)
+    return key is not None and (watermark is None or key > (watermark, TICK_PHASE))
+
+
+RECORD_TYPES = frozenset(
+    {"cart_abandoned", "cart_converted", "consent_changed", "shopper_redacted", *CART_LEFT}
+)
+
+
+def hold(state: State | None, record: dict[str, Any], partition: int) -> State:
+    """``state`` with ``record`` held (a shopper seen for the first time gets a row for it)."""
+    if record.get("type") not in RECORD_TYPES:
+        raise BadEvent(f"type: unknown shopper event type {record.get('type')!r}")
+    st: State = dict(state) if state else {"pt": partition, "seq": 0}
+    queue = sorted([*st.get("q", ()), record], key=_held_order)
+    st["q"] = queue
+    st["qd"] = _held_order(queue[0])[0]
+    st["seq"] = st.get("seq", 0) + 1
+    return st
+
+
+def due_of(state: State) -> float | None:
+    """When the shopper next needs the clock: a touch falls due or a held record is reached."""
+    times = [t for t in (state.get("nd"), state.get("qd")) if t is not None]
+    return min(times) if times else None
+
+
+def apply_now(
+    state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
+) -> tuple[State | None, Outputs]:
+    """Apply ``record`` to the shopper, keeping the records held in its row as they are."""
+    held = {name: state[name] for name in HELD if state and name in state}
+    base: State | None = None
+    if state:
+        base = {k: v for k, v in state.items() if k not in HELD}
+        if set(base) <= {"pt", "seq"}:  # a row that only held records: no shopper yet
+            base = None
+    new, out = apply_record(base, shopper, record, partition, policy)
+    if not held:
+        return new, out
+    kept: State = dict(new) if new else {"pt": partition}
+    kept.update(held)
+    kept["seq"] = max(kept.get("seq", 0), (state or {}).get("seq", 0)) + 1
+    return kept, out
+
+
+def release(
+    state: State, shopper: str, watermark: float, partition: int, policy: StorePolicy
+) -> tuple[State | None, list[Outputs]]:
+    """Apply the held records the watermark has passed, in order; the rest stay held."""
+    queue = state.get("q") or []
+    ready = [r for r in queue if _held_order(r)[:2] <= (watermark, TICK_PHASE)]
+    if not ready:
+        return state, []
+    current: State | None = {k: v for k, v in state.items() if k not in HELD}
+    outs = []
+    for record in ready:
+        try:
+            current, out = apply_now(current, shopper, record, partition, policy)
+        except BadEvent:
+            continue  # held records passed the same checks as the others when they came
+        outs.append(out)
+    rest = queue[len(ready) :]
+    seq = state.get("seq", 0) + 1
+    if current is not None and set(current) <= {"pt", "seq"}:
+        current = None  # the row only held records, and none of them made a shopper
+    if current is None and not rest:
+        return None, outs
+    final: State = dict(current) if current else {"pt": partition}
+    if rest:
+        final["q"] = rest
+        final["qd"] = _held_order(rest[0])[0]
+    final["seq"] = max(final.get("seq", 0), seq)
+    return final, outs

@@ -81,29 +81,12 @@ class Simulation:
         self._effects(effects, 0.0)
 
     def shopper_event(self, key: str, record: dict[str, Any], at: float) -> None:
+        """Stage B applies ``record`` at once: here records come in stage A's time order
+        already, which the stream's stage B restores by holding records (stage_b.hold)."""
         policy = self.policies.for_store(key.partition(":")[0])
-        state = self.shoppers.get(key)
-        kind = record.get("type")
-        out: stage_b.Outputs
-        if kind == "cart_abandoned":
-            new, out = stage_b.apply_abandoned(state, key, record, 0, policy)
-        elif kind == "cart_converted":
-            new, out = stage_b.apply_converted(state, key, record, 0, policy)
-        elif kind == "consent_changed":
-            new, out = stage_b.apply_consent(state, key, record, 0, policy)
-        elif kind == "shopper_redacted":
-            new, out = stage_b.apply_redacted(state, key, record, 0, policy)
-        elif kind == "cart_reopened":
-            maybe, out = stage_b.apply_cart_left(
-                state, key, record, 0, policy, "returned: shopper came back"
-            )
-            new = maybe if maybe is not None else state  # type: ignore[assignment]
-        elif kind == "cart_emptied":
-            maybe, out = stage_b.apply_cart_left(
-                state, key, record, 0, policy, "emptied: cart emptied"
-            )
-            new = maybe if maybe is not None else state  # type: ignore[assignment]
-        else:
+        try:
+            new, out = stage_b.apply_record(self.shoppers.get(key), key, record, 0, policy)
+        except stage_a.BadEvent:
             return
         if new is not None:
             self._set_shopper(key, new)

@@ -242,3 +242,28 @@ async def broadcast(bootstrap: str, topic: str, value: dict) -> None:
     async with producer(bootstrap) as out:
         for partition in sorted(await out.partitions_for(topic)):
             await out.send_and_wait(topic, value=dumps(value), partition=partition)
+
+
+def test_eight_partitions_give_the_pure_core_s_touches(broker, tmp_path, policy):
+    """Invariant 7 across partitions: a shopper's records come from several stage-A partitions
+    that run at their own pace, and stage B must apply them in stage A's time order relative
+    to the due touches, or an order from a partition ahead of the others lands before a touch
+    that fell due earlier is decided (and the result depends on the run)."""
+    from bench.events import generate
+    from tests.conftest import Workers
+
+    events = sorted(((epoch(e["occurred_at"], "t"), e) for e in generate(4_000, 5)), key=first)
+    expected = simulate(events, load_policy(policy), code_secret)
+    pool = Workers(broker, tmp_path / "eight", partitions=8)
+    try:
+        pool.start(policy, "--clock", "event")
+        asyncio.run(replay(broker.bootstrap, pool.names.cart_events, events, batch_size=100))
+        found = touches(broker, pool.names, until=len(expected.touches), idle=6.0, timeout=180)
+    finally:
+        pool.stop_all()
+    assert len(expected.touches) > 50
+    assert sorted(signature(t) for t in found) == sorted(signature(t) for t in expected.touches)
+
+
+def first(item: tuple[float, dict]) -> float:
+    return item[0]
