@@ -611,6 +611,10 @@ def apply_now(
         if set(base) <= {"pt", "seq"}:  # a row that only held records: no shopper yet
             base = None
     new, out = apply_record(base, shopper, record, partition, policy)
+    if held and new and new.get("rd") is not None:
+        # erased: what was held from before the redaction goes with the rest (invariant 6)
+        queue = [r for r in held["q"] if _held_order(r)[0] > new["rd"]]
+        held = {"q": queue, "qd": _held_order(queue[0])[0]} if queue else {}
     if not held:
         return new, out
     kept: State = dict(new) if new else {"pt": partition}

@@ -113,3 +113,14 @@ def test_an_unknown_record_is_refused_rather_than_held(policy):
         stage_b.hold(None, {"type": "cart_exploded", "sk": [T0, 1]}, 0)
     with pytest.raises(BadEvent):
         stage_b.apply_record(None, "s:x", {"type": "cart_exploded"}, 0, policy)
+
+
+def test_a_redaction_takes_the_records_held_from_before_it(policy):
+    shopper, gone = abandoned(cart("o-12", "120", store="ord", customer="fi"), T0 + HOUR, policy)
+    later = converted(order("o-13", "80", T0 + 5 * HOUR, store="ord", customer="fi"), policy)
+    state = stage_b.hold(stage_b.hold(None, gone, 0), later, 0)
+    erase = {"type": "shopper_redacted", "store": "ord", "shopper": shopper,
+             "occurred_at": stage_a.iso(T0 + 2 * HOUR)}  # fmt: skip
+    new, _ = stage_b.apply_now(state, shopper, erase, 0, policy)
+    assert new is not None and new["rd"] == T0 + 2 * HOUR
+    assert new["q"] == [later] and new["qd"] == T0 + 5 * HOUR  # the cart held before is gone
