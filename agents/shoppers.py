@@ -90,13 +90,14 @@ def register(pipeline: Pipeline, output: Output) -> None:
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         index.forget_all()
 
-    async def perform(key: str, out: stage_b.Outputs, at: float) -> None:
+    async def perform(key: str, out: stage_b.Outputs) -> None:
         for emission in out.touches:
             command = touch_command(emission)
             topic = pipeline.touch_topics[emission.touch.channel]
             await output.send(topic, command, key.encode())
         for removal in out.audience_removals:
-            for command in audience_removal(removal["plan"], removal["cart"], at, removal["why"]):
+            plan, cart, why = removal["plan"], removal["cart"], removal["why"]
+            for command in audience_removal(plan, cart, removal["at"], why):
                 await output.send(pipeline.touch_topics["ads"], command, key.encode())
         for recovery in out.recoveries:
             await output.send(pipeline.recoveries, recovery, key.encode())
@@ -125,27 +126,27 @@ def register(pipeline: Pipeline, output: Output) -> None:
             return
         new, out = stage_b.apply_now(state, key, record, partition, policy_of(key))
         await write(partition, key, new)
-        await perform(key, out, float(record.get("now", 0.0) or 0.0))
+        await perform(key, out)
 
     async def on_due(partition: int, key: str, state: dict[str, Any], now: float) -> None:
         """The watermark reached the shopper: its held records up to now, then due touches."""
         policy = policy_of(key)
-        outs: list[tuple[stage_b.Outputs, float]] = []
+        outs: list[stage_b.Outputs] = []
         current: dict[str, Any] | None = state
         if state.get("qd") is not None and state["qd"] <= now:
             current, released = stage_b.release(state, key, now, partition, policy)
-            outs.extend((out, 0.0) for out in released)
+            outs.extend(released)
         if current is not None and current.get("nd") is not None and current["nd"] <= now:
             current, out = stage_b.apply_due(
                 current, key, now, policy, pipeline.secret(store_of(key))
             )
-            outs.append((out, now))
+            outs.append(out)
         if current is None:
             await output.put(table, partition, key, None)
         else:
             await write(partition, key, current)
-        for out, at in outs:
-            await perform(key, out, at)
+        for out in outs:
+            await perform(key, out)
 
     async def on_tick(partition: int, record: dict[str, Any]) -> None:
         now = watermarks.advance(partition, record)

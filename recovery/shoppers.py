@@ -71,6 +71,7 @@ class Outputs:
     touches: list[Emission] = field(default_factory=list)
     recoveries: list[dict[str, Any]] = field(default_factory=list)
     redact_checkouts: list[str] = field(default_factory=list)
+    # plan, cart, why and at: the time the plan ended, the removal commands' due time
     audience_removals: list[dict[str, Any]] = field(default_factory=list)
     planned: list[Plan] = field(default_factory=list)  # plans of newly abandoned carts
     # records for every partition of cart-events (e.g. erase all of a shopper's checkouts)
@@ -251,7 +252,7 @@ def _end_plan(
         )
         leaves_audience = why.split(":", 1)[0] in AUDIENCE_EXITS
         if leaves_audience and any(t.channel == "ads" and t.step in sent for t in plan.touches):
-            out.audience_removals.append({"plan": plan, "cart": _cart, "why": why})
+            out.audience_removals.append({"plan": plan, "cart": _cart, "why": why, "at": at})
     state["lp"] = summary
     state["pl"] = None
     out.count("plan_ended", why.split(":", 1)[0])

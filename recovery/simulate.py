@@ -78,9 +78,9 @@ class Simulation:
             return
         if new is not None:
             self._set_cart(key, new)
-        self._effects(effects, 0.0)
+        self._effects(effects)
 
-    def shopper_event(self, key: str, record: dict[str, Any], at: float) -> None:
+    def shopper_event(self, key: str, record: dict[str, Any]) -> None:
         """Stage B applies ``record`` at once: here records come in stage A's time order
         already, which the stream's stage B restores by holding records (stage_b.hold)."""
         policy = self.policies.for_store(key.partition(":")[0])
@@ -90,20 +90,20 @@ class Simulation:
             return
         if new is not None:
             self._set_shopper(key, new)
-        self._outputs(key, out, at)
+        self._outputs(key, out)
 
-    def _effects(self, effects: list[stage_a.Effect], at: float) -> None:
+    def _effects(self, effects: list[stage_a.Effect]) -> None:
         for effect in effects:
             self._count(effect.kind)
             if effect.record is not None and effect.key is not None:
-                self.shopper_event(effect.key, effect.record, at)
+                self.shopper_event(effect.key, effect.record)
 
-    def _outputs(self, key: str, out: stage_b.Outputs, at: float) -> None:
+    def _outputs(self, key: str, out: stage_b.Outputs) -> None:
         for emission in out.touches:
             self.touches.append(touch_command(emission))
         for removal in out.audience_removals:
             self.touches.extend(
-                audience_removal(removal["plan"], removal["cart"], at, removal["why"])
+                audience_removal(removal["plan"], removal["cart"], removal["at"], removal["why"])
             )
         self.recoveries.extend(out.recoveries)
         for record in out.to_every_checkout_partition:
@@ -119,13 +119,13 @@ class Simulation:
                 del self.carts[key]
             else:
                 self._set_cart(key, new)
-            self._effects(effects, now)
+            self._effects(effects)
         for _due, key in self.shopper_timers.pop_due(0, now, self._shopper_seq):
             store = key.partition(":")[0]
             policy = self.policies.for_store(store)
             state, out = stage_b.apply_due(self.shoppers[key], key, now, policy, self.secret(store))
             self._set_shopper(key, state)
-            self._outputs(key, out, now)
+            self._outputs(key, out)
 
 
 def boundaries(

@@ -36,7 +36,7 @@ def test_a_shopper_redaction_erases_every_checkout_and_stops_the_sequence() -> N
     assert "ann@example.com" in state_text(sim)
     sent_before = len(sim.touches)
     redaction = {"type": "shopper_redacted", "store": STORE, "occurred_at": iso(T0 + 3 * HOUR)}
-    sim.shopper_event(ann, redaction, T0 + 3 * HOUR)
+    sim.shopper_event(ann, redaction)
     # at once, including the open cart that was never abandoned
     text = orjson.dumps({k: v for k, v in sim.carts.items() if k.startswith(STORE)}).decode()
     assert "ann@example.com" not in text
@@ -58,3 +58,17 @@ def test_a_store_redaction_erases_the_store_and_nothing_else() -> None:
     assert [k for k in sim.carts if k.startswith("elsewhere:")]
     sim.tick(T0 + 10 * 24 * HOUR)
     assert not [t for t in sim.touches[sent_before:] if t["store"] == STORE]
+
+
+def test_an_audience_removal_is_due_when_the_plan_ended(tmp_path) -> None:
+    from cartbands.policyfile import DEFAULT_POLICY
+    from tests.pipeline.helpers import order, without_holdout
+
+    sim = Simulation(load_policy(without_holdout(DEFAULT_POLICY, tmp_path / "p.yaml")), code_secret)
+    sim.event(cart("vip-1", "900", T0, store=STORE, customer="vic"))
+    sim.tick(T0 + 30 * HOUR)
+    assert [t for t in sim.touches if t["channel"] == "ads"], sim.touches  # in an audience
+    sent = len(sim.touches)
+    sim.event(order("vip-1", "900", T0 + 31 * HOUR, store=STORE, customer="vic"))
+    removals = [t for t in sim.touches[sent:] if t["template"] == "audience_remove"]
+    assert removals and {t["due_at"] for t in removals} == {iso(T0 + 31 * HOUR)}
