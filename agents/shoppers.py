@@ -34,25 +34,21 @@ class Watermarks:
 
     def __init__(self) -> None:
         self._ticks: dict[int, dict[int, float]] = {}
-        self._expected: dict[int, int] = {}
+        self._marks: dict[int, float] = {}
 
     def advance(self, partition: int, record: dict[str, Any]) -> float | None:
         ticks = self._ticks.setdefault(partition, {})
         source = int(record.get("src", 0))
         now = float(record.get("now", 0.0))
         ticks[source] = max(now, ticks.get(source, now))
-        expected = int(record.get("of", 1))
-        self._expected[partition] = expected
-        if len(ticks) < expected:
+        if len(ticks) < int(record.get("of", 1)):
             return None
-        return min(ticks.values())
+        self._marks[partition] = min(ticks.values())
+        return self._marks[partition]
 
     def current(self, partition: int) -> float | None:
         """The partition's watermark: None until every stage-A partition has ticked."""
-        ticks = self._ticks.get(partition)
-        if not ticks or len(ticks) < self._expected.get(partition, 1):
-            return None
-        return min(ticks.values())
+        return self._marks.get(partition)
 
 
 def register(pipeline: Pipeline, output: Output) -> None:

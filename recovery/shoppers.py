@@ -525,29 +525,35 @@ def apply_due(
     return _bump(st, shopper, policy), out
 
 
+TRANSITIONS = {
+    "cart_abandoned": apply_abandoned,
+    "cart_converted": apply_converted,
+    "consent_changed": apply_consent,
+    "shopper_redacted": apply_redacted,
+}
 CART_LEFT = {
     "cart_reopened": "returned: shopper came back",
     "cart_emptied": "emptied: cart emptied",
 }
+RECORD_TYPES = frozenset({*TRANSITIONS, *CART_LEFT})
 HELD = ("q", "qd")
+
+
+def _known(record: dict[str, Any]) -> str:
+    kind = record.get("type")
+    if not isinstance(kind, str) or kind not in RECORD_TYPES:
+        raise BadEvent(f"type: unknown shopper event type {kind!r}")
+    return kind
 
 
 def apply_record(
     state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
 ) -> tuple[State | None, Outputs]:
     """One ``shopper-events`` record (not a tick) through its transition."""
-    kind = record.get("type")
-    if kind == "cart_abandoned":
-        return apply_abandoned(state, shopper, record, partition, policy)
-    if kind == "cart_converted":
-        return apply_converted(state, shopper, record, partition, policy)
-    if kind == "consent_changed":
-        return apply_consent(state, shopper, record, partition, policy)
-    if kind == "shopper_redacted":
-        return apply_redacted(state, shopper, record, partition, policy)
-    if isinstance(kind, str) and kind in CART_LEFT:
+    kind = _known(record)
+    if kind in CART_LEFT:
         return apply_cart_left(state, shopper, record, partition, policy, CART_LEFT[kind])
-    raise BadEvent(f"type: unknown shopper event type {kind!r}")
+    return TRANSITIONS[kind](state, shopper, record, partition, policy)
 
 
 def order_key(record: dict[str, Any]) -> tuple[float, int] | None:
@@ -578,19 +584,21 @@ def holds(record: dict[str, Any], watermark: float | None) -> bool:
     return key is not None and (watermark is None or key > (watermark, TICK_PHASE))
 
 
-RECORD_TYPES = frozenset(
-    {"cart_abandoned", "cart_converted", "consent_changed", "shopper_redacted", *CART_LEFT}
-)
+def _held(queue: list[dict[str, Any]]) -> State:
+    """The row's fields for ``queue`` (in order): nothing when it is empty."""
+    return {"q": queue, "qd": _held_order(queue[0])[0]} if queue else {}
+
+
+def _holds_only(state: State) -> bool:
+    """A row made only to hold records: no shopper yet."""
+    return set(state) <= {"pt", "seq", *HELD}
 
 
 def hold(state: State | None, record: dict[str, Any], partition: int) -> State:
     """``state`` with ``record`` held (a shopper seen for the first time gets a row for it)."""
-    if record.get("type") not in RECORD_TYPES:
-        raise BadEvent(f"type: unknown shopper event type {record.get('type')!r}")
+    _known(record)
     st: State = dict(state) if state else {"pt": partition, "seq": 0}
-    queue = sorted([*st.get("q", ()), record], key=_held_order)
-    st["q"] = queue
-    st["qd"] = _held_order(queue[0])[0]
+    st.update(_held(sorted([*st.get("q", ()), record], key=_held_order)))
     st["seq"] = st.get("seq", 0) + 1
     return st
 
@@ -606,16 +614,15 @@ def apply_now(
 ) -> tuple[State | None, Outputs]:
     """Apply ``record`` to the shopper, keeping the records held in its row as they are."""
     held = {name: state[name] for name in HELD if state and name in state}
-    base: State | None = None
-    if state:
-        base = {k: v for k, v in state.items() if k not in HELD}
-        if set(base) <= {"pt", "seq"}:  # a row that only held records: no shopper yet
-            base = None
+    base = (
+        None
+        if not state or _holds_only(state)
+        else {k: v for k, v in state.items() if k not in HELD}
+    )
     new, out = apply_record(base, shopper, record, partition, policy)
     if held and new and new.get("rd") is not None:
         # erased: what was held from before the redaction goes with the rest (invariant 6)
-        queue = [r for r in held["q"] if _held_order(r)[0] > new["rd"]]
-        held = {"q": queue, "qd": _held_order(queue[0])[0]} if queue else {}
+        held = _held([r for r in held["q"] if _held_order(r)[0] > new["rd"]])
     if not held:
         return new, out
     kept: State = dict(new) if new else {"pt": partition}
@@ -641,14 +648,11 @@ def release(
             continue  # held records passed the same checks as the others when they came
         outs.append(out)
     rest = queue[len(ready) :]
-    seq = state.get("seq", 0) + 1
-    if current is not None and set(current) <= {"pt", "seq"}:
+    if current is not None and _holds_only(current):
         current = None  # the row only held records, and none of them made a shopper
     if current is None and not rest:
         return None, outs
     final: State = dict(current) if current else {"pt": partition}
-    if rest:
-        final["q"] = rest
-        final["qd"] = _held_order(rest[0])[0]
-    final["seq"] = max(final.get("seq", 0), seq)
+    final.update(_held(rest))
+    final["seq"] = max(final.get("seq", 0), state.get("seq", 0) + 1)
     return final, outs
