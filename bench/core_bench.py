@@ -29,17 +29,17 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from bench.core_ceiling import timed_replay
 from bench.events import generate
 from cartbands.policyfile import load_policy
 from cartbands.runtime import describe_core, tune_gc
-from recovery.checkouts import epoch
 from recovery.decide import decide_touch
 from recovery.ids import shopper_key
 from recovery.model import Cart, ContactInfo, Item, Plan, Profile
 from recovery.plan import plan_recovery
 from recovery.policy import StorePolicy
 from recovery.policyset import PolicySet
-from recovery.simulate import Simulation, simulate
+from recovery.simulate import Simulation
 
 TARGET = 100_000
 SECRET = b"bench-secret"
@@ -118,14 +118,8 @@ def bench_replay(count: int, policies: PolicySet, seed: int = 7) -> tuple[float,
     abandoned, orders) replayed through the pure pipeline (recovery.simulate: stage A, stage B,
     ticks every 5 minutes of event time as ``cartbands replay`` sends them, 8 days drained)."""
     events = generate(count, seed)
-    timed = [(epoch(event["occurred_at"], "occurred_at"), event) for event in events]
-    gc.collect()
-    gc.freeze()  # the input is the benchmark's fixture, not heap the core's GC should scan
-    begin = time.process_time()
-    sim = simulate(timed, policies, lambda store: SECRET)
-    elapsed = time.process_time() - begin
-    gc.unfreeze()
-    return elapsed, len(timed), sim
+    elapsed, sim = timed_replay(events, policies)
+    return elapsed, len(events), sim
 
 
 def main() -> None:

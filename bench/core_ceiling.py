@@ -24,11 +24,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from bench.events import read_ndjson, write_ndjson
+
+if TYPE_CHECKING:
+    from recovery.policyset import PolicySet
+    from recovery.simulate import Simulation
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = b"bench-secret"
@@ -70,23 +74,34 @@ def replay(
     return CoreRun(found["events"], found["cpu_seconds"], found["touches"], found["core"])
 
 
-def _replay_here(source: Path, policy: Path, tick_step: float) -> dict[str, Any]:
-    from cartbands.policyfile import load_policy
-    from cartbands.runtime import describe_core, tune_gc
+def timed_replay(
+    events: list[dict[str, Any]], policies: PolicySet, **options: float
+) -> tuple[float, Simulation]:
+    """``(CPU seconds, Simulation)`` of ``events`` replayed through ``recovery.simulate``
+    (``options``: its tick_step, drain). The input is frozen out of the collector's
+    generations while it runs: it is the benchmark's fixture, not heap the core's GC scans."""
     from recovery.checkouts import epoch
     from recovery.simulate import simulate
 
-    tune_gc()
-    events = read_ndjson(source)
     timed = [(epoch(event["occurred_at"], "occurred_at"), event) for event in events]
-    policies = load_policy(policy)
     gc.collect()
     gc.freeze()
     begin = time.process_time()
-    sim = simulate(timed, policies, lambda store: SECRET, tick_step=tick_step, drain=0.0)
+    sim = simulate(timed, policies, lambda store: SECRET, **options)
     elapsed = time.process_time() - begin
+    gc.unfreeze()
+    return elapsed, sim
+
+
+def _replay_here(source: Path, policy: Path, tick_step: float) -> dict[str, Any]:
+    from cartbands.policyfile import load_policy
+    from cartbands.runtime import describe_core, tune_gc
+
+    tune_gc()
+    events = read_ndjson(source)
+    elapsed, sim = timed_replay(events, load_policy(policy), tick_step=tick_step, drain=0.0)
     return {
-        "events": len(timed),
+        "events": len(events),
         "cpu_seconds": elapsed,
         "touches": len(sim.touches),
         "core": describe_core(),
