@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from aiokafka import AIOKafkaClient
 
@@ -87,8 +88,45 @@ def wait_ready(bootstrap: str, timeout: float = 20.0) -> None:
     asyncio.run(_metadata_ready(bootstrap, timeout))
 
 
+class Broker(Protocol):
+    """What the shell and the tests use of a broker, tansu or Apache Kafka."""
+
+    kind: str
+
+    @property
+    def bootstrap(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    def start(self, timeout: float = ...) -> Broker: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
+
+    def close(self) -> None: ...
+
+
+BROKER_KINDS = ("tansu", "kafka")
+
+
+def make_broker(kind: str = "tansu", port: int | None = None) -> Broker:
+    """A broker of ``kind`` (not started): ``tansu`` (embedded, in memory) or ``kafka``."""
+    if kind == "tansu":
+        return EmbeddedBroker(port)
+    if kind == "kafka":
+        from cartbands.kafka_broker import KafkaBroker
+
+        return KafkaBroker(port)
+    raise BrokerError(f"unknown broker kind {kind!r}: expected one of {', '.join(BROKER_KINDS)}")
+
+
 class EmbeddedBroker:
     """A tansu broker process on ``127.0.0.1:port``; use as a context manager."""
+
+    kind = "tansu"
 
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
         self.port = port or free_port()
@@ -157,6 +195,10 @@ class EmbeddedBroker:
             with contextlib.suppress(Exception):
                 self._log.close()  # type: ignore[attr-defined]
             self._log = None
+
+    def close(self) -> None:
+        """Stop; tansu keeps nothing to delete."""
+        self.stop()
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

@@ -40,15 +40,24 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--port", type=int, default=None, help="Loopback port (default: a free one).")
-def broker(port: int | None) -> None:
-    """Run the embedded Kafka-protocol broker (tansu, in memory) in the foreground."""
-    from cartbands.broker import BrokerError, EmbeddedBroker
+@click.option(
+    "--kafka",
+    "kind",
+    flag_value="kafka",
+    help="Apache Kafka (KRaft, one node; needs java and mvn) instead of the embedded tansu.",
+)
+@click.option("--tansu", "kind", flag_value="tansu", default=True, help="Embedded tansu (default).")
+def broker(port: int | None, kind: str) -> None:
+    """Run a local broker in the foreground: embedded tansu (in memory) or Apache Kafka."""
+    from cartbands.broker import BrokerError, make_broker
 
     try:
-        embedded = EmbeddedBroker(port).start()
+        local = make_broker(kind, port)
+        local.start()
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"broker ready at {embedded.url} (bootstrap {embedded.bootstrap}); Ctrl-C stops it")
+    click.echo(f"{kind} broker ready at {local.url}; Ctrl-C stops it")
+    click.echo(f"export CARTBANDS_BROKER={local.url}")
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -58,10 +67,10 @@ def broker(port: int | None) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        while not stopping and embedded.running:
+        while not stopping and local.running:
             time.sleep(0.2)
     finally:
-        embedded.stop()
+        local.close()
     if not stopping:
         raise click.ClickException("the broker exited unexpectedly")
     click.echo("broker stopped")

@@ -1,4 +1,9 @@
-"""Shared fixtures: the embedded broker (one per session) and a worker process factory."""
+"""Shared fixtures: the broker (one per session) and a worker process factory.
+
+The broker is the embedded tansu unless ``CARTBANDS_TEST_BROKER=kafka``: then it is a real
+Apache Kafka (``cartbands.kafka_broker``) and only the tests that use the ``broker`` fixture
+run (``make test-kafka``).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from subprocess import Popen
 
 import pytest
 
-from cartbands.broker import EmbeddedBroker
+from cartbands.broker import BROKER_KINDS, Broker, make_broker
 from cartbands.kafka import ensure_topics
 from cartbands.processes import spawn, stop, tail
 from streams.topics import TopicNames
@@ -24,6 +29,7 @@ _app_ids = itertools.count(1)
 # Set by `make test-compiled` (.ci/test-compiled): the session must run an installed wheel
 # with the core compiled by mypyc, never the sources of this checkout.
 EXPECT_COMPILED_CORE = os.environ.get("CARTBANDS_EXPECT_COMPILED_CORE") == "1"
+TEST_BROKER = os.environ.get("CARTBANDS_TEST_BROKER") or "tansu"
 OWN_PACKAGES = ("recovery", "cartbands", "agents", "streams", "gateway", "senders", "telemetry")
 
 
@@ -60,8 +66,26 @@ def _keep_python() -> set[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if TEST_BROKER not in BROKER_KINDS:
+        pytest.exit(f"CARTBANDS_TEST_BROKER={TEST_BROKER!r}: expected one of {BROKER_KINDS}", 4)
     if EXPECT_COMPILED_CORE:
         _check_compiled_core("before the tests")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On Apache Kafka, run only the tests that use the session broker."""
+    if TEST_BROKER == "tansu":
+        return
+    keep, drop = [], []
+    for item in items:
+        (keep if "broker" in getattr(item, "fixturenames", ()) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"broker: {TEST_BROKER} (CARTBANDS_TEST_BROKER)"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -70,14 +94,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture(scope="session")
-def broker() -> Iterator[EmbeddedBroker]:
-    """A tansu broker for the whole session; stopped even when tests fail."""
-    embedded = EmbeddedBroker()
-    embedded.start()
+def broker() -> Iterator[Broker]:
+    """The session's broker (tansu, or Apache Kafka); stopped even when tests fail."""
+    local = make_broker(TEST_BROKER)
+    local.start()
     try:
-        yield embedded
+        yield local
     finally:
-        embedded.stop()
+        local.close()
 
 
 class Workers:
@@ -86,7 +110,7 @@ class Workers:
     Each test gets its own topic prefix and app id, so tests never see each other's records.
     """
 
-    def __init__(self, broker: EmbeddedBroker, tmp_path: Path, partitions: int = 4) -> None:
+    def __init__(self, broker: Broker, tmp_path: Path, partitions: int = 4) -> None:
         number = next(_app_ids)
         self.broker = broker
         self.tmp_path = tmp_path
@@ -124,7 +148,7 @@ class Workers:
 
 
 @pytest.fixture
-def workers(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Workers]:
+def workers(broker: Broker, tmp_path: Path) -> Iterator[Workers]:
     pool = Workers(broker, tmp_path)
     try:
         yield pool
