@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest test-compiled bench clean
+.PHONY: run test lint typecheck pytest test-compiled test-kafka bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ pytest: $(VENV)/.installed-dev
 # CARTBANDS_COMPILED_TESTS=required (.ci/run sets it).
 test-compiled: $(VENV)/.installed-dev
 	.ci/test-compiled $(abspath $(BIN))/python
+
+# The broker-backed tests again, on a real Apache Kafka (KRaft) that `cartbands broker --kafka`
+# also runs: its classpath is resolved with Maven once into ~/.cache/cartbands. Skipped, loudly,
+# where java 17+ or mvn is missing, unless CARTBANDS_KAFKA_TESTS=required (.ci/run sets it).
+test-kafka: $(VENV)/.installed-dev
+	.ci/test-kafka $(abspath $(BIN))/python
 
 test: lint typecheck pytest test-compiled
 

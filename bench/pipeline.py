@@ -61,7 +61,7 @@ from bench.harness import (
     watch_group,
 )
 from bench.naive_faust import TABLE as NAIVE_TABLE
-from cartbands.broker import EmbeddedBroker
+from cartbands.broker import BROKER_KINDS, Broker, make_broker
 from cartbands.kafka import ensure_topics
 from cartbands.policyfile import DEFAULT_POLICY
 from cartbands.processes import spawn, stop
@@ -97,6 +97,7 @@ class Options:
     clock: str = "event"  # event: ticks in the input (replay); wall; none: pass no --clock
     tick_step: float | None = None  # event-time seconds between ticks (clock=event) ...
     events_per_tick: int = 2_000  # ... else as many as give one tick round per this many events
+    broker: str = "tansu"  # or "kafka": Apache Kafka (cartbands/kafka_broker.py)
 
 
 @dataclass
@@ -122,7 +123,7 @@ def make_input(options: Options) -> Input:
 class Bench:
     """A broker, a scratch directory and a counter for fresh prefixes and group ids."""
 
-    broker: EmbeddedBroker
+    broker: Broker
     workdir: Path
     options: Options
     runs: int = 0
@@ -167,15 +168,15 @@ def tick_step(events: list[dict[str, Any]], options: Options) -> float:
 
 @contextlib.contextmanager
 def bench_context(options: Options) -> Iterator[Bench]:
-    """The embedded broker and a scratch directory, both gone afterwards (logs kept on request)."""
+    """The broker and a scratch directory, both gone afterwards (logs kept on request)."""
     scratch = Path(tempfile.mkdtemp(prefix="cartbands-bench-"))
     workdir = options.logs or scratch
-    broker = EmbeddedBroker()
+    broker = make_broker(options.broker)
     try:
         broker.start()
         yield Bench(broker, workdir, options)
     finally:
-        broker.stop()
+        broker.close()
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -525,6 +526,12 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--partitions", type=int, default=defaults.partitions)
     parser.add_argument(
+        "--broker",
+        choices=BROKER_KINDS,
+        default=defaults.broker,
+        help="tansu (embedded, default) or kafka (Apache Kafka, needs java and mvn)",
+    )
+    parser.add_argument(
         "--batch",
         type=int,
         nargs="+",
@@ -584,6 +591,7 @@ def options_from(args: argparse.Namespace, **extra: object) -> Options:
         clock=args.clock,
         tick_step=args.tick_step,
         events_per_tick=args.events_per_tick,
+        broker=args.broker,
         **extra,  # type: ignore[arg-type]
     )
 

@@ -92,6 +92,7 @@ class Broker(Protocol):
     """What the shell and the tests use of a broker, tansu or Apache Kafka."""
 
     kind: str
+    port: int
 
     @property
     def bootstrap(self) -> str: ...

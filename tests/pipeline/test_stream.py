@@ -118,7 +118,8 @@ def test_restart_fires_pending_touches_once_and_missed_ones_on_start(
     before = touches(broker, names, until=2, idle=2.0)
     assert len(before) >= 2, workers.logs()
     assert stop(first_worker) == 0
-    asyncio.run(end_changelogs(broker.bootstrap, workers.app_id))
+    if broker.kind == "tansu":
+        asyncio.run(end_changelogs(broker.bootstrap, workers.app_id))
     # While the worker is down, time passes the SMS touch (due at +25h).
     tick(broker, names, T0 + 30 * HOUR)
     workers.start(policy, "--clock", "event", "--store", store)
@@ -141,7 +142,7 @@ async def end_changelogs(bootstrap: str, app_id: str) -> None:
     uses. tansu answers ListOffsets(latest) with the last batch's base offset + 1 (quirk 4 of
     ../shared/BROKER.md), so a restore stops after the first record of a changelog's last
     batch; since stage A hands records over per window, stage B writes several shoppers in one
-    batch. Apache Kafka answers with the true end offset."""
+    batch. Apache Kafka answers with the true end offset: there the restart runs without it."""
     async with producer(bootstrap) as out:
         for table in ("checkouts", "shoppers"):
             topic = f"{app_id}-{table}-changelog"
