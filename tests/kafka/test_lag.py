@@ -24,6 +24,7 @@ from cartbands.replay import send_ticks
 from recovery.ids import checkout_key
 from schemas.codec import dumps
 from telemetry.lag import LagReporter, OffsetBook
+from tests.kafka.helpers import group_position
 from tests.pipeline.helpers import T0, cart
 
 COUNTS = {0: 40, 1: 25, 2: 10, 3: 3}  # records produced per partition
@@ -104,18 +105,6 @@ def scrape_lags(port: int, topic: str) -> dict[int, float]:
     except OSError:
         return {}
     return {int(partition): float(value) for partition, value in pattern.findall(body)}
-
-
-async def group_position(bootstrap: str, group: str, topic: str, partitions: int) -> dict:
-    tps = [TopicPartition(topic, partition) for partition in range(partitions)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(tps)
-        committed = {tp.partition: await consumer.committed(tp) for tp in tps}
-    finally:
-        await consumer.stop()
-    return {tp.partition: (end, committed[tp.partition]) for tp, end in ends.items()}
 
 
 def test_a_caught_up_worker_reports_zero_where_kafka_says_the_group_is_at_the_end(
