@@ -73,12 +73,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On Apache Kafka, run only the tests that use the session broker."""
+    """On Apache Kafka, run only the tests that use the session broker, and tests/kafka."""
     if TEST_BROKER == "tansu":
         return
     keep, drop = [], []
+    kafka_tests = ROOT / "tests" / "kafka"
     for item in items:
-        (keep if "broker" in getattr(item, "fixturenames", ()) else drop).append(item)
+        wanted = "broker" in getattr(item, "fixturenames", ()) or item.path.is_relative_to(
+            kafka_tests
+        )
+        (keep if wanted else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
