@@ -202,6 +202,8 @@ def one_mode(broker: KafkaBroker, mode: str, count: int, kills: int, work: Path)
             time.sleep(0.5)
         worker.send_signal(signal.SIGKILL)
         worker.wait()
+        on_topics = asyncio.run(records_on(broker.bootstrap, touch_topics, parts))
+        print(f"{mode}: kill -9 at {time.monotonic() - started:.1f}s, {on_topics} touch records")
         worker = start()
     inputs = [names.cart_events, names.shopper_events]
     deadline = time.monotonic() + 900
@@ -264,13 +266,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--carts", type=int, default=2_000)
     parser.add_argument("--kills", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--logs", type=Path, default=None, help="keep the worker logs here")
     args = parser.parse_args(argv)
     outcomes = []
     with tempfile.TemporaryDirectory() as tmp, KafkaBroker() as broker:
         for kills in args.kills:
             for mode in args.modes:
-                work = Path(tmp) / f"{mode}-{kills}"
-                work.mkdir()
+                work = (args.logs or Path(tmp)) / f"{mode}-{kills}"
+                work.mkdir(parents=True)
                 outcomes.append(one_mode(broker, mode, args.carts, kills, work))
                 print(render(outcomes[-1:]), flush=True)
     print()
