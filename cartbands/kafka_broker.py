@@ -150,8 +150,12 @@ def _resolve(home: Path, lib: Path) -> None:
 
 
 def cluster_id() -> str:
-    """A random cluster id as Kafka writes one: 16 bytes, URL-safe base64, no padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random cluster id as Kafka makes one: 16 bytes, URL-safe base64, no padding, and
+    never starting with "-", which the format command would take for an option."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def server_properties(

@@ -9,6 +9,7 @@ import re
 import signal
 import socket
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,13 @@ def test_cluster_ids_are_16_random_bytes_in_url_safe_base64():
     for value in ids:
         assert re.fullmatch(r"[A-Za-z0-9_-]{22}", value)
         assert len(base64.urlsafe_b64decode(value + "==")) == 16
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch):
+    # 0xf8 encodes as "-" first: the format command took such an id for an option
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x10" + bytes(15))])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(drawn))
+    assert cluster_id() == base64.urlsafe_b64encode(b"\x10" + bytes(15)).decode().rstrip("=")
 
 
 def test_without_java_or_maven_a_clear_error_and_nothing_cached(tmp_path, monkeypatch):
