@@ -107,17 +107,20 @@ async def records_on(bootstrap: str, topics: list[str], parts: int) -> int:
         await consumer.stop()
 
 
-async def committed_to_end(bootstrap: str, group: str, topics: list[str], parts: int) -> bool:
+async def behind(bootstrap: str, group: str, topics: list[str], parts: int) -> list[str]:
+    """The input partitions ``group`` has not committed to their end: "topic[p] c/end"."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
     await consumer.start()
     try:
+        out = []
         for topic in topics:
             tps = [TopicPartition(topic, p) for p in range(parts)]
             end = await consumer.end_offsets(tps)
             for tp in tps:
-                if (await consumer.committed(tp) or 0) < end[tp]:
-                    return False
-        return True
+                done = await consumer.committed(tp) or 0
+                if done < end[tp]:
+                    out.append(f"{topic}[{tp.partition}] {done}/{end[tp]}")
+        return out
     finally:
         await consumer.stop()
 
@@ -167,7 +170,9 @@ class Outcome:
         return self.records - self.distinct
 
 
-def one_mode(broker: KafkaBroker, mode: str, count: int, kills: int, work: Path) -> Outcome:
+def one_mode(
+    broker: KafkaBroker, mode: str, count: int, kills: int, work: Path, timeout: float
+) -> Outcome:
     names = TopicNames(f"eos-{mode}-{os.getpid()}-")
     app_id = f"{names.prefix}app"
     parts = 4
@@ -206,12 +211,16 @@ def one_mode(broker: KafkaBroker, mode: str, count: int, kills: int, work: Path)
         print(f"{mode}: kill -9 at {time.monotonic() - started:.1f}s, {on_topics} touch records")
         worker = start()
     inputs = [names.cart_events, names.shopper_events]
-    deadline = time.monotonic() + 900
+    deadline = time.monotonic() + timeout
+    lagging = ["(not checked)"]
     while time.monotonic() < deadline and worker.poll() is None:
-        if asyncio.run(committed_to_end(broker.bootstrap, app_id, inputs, parts)):
+        lagging = asyncio.run(behind(broker.bootstrap, app_id, inputs, parts))
+        if not lagging:
             break
         time.sleep(1.0)
     wall = time.monotonic() - started
+    if lagging:
+        print(f"{mode}: not committed to the end after {wall:.0f}s: {', '.join(lagging)}")
     time.sleep(3.0)  # a last commit interval for what the final round produced
     worker.terminate()
     worker.wait(30)
@@ -266,6 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--carts", type=int, default=2_000)
     parser.add_argument("--kills", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--timeout", type=float, default=600.0, help="per run, seconds")
     parser.add_argument("--logs", type=Path, default=None, help="keep the worker logs here")
     args = parser.parse_args(argv)
     outcomes = []
@@ -274,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
             for mode in args.modes:
                 work = (args.logs or Path(tmp)) / f"{mode}-{kills}"
                 work.mkdir(parents=True)
-                outcomes.append(one_mode(broker, mode, args.carts, kills, work))
+                outcomes.append(one_mode(broker, mode, args.carts, kills, work, args.timeout))
                 print(render(outcomes[-1:]), flush=True)
     print()
     print(render(outcomes))
