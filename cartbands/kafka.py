@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from schemas.codec import dumps, loads
 
@@ -36,13 +38,26 @@ class TopicsMissing(RuntimeError):
     """Topics this process needs are gone (e.g. the broker restarted without its data)."""
 
 
-async def topic_layout(client: AIOKafkaClient) -> dict[str, int]:
-    """Partitions per topic of the whole cluster, from one metadata request.
+async def topic_layout(client: AIOKafkaClient, names: Iterable[str] | None = None) -> dict[str, int]:
+    """Partitions per existing topic, from one metadata request: of ``names``, or of all.
 
-    Asking for every topic (no names) never auto-creates one, unlike asking for a named topic
-    (aiokafka asks with ``allow_auto_topic_creation``, and tansu creates it even on describe).
+    The request never auto-creates a topic: aiokafka's own metadata requests for named topics
+    allow it (tansu even creates a topic that is only described), and a check that creates
+    what it checks proves nothing.
     """
-    cluster = await client.fetch_all_metadata()
+    if names is None:
+        cluster = await client.fetch_all_metadata()
+    else:
+        node = client.get_random_node()
+        if node is None:
+            await client.bootstrap()
+            node = client.get_random_node()
+        if node is None:
+            raise KafkaConnectionError("no broker known")
+        request = MetadataRequest(sorted(set(names)), allow_auto_topic_creation=False)
+        cluster = ClusterMetadata()
+        cluster.need_all_topic_metadata = True  # a missing topic is an answer, not an error
+        cluster.update_metadata(await client.send(node, request))
     return {topic: len(cluster.partitions_for_topic(topic) or ()) for topic in cluster.topics()}
 
 
@@ -74,7 +89,8 @@ async def check_topics(
 ) -> None:
     """Raise :class:`TopicMismatch` or :class:`TopicsMissing` unless every ``wanted`` topic
     exists (``optional`` ones may not) with its partition count."""
-    missing, mismatched = layout_problems(await topic_layout(client), wanted, optional)
+    layout = await topic_layout(client, wanted)
+    missing, mismatched = layout_problems(layout, wanted, optional)
     if mismatched:
         raise TopicMismatch(mismatch_message(mismatched))
     if missing:
