@@ -38,7 +38,9 @@ class TopicsMissing(RuntimeError):
     """Topics this process needs are gone (e.g. the broker restarted without its data)."""
 
 
-async def topic_layout(client: AIOKafkaClient, names: Iterable[str] | None = None) -> dict[str, int]:
+async def topic_layout(
+    client: AIOKafkaClient, names: Iterable[str] | None = None
+) -> dict[str, int]:
     """Partitions per existing topic, from one metadata request: of ``names``, or of all.
 
     The request never auto-creates a topic: aiokafka's own metadata requests for named topics
