@@ -171,4 +171,5 @@ def run_worker(
     worker = faust.Worker(
         pipeline.app, loglevel=loglevel, quiet=True, workdir=None, override_logging=False
     )
+    worker.spinner = None  # its terminal escapes would break the lines of a JSON log
     worker.execute_from_commandline()
