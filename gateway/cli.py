@@ -44,7 +44,7 @@ def bound_port(runner: web.AppRunner) -> int:
 async def _main(gateway: Gateway, host: str, port: int) -> str | None:
     """Serve until SIGTERM/SIGINT (None) or until the output fails for good (the reason)."""
     runner = await serve(gateway, host, port)
-    click.echo(f"gateway listening on http://{host}:{bound_port(runner)}", err=True)
+    log.info("gateway listening on http://%s:%d", host, bound_port(runner))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -4,6 +4,7 @@ verified, and refuses to start on topics with another partition count (invariant
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 import uuid
@@ -126,4 +127,36 @@ def test_gateway_refuses_topics_with_another_partition_count(broker, tmp_path):
     assert code not in (None, 0), tail(log)
     lines = [line for line in tail(log).splitlines() if line.strip()]
     assert f"{names.cart_events} has 4 partitions, not 2" in lines[-1], tail(log)
+    assert "Traceback" not in tail(log, 50_000)
+
+
+def test_gateway_waits_for_the_broker_not_ready_and_without_a_traceback(tmp_path):
+    policy = write_policy(tmp_path / "policy.yaml")
+    broker_port, port = free_port(), free_port()
+    log = tmp_path / "gateway.log"
+    args = ["gateway", "--broker", f"kafka://127.0.0.1:{broker_port}", "--port", str(port),
+            "--policy", str(policy), "--topic-prefix", "gww-", "--partitions", "2",
+            "--log-format", "json"]  # fmt: skip
+    process = spawn(args, log, env=ENV)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        answer: tuple[int, str] = (0, "")
+        while time.monotonic() < deadline and answer[0] != 503:
+            try:
+                answer = asyncio.run(_readyz(url))
+            except OSError:
+                time.sleep(0.2)
+        assert answer[0] == 503 and "not connected" in answer[1], (answer, tail(log))
+        time.sleep(3)
+        lines = [json.loads(line) for line in tail(log, 20_000).splitlines() if line.strip()]
+        waiting = [e for e in lines if "not reachable yet" in e["message"]]
+        assert len(waiting) >= 2 and all("error" not in e for e in waiting), tail(log)
+        with EmbeddedBroker(broker_port):
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and asyncio.run(_readyz(url))[0] != 200:
+                time.sleep(0.3)
+            assert asyncio.run(_readyz(url))[0] == 200, tail(log)
+    finally:
+        stop(process)
     assert "Traceback" not in tail(log, 50_000)
