@@ -334,6 +334,10 @@ class Output:
         except TopicMismatch as exc:
             log.critical("%s", exc)
             self._fail(str(exc))
+        except Exception as exc:  # not the broker's absence: the gateway would never be ready
+            reason = f"cannot connect to the broker: {type(exc).__name__}: {exc}"
+            log.critical("%s", reason)
+            self._fail(reason)
 
     async def stop(self) -> None:
         if self._connecting is not None:
