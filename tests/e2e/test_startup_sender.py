@@ -14,7 +14,13 @@ from cartbands.broker import EmbeddedBroker, free_port
 from cartbands.kafka import ensure_topics
 from cartbands.processes import spawn, stop, tail
 from streams.topics import TopicNames
-from tests.pipeline.test_startup_worker import delete_topics, layout, wait_exit, wait_ready
+from tests.pipeline.test_startup_worker import (
+    delete_topics,
+    layout,
+    wait_exit,
+    wait_not_ready,
+    wait_ready,
+)
 
 
 def sender_args(broker_url: str, names: TopicNames, tmp_path: Path, *extra: str) -> list[str]:
@@ -53,6 +59,7 @@ def test_sender_stops_when_its_topics_are_gone(broker, tmp_path: Path) -> None:
         found = asyncio.run(layout(broker.bootstrap))
         assert found.get(names.sender_dedup) == 2 and found.get(names.touch_results) == 2
         asyncio.run(delete_topics(broker.bootstrap, [names.sender_dedup, names.touches("email")]))
+        assert wait_not_ready(port, process), tail(log)  # says so before it stops
         code = wait_exit(process, 60)
     finally:
         stop(process)

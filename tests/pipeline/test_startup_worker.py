@@ -51,6 +51,15 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 40.
     return False
 
 
+def wait_not_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if readyz(port) == 503:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 async def layout(bootstrap: str) -> dict[str, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -128,6 +137,7 @@ def test_worker_stops_when_its_topics_are_gone(workers: Workers, fast_policy: Pa
     assert wait_ready(port, process), workers.logs()
     # as after a broker restarted without its data: what the worker reads and writes is gone
     asyncio.run(delete_topics(workers.broker.bootstrap, list(workers.names.pipeline_topics)))
+    assert wait_not_ready(port, process), workers.logs()  # says so before it stops
     code = wait_exit(process)
     assert code is not None and code != 0, workers.logs()
     log = workers.processes[0][1].read_text(errors="replace")
