@@ -46,9 +46,14 @@ async def stop_app(app: Any, reason: BaseException) -> None:
 class StopOnCrash(OneForOneSupervisor):
     """Restart actors that were cancelled; crash the whole app when one raised."""
 
+    mundane_level = "debug"  # its "Starting..." / "Stopping..." lines say nothing to an operator
+
     async def restart_services(self, services: list[ServiceT]) -> None:
         died = [s for s in services if not isinstance(s.crash_reason, asyncio.CancelledError)]
         if not died:
+            app = getattr(getattr(services[0], "agent", None), "app", None) if services else None
+            if app is not None and app.should_stop:
+                return  # cancelled because the worker is stopping: nothing to restart
             await super().restart_services(services)
             return
         service = died[0]
