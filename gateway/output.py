@@ -361,6 +361,7 @@ class Output:
             raise BrokerUnavailable("not connected to the broker yet")
         if not guard.verified:
             raise BrokerUnavailable(guard.reason)
+        since = guard.failures
         records = self._batchable(emits)
         try:
             if records is not None:
@@ -372,7 +373,7 @@ class Output:
             raise BrokerUnavailable(f"broker did not acknowledge: {type(exc).__name__}") from exc
         try:
             async with asyncio.timeout(self.ack_timeout):
-                await guard.confirm()
+                await guard.confirm(since)
         except Exception as exc:
             raise BrokerUnavailable(f"topics not verified after the ack: {exc}") from exc
 
@@ -434,7 +435,7 @@ class Output:
             return False
         try:
             async with asyncio.timeout(READY_TIMEOUT):
-                await guard.confirm()
+                await guard.confirm(guard.failures)
         except Exception:
             return False
         return True

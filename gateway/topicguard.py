@@ -10,9 +10,11 @@ topic with its own partition count. Either way the answer 200 would be a lie. So
 - between a failed check and the next good one the gateway is not ready: ``/readyz`` answers
   503, and so does every request (the platform delivers again later);
 - after the broker acknowledged a request's records, one check that *started after* that
-  acknowledgement must find the topics before the request is answered 2xx. Concurrent
-  requests share a check (one metadata request per round, rounds back to back), as their
-  records share produce batches, so the cost is a round trip per round, not per request.
+  acknowledgement must find the topics, and no check may have failed since the request began
+  (the topics may have been created again in between, after its records went nowhere),
+  before the request is answered 2xx. Concurrent requests share a check (one metadata request
+  per round, rounds back to back), as their records share produce batches, so the cost is a
+  round trip per round, not per request.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class TopicGuard:
         self.interval = interval
         self.verified = False
         self.reason = "topics not verified yet"
+        self.failures = 0  # checks that failed so far: a request in flight across one is refused
         self._rounds = Rounds(self._checked)
         self._task: asyncio.Task[None] | None = None
 
@@ -104,9 +107,14 @@ class TopicGuard:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
-    async def confirm(self) -> None:
-        """After an acknowledgement: raise unless a check started since finds the topics."""
+    async def confirm(self, since: int) -> None:
+        """After an acknowledgement: raise unless a check started since finds the topics and
+        no check failed since ``since`` (the :attr:`failures` seen before producing). The
+        second condition covers topics created again (by this guard) between a record
+        acknowledged into nothing and the check that followed it."""
         await self._rounds.after_now()
+        if self.failures != since:
+            raise TopicsMissing("the topics were missing or unverifiable while in flight")
 
     async def _checked(self) -> None:
         try:
@@ -129,6 +137,7 @@ class TopicGuard:
         if self.verified:
             log.warning("not ready: %s", reason)
         self.verified, self.reason = False, reason
+        self.failures += 1
 
     async def _watch(self) -> None:
         while True:

@@ -61,7 +61,7 @@ async def test_a_failed_check_fails_its_requests_and_the_guard_is_not_ready():
     checks = Checks()
     guard = TopicGuard(checks, checks, on_fatal=lambda _: None)
     guard.verified = True
-    waiting = asyncio.create_task(guard.confirm())
+    waiting = asyncio.create_task(guard.confirm(guard.failures))
     await _turns()
     checks.finish(TopicsMissing("topics missing: t-cart-events"))
     with pytest.raises(TopicsMissing):
@@ -73,7 +73,7 @@ async def test_a_mismatch_is_fatal():
     checks = Checks()
     fatal: list[str] = []
     guard = TopicGuard(checks, checks, on_fatal=fatal.append)
-    waiting = asyncio.create_task(guard.confirm())
+    waiting = asyncio.create_task(guard.confirm(guard.failures))
     await _turns()
     checks.finish(TopicMismatch("topic t-cart-events has 4 partitions, not 8"))
     with pytest.raises(TopicMismatch):
@@ -89,3 +89,23 @@ async def test_an_unverified_output_refuses_before_producing():
     output._guard = guard
     with pytest.raises(BrokerUnavailable, match="t-cart-events"):
         await output.send([])
+
+
+async def test_a_request_in_flight_across_a_failed_check_is_refused_even_if_topics_are_back():
+    # records acknowledged into a topic that was gone, then the topic created again before
+    # the request's own check: that check passes, the earlier failure still refuses it
+    checks = Checks()
+    guard = TopicGuard(checks, checks, on_fatal=lambda _: None)
+    guard.verified = True
+    since = guard.failures
+    failing = asyncio.create_task(guard.confirm(guard.failures))  # e.g. a readiness probe
+    await _turns()
+    checks.finish(TopicsMissing("topics missing: t-cart-events"))
+    with pytest.raises(TopicsMissing):
+        await asyncio.wait_for(failing, 1)
+    waiting = asyncio.create_task(guard.confirm(since))
+    await _turns()
+    checks.finish()  # the topics exist again
+    with pytest.raises(TopicsMissing, match="while in flight"):
+        await asyncio.wait_for(waiting, 1)
+    assert guard.verified  # the guard itself is ready again
