@@ -13,7 +13,7 @@ from typing import Any
 
 from recovery import shoppers as stage_b
 from recovery.checkouts import Effect
-from telemetry import metrics
+from telemetry import decisions, metrics
 
 EventsRead = dict[tuple[str | None, str | None], int]
 
@@ -60,6 +60,7 @@ def timers_fired(stage: metrics.TimerStage, pending: int, fired: list[float], no
 
 def shopper_outputs(out: stage_b.Outputs) -> None:
     for plan in out.planned:
+        decisions.log_plan(plan)
         group: metrics.Group = "holdout" if plan.holdout else "treated"
         metrics.cart_abandoned(plan.store, plan.band, plan.segment, group)
         if not plan.holdout and not plan.rejected:

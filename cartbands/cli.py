@@ -19,6 +19,26 @@ from recovery.durations import format_duration
 from recovery.policy import StorePolicy
 
 POLICY_HELP = "Policy file (YAML); default: the shipped policies/default.yaml."
+LOG_FORMAT_HELP = "text (default) or json: one JSON object per line (CARTBANDS_LOG_FORMAT)."
+
+
+def log_format_option(fun: Any) -> Any:
+    """``--log-format text|json`` (else ``CARTBANDS_LOG_FORMAT``, else text)."""
+    return click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"], case_sensitive=False),
+        default=None,
+        help=LOG_FORMAT_HELP,
+    )(fun)
+
+
+def checked_log_format(settings: Settings) -> str:
+    from cartbands.logs import log_format
+
+    try:
+        return log_format(settings.log_format)
+    except ValueError as exc:
+        raise click.ClickException(f"CARTBANDS_LOG_FORMAT: {exc}") from None
 
 
 def _load(path: str | None) -> Any:
@@ -97,6 +117,7 @@ def broker(port: int | None, kind: str) -> None:
 )
 @click.option("--tick-interval", type=float, default=None, help="Seconds between wall ticks.")
 @click.option("--loglevel", default="info", show_default=True)
+@log_format_option
 def worker(
     broker_url: str | None,
     policy: str | None,
@@ -110,9 +131,14 @@ def worker(
     clock: str | None,
     tick_interval: float | None,
     loglevel: str,
+    log_format: str | None,
 ) -> None:
-    """Run a stream worker: cart events in, touch commands out."""
-    from cartbands.worker import run_worker
+    """Run a stream worker: cart events in, touch commands out.
+
+    Waits for the broker, creates its topics or verifies them (a partition count other than
+    --partitions is refused), and exits non-zero when an agent dies or its topics go away.
+    """
+    from cartbands.worker import StartupError, run_worker
 
     settings = Settings.from_env(
         broker=broker_url,
@@ -126,10 +152,15 @@ def worker(
         metrics_host=metrics_host,
         clock=clock,
         tick_interval=tick_interval,
+        log_format=log_format,
     )
+    fmt = checked_log_format(settings)
     policies = _load(settings.policy)
     sys.argv = [sys.argv[0]]  # Faust's worker reads argv; ours are already parsed.
-    run_worker(settings, policies, loglevel=loglevel)
+    try:
+        run_worker(settings, policies, loglevel=loglevel, log_format=fmt)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()

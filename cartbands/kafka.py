@@ -1,40 +1,181 @@
-"""Small raw-Kafka helpers for the shell: create topics, produce records, drain topics."""
+"""Small raw-Kafka helpers for the shell: create and verify topics, wait for the broker,
+produce records, drain topics."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import Callable, Hashable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from schemas.codec import dumps, loads
+
+T = TypeVar("T")
 
 
 class DrainAborted(RuntimeError):
     """Waiting for records was given up because something it depended on failed."""
 
 
-async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
-    """Create the topics that do not exist yet, with ``partitions`` partitions each."""
+class TopicMismatch(RuntimeError):
+    """A topic this process needs has another partition count than it was told to expect.
+
+    Keys are spread over partitions by hash, and the tables' changelogs follow their source
+    topic's partitions: a process working on the wrong count routes records to partitions
+    that do not exist or are read by nobody. The message is one line, for an operator.
+    """
+
+
+class TopicsMissing(RuntimeError):
+    """Topics this process needs are gone (e.g. the broker restarted without its data)."""
+
+
+async def topic_layout(
+    client: AIOKafkaClient, names: Iterable[str] | None = None
+) -> dict[str, int]:
+    """Partitions per existing topic, from one metadata request: of ``names``, or of all.
+
+    The request never auto-creates a topic: aiokafka's own metadata requests for named topics
+    allow it (tansu even creates a topic that is only described), and a check that creates
+    what it checks proves nothing.
+    """
+    if names is None:
+        cluster = await client.fetch_all_metadata()
+    else:
+        node = client.get_random_node()
+        if node is None:
+            await client.bootstrap()
+            node = client.get_random_node()
+        if node is None:
+            raise KafkaConnectionError("no broker known")
+        request = MetadataRequest(sorted(set(names)), allow_auto_topic_creation=False)
+        cluster = ClusterMetadata()
+        cluster.need_all_topic_metadata = True  # a missing topic is an answer, not an error
+        cluster.update_metadata(await client.send(node, request))
+    return {topic: len(cluster.partitions_for_topic(topic) or ()) for topic in cluster.topics()}
+
+
+def layout_problems(
+    layout: Mapping[str, int], wanted: Mapping[str, int], optional: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
+    """(missing, mismatched): the ``wanted`` topics (name -> partitions) that ``layout`` lacks,
+    and one phrase per topic whose partition count differs. ``optional`` topics may be
+    missing (e.g. a table changelog Faust creates itself) but not mismatched."""
+    skip = set(optional)
+    missing = sorted(name for name in wanted if name not in layout and name not in skip)
+    mismatched = [
+        f"{name} has {layout[name]} partitions, not {count}"
+        for name, count in sorted(wanted.items())
+        if name in layout and layout[name] != count
+    ]
+    return missing, mismatched
+
+
+def mismatch_message(mismatched: list[str]) -> str:
+    return (
+        f"topic {'; '.join(mismatched)}: give every process the topics' partition count "
+        "(--partitions, CARTBANDS_PARTITIONS) or recreate the topics"
+    )
+
+
+async def check_topics(
+    client: AIOKafkaClient, wanted: Mapping[str, int], optional: Iterable[str] = ()
+) -> None:
+    """Raise :class:`TopicMismatch` or :class:`TopicsMissing` unless every ``wanted`` topic
+    exists (``optional`` ones may not) with its partition count."""
+    layout = await topic_layout(client, wanted)
+    missing, mismatched = layout_problems(layout, wanted, optional)
+    if mismatched:
+        raise TopicMismatch(mismatch_message(mismatched))
+    if missing:
+        raise TopicsMissing(f"topics missing: {', '.join(missing)}")
+
+
+async def ensure_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int,
+    *,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
+    verify_only: Iterable[str] = (),
+) -> None:
+    """Create the topics that do not exist yet, with ``partitions`` partitions each (and the
+    topic configs given per name), then verify that every one of them, and every existing
+    ``verify_only`` topic, has ``partitions``: :class:`TopicMismatch` otherwise."""
+    wanted = list(dict.fromkeys(names))
+    checked = list(dict.fromkeys([*wanted, *verify_only]))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        wanted = [
-            NewTopic(name, num_partitions=partitions, replication_factor=1)
-            for name in names
-            if name not in existing
+        layout = await topic_layout(admin._client)
+        new = [
+            NewTopic(
+                name,
+                num_partitions=partitions,
+                replication_factor=1,
+                topic_configs=dict((configs or {}).get(name, {})),
+            )
+            for name in wanted
+            if name not in layout
         ]
-        if wanted:
+        if new:
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(wanted)
+                await admin.create_topics(new)
+            layout = await topic_layout(admin._client)
+        _, mismatched = layout_problems(layout, dict.fromkeys(checked, partitions), checked)
+        if mismatched:
+            raise TopicMismatch(mismatch_message(mismatched))
     finally:
         await admin.close()
+
+
+BROKER_ERRORS = (KafkaError, OSError, asyncio.TimeoutError)
+
+
+async def until_broker_answers(
+    action: Callable[[], Awaitable[T]],
+    bootstrap: str,
+    *,
+    what: str,
+    first_delay: float = 0.5,
+    max_delay: float = 10.0,
+    log: logging.Logger | None = None,
+) -> T:
+    """``action()``, again and again with exponential backoff while the broker cannot be
+    reached, logging one line per attempt (never a traceback); other errors propagate."""
+    logger = log or logging.getLogger(__name__)
+    delay = first_delay
+    client_log = logging.getLogger("aiokafka")
+    while True:
+        # aiokafka logs each refused connection as an error of its own: one line from us
+        # says it all while we wait.
+        previous = client_log.level
+        client_log.setLevel(logging.CRITICAL)
+        try:
+            return await action()
+        except TopicMismatch:
+            raise
+        except BROKER_ERRORS as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            logger.warning(
+                "%s: broker at %s not reachable yet (%s); retrying in %.1fs",
+                what,
+                bootstrap,
+                reason[:200],
+                delay,
+            )
+        finally:
+            client_log.setLevel(previous)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_delay)
 
 
 def producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:

@@ -33,6 +33,7 @@ class Settings:
     outbox_dir: Path = Path("var/outbox")
     tick_interval: float = 1.0
     clock: str = "wall"
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,24 +1,50 @@
-"""Run the stream worker (the Faust app) in the foreground of this process."""
+"""Run the stream worker (the Faust app) in the foreground of this process.
+
+Before Faust starts, the worker waits for the broker (one line per attempt, with backoff),
+creates the topics it reads and writes that do not exist yet and verifies every one of them,
+and its tables' changelogs where they exist, against ``--partitions``: a mismatch is refused
+with a one-line error (:class:`StartupError`). While it runs it checks them again every few
+seconds, and stops with a non-zero exit code when they are mismatched or gone (a broker
+restarted without its data), as it does when an agent dies (``streams.supervision``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import faust
 
+from cartbands.kafka import (
+    TopicMismatch,
+    TopicsMissing,
+    check_topics,
+    ensure_topics,
+    until_broker_answers,
+)
+from cartbands.logs import setup_logging
 from cartbands.runtime import describe_core, tune_runtime
 from cartbands.settings import Settings
 from recovery.policyset import PolicySet
 from streams.app import Pipeline, create_app
+from streams.supervision import stop_app
+from telemetry.readiness import PROCESS
 
-QUIET_LOGGERS = ("aiokafka", "faust", "mode", "kafka")
 LAG_SAMPLE_INTERVAL = 2.0  # seconds between consumer-lag samples (a loop over assigned partitions)
+TOPIC_CHECK_INTERVAL = 5.0  # seconds between checks of the topics' presence and partitions
+MISSING_CHECKS = 2  # consecutive checks that find topics gone before the worker stops
 
 log = logging.getLogger(__name__)
 
 
+class StartupError(RuntimeError):
+    """The worker cannot start as configured (one line, for an operator)."""
+
+
 def serve_metrics(pipeline: Pipeline, settings: Settings) -> int:
-    """Serve ``/metrics`` on ``settings.metrics_port``; sample this worker's consumer lag."""
+    """Serve ``/metrics`` and ``/readyz`` on ``settings.metrics_port``; sample consumer lag."""
     from telemetry.lag import LagReporter
     from telemetry.server import start_metrics_server
 
@@ -40,8 +66,77 @@ def serve_metrics(pipeline: Pipeline, settings: Settings) -> int:
     return port
 
 
-def run_worker(settings: Settings, policies: PolicySet, loglevel: str = "info") -> None:
-    """Start the worker and block until SIGINT/SIGTERM; Faust handles both signals."""
+def needed_topics(pipeline: Pipeline) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the topics the worker creates if missing, the changelogs Faust creates: verified only)."""
+    changelogs = tuple(
+        table.changelog_topic.get_topic_name() for table in pipeline.app.tables.values()
+    )
+    return pipeline.names.pipeline_topics, changelogs
+
+
+async def prepare_topics(settings: Settings, pipeline: Pipeline) -> None:
+    """Wait for the broker; create and verify the topics (:class:`TopicMismatch`)."""
+    created, changelogs = needed_topics(pipeline)
+
+    async def attempt() -> None:
+        await ensure_topics(
+            settings.bootstrap, created, settings.partitions, verify_only=changelogs
+        )
+
+    await until_broker_answers(attempt, settings.bootstrap, what="worker", log=log)
+
+
+def watch_topics(pipeline: Pipeline, partitions: int) -> None:
+    """Every few seconds: the topics still there with ``partitions`` each, or stop the worker.
+
+    A changelog Faust has not created yet may be missing; once seen, it must stay.
+    """
+    app = pipeline.app
+    created, changelogs = needed_topics(pipeline)
+    wanted = dict.fromkeys((*created, *changelogs), partitions)
+    seen: set[str] = set()
+    missing_runs = 0
+
+    @app.timer(TOPIC_CHECK_INTERVAL)
+    async def check_topics_still_there() -> None:
+        nonlocal missing_runs
+        client = app.producer._ensure_producer().client  # type: ignore[attr-defined]
+        optional = set(changelogs) - seen
+        try:
+            await check_topics(client, wanted, optional)
+        except TopicMismatch as exc:
+            PROCESS.set(False, str(exc))
+            log.critical("%s; stopping the worker", exc)
+            await stop_app(app, exc)
+            return
+        except TopicsMissing as exc:
+            missing_runs += 1
+            PROCESS.set(False, str(exc))
+            if missing_runs >= MISSING_CHECKS:
+                log.critical("%s (was the broker restarted empty?); stopping the worker", exc)
+                await stop_app(app, exc)
+            return
+        except Exception as exc:  # the broker did not answer: not ready, not dead
+            PROCESS.set(False, f"broker not reachable: {type(exc).__name__}")
+            log.warning("topic check: broker not reachable (%s)", type(exc).__name__)
+            return
+        missing_runs = 0
+        seen.update(changelogs)  # every changelog present now (else TopicsMissing above)
+        PROCESS.set(True)
+
+
+def run_worker(
+    settings: Settings,
+    policies: PolicySet,
+    loglevel: str = "info",
+    log_format: str = "text",
+    customize: Callable[[Pipeline], Any] | None = None,
+) -> None:
+    """Start the worker and block until SIGINT/SIGTERM; Faust handles both signals.
+
+    ``customize`` is called with the pipeline before it starts (tests add an agent with it).
+    """
+    setup_logging(loglevel, log_format)
     tune_runtime()
     pipeline = create_app(
         broker=settings.broker,
@@ -54,17 +149,27 @@ def run_worker(settings: Settings, policies: PolicySet, loglevel: str = "info") 
         clock="event" if settings.clock == "event" else "wall",
         tick_interval=settings.tick_interval,
     )
+    if customize is not None:
+        customize(pipeline)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
 
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(prepare_topics(settings, pipeline))
+    except TopicMismatch as exc:
+        raise StartupError(str(exc)) from None
+    finally:
+        loop.close()
+    watch_topics(pipeline, settings.partitions)
+
     @pipeline.app.task
-    async def announce_core() -> None:  # once started, when Faust's logging is set up
+    async def announce_core() -> None:  # once started
         log.info("recovery core: %s", describe_core())
 
     if settings.metrics_port:
         serve_metrics(pipeline, settings)
-    worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True, workdir=None)
-
-    # Keep library chatter (and the cost of building its records) out of the hot path.
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    worker = faust.Worker(
+        pipeline.app, loglevel=loglevel, quiet=True, workdir=None, override_logging=False
+    )
+    worker.spinner = None  # its terminal escapes would break the lines of a JSON log
     worker.execute_from_commandline()

@@ -174,7 +174,7 @@ class Gateway:
     async def readyz(self, _: web.Request) -> web.Response:
         if await self.output.ready():
             return web.Response(text="ready\n")
-        return web.Response(status=503, text="broker not reachable\n")
+        return web.Response(status=503, text=f"not ready: {self.output.not_ready_reason}\n")
 
     async def metrics_page(self, _: web.Request) -> web.Response:
         return web.Response(

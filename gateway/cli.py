@@ -12,6 +12,8 @@ import signal
 import click
 from aiohttp import web
 
+from cartbands.logs import log_format as checked_format
+from cartbands.logs import setup_logging
 from cartbands.policyfile import PolicyError, load_policy
 from cartbands.settings import Settings
 from gateway.app import ONE_MIB, Gateway
@@ -39,18 +41,27 @@ def bound_port(runner: web.AppRunner) -> int:
     raise RuntimeError("the gateway is not listening")
 
 
-async def _main(gateway: Gateway, host: str, port: int) -> None:
+async def _main(gateway: Gateway, host: str, port: int) -> str | None:
+    """Serve until SIGTERM/SIGINT (None) or until the output fails for good (the reason)."""
     runner = await serve(gateway, host, port)
-    click.echo(f"gateway listening on http://{host}:{bound_port(runner)}", err=True)
+    log.info("gateway listening on http://%s:%d", host, bound_port(runner))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    output = gateway.output
+    waits = [
+        asyncio.create_task(stop.wait(), name="signal"),
+        asyncio.create_task(output.failed.wait(), name="output-failed"),
+    ]
     try:
-        await stop.wait()
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for task in waits:
+            task.cancel()
         await runner.cleanup()
+    return output.fatal
 
 
 @click.command("gateway")
@@ -77,6 +88,12 @@ async def _main(gateway: Gateway, host: str, port: int) -> None:
     help="Base URL the platforms call (https://host), for Twilio's URL-based signature.",
 )
 @click.option("--loglevel", default="info", show_default=True)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"], case_sensitive=False),
+    default=None,
+    help="text (default) or json: one JSON object per line (CARTBANDS_LOG_FORMAT).",
+)
 def gateway_command(
     broker_url: str | None,
     port: int,
@@ -89,14 +106,24 @@ def gateway_command(
     linger_ms: int,
     public_url: str | None,
     loglevel: str,
+    log_format: str | None,
 ) -> None:
-    """Run the ingest gateway: verified webhooks in, canonical events on cart-events."""
-    logging.basicConfig(
-        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Run the ingest gateway: verified webhooks in, canonical events on cart-events.
+
+    Creates its topics or verifies them (a partition count other than --partitions is refused
+    with a one-line error); answers 2xx only for records acknowledged into verified topics.
+    """
     settings = Settings.from_env(
-        broker=broker_url, policy=policy, topic_prefix=topic_prefix, partitions=partitions
+        broker=broker_url,
+        policy=policy,
+        topic_prefix=topic_prefix,
+        partitions=partitions,
+        log_format=log_format,
     )
+    try:
+        setup_logging(loglevel, checked_format(settings.log_format))
+    except ValueError as exc:
+        raise click.ClickException(f"CARTBANDS_LOG_FORMAT: {exc}") from None
     try:
         policies = load_policy(settings.policy)
         config = build_config(policies, os.environ)
@@ -123,4 +150,6 @@ def gateway_command(
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency
         pass
-    asyncio.run(_main(gateway, host, port))
+    fatal = asyncio.run(_main(gateway, host, port))
+    if fatal:
+        raise click.ClickException(fatal)

@@ -16,7 +16,10 @@ take the producer's ordinary path.
 A send not acknowledged within ``ack_timeout`` raises :class:`BrokerUnavailable` (the caller
 answers 503 and the platform retries; a late acknowledgement then yields a duplicate, which
 stage A drops by ``event_id``). The producer connects in the background, so the gateway
-starts (and says "not ready") while the broker is down.
+starts (and says "not ready") while the broker is down. Before a request is answered, its
+topics must have been verified since its records were acknowledged (:mod:`gateway.topicguard`):
+a broker restarted empty gets 503s, not acknowledgements into nothing. Topics with another
+partition count than ``--partitions`` are fatal: :attr:`Output.failed` is set with the reason.
 """
 
 from __future__ import annotations
@@ -24,15 +27,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from cartbands.kafka import ensure_topics, producer
+from cartbands.kafka import (
+    TopicMismatch,
+    check_topics,
+    ensure_topics,
+    producer,
+    until_broker_answers,
+)
 from gateway.emit import Emit
+from gateway.topicguard import TopicGuard
 from schemas.batches import BATCH_MAX_BYTES, packed
 from schemas.codec import dumps
 from streams.partitioning import key_partition
@@ -41,6 +50,7 @@ from streams.topics import TopicNames
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
+READY_TIMEOUT = 2.0  # seconds a readiness probe waits for its topic check
 
 
 def _expire(futures: list[asyncio.Future[None]]) -> None:
@@ -254,9 +264,10 @@ class Output:
         self._producer: AIOKafkaProducer | None = None
         self._batcher: Batcher | None = None
         self._connecting: asyncio.Task[None] | None = None
-        self._ready_at = 0.0
-        self._ready = False
         self._topic_names: dict[str, str] = {}
+        self._guard: TopicGuard | None = None
+        self.failed: asyncio.Event = asyncio.Event()
+        self.fatal: str | None = None
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -293,8 +304,20 @@ class Output:
         for topic in self.topics:
             await out.partitions_for(topic)
         await self._connect_batcher(out)
+        wanted = dict.fromkeys(self.topics, self.partitions)
+        self._guard = TopicGuard(
+            check=lambda: check_topics(out.client, wanted),
+            recreate=lambda: ensure_topics(self.bootstrap, self.topics, self.partitions),
+            on_fatal=self._fail,
+        )
+        self._guard.start(verified=True)
         self._producer = out
         log.info("gateway connected to the broker at %s", self.bootstrap)
+
+    def _fail(self, reason: str) -> None:
+        """The gateway cannot work as configured: the process stops with ``reason``."""
+        self.fatal = reason
+        self.failed.set()
 
     async def _connect_batcher(self, out: AIOKafkaProducer) -> None:
         self._batcher = Batcher(
@@ -302,14 +325,19 @@ class Output:
         )
 
     async def _connect_forever(self) -> None:
-        delay = 0.2
-        while self._producer is None:
-            try:
-                await self._connect_once()
-            except Exception as exc:
-                log.warning("broker at %s not reachable yet: %s", self.bootstrap, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        if self._producer is not None:
+            return
+        try:
+            await until_broker_answers(
+                self._connect_once, self.bootstrap, what="gateway", first_delay=0.2, log=log
+            )
+        except TopicMismatch as exc:
+            log.critical("%s", exc)
+            self._fail(str(exc))
+        except Exception as exc:  # not the broker's absence: the gateway would never be ready
+            reason = f"cannot connect to the broker: {type(exc).__name__}: {exc}"
+            log.critical("%s", reason)
+            self._fail(reason)
 
     async def stop(self) -> None:
         if self._connecting is not None:
@@ -317,6 +345,8 @@ class Output:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._connecting
         out, self._producer = self._producer, None
+        if self._guard is not None:
+            await self._guard.stop()
         if self._batcher is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._batcher.drain(), timeout=5.0)
@@ -326,9 +356,12 @@ class Output:
 
     async def send(self, emits: Sequence[Emit]) -> None:
         """Produce ``emits`` and return once the broker acknowledged every one of them."""
-        out = self._producer
-        if out is None:
+        out, guard = self._producer, self._guard
+        if out is None or guard is None:
             raise BrokerUnavailable("not connected to the broker yet")
+        if not guard.verified:
+            raise BrokerUnavailable(guard.reason)
+        since = guard.failures
         records = self._batchable(emits)
         try:
             if records is not None:
@@ -338,6 +371,11 @@ class Output:
                     await self._send(out, emits)
         except (TimeoutError, KafkaError) as exc:
             raise BrokerUnavailable(f"broker did not acknowledge: {type(exc).__name__}") from exc
+        try:
+            async with asyncio.timeout(self.ack_timeout):
+                await guard.confirm(since)
+        except Exception as exc:
+            raise BrokerUnavailable(f"topics not verified after the ack: {exc}") from exc
 
     def _batchable(self, emits: Sequence[Emit]) -> list[tuple[str, int, bytes, bytes]] | None:
         """``emits`` as (topic, partition, key, value), or None if one takes the ordinary path."""
@@ -390,17 +428,20 @@ class Output:
             await asyncio.gather(*futures)
 
     async def ready(self) -> bool:
-        """Whether the broker answers a metadata request now (cached for a second)."""
-        now = time.monotonic()
-        if now - self._ready_at < 1.0:
-            return self._ready
-        out = self._producer
-        ok = False
-        if out is not None:
-            try:
-                await asyncio.wait_for(out.client.fetch_all_metadata(), timeout=2.0)
-                ok = True
-            except Exception:
-                ok = False
-        self._ready, self._ready_at = ok, now
-        return ok
+        """Whether the gateway can persist now: connected, and its topics found with their
+        partition counts by a check made for this call (shared with concurrent requests)."""
+        guard = self._guard
+        if self._producer is None or guard is None:
+            return False
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                await guard.confirm(guard.failures)
+        except Exception:
+            return False
+        return True
+
+    @property
+    def not_ready_reason(self) -> str:
+        if self._producer is None or self._guard is None:
+            return "not connected to the broker yet"
+        return self._guard.reason

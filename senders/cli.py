@@ -3,21 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from datetime import timedelta
 from pathlib import Path
 
 import click
+from aiokafka import AIOKafkaClient
 
+from cartbands.kafka import (
+    TopicMismatch,
+    TopicsMissing,
+    check_topics,
+    ensure_topics,
+    until_broker_answers,
+)
+from cartbands.logs import log_format as checked_format
+from cartbands.logs import setup_logging
 from cartbands.policyfile import PolicyError, load_policy
 from cartbands.settings import Settings
 from recovery.durations import parse_duration
 from senders.adapters.base import ConfigError
 from senders.service import SenderConfig, SenderService
 from streams.topics import CHANNELS, TopicNames
+from telemetry.readiness import PROCESS
 
-QUIET_LOGGERS = ("aiokafka", "kafka")
+TOPIC_CHECK_INTERVAL = 5.0  # seconds between checks of the topics' presence and partitions
+MISSING_CHECKS = 2  # consecutive checks that find topics gone before the sender stops
+
+log = logging.getLogger(__name__)
 
 
 def _lateness(text: str | None) -> tuple[bool, timedelta | None]:
@@ -69,6 +84,12 @@ def _lateness(text: str | None) -> tuple[bool, timedelta | None]:
     help="Deliver every channel of every store to the outbox, whatever the policy says.",
 )
 @click.option("--loglevel", default="info", show_default=True)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"], case_sensitive=False),
+    default=None,
+    help="text (default) or json: one JSON object per line (CARTBANDS_LOG_FORMAT).",
+)
 def sender(
     channel: str,
     broker_url: str | None,
@@ -82,9 +103,13 @@ def sender(
     max_lateness: str | None,
     outbox_only: bool,
     loglevel: str,
+    log_format: str | None,
 ) -> None:
     """Deliver touch commands (email, SMS, ads audience, human follow-up) through the adapters
-    each store's policy chooses; report every outcome on touch-results."""
+    each store's policy chooses; report every outcome on touch-results.
+
+    Waits for the broker, creates its topics or verifies them (a partition count other than
+    --partitions is refused with a one-line error), and exits non-zero when they go away."""
     settings = Settings.from_env(
         broker=broker_url,
         policy=policy,
@@ -94,12 +119,12 @@ def sender(
         partitions=partitions,
         metrics_port=metrics_port,
         metrics_host=metrics_host,
+        log_format=log_format,
     )
-    logging.basicConfig(
-        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        setup_logging(loglevel, checked_format(settings.log_format))
+    except ValueError as exc:
+        raise click.ClickException(f"CARTBANDS_LOG_FORMAT: {exc}") from None
     try:
         policies = load_policy(settings.policy)
     except PolicyError as exc:
@@ -127,15 +152,96 @@ def sender(
 
         server = serve_metrics(settings.metrics_port, host=settings.metrics_host)
     try:
-        asyncio.run(_main(service))
+        fatal = asyncio.run(_main(service))
     finally:
         if server is not None:
             server.stop()
+    if fatal:
+        raise click.ClickException(fatal)
 
 
-async def _main(service: SenderService) -> None:
+def sender_topics(config: SenderConfig) -> list[str]:
+    """The topics a sender reads and writes (its channels', results, DLQ, shopper events)."""
+    names = config.names
+    return [
+        *(names.touches(c) for c in config.channels),
+        names.touch_results,
+        names.touches_dlq,
+        names.shopper_events,
+        names.sender_dedup,
+    ]
+
+
+async def prepare_topics(config: SenderConfig) -> None:
+    """Wait for the broker; create the missing topics (the de-dup log compacted) and verify
+    every one against ``config.partitions``: :class:`TopicMismatch` otherwise."""
+    compacted = {config.names.sender_dedup: {"cleanup.policy": "compact"}}
+
+    async def attempt() -> None:
+        await ensure_topics(
+            config.bootstrap, sender_topics(config), config.partitions, configs=compacted
+        )
+
+    await until_broker_answers(attempt, config.bootstrap, what="sender", log=log)
+
+
+async def watch_topics(config: SenderConfig) -> str:
+    """Check the topics every few seconds; return why the sender must stop (mismatched, or
+    gone on consecutive checks: the de-dup log went with them)."""
+    wanted = dict.fromkeys(sender_topics(config), config.partitions)
+    client = AIOKafkaClient(bootstrap_servers=config.bootstrap)
+    missing_runs = 0
+    try:
+        while True:
+            await asyncio.sleep(TOPIC_CHECK_INTERVAL)
+            try:
+                await client.bootstrap()
+                await check_topics(client, wanted)
+            except TopicMismatch as exc:
+                PROCESS.set(False, str(exc))
+                return str(exc)
+            except TopicsMissing as exc:
+                PROCESS.set(False, str(exc))
+                missing_runs += 1
+                if missing_runs >= MISSING_CHECKS:
+                    return f"{exc} (was the broker restarted empty?)"
+                continue
+            except Exception as exc:  # the broker did not answer: not ready, not dead
+                PROCESS.set(False, f"broker not reachable: {type(exc).__name__}")
+                continue
+            missing_runs = 0
+            PROCESS.set(True)
+    finally:
+        await client.close()
+
+
+async def _main(service: SenderService) -> str | None:
+    """Run until SIGTERM/SIGINT (None), or return why the sender cannot go on."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await service.run(stop)
+    try:
+        await prepare_topics(service.config)
+    except TopicMismatch as exc:
+        return str(exc)
+    PROCESS.set(True)
+    running = asyncio.create_task(service.run(stop), name="sender")
+    watching = asyncio.create_task(watch_topics(service.config), name="topic-check")
+    await asyncio.wait([running, watching], return_when=asyncio.FIRST_COMPLETED)
+    if watching.done() and not running.done():
+        reason = watching.result()
+        log.critical("%s; stopping the sender", reason)
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(running, timeout=15)
+        return reason
+    watching.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watching
+    error = running.exception()
+    if error is not None:
+        why = f"the sender stopped: {type(error).__name__}: {' '.join(str(error).split())[:300]}"
+        log.critical("%s", why)
+        return why
+    return None

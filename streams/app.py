@@ -11,6 +11,7 @@ import faust
 
 import schemas  # noqa: F401  (registers the orjson codec)
 from recovery.policyset import PolicySet
+from streams.supervision import StopOnCrash
 from streams.topics import CHANNELS, TopicNames
 
 Clock = Literal["wall", "event"]
@@ -92,6 +93,8 @@ def create_app(
         key_serializer="raw",
         value_serializer="orjson",
         consumer_auto_offset_reset="earliest",
+        # an agent that raised stops the worker (non-zero exit) instead of idling, restarted
+        agent_supervisor=StopOnCrash,
     )
 
     def topic(name: str, serializer: str = "orjson") -> faust.TopicT:

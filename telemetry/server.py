@@ -12,6 +12,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
 
+from telemetry.readiness import PROCESS, Readiness
+
 DEFAULT_HOST = "127.0.0.1"
 
 log = logging.getLogger(__name__)
@@ -58,10 +60,29 @@ class MetricsServer:
         self.stop()
 
 
+def with_readyz(metrics: Any, readiness: Readiness) -> Any:
+    """``/readyz`` (200 ``ready`` or 503 with the reason) beside the metrics WSGI app."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ.get("PATH_INFO") == "/readyz":
+            ready = readiness.ready
+            status = "200 OK" if ready else "503 Service Unavailable"
+            body = b"ready\n" if ready else f"not ready: {readiness.reason}\n".encode()
+            start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+            return [body]
+        return metrics(environ, start_response)
+
+    return app
+
+
 def serve_metrics(
-    port: int = 0, host: str = DEFAULT_HOST, registry: CollectorRegistry = REGISTRY
+    port: int = 0,
+    host: str = DEFAULT_HOST,
+    registry: CollectorRegistry = REGISTRY,
+    readiness: Readiness = PROCESS,
 ) -> MetricsServer:
-    """Serve ``registry`` on ``host:port`` (port 0 picks a free one) in a daemon thread.
+    """Serve ``registry`` on ``host:port`` (port 0 picks a free one) in a daemon thread, and
+    the process's readiness on ``/readyz``.
 
     Raises ``OSError`` when the port is taken, so a misconfigured process fails at start.
     """
@@ -69,7 +90,11 @@ def serve_metrics(
         raise ValueError(f"metrics port out of range: {port}")
     server_class = _Server6 if ":" in host else _Server
     httpd = make_server(
-        host, port, make_wsgi_app(registry), server_class, handler_class=_QuietHandler
+        host,
+        port,
+        with_readyz(make_wsgi_app(registry), readiness),
+        server_class,
+        handler_class=_QuietHandler,
     )
     bound = int(httpd.server_address[1])
     thread = threading.Thread(

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from agents.wire import records_of
 from gateway.emit import Emit
 from gateway.output import Batcher, BrokerUnavailable, Output, pack
+from gateway.topicguard import TopicGuard
 from streams.partitioning import murmur2
 from streams.topics import TopicNames
 
@@ -256,10 +257,16 @@ def test_murmur2_is_kafkas(data: bytes):
     assert murmur2(data) == aiokafka_murmur2(data)
 
 
+async def _topics_there() -> None:
+    return None
+
+
 def _output(out: FakeProducer, ack_timeout: float) -> Output:
     output = Output("unused:9092", NAMES, ack_timeout=ack_timeout)
     output._producer = out  # type: ignore[assignment]
     output._batcher = _batcher(out)
+    output._guard = TopicGuard(_topics_there, _topics_there, on_fatal=lambda _: None)
+    output._guard.verified = True
     return output
 
 

@@ -20,7 +20,7 @@ from sender_helpers import (
     touch_data,
 )
 
-from cartbands.kafka import produce, producer
+from cartbands.kafka import ensure_topics, produce, producer
 from cartbands.policyfile import load_policy
 from recovery.policyset import PolicySet
 from senders.service import SenderConfig, SenderService
@@ -47,6 +47,10 @@ async def start_service(
         clock=lambda: DUE + timedelta(minutes=5),
         **extra,
     )
+    # before the test produces: a produce to a missing topic has the broker create it with its
+    # own partition count, which the sender refuses (it verifies its topics)
+    topics = [*(prefix.touches(c) for c in config.channels), prefix.touch_results]
+    await ensure_topics(broker.bootstrap, [*topics, prefix.touches_dlq], config.partitions)
     service = SenderService(config, policies or load_policy(None))
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
