@@ -60,7 +60,7 @@ def parse_hook(payload: Any) -> Hook:
     if scope is None:
         raise missing_field("scope")
     if scope not in CART_SCOPES | ORDER_SCOPES:
-        raise Reject(400, "unsupported_topic", f"scope {scope[:80]!r} is not handled")
+        raise Reject(400, "unsupported_topic", "scope is not handled")
     producer = opt_str(body, "producer")
     if producer is None:
         raise missing_field("producer")
@@ -99,14 +99,16 @@ def parse_hook(payload: Any) -> Hook:
     )
 
 
-def _item(raw: Any, path: str) -> dict[str, Any]:
+def _item(raw: Any, path: str, currency: str) -> dict[str, Any]:
     item = as_object(raw, path)
     quantity = opt_int(item, "quantity", path)
     if quantity is None:
         raise missing_field(join(path, "quantity"))
-    price = opt_money(item, "sale_price", path)
+    if quantity < 0:
+        raise bad_field(join(path, "quantity"), "must not be negative")
+    price = opt_money(item, "sale_price", currency, path)
     if price is None:
-        price = req_money(item, "list_price", path)
+        price = req_money(item, "list_price", currency, path)
     return drop_none(
         {
             "title": opt_str(item, "name", path) or "",
@@ -125,15 +127,16 @@ def cart_event(cart: Any, store: str, hook: Hook) -> Emit:
     cart_id = opt_str(body, "id", "cart") or hook.cart_id
     if cart_id is None:
         raise missing_field("cart.id")
-    currency = child(body, "currency", "cart")
-    if currency is None:
+    currency_object = child(body, "currency", "cart")
+    if currency_object is None:
         raise missing_field("cart.currency")
+    currency = req_currency(currency_object, "code", "cart.currency")
     items = []
     lines = child(body, "line_items", "cart") or {}
     for kind in ITEM_KINDS:
         path = f"cart.line_items.{kind}"
         for index, raw in enumerate(as_list(lines, kind, "cart.line_items")):
-            items.append(_item(raw, join(path, index)))
+            items.append(_item(raw, join(path, index), currency))
     updated = body.get("updated_time")
     customer_id = opt_str(body, "customer_id", "cart")
     value = drop_none(
@@ -144,9 +147,9 @@ def cart_event(cart: Any, store: str, hook: Hook) -> Emit:
             "event_id": hook.delivery,
             "platform": PLATFORM,
             "occurred_at": to_time(updated, "cart.updated_time") if updated else hook.created_at,
-            "currency": req_currency(currency, "code", "cart.currency"),
-            "total": req_money(body, "cart_amount", "cart"),
-            "subtotal": opt_money(body, "base_amount", "cart"),
+            "currency": currency,
+            "total": req_money(body, "cart_amount", currency, "cart"),
+            "subtotal": opt_money(body, "base_amount", currency, "cart"),
             "line_items": items,
             "contact": drop_none(
                 {
@@ -177,6 +180,7 @@ def order_event(order: Any, store: str, hook: Hook) -> Emit:
     checkout = opt_str(body, "cart_id", "order") or hook.cart_id or f"order-{order_id}"
     billing = child(body, "billing_address", "order") or {}
     customer_id = opt_str(body, "customer_id", "order")
+    currency = req_currency(body, "currency_code", "order")
     value = drop_none(
         {
             "type": "cart_completed",
@@ -185,8 +189,8 @@ def order_event(order: Any, store: str, hook: Hook) -> Emit:
             "event_id": hook.delivery,
             "platform": PLATFORM,
             "occurred_at": _order_time(body, hook),
-            "currency": req_currency(body, "currency_code", "order"),
-            "total": req_money(body, "total_inc_tax", "order"),
+            "currency": currency,
+            "total": req_money(body, "total_inc_tax", currency, "order"),
             "order_id": order_id,
             "contact": drop_none(
                 {

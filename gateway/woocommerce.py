@@ -64,6 +64,7 @@ def order_event(payload: Any, store: str, event_id: str, meta_key: str) -> Emit 
     checkout = checkout_of(order, meta_key, order_id)
     billing = child(order, "billing", "") or {}
     customer_id = opt_str(order, "customer_id")
+    currency = req_currency(order, "currency")
     value = drop_none(
         {
             "type": "cart_completed",
@@ -74,8 +75,8 @@ def order_event(payload: Any, store: str, event_id: str, meta_key: str) -> Emit 
             "occurred_at": first_time(
                 order, ("date_paid_gmt", "date_modified_gmt", "date_created_gmt")
             ),
-            "currency": req_currency(order, "currency"),
-            "total": req_money(order, "total"),
+            "currency": currency,
+            "total": req_money(order, "total", currency),
             "order_id": order_id,
             "contact": drop_none(
                 {

@@ -82,7 +82,7 @@ async def test_gateway_command_serves_a_shopify_delivery(broker, tmp_path):
         )
     assert {r.value["event_id"] for r in records} == {"cli-1"}
     text = tail(log, 100_000).lower()
-    assert "refused 401 (bad_signature)" in text and "refused 400 (invalid_field)" in text
+    assert "refused 401 (bad_signature)" in text and "refused 400 (invalid_amount)" in text
     assert "twilio: stop from shopper acme:" in text
     for personal in ("lovelace", "5550100", "555-0100", "11201", "analytical"):
         assert personal not in text, f"personal data in the logs: {personal}"

@@ -1,0 +1,235 @@
+"""Hostile requests: never a 5xx; refusals answered with a reason, dead-lettered, counted;
+no secret and no contact in any answer or log line (invariants 5 and 9). No broker: the
+gateway's output is in memory (see hostile.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+
+from gateway.signatures import twilio_signature
+from tests.gateway.helpers import (
+    BC_SECRET,
+    GENERIC_HMAC,
+    GENERIC_TOKEN,
+    SHOP_DOMAIN,
+    SHOPIFY_OLD_SECRET,
+    SHOPIFY_SECRET,
+    STORE_NUMBER,
+    TWILIO_TOKEN,
+    WOO_SECRET,
+    fixture_bytes,
+    fixture_json,
+    sign,
+)
+from tests.gateway.hostile import Hostile, hostile_gateway
+
+SECRETS = [SHOPIFY_SECRET, SHOPIFY_OLD_SECRET, WOO_SECRET, GENERIC_TOKEN, GENERIC_HMAC,
+           TWILIO_TOKEN, BC_SECRET]  # fmt: skip
+CONTACTS = ["ada.lovelace@example.com", "2125550100", "555-0100", "cy@example.com"]
+JSON_TYPE = (b"Content-Type", b"application/json")
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory) -> Iterator[Hostile]:
+    with hostile_gateway(tmp_path_factory.mktemp("hostile")) as running:
+        yield running
+
+
+def assert_nothing_leaked(gw: Hostile) -> None:
+    """No configured secret and no contact of the fixtures in any answer or log line."""
+    texts = [a.body.decode("utf-8", "replace").lower() for a in gw.answers]
+    texts += [line.lower() for line in gw.logs.lines]
+    for text in texts:
+        for word in SECRETS + CONTACTS:
+            assert word.lower() not in text, (word, text[:300])
+
+
+def shopify(body: bytes, topic: str = "checkouts/update", **extra: bytes) -> list:
+    headers = [
+        JSON_TYPE,
+        (b"X-Shopify-Topic", topic.encode()),
+        (b"X-Shopify-Shop-Domain", SHOP_DOMAIN.encode()),
+        (b"X-Shopify-Hmac-Sha256", sign(body, SHOPIFY_SECRET).encode()),
+        (b"X-Shopify-Webhook-Id", b"wh-hostile"),
+    ]
+    return headers + [(name.replace("_", "-").encode(), value) for name, value in extra.items()]
+
+
+def _refused_and_recorded(
+    gw: Hostile, send: Any, status: int, reason: str, *others: str
+) -> dict[str, Any]:
+    """Send; the answer must be ``status`` and ``reason`` (or one of ``others``), with one
+    more dead letter and one more counted rejection. Returns the dead letter."""
+    dead, counted = len(gw.dead_letters()), gw.count("cartbands_gateway_rejections_total")
+    answer = send()
+    assert answer.status == status, answer.body
+    assert answer.json()["error"] in (reason, *others), answer.body
+    assert gw.count("cartbands_gateway_rejections_total") == counted + 1
+    letters = gw.dead_letters()
+    assert len(letters) == dead + 1
+    return letters[-1]
+
+
+# -- rows of issue 14: each failed before ------------------------------------------------------
+
+
+def test_a_non_utf8_header_byte_on_a_refused_request_is_a_dead_lettered_4xx(gw):
+    """Was an aiohttp 500, no dead letter, no metric (the header could not be JSON-encoded)."""
+    body = fixture_bytes("shopify_checkout.json")
+    headers = shopify(body, X_Shopify_Hmac_Sha256=b"forged", X_Note=b"caf\xe9 \xff\xfe")
+    headers = [h for h in headers if h[0] != b"X-Shopify-Hmac-Sha256"] + [
+        (b"X-Shopify-Hmac-Sha256", b"Zm9yZ2Vk")
+    ]
+    letter = _refused_and_recorded(
+        gw, lambda: gw.send("/webhooks/shopify", headers, body), 401, "bad_signature"
+    )
+    assert letter["headers"]["X-Note"] == "caf\ufffd \ufffd\ufffd"
+
+
+def test_an_unparsable_woocommerce_source_is_refused_as_unknown(gw):
+    """``X-WC-Webhook-Source: http://[x`` was a 500 before authentication (urlsplit)."""
+    body = json.dumps({"id": 1, "status": "completed"}).encode()
+    headers = [
+        JSON_TYPE,
+        (b"X-WC-Webhook-Source", b"http://[x"),
+        (b"X-WC-Webhook-Topic", b"order.updated"),
+        (b"X-WC-Webhook-Signature", sign(body, WOO_SECRET).encode()),
+        (b"X-WC-Webhook-Delivery-ID", b"9"),
+    ]
+    letter = _refused_and_recorded(
+        gw, lambda: gw.send("/webhooks/woocommerce", headers, body), 401, "bad_signature"
+    )
+    assert letter["reason"] == "unknown_store"
+
+
+@pytest.mark.parametrize("count", ["²", "٣", "9" * 5000, "1_000", str(2**70)])
+@pytest.mark.parametrize("field", ["quantity", "orders_count"])
+def test_a_signed_shopify_count_that_int_cannot_take_is_a_400(gw, field, count):
+    """``"²"`` passed ``isdigit()`` and 4,301+ digits exceed int()'s limit: both were 500s."""
+    payload = fixture_json("shopify_checkout.json")
+    if field == "quantity":
+        payload["line_items"][0]["quantity"] = count
+    else:
+        payload["customer"]["orders_count"] = count
+    body = json.dumps(payload).encode()
+    letter = _refused_and_recorded(
+        gw, lambda: gw.send("/webhooks/shopify", shopify(body), body), 400, "invalid_field"
+    )
+    assert field in letter["detail"]
+
+
+POISON = ["1e400", "1" * 30, "9" * 5000, "NaN", "-5.00", "12.345", "0x10", "١٢"]
+
+
+@pytest.mark.parametrize("total", POISON)
+def test_a_poison_shopify_total_is_refused_with_the_reason(gw, total):
+    """``1e400``, 30- or 5,000-digit totals were accepted; the core then stuck the shopper."""
+    payload = fixture_json("shopify_checkout.json")
+    payload["total_price"] = total
+    payload["total_price_set"]["shop_money"]["amount"] = total
+    body = json.dumps(payload).encode()
+    letter = _refused_and_recorded(
+        gw, lambda: gw.send("/webhooks/shopify", shopify(body), body), 400, "invalid_amount"
+    )
+    assert letter["detail"].startswith("total_price")
+    assert total[:40] not in letter["detail"], "the detail names the rule, not the value"
+
+
+@pytest.mark.parametrize("total", POISON)
+def test_a_poison_generic_total_is_refused_with_the_reason(gw, total):
+    event = {
+        "type": "cart_updated",
+        "store": "acme",
+        "checkout": "c-poison",
+        "event_id": "e-poison",
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "currency": "USD",
+        "total": total,
+    }
+    body = json.dumps(event).encode()
+    headers = [JSON_TYPE, (b"Authorization", f"Bearer {GENERIC_TOKEN}".encode())]
+    # the records' schema already refuses what is no plain decimal (invalid_field)
+    letter = _refused_and_recorded(
+        gw, lambda: gw.send("/events", headers, body), 400, "invalid_amount", "invalid_field"
+    )
+    assert letter["detail"].startswith("total: ")
+
+
+def test_a_poison_woocommerce_total_is_refused_with_the_reason(gw):
+    order = {"id": 7, "status": "completed", "currency": "EUR", "total": "1" * 30,
+             "date_paid_gmt": "2026-11-02T10:00:00"}  # fmt: skip
+    body = json.dumps(order).encode()
+    headers = [
+        JSON_TYPE,
+        (b"X-WC-Webhook-Source", b"https://shop.acme.example/"),
+        (b"X-WC-Webhook-Topic", b"order.updated"),
+        (b"X-WC-Webhook-Signature", sign(body, WOO_SECRET).encode()),
+        (b"X-WC-Webhook-Delivery-ID", b"77"),
+    ]
+    _refused_and_recorded(
+        gw, lambda: gw.send("/webhooks/woocommerce", headers, body), 400, "invalid_amount"
+    )
+
+
+def test_a_control_character_in_a_header_leaks_no_secret(gw):
+    """aiohttp's parser error quoted the raw header block (Authorization, X-Cartbands-Secret
+    included) in its 400 body and its log line."""
+    counted = gw.count("cartbands_gateway_rejections_total")
+    headers = [
+        JSON_TYPE,
+        (b"Authorization", f"Bearer {GENERIC_TOKEN}".encode()),
+        (b"X-Cartbands-Secret", BC_SECRET.encode()),
+        (b"X-Cartbands-Store", b"acme\x01"),
+    ]
+    answer = gw.send("/events", headers, b"{}")
+    assert answer.status == 400
+    assert answer.json()["error"] == "bad_http"
+    assert gw.count("cartbands_gateway_rejections_total") == counted + 1
+    assert_nothing_leaked(gw)
+
+
+def test_an_unknown_shop_is_answered_as_a_bad_signature(gw):
+    """Was a 404 before any signature check, telling a caller which shops are configured."""
+    body = fixture_bytes("shopify_checkout.json")
+    unknown = [h for h in shopify(body) if h[0] != b"X-Shopify-Shop-Domain"]
+    unknown.append((b"X-Shopify-Shop-Domain", b"nobody.myshopify.com"))
+    forged = [h for h in shopify(body) if h[0] != b"X-Shopify-Hmac-Sha256"]
+    forged.append((b"X-Shopify-Hmac-Sha256", sign(body, "guess").encode()))
+    one = gw.send("/webhooks/shopify", unknown, body)
+    other = gw.send("/webhooks/shopify", forged, body)
+    assert (one.status, one.body) == (other.status, other.body)
+    assert one.status == 401
+    assert gw.dead_letters()[-2]["reason"] == "unknown_store"
+
+
+def test_an_unhandled_shopify_topic_is_accepted_ignored_and_counted(gw):
+    """``checkouts/delete`` was a 400: Shopify retries it and may drop the subscription."""
+    body = json.dumps({"id": 1, "token": "t"}).encode()
+    before = len(gw.output.sent), gw.count("cartbands_gateway_ignored_total")
+    answer = gw.send("/webhooks/shopify", shopify(body, "checkouts/delete"), body)
+    assert answer.status == 200 and answer.json() == {"accepted": 0, "ignored": "unhandled_topic"}
+    assert len(gw.output.sent) == before[0], "nothing produced, nothing dead-lettered"
+    assert gw.count("cartbands_gateway_ignored_total") == before[1] + 1
+    forged = [h for h in shopify(body, "checkouts/delete") if h[0] != b"X-Shopify-Hmac-Sha256"]
+    forged.append((b"X-Shopify-Hmac-Sha256", b"Zm9yZ2Vk"))
+    assert gw.send("/webhooks/shopify", forged, body).status == 401, "still authenticated"
+
+
+def test_twilio_stop_leaks_no_phone(gw):
+    url = "http://127.0.0.1/webhooks/twilio/inbound"  # as the gateway sees it (Host header)
+    form = {"MessageSid": "SMh", "From": "+1 (212) 555-0100", "To": STORE_NUMBER, "Body": "STOP"}
+    body = urlencode(form).encode()
+    signature = twilio_signature(url, parse_qsl(body.decode()), TWILIO_TOKEN.encode())
+    headers = [
+        (b"Content-Type", b"application/x-www-form-urlencoded"),
+        (b"X-Twilio-Signature", signature.encode()),
+    ]
+    answer = gw.send("/webhooks/twilio/inbound", headers, body)
+    assert answer.status == 200, answer.body
+    assert gw.output.sent[-1].value["type"] == "consent_changed"
+    assert_nothing_leaked(gw)
