@@ -10,6 +10,7 @@ one bad record refuses the whole body, naming it (``[2].total``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jsonschema
@@ -29,6 +30,7 @@ ACCEPTED: dict[str, tuple[Stream, type]] = {
 }
 TIME_FIELDS = ("occurred_at", "completed_at")
 MAX_EVENTS = 1000
+_NAME = re.compile(r"[A-Za-z0-9_]{1,60}")
 
 _SCHEMAS = {kind: record_schema(record) for kind, (_, record) in ACCEPTED.items()}
 _VALIDATORS = {kind: jsonschema.Draft202012Validator(s) for kind, s in _SCHEMAS.items()}
@@ -63,9 +65,12 @@ def _one(raw: Any, prefix: str, store: str, platform: str | None) -> Emit:
     for name in schema["required"]:
         if event.get(name) is None:
             raise missing_field(join(prefix, name))
-    unknown = sorted(set(event) - set(schema["properties"]))
+    unknown = sorted(set(event) - set(schema["properties"]), key=str)
     if unknown:
-        raise bad_field(join(prefix, str(unknown[0])[:60]), "unknown field")
+        name = str(unknown[0])
+        if _NAME.fullmatch(name):
+            raise bad_field(join(prefix, name), "unknown field")
+        raise bad_field(prefix or "body", "has a field that is no canonical field name")
     error = jsonschema.exceptions.best_match(_VALIDATORS[kind].iter_errors(event))
     if error is not None:
         raise bad_field(_where(prefix, error), _message(error))
@@ -125,11 +130,13 @@ def check_amounts(event: dict[str, Any], prefix: str) -> None:
 
 
 def _message(error: jsonschema.ValidationError) -> str:
-    """A short message that does not echo long values back."""
+    """What the field must be, never its value (jsonschema's own messages quote it)."""
     if error.validator == "pattern" and isinstance(error.instance, str | int | float):
         return 'must be a decimal string like "18.50"'
     if error.validator == "type":
         return f"must be of type {error.validator_value}"
     if error.validator == "additionalProperties":
-        return "unknown field(s): " + error.message.split("(", 1)[-1].rstrip(")")[:200]
-    return error.message[:200]
+        return "has a field the record does not define"
+    if error.validator == "anyOf":
+        return "has the wrong type or form"
+    return f"does not satisfy the record's {error.validator} rule"

@@ -4,8 +4,9 @@ An amount is a plain ASCII decimal (``"249.90"``, ``"1000"``) or a JSON number (
 the minor units: see :func:`from_float`), within ``0`` and
 :data:`MAX_MINOR_UNITS` minor units of its currency, with no more precision than the
 currency's minor units (``"1000.00"`` yen is 1000 yen; ``"10.5"`` yen is refused). The bound
-keeps every product of two amounts inside Decimal's default 28-digit context, so no later
-computation on an accepted amount can raise ``InvalidOperation``. Currencies are the ISO 4217
+keeps what the core computes inside Decimal's default 28-digit context (sums, a price times
+a quantity up to 10^9, an amount times a rate rounded to the minor units), so no computation
+on an accepted amount raises ``InvalidOperation``. Currencies are the ISO 4217
 codes of money a shop can price in; fund, metal and test codes have no minor units and are
 refused.
 

@@ -40,10 +40,11 @@ def gw(tmp_path_factory) -> Iterator[Hostile]:
         yield running
 
 
-def assert_nothing_leaked(gw: Hostile) -> None:
-    """No configured secret and no contact of the fixtures in any answer or log line."""
-    texts = [a.body.decode("utf-8", "replace").lower() for a in gw.answers]
-    texts += [line.lower() for line in gw.logs.lines]
+def assert_nothing_leaked(gw: Hostile, answers: int = 0, lines: int = 0) -> None:
+    """No configured secret and no contact of the fixtures in any answer or log line (from
+    the ``answers``-th answer and the ``lines``-th line on)."""
+    texts = [a.body.decode("utf-8", "replace").lower() for a in gw.answers[answers:]]
+    texts += [line.lower() for line in gw.logs.lines[lines:]]
     for text in texts:
         for word in SECRETS + CONTACTS:
             assert word.lower() not in text, (word, text[:300])
@@ -233,3 +234,30 @@ def test_twilio_stop_leaks_no_phone(gw):
     assert answer.status == 200, answer.body
     assert gw.output.sent[-1].value["type"] == "consent_changed"
     assert_nothing_leaked(gw)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"contact": "ada.lovelace@example.com"}, {"ada.lovelace@example.com": 1},
+     {"shipping_address": {"zip": ["ada.lovelace@example.com"]}},
+     {"occurred_at": "ada.lovelace@example.com"}, {"total": "ada.lovelace@example.com"}],
+)  # fmt: skip
+def test_a_refusal_names_the_field_never_its_value(gw, change):
+    """The records' schema messages quoted the value: a contact in the wrong field came back
+    in the 400 and went to the log."""
+    event = {
+        "type": "cart_updated",
+        "store": "acme",
+        "checkout": "c",
+        "event_id": "e",
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "currency": "USD",
+        "total": "1.00",
+    }
+    event.update(change)
+    body = json.dumps(event).encode()
+    headers = [JSON_TYPE, (b"Authorization", f"Bearer {GENERIC_TOKEN}".encode())]
+    answers, lines = len(gw.answers), len(gw.logs.lines)
+    answer = gw.send("/events", headers, body)
+    assert answer.status == 400 and answer.json()["error"] == "invalid_field"
+    assert_nothing_leaked(gw, answers, lines)
