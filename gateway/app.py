@@ -401,6 +401,8 @@ class Gateway:
         if not verify_token(request.headers.get(header), store.bigcommerce_secrets):
             raise _forged("bigcommerce")
         self._limit(store)
+        if not hook.handled:
+            return await self._ignore(delivery, "unhandled_topic", "this scope is not used")
         try:
             if hook.wants_cart:
                 assert hook.cart_id is not None
@@ -447,6 +449,8 @@ class Gateway:
             raise _forged("woocommerce")
         self._limit(store)
         topic = _header(request, "X-WC-Webhook-Topic")
+        if woocommerce.is_unused_topic(topic):
+            return await self._ignore(delivery, "unhandled_topic", "this topic is not used")
         payload = _json(delivery.body)
         if woocommerce.is_order_topic(topic):
             delivery_id = _header(request, "X-WC-Webhook-Delivery-ID")

@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from gateway.emit import Emit
-from gateway.errors import Reject, bad_field, missing_field
+from gateway.errors import bad_field, missing_field
 from gateway.fields import (
     as_list,
     as_object,
@@ -53,14 +53,18 @@ class Hook:
     def wants_cart(self) -> bool:
         return self.scope in CART_SCOPES
 
+    @property
+    def handled(self) -> bool:
+        """False for a scope the gateway does not use (accepted and ignored once verified:
+        a refusal would be retried and, repeated, deactivate the hook)."""
+        return self.scope in CART_SCOPES or self.scope in ORDER_SCOPES
+
 
 def parse_hook(payload: Any) -> Hook:
     body = as_object(payload, "")
     scope = opt_str(body, "scope")
     if scope is None:
         raise missing_field("scope")
-    if scope not in CART_SCOPES | ORDER_SCOPES:
-        raise Reject(400, "unsupported_topic", "scope is not handled")
     producer = opt_str(body, "producer")
     if producer is None:
         raise missing_field("producer")
@@ -72,6 +76,9 @@ def parse_hook(payload: Any) -> Hook:
     created = body.get("created_at")
     if created is None:
         raise missing_field("created_at")
+    store_hash = producer[len("stores/") :].strip().lower()
+    if scope not in CART_SCOPES and scope not in ORDER_SCOPES:
+        return Hook(scope, store_hash, delivery, to_time(created, "created_at"), None, None)
     data = child(body, "data", "")
     if data is None:
         raise missing_field("data")
@@ -91,7 +98,7 @@ def parse_hook(payload: Any) -> Hook:
         order_id = resource
     return Hook(
         scope=scope,
-        store_hash=producer[len("stores/") :].strip().lower(),
+        store_hash=store_hash,
         delivery=delivery,
         created_at=to_time(created, "created_at"),
         cart_id=cart_id,

@@ -31,8 +31,17 @@ PAID_STATUSES = frozenset({"processing", "completed", "on-hold"})
 PLATFORM = "woocommerce"
 
 
+UNUSED_RESOURCES = frozenset({"customer", "product", "coupon"})
+
+
 def is_order_topic(topic: str) -> bool:
     return topic.startswith("order.")
+
+
+def is_unused_topic(topic: str) -> bool:
+    """A core resource the gateway does not use (``product.updated``...): accepted and
+    ignored, since WooCommerce disables a webhook after repeated failed deliveries."""
+    return topic.partition(".")[0] in UNUSED_RESOURCES
 
 
 def order_status(payload: Any) -> str | None:

@@ -261,3 +261,31 @@ def test_a_refusal_names_the_field_never_its_value(gw, change):
     answer = gw.send("/events", headers, body)
     assert answer.status == 400 and answer.json()["error"] == "invalid_field"
     assert_nothing_leaked(gw, answers, lines)
+
+
+def test_unused_bigcommerce_and_woocommerce_topics_are_accepted_once_verified(gw):
+    """A refused scope (was a 400, before authentication) is retried and, repeated, disables
+    the hook on both platforms."""
+    hook = {"created_at": 1793631600, "producer": "stores/abc123", "scope": "store/product/updated",
+            "hash": "h-product", "data": {"type": "product", "id": 5}}  # fmt: skip
+    body = json.dumps(hook).encode()
+    woo = json.dumps({"id": 5, "name": "Mug"}).encode()
+
+    def woo_headers(signature: str) -> list:
+        return [JSON_TYPE, (b"X-WC-Webhook-Source", b"https://shop.acme.example/"),
+                (b"X-WC-Webhook-Topic", b"product.updated"),
+                (b"X-WC-Webhook-Signature", signature.encode())]  # fmt: skip
+
+    before = len(gw.output.sent), gw.count("cartbands_gateway_ignored_total")
+    answers = [
+        gw.send("/webhooks/bigcommerce", [JSON_TYPE, (b"X-Cartbands-Secret", BC_SECRET.encode())],
+                body),
+        gw.send("/webhooks/woocommerce", woo_headers(sign(woo, WOO_SECRET)), woo),
+    ]  # fmt: skip
+    for answer in answers:
+        assert answer.status == 200 and answer.json()["ignored"] == "unhandled_topic"
+    assert len(gw.output.sent) == before[0]
+    assert gw.count("cartbands_gateway_ignored_total") == before[1] + 2
+    forged = gw.send("/webhooks/bigcommerce", [JSON_TYPE, (b"X-Cartbands-Secret", b"guess")], body)
+    assert forged.status == 401
+    assert gw.send("/webhooks/woocommerce", woo_headers("Zm9yZ2Vk"), woo).status == 401
