@@ -105,9 +105,10 @@ class Hostile:
 
     def send(self, path: str, headers: Sequence[tuple[bytes, bytes]], body: bytes) -> Answer:
         """POST ``body`` with exactly these header bytes; the answer (the server closes)."""
+        own_host = any(name.lower() == b"host" for name, _ in headers)
         head = [
             f"POST {path} HTTP/1.1".encode(),
-            b"Host: 127.0.0.1",
+            *([] if own_host else [b"Host: 127.0.0.1"]),
             b"Connection: close",
             b"Content-Length: " + str(len(body)).encode(),
             *(name + b": " + value for name, value in headers),
