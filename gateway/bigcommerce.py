@@ -11,6 +11,7 @@ the order (``GET /v2/orders/{id}``, whose ``cart_id`` is the converted cart) as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,9 @@ from gateway.fields import (
 )
 from recovery.ids import checkout_key
 
+# Cart ids are UUIDs, order ids integers: anything else would be put into a REST path.
+_CART_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+_ORDER_ID = re.compile(r"[0-9]{1,20}")
 CART_SCOPES = frozenset({"store/cart/created", "store/cart/updated", "store/cart/abandoned"})
 ORDER_SCOPES = frozenset({"store/cart/converted", "store/order/created"})
 PLATFORM = "bigcommerce"
@@ -96,6 +100,11 @@ def parse_hook(payload: Any) -> Hook:
             raise missing_field("data.orderId")
     else:
         order_id = resource
+    if cart_id is not None and not _CART_ID.fullmatch(cart_id):
+        raise bad_field("data.id", "must be a BigCommerce cart id")
+    if order_id is not None and not _ORDER_ID.fullmatch(order_id):
+        path = "data.orderId" if scope == "store/cart/converted" else "data.id"
+        raise bad_field(path, "must be a BigCommerce order id")
     return Hook(
         scope=scope,
         store_hash=store_hash,

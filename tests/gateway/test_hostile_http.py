@@ -289,3 +289,24 @@ def test_unused_bigcommerce_and_woocommerce_topics_are_accepted_once_verified(gw
     forged = gw.send("/webhooks/bigcommerce", [JSON_TYPE, (b"X-Cartbands-Secret", b"guess")], body)
     assert forged.status == 401
     assert gw.send("/webhooks/woocommerce", woo_headers("Zm9yZ2Vk"), woo).status == 401
+
+
+@pytest.mark.parametrize(
+    ("scope", "data"),
+    [("store/cart/abandoned", {"id": "../../v2/customers"}),
+     ("store/cart/abandoned", {"id": "c9?x=1"}),
+     ("store/order/created", {"id": "250/../1"}),
+     ("store/cart/converted", {"id": "c9", "orderId": "²"})],
+)  # fmt: skip
+def test_a_bigcommerce_resource_id_must_be_an_id_not_a_path(gw, scope, data):
+    """The hook's id went into the REST path as it was: another resource could be fetched
+    with the store's token, and an id BigCommerce refused was a 503 (a 5xx for an input)."""
+    hook = {"created_at": 1793631600, "producer": "stores/abc123", "scope": scope,
+            "hash": "h-path", "data": {"type": "cart", **data}}  # fmt: skip
+    body = json.dumps(hook).encode()
+    headers = [JSON_TYPE, (b"X-Cartbands-Secret", BC_SECRET.encode())]
+    gw.api.resource = None
+    letter = _refused_and_recorded(
+        gw, lambda: gw.send("/webhooks/bigcommerce", headers, body), 400, "invalid_field"
+    )
+    assert letter["detail"].startswith("data.")
