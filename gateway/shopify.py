@@ -145,7 +145,9 @@ def checkout_amounts(body: Mapping[str, Any]) -> tuple[Amounts, Decimal]:
     if body.get("total_price") is None or body.get("total_price") == "":
         raise missing_field("total_price")
     given = to_money(body["total_price"], shown, "total_price")
-    shown_total = money_set(body, "total_price", "presentment_money", shown, "") or given
+    shown_total = money_set(body, "total_price", "presentment_money", shown, "")
+    if shown_total is None:
+        shown_total = given
     if shown == shop:
         return Amounts(shop, shown, shop), shown_total
     shop_total = money_set(body, "total_price", "shop_money", shop, "")

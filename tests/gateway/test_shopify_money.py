@@ -12,6 +12,10 @@ import pytest
 
 from gateway import shopify
 from gateway.errors import Reject
+from recovery.policy import StorePolicy
+from recovery.shoppers import cart_of
+from recovery.valuation import CurrencyMismatch, valuate
+from schemas.codec import dumps, loads
 from tests.gateway.helpers import fixture_json
 
 NOW = datetime(2026, 11, 2, 15, 1, 31, tzinfo=UTC)
@@ -117,3 +121,21 @@ def test_an_order_total_is_shop_money():
     assert (value["currency"], value["total"]) == ("USD", Decimal("972.50"))
     del order["total_price_set"]
     assert _normalize(order, "orders/paid")["total"] == Decimal("972.50")
+
+
+def _valued(payload: dict[str, Any], policy: StorePolicy) -> Decimal:
+    snapshot = loads(dumps(_normalize(payload)))  # as the carts stage reads it off the topic
+    return valuate(cart_of(snapshot, "acme", "c", 0.0, 1), policy).value
+
+
+def test_the_core_values_a_eur_cart_in_the_stores_dollars_never_as_dollars():
+    """End to end with the core's valuation: before, the EUR 900 cart was valued USD 900."""
+    bands = [{"name": "low", "min": 0}, {"name": "high", "min": 950}]
+    usd = StorePolicy(currency="USD", bands=bands)
+    assert _valued(_eur_checkout(), usd) == Decimal("972.50")
+    no_shop_money = _eur_checkout()
+    del no_shop_money["total_price_set"]
+    with pytest.raises(CurrencyMismatch):
+        _valued(no_shop_money, usd)
+    with_rates = StorePolicy(currency="USD", bands=bands, fx_rates={"EUR": "1.08"})
+    assert _valued(no_shop_money, with_rates) == Decimal("972.00")
