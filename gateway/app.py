@@ -2,12 +2,15 @@
 
 Each webhook route runs the same steps: read the body under the size cap (413; the
 ``Content-Length`` is checked before reading, and the read stops at the cap), check the
-content type (415), find the store (404), verify the signature (401), take a token from the
-store's bucket (429), parse and normalize with the pure modules (400), produce with acks=all
-and answer 2xx only once acknowledged (503 when the broker does not acknowledge). Every
-refusal is counted by reason and written to ``ingest-dlq``; if even that write fails, the
-answer is 503 so the platform delivers again. Logs carry reasons, stores, routes and hashed
-shopper keys, never an email, phone or address.
+content type (415), find the store and verify the signature (401 for either: an unknown
+store answers exactly as a bad signature, so a caller cannot learn which stores exist),
+take a token from the store's bucket (429), parse and normalize with the pure modules (400),
+produce with acks=all and answer 2xx only once acknowledged (503 when the broker does not
+acknowledge). Every refusal is counted by reason and written to ``ingest-dlq``; if even that
+write fails, the answer is 503 so the platform delivers again. No input gets a 5xx
+otherwise: an unexpected error is a 400 ``unprocessable``, dead-lettered. Logs carry
+reasons, stores, routes and hashed shopper keys, never a secret, an email, a phone or an
+address, nor an exception's message (which may quote the input).
 """
 
 from __future__ import annotations
@@ -43,6 +46,14 @@ ONE_MIB = 1024 * 1024
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 _ACCEPTED = {n: orjson.dumps({"accepted": n}) for n in range(0, 4)}
+_NO_SECRET = (b"no store: the HMAC is computed anyway",)
+_FORGED = {
+    "shopify": "X-Shopify-Hmac-Sha256 does not match the body",
+    "woocommerce": "X-WC-Webhook-Signature does not match the body",
+    "bigcommerce": "the hook's secret header does not match",
+    "events": "a valid bearer token or HMAC header is required",
+    "twilio": "X-Twilio-Signature does not match",
+}
 
 
 class TooLarge(Reject):
@@ -91,8 +102,7 @@ def _json(body: bytes) -> Any:
 
 def _need_type(request: web.Request, wanted: str) -> None:
     if request.content_type != wanted:
-        got = request.headers.get("Content-Type", "")[:100] or "none"
-        raise Reject(415, "unsupported_media_type", f"Content-Type must be {wanted}, not {got}")
+        raise Reject(415, "unsupported_media_type", f"Content-Type must be {wanted}")
 
 
 def _header(request: web.Request, name: str) -> str:
@@ -100,6 +110,26 @@ def _header(request: web.Request, name: str) -> str:
     if not value:
         raise Reject(400, "missing_field", f"{name}: required header is missing")
     return value
+
+
+def _forged(route: str) -> Reject:
+    return Reject(401, "bad_signature", _FORGED[route])
+
+
+def _unknown_store(route: str, detail: str) -> Reject:
+    """An unknown store, answered exactly as a bad signature on ``route`` (see the module
+    doc); the metric and the dead letter keep the real reason."""
+    return Reject(401, "unknown_store", detail, answer=("bad_signature", _FORGED[route]))
+
+
+def _where(exc: BaseException) -> str:
+    """Where an exception was raised (file:line), for a log line without its message."""
+    trace = exc.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    if trace is None:
+        return "?"
+    return f"{trace.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{trace.tb_lineno}"
 
 
 def _problem(status: int, reason: str, detail: str) -> web.Response:
@@ -206,10 +236,17 @@ class Gateway:
             self.metrics.rejections.labels(route, "broker_unavailable").inc()
             log.warning("%s: broker unavailable (%s); answered 503", route, exc)
             response = _problem(503, "broker_unavailable", "the broker is unavailable; retry")
-        except Exception:
-            log.exception("%s: unexpected error (store %s)", route, delivery.store)
+        except Exception as exc:
+            # Its message may quote the input: log the type and place only.
+            log.error(
+                "%s: unexpected %s at %s (store %s); answered 400",
+                route,
+                type(exc).__name__,
+                _where(exc),
+                delivery.store or "?",
+            )
             response = await self._refuse(
-                delivery, Reject(500, "internal_error", "internal error; retry later")
+                delivery, Reject(400, "unprocessable", "the request could not be processed")
             )
         key = (route, response.status)
         counters = self._per_status.get(key)
@@ -254,7 +291,16 @@ class Gateway:
                 "%s: could not dead-letter a %s refusal; answered 503", route, rejected.reason
             )
             return _problem(503, "broker_unavailable", "the broker is unavailable; retry")
-        return _problem(rejected.status, rejected.reason, rejected.detail)
+        except Exception as exc:
+            self.metrics.dlq_failures.inc()
+            log.error(
+                "%s: could not dead-letter a %s refusal: %s at %s",
+                route,
+                rejected.reason,
+                type(exc).__name__,
+                _where(exc),
+            )
+        return _problem(rejected.status, *rejected.answer)
 
     async def _ignore(
         self, delivery: Delivery, reason: str, detail: str, record: bool = False
@@ -276,6 +322,11 @@ class Gateway:
             )
             await self.output.send([entry])
         return _accepted(0, reason)
+
+    def refused_unparsed(self, reason: str) -> None:
+        """Count a request the HTTP server refused before any route (see gateway.server)."""
+        self.metrics.rejections.labels("http", reason).inc()
+        self.metrics.requests.labels("http", "400").inc()
 
     def _limit(self, store: StoreIngest) -> None:
         bucket = self._buckets.get(store.store)
@@ -311,17 +362,19 @@ class Gateway:
         _need_type(request, JSON)
         domain = _header(request, "X-Shopify-Shop-Domain").lower()
         store_id = self.config.shopify_domains.get(domain)
+        signature = request.headers.get("X-Shopify-Hmac-Sha256")
         if store_id is None:
-            raise Reject(
-                404, "unknown_store", f"no store is mapped to shop domain {domain[:120]!r}"
-            )
+            verify_body_hmac(delivery.body, signature, _NO_SECRET)  # the same work either way
+            raise _unknown_store("shopify", "no store is mapped to this shop domain")
         delivery.store = store_id
         store = self.config.stores[store_id]
-        signature = request.headers.get("X-Shopify-Hmac-Sha256")
         if not verify_body_hmac(delivery.body, signature, store.shopify_secrets):
-            raise Reject(401, "bad_signature", "X-Shopify-Hmac-Sha256 does not match the body")
+            raise _forged("shopify")
         self._limit(store)
         topic = _header(request, "X-Shopify-Topic")
+        if topic not in shopify.TOPICS:
+            # A refusal would be retried and, repeated, make Shopify remove the subscription.
+            return await self._ignore(delivery, "unhandled_topic", "this topic is not used")
         webhook_id = _header(request, "X-Shopify-Webhook-Id")
         payload = _json(delivery.body)
         received = self._received_at(request.headers.get("X-Shopify-Triggered-At"))
@@ -341,13 +394,15 @@ class Gateway:
         hook = bigcommerce.parse_hook(_json(delivery.body))
         store_id = self.config.bigcommerce_hashes.get(hook.store_hash)
         if store_id is None:
-            raise Reject(404, "unknown_store", f"no store has hash {hook.store_hash[:80]!r}")
+            raise _unknown_store("bigcommerce", "no store has this store hash")
         delivery.store = store_id
         store = self.config.stores[store_id]
         header = store.policy.bigcommerce.secret_header
         if not verify_token(request.headers.get(header), store.bigcommerce_secrets):
-            raise Reject(401, "bad_signature", f"{header} does not carry the hook's secret")
+            raise _forged("bigcommerce")
         self._limit(store)
+        if not hook.handled:
+            return await self._ignore(delivery, "unhandled_topic", "this scope is not used")
         try:
             if hook.wants_cart:
                 assert hook.cart_id is not None
@@ -384,15 +439,18 @@ class Gateway:
         _need_type(request, JSON)
         host = site_host(_header(request, "X-WC-Webhook-Source"))
         store_id = self.config.woocommerce_sites.get(host)
+        signature = request.headers.get("X-WC-Webhook-Signature")
         if store_id is None:
-            raise Reject(404, "unknown_store", f"no store is mapped to site {host[:120]!r}")
+            verify_body_hmac(delivery.body, signature, _NO_SECRET)
+            raise _unknown_store("woocommerce", "no store is mapped to this site")
         delivery.store = store_id
         store = self.config.stores[store_id]
-        signature = request.headers.get("X-WC-Webhook-Signature")
         if not verify_body_hmac(delivery.body, signature, store.woocommerce_secrets):
-            raise Reject(401, "bad_signature", "X-WC-Webhook-Signature does not match the body")
+            raise _forged("woocommerce")
         self._limit(store)
         topic = _header(request, "X-WC-Webhook-Topic")
+        if woocommerce.is_unused_topic(topic):
+            return await self._ignore(delivery, "unhandled_topic", "this topic is not used")
         payload = _json(delivery.body)
         if woocommerce.is_order_topic(topic):
             delivery_id = _header(request, "X-WC-Webhook-Delivery-ID")
@@ -425,7 +483,7 @@ class Gateway:
             store_id = named
         store = self.config.stores.get(store_id)
         if store is None:
-            raise Reject(404, "unknown_store", f"store {store_id[:80]!r} is not configured")
+            raise _unknown_store("events", "the store is not configured")
         delivery.store = store_id
         token_ok = verify_token(bearer(request.headers.get("Authorization")), store.generic_tokens)
         hmac_ok = verify_body_hmac(
@@ -434,7 +492,7 @@ class Gateway:
             store.generic_hmac_secrets,
         )
         if not (token_ok or hmac_ok):
-            raise Reject(401, "bad_signature", "a valid bearer token or HMAC header is required")
+            raise _forged("events")
         self._limit(store)
         if payload is None:
             payload = _json(delivery.body)
@@ -461,14 +519,14 @@ class Gateway:
             raise Reject(400, "missing_field", "To: required field is missing")
         store_id = self.config.twilio_numbers.get(normalize_phone(to))
         if store_id is None:
-            raise Reject(404, "unknown_store", "no store owns the To number")
+            raise _unknown_store("twilio", "no store owns the To number")
         delivery.store = store_id
         store = self.config.stores[store_id]
         url = (self.public_url + request.path_qs) if self.public_url else str(request.url)
         if not verify_twilio(
             url, params, request.headers.get("X-Twilio-Signature"), store.twilio_tokens
         ):
-            raise Reject(401, "bad_signature", "X-Twilio-Signature does not match")
+            raise _forged("twilio")
         self._limit(store)
         for name in ("From", "MessageSid"):
             if not form.get(name, "").strip():

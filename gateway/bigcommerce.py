@@ -11,6 +11,7 @@ the order (``GET /v2/orders/{id}``, whose ``cart_id`` is the converted cart) as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from gateway.emit import Emit
-from gateway.errors import Reject, bad_field, missing_field
+from gateway.errors import bad_field, missing_field
 from gateway.fields import (
     as_list,
     as_object,
@@ -34,6 +35,9 @@ from gateway.fields import (
 )
 from recovery.ids import checkout_key
 
+# Cart ids are UUIDs, order ids integers: anything else would be put into a REST path.
+_CART_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+_ORDER_ID = re.compile(r"[0-9]{1,20}")
 CART_SCOPES = frozenset({"store/cart/created", "store/cart/updated", "store/cart/abandoned"})
 ORDER_SCOPES = frozenset({"store/cart/converted", "store/order/created"})
 PLATFORM = "bigcommerce"
@@ -53,14 +57,18 @@ class Hook:
     def wants_cart(self) -> bool:
         return self.scope in CART_SCOPES
 
+    @property
+    def handled(self) -> bool:
+        """False for a scope the gateway does not use (accepted and ignored once verified:
+        a refusal would be retried and, repeated, deactivate the hook)."""
+        return self.scope in CART_SCOPES or self.scope in ORDER_SCOPES
+
 
 def parse_hook(payload: Any) -> Hook:
     body = as_object(payload, "")
     scope = opt_str(body, "scope")
     if scope is None:
         raise missing_field("scope")
-    if scope not in CART_SCOPES | ORDER_SCOPES:
-        raise Reject(400, "unsupported_topic", f"scope {scope[:80]!r} is not handled")
     producer = opt_str(body, "producer")
     if producer is None:
         raise missing_field("producer")
@@ -72,6 +80,9 @@ def parse_hook(payload: Any) -> Hook:
     created = body.get("created_at")
     if created is None:
         raise missing_field("created_at")
+    store_hash = producer[len("stores/") :].strip().lower()
+    if scope not in CART_SCOPES and scope not in ORDER_SCOPES:
+        return Hook(scope, store_hash, delivery, to_time(created, "created_at"), None, None)
     data = child(body, "data", "")
     if data is None:
         raise missing_field("data")
@@ -89,9 +100,14 @@ def parse_hook(payload: Any) -> Hook:
             raise missing_field("data.orderId")
     else:
         order_id = resource
+    if cart_id is not None and not _CART_ID.fullmatch(cart_id):
+        raise bad_field("data.id", "must be a BigCommerce cart id")
+    if order_id is not None and not _ORDER_ID.fullmatch(order_id):
+        path = "data.orderId" if scope == "store/cart/converted" else "data.id"
+        raise bad_field(path, "must be a BigCommerce order id")
     return Hook(
         scope=scope,
-        store_hash=producer[len("stores/") :].strip().lower(),
+        store_hash=store_hash,
         delivery=delivery,
         created_at=to_time(created, "created_at"),
         cart_id=cart_id,
@@ -99,14 +115,16 @@ def parse_hook(payload: Any) -> Hook:
     )
 
 
-def _item(raw: Any, path: str) -> dict[str, Any]:
+def _item(raw: Any, path: str, currency: str) -> dict[str, Any]:
     item = as_object(raw, path)
     quantity = opt_int(item, "quantity", path)
     if quantity is None:
         raise missing_field(join(path, "quantity"))
-    price = opt_money(item, "sale_price", path)
+    if quantity < 0:
+        raise bad_field(join(path, "quantity"), "must not be negative")
+    price = opt_money(item, "sale_price", currency, path)
     if price is None:
-        price = req_money(item, "list_price", path)
+        price = req_money(item, "list_price", currency, path)
     return drop_none(
         {
             "title": opt_str(item, "name", path) or "",
@@ -125,15 +143,16 @@ def cart_event(cart: Any, store: str, hook: Hook) -> Emit:
     cart_id = opt_str(body, "id", "cart") or hook.cart_id
     if cart_id is None:
         raise missing_field("cart.id")
-    currency = child(body, "currency", "cart")
-    if currency is None:
+    currency_object = child(body, "currency", "cart")
+    if currency_object is None:
         raise missing_field("cart.currency")
+    currency = req_currency(currency_object, "code", "cart.currency")
     items = []
     lines = child(body, "line_items", "cart") or {}
     for kind in ITEM_KINDS:
         path = f"cart.line_items.{kind}"
         for index, raw in enumerate(as_list(lines, kind, "cart.line_items")):
-            items.append(_item(raw, join(path, index)))
+            items.append(_item(raw, join(path, index), currency))
     updated = body.get("updated_time")
     customer_id = opt_str(body, "customer_id", "cart")
     value = drop_none(
@@ -144,9 +163,9 @@ def cart_event(cart: Any, store: str, hook: Hook) -> Emit:
             "event_id": hook.delivery,
             "platform": PLATFORM,
             "occurred_at": to_time(updated, "cart.updated_time") if updated else hook.created_at,
-            "currency": req_currency(currency, "code", "cart.currency"),
-            "total": req_money(body, "cart_amount", "cart"),
-            "subtotal": opt_money(body, "base_amount", "cart"),
+            "currency": currency,
+            "total": req_money(body, "cart_amount", currency, "cart"),
+            "subtotal": opt_money(body, "base_amount", currency, "cart"),
             "line_items": items,
             "contact": drop_none(
                 {
@@ -177,6 +196,7 @@ def order_event(order: Any, store: str, hook: Hook) -> Emit:
     checkout = opt_str(body, "cart_id", "order") or hook.cart_id or f"order-{order_id}"
     billing = child(body, "billing_address", "order") or {}
     customer_id = opt_str(body, "customer_id", "order")
+    currency = req_currency(body, "currency_code", "order")
     value = drop_none(
         {
             "type": "cart_completed",
@@ -185,8 +205,8 @@ def order_event(order: Any, store: str, hook: Hook) -> Emit:
             "event_id": hook.delivery,
             "platform": PLATFORM,
             "occurred_at": _order_time(body, hook),
-            "currency": req_currency(body, "currency_code", "order"),
-            "total": req_money(body, "total_inc_tax", "order"),
+            "currency": currency,
+            "total": req_money(body, "total_inc_tax", currency, "order"),
             "order_id": order_id,
             "contact": drop_none(
                 {

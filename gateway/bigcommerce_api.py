@@ -16,6 +16,7 @@ import logging
 import random
 import time
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -61,13 +62,13 @@ class BigCommerceApi:
 
     async def get_cart(self, store: StoreIngest, cart_id: str) -> Any | None:
         """The cart's ``data`` object, or ``None`` when the cart no longer exists."""
-        found = await self._get(store, f"/v3/carts/{cart_id}")
+        found = await self._get(store, f"/v3/carts/{quote(cart_id, safe='')}")
         if found is None:
             return None
         return found.get("data") if isinstance(found, dict) else found
 
     async def get_order(self, store: StoreIngest, order_id: str) -> Any | None:
-        return await self._get(store, f"/v2/orders/{order_id}")
+        return await self._get(store, f"/v2/orders/{quote(order_id, safe='')}")
 
     async def _pace(self, store: StoreIngest) -> None:
         hash_ = store.policy.bigcommerce.store_hash or store.store

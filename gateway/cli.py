@@ -18,7 +18,8 @@ from cartbands.policyfile import PolicyError, load_policy
 from cartbands.settings import Settings
 from gateway.app import ONE_MIB, Gateway
 from gateway.config import ConfigError, build_config
-from gateway.output import Output
+from gateway.output import ACK_TIMEOUT, Output
+from gateway.server import QuietRunner
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,12 @@ async def serve(
     gateway: Gateway, host: str, port: int, lingering_time: float = 1.0
 ) -> web.AppRunner:
     """Start ``gateway`` on ``host:port`` (0: a free port); the caller cleans the runner up."""
-    runner = web.AppRunner(gateway.build(), access_log=None, lingering_time=lingering_time)
+    runner = QuietRunner(
+        gateway.build(),
+        refused=gateway.refused_unparsed,
+        access_log=None,
+        lingering_time=lingering_time,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
     await site.start()
@@ -74,7 +80,13 @@ async def _main(gateway: Gateway, host: str, port: int) -> str | None:
 @click.option("--topic-prefix", default=None, help="Prefix of every topic name.")
 @click.option("--partitions", type=int, default=None, help="Partitions of created topics.")
 @click.option("--max-body", type=int, default=ONE_MIB, show_default=True, help="Body limit.")
-@click.option("--ack-timeout", type=float, default=10.0, show_default=True, help="Seconds.")
+@click.option(
+    "--ack-timeout",
+    type=float,
+    default=ACK_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for the broker's acknowledgement before answering 503.",
+)
 @click.option(
     "--linger-ms",
     type=int,

@@ -59,7 +59,10 @@ class GatewayConfig:
 def site_host(site: str) -> str:
     """``https://Shop.Example.com/`` and ``shop.example.com`` both name ``shop.example.com``."""
     text = site.strip()
-    host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
+    try:
+        host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
+    except ValueError:  # e.g. "http://[x": an unclosed IPv6 literal names no site
+        return ""
     return host.lower()
 
 

@@ -24,9 +24,21 @@ def is_secret_header(name: str, extra: Iterable[str] = ()) -> bool:
     return any(word in lowered for word in _SECRET_WORDS)
 
 
+def text_of(value: str) -> str:
+    """``value`` as valid UTF-8 text: aiohttp keeps a header's non-UTF-8 bytes as surrogates,
+    which no JSON encoder writes; each such byte becomes U+FFFD."""
+    if value.isascii():
+        return value
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        raw = value.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")
+
+
 def scrub_headers(headers: Mapping[str, str], extra: Iterable[str] = ()) -> dict[str, str]:
     extra = tuple(extra)
-    return {k: v for k, v in headers.items() if not is_secret_header(k, extra)}
+    return {text_of(k): text_of(v) for k, v in headers.items() if not is_secret_header(k, extra)}
 
 
 def encode_body(body: bytes, limit: int, truncated: bool = False) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Reading platform JSON with path-precise errors: ``line_items[2].price: not a decimal``.
 
-Pure helpers shared by the normalizers. Money becomes a Decimal written without exponent,
-times become aware UTC datetimes; anything unusable raises :class:`gateway.errors.Reject`
-(400) naming the field.
+Pure helpers shared by the normalizers. Money becomes a Decimal checked against its
+currency's amount rule (:mod:`recovery.amounts`), times become aware UTC datetimes; anything
+unusable raises :class:`gateway.errors.Reject` (400) naming the field and what it must be,
+never echoing the value (a detail is logged and returned to the caller).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway.errors import bad_field, missing_field
-from recovery.money import MoneyError, check_currency, parse_amount
+from gateway.errors import Reject, bad_field, missing_field
+from recovery import amounts
+from recovery.amounts import AmountError
 
 MAX_TEXT = 2048
-_PLAIN_DECIMAL = re.compile(r"-?\d{1,30}(\.\d{1,30})?")
+MAX_INT = 10**9
+_INT = re.compile(r"-?[0-9]{1,10}")
 
 
 def as_object(value: Any, path: str) -> Mapping[str, Any]:
@@ -79,43 +82,45 @@ def opt_bool(data: Mapping[str, Any], key: str, path: str = "") -> bool | None:
 
 
 def opt_int(data: Mapping[str, Any], key: str, path: str = "") -> int | None:
+    """An integer or a string of ASCII digits, within :data:`MAX_INT` either side of 0."""
     value = data.get(key)
     if value is None:
         return None
     if isinstance(value, bool):
         raise bad_field(join(path, key), "must be an integer")
+    if isinstance(value, str):
+        text = value.strip()
+        # Only ASCII digits: int() also reads other scripts' digits, and "²" passes isdigit().
+        if len(text) <= 20 and text.isascii() and _INT.fullmatch(text):
+            value = int(text)
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+        if -MAX_INT <= value <= MAX_INT:
+            return value
+        raise bad_field(join(path, key), f"must be between -{MAX_INT} and {MAX_INT}")
     raise bad_field(join(path, key), "must be an integer")
 
 
-def to_money(value: Any, path: str) -> Decimal:
-    """A decimal string (Shopify), integer, or JSON number (BigCommerce v3, via its repr)."""
-    if type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
-        return Decimal(value)
-    if isinstance(value, float):
-        value = repr(value)
+def to_money(value: Any, currency: str, path: str) -> Decimal:
+    """A decimal string (Shopify), integer, or JSON number (BigCommerce v3, via its repr),
+    within the amount rule of ``currency`` (:mod:`recovery.amounts`)."""
     try:
-        amount = parse_amount(value)
-    except MoneyError as exc:
-        raise bad_field(path, str(exc)) from None
-    if amount.as_tuple().exponent > 0:  # type: ignore[operator]
-        amount = Decimal(format(amount, "f"))
-    return amount
+        if isinstance(value, float):
+            return amounts.from_float(value, currency)
+        return amounts.amount(value, currency)
+    except AmountError as exc:
+        raise Reject(400, "invalid_amount", f"{path}: {exc}") from None
 
 
-def req_money(data: Mapping[str, Any], key: str, path: str = "") -> Decimal:
+def req_money(data: Mapping[str, Any], key: str, currency: str, path: str = "") -> Decimal:
     if data.get(key) is None:
         raise missing_field(join(path, key))
-    return to_money(data[key], join(path, key))
+    return to_money(data[key], currency, join(path, key))
 
 
-def opt_money(data: Mapping[str, Any], key: str, path: str = "") -> Decimal | None:
+def opt_money(data: Mapping[str, Any], key: str, currency: str, path: str = "") -> Decimal | None:
     if data.get(key) is None or data.get(key) == "":
         return None
-    return to_money(data[key], join(path, key))
+    return to_money(data[key], currency, join(path, key))
 
 
 def req_currency(data: Mapping[str, Any], key: str, path: str = "") -> str:
@@ -123,8 +128,8 @@ def req_currency(data: Mapping[str, Any], key: str, path: str = "") -> str:
     if value is None:
         raise missing_field(join(path, key))
     try:
-        return check_currency(value.strip().upper() if isinstance(value, str) else value)
-    except MoneyError as exc:
+        return amounts.currency_code(value)
+    except AmountError as exc:
         raise bad_field(join(path, key), str(exc)) from None
 
 
@@ -142,20 +147,20 @@ def to_time(value: Any, path: str) -> datetime:
         try:
             return datetime.fromtimestamp(value, tz=UTC)
         except (OverflowError, OSError, ValueError):
-            raise bad_field(path, f"not a UNIX time: {value!r}") from None
+            raise bad_field(path, "not a UNIX time in range") from None
     if not isinstance(value, str):
         raise bad_field(path, "must be an ISO-8601 time")
     text = value.strip()
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise bad_field(path, f"not an ISO-8601 time: {text[:64]!r}") from None
+        raise bad_field(path, "not an ISO-8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     try:
         return moment.astimezone(UTC)
     except (OverflowError, ValueError):
-        raise bad_field(path, f"time out of range: {text[:64]!r}") from None
+        raise bad_field(path, "time out of range") from None
 
 
 def opt_time(data: Mapping[str, Any], key: str, path: str = "") -> datetime | None:

@@ -51,6 +51,11 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 READY_TIMEOUT = 2.0  # seconds a readiness probe waits for its topic check
+# The longest a request waits for its acknowledgement: under the 5 s Shopify gives a webhook
+# delivery, so a slow broker yields a 503 that Shopify retries rather than a timeout it
+# counts as a failure while the event may still be stored (a late acknowledgement is then a
+# duplicate, dropped downstream by event id).
+ACK_TIMEOUT = 3.0
 
 
 def _expire(futures: list[asyncio.Future[None]]) -> None:
@@ -251,7 +256,7 @@ class Output:
         names: TopicNames,
         *,
         partitions: int = 8,
-        ack_timeout: float = 10.0,
+        ack_timeout: float = ACK_TIMEOUT,
         linger_ms: int = 0,
         **producer_options: Any,
     ) -> None:

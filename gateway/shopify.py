@@ -8,12 +8,21 @@ partition of both streams); ``customers/data_request`` -> an audit record on ``i
 (the gateway holds no data; an operator exports what the workers hold).
 
 The checkout's identity is ``token`` (checkout webhooks carry no numeric id since 2026-04).
-Money stays in the shop currency ``currency``; ``presentment_currency`` is kept beside it.
+
+Money: a checkout's prices are in the presentment currency (the shopper's), ``currency`` is
+the shop's. A record's amounts are in the shop currency when the payload says what they are
+there: each amount's ``*_set.shop_money`` where sent, else converted with the checkout's own
+rate (its ``total_price_set`` shop amount over its presentment amount). Without a shop-money
+total the record is labelled with the presentment currency, so the core values it with the
+store's ``fx_rates`` or says why it cannot, never taking a euro for a dollar. An order's
+``total_price`` is in the shop currency. Every amount is checked against its currency's rule
+(:mod:`recovery.amounts`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -30,13 +39,13 @@ from gateway.fields import (
     opt_bool,
     opt_currency,
     opt_int,
-    opt_money,
     opt_str,
     opt_time,
     req_currency,
-    req_money,
     req_str,
+    to_money,
 )
+from recovery import amounts
 from recovery.ids import checkout_key, shopper_key
 
 CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
@@ -50,7 +59,10 @@ PLATFORM = "shopify"
 def normalize(
     topic: str, payload: Any, store: str, event_id: str, received_at: datetime
 ) -> list[Emit]:
-    """The records one Shopify webhook stands for; raises ``Reject`` on unusable input."""
+    """The records one Shopify webhook stands for; raises ``Reject`` on unusable input.
+
+    The caller accepts a topic outside :data:`TOPICS` without calling this (a refusal would
+    make Shopify retry it and, after repeated failures, remove the subscription)."""
     body = as_object(payload, "")
     if topic in CHECKOUT_TOPICS:
         return [checkout_event(body, store, event_id)]
@@ -62,11 +74,93 @@ def normalize(
         return shop_redaction(store, event_id, received_at)
     if topic == "customers/data_request":
         return [data_request(body, store, event_id, received_at)]
-    raise Reject(400, "unsupported_topic", f"X-Shopify-Topic {topic[:80]!r} is not handled")
+    raise Reject(400, "unsupported_topic", "X-Shopify-Topic is not handled")
+
+
+@dataclass(frozen=True)
+class Amounts:
+    """How one payload's amounts become money in ``currency``, the record's currency:
+    ``shop`` is the shop's currency, ``shown`` the shopper's (presentment), ``rate`` shop
+    units per presentment unit (the payload's own, from its total)."""
+
+    currency: str
+    shown: str
+    shop: str
+    rate: Decimal | None = None
+
+    def read(self, holder: Mapping[str, Any], key: str, path: str = "") -> Decimal | None:
+        """``key`` of ``holder`` in ``currency``, or ``None`` when absent."""
+        where = join(path, key)
+        raw = holder.get(key)
+        given = None if raw is None or raw == "" else to_money(raw, self.shown, where)
+        if self.currency == self.shop:
+            shop_money = money_set(holder, key, "shop_money", self.shop, path)
+            if shop_money is not None:
+                return shop_money
+        if given is None or self.shown == self.currency:
+            return given
+        if self.rate is None:
+            raise Reject(
+                400,
+                "invalid_amount",
+                f"{where}: in {self.shown} without {key}_set.shop_money, and no rate to "
+                f"{self.currency} (the total is 0)",
+            )
+        try:
+            return amounts.convert(given, self.rate, self.currency)
+        except amounts.AmountError as exc:
+            raise Reject(400, "invalid_amount", f"{where}: {exc}") from None
+
+    def require(self, holder: Mapping[str, Any], key: str, path: str = "") -> Decimal:
+        value = self.read(holder, key, path)
+        if value is None:
+            raise missing_field(join(path, key))
+        return value
+
+
+def money_set(
+    holder: Mapping[str, Any], key: str, side: str, currency: str, path: str
+) -> Decimal | None:
+    """``{key}_set.{side}.amount`` in ``currency`` (its ``currency_code`` must agree)."""
+    base = join(path, f"{key}_set")
+    money_bag = child(holder, f"{key}_set", path)
+    if money_bag is None:
+        return None
+    money = child(money_bag, side, base)
+    if money is None:
+        return None
+    where = join(base, side)
+    code = opt_currency(money, "currency_code", where)
+    if code is not None and code != currency:
+        raise bad_field(join(where, "currency_code"), f"must be {currency}")
+    if money.get("amount") is None or money.get("amount") == "":
+        return None
+    return to_money(money["amount"], currency, join(where, "amount"))
+
+
+def checkout_amounts(body: Mapping[str, Any]) -> tuple[Amounts, Decimal]:
+    """The checkout's :class:`Amounts` and its total in the presentment currency."""
+    shop = req_currency(body, "currency")
+    shown = opt_currency(body, "presentment_currency") or shop
+    if body.get("total_price") is None or body.get("total_price") == "":
+        raise missing_field("total_price")
+    given = to_money(body["total_price"], shown, "total_price")
+    shown_total = money_set(body, "total_price", "presentment_money", shown, "")
+    if shown_total is None:
+        shown_total = given
+    if shown == shop:
+        return Amounts(shop, shown, shop), shown_total
+    shop_total = money_set(body, "total_price", "shop_money", shop, "")
+    if shop_total is None:
+        return Amounts(shown, shown, shop), shown_total
+    rate = shop_total / shown_total if shown_total else None
+    return Amounts(shop, shown, shop, rate), shown_total
 
 
 def checkout_event(body: Mapping[str, Any], store: str, event_id: str) -> Emit:
     token = req_str(body, "token")
+    money, shown_total = checkout_amounts(body)
+    multi = money.shown != money.shop
     value = drop_none(
         {
             "type": "cart_updated",
@@ -75,15 +169,15 @@ def checkout_event(body: Mapping[str, Any], store: str, event_id: str) -> Emit:
             "event_id": event_id,
             "platform": PLATFORM,
             "occurred_at": first_time(body, ("updated_at", "created_at")),
-            "currency": req_currency(body, "currency"),
-            "total": req_money(body, "total_price"),
-            "subtotal": opt_money(body, "subtotal_price"),
-            "shipping": shipping_charge(body),
-            "presentment_currency": opt_currency(body, "presentment_currency"),
-            "presentment_total": _presentment_total(body),
-            "line_items": line_items(body),
+            "currency": money.currency,
+            "total": money.require(body, "total_price"),
+            "subtotal": money.read(body, "subtotal_price"),
+            "shipping": shipping_charge(body, money),
+            "presentment_currency": money.shown if multi else None,
+            "presentment_total": shown_total if multi else None,
+            "line_items": line_items(body, money),
             "contact": contact(body),
-            "customer": history(body),
+            "customer": history(body, money.shop),
             "shipping_address": address(body, "shipping_address"),
             "billing_address": address(body, "billing_address"),
             "recovery_url": opt_str(body, "abandoned_checkout_url"),
@@ -100,6 +194,10 @@ def order_event(body: Mapping[str, Any], store: str, event_id: str) -> Emit:
         if order_id is None:
             raise missing_field("checkout_token")
         checkout = f"order-{order_id}"
+    shop = req_currency(body, "currency")
+    total = money_set(body, "total_price", "shop_money", shop, "")
+    if total is None:  # an order's total_price is in the shop currency
+        total = Amounts(shop, shop, shop).require(body, "total_price")
     value = drop_none(
         {
             "type": "cart_completed",
@@ -108,8 +206,8 @@ def order_event(body: Mapping[str, Any], store: str, event_id: str) -> Emit:
             "event_id": event_id,
             "platform": PLATFORM,
             "occurred_at": first_time(body, ("processed_at", "created_at", "updated_at")),
-            "currency": req_currency(body, "currency"),
-            "total": req_money(body, "total_price"),
+            "currency": shop,
+            "total": total,
             "order_id": order_id,
             "contact": contact(body),
             "discount_codes": discount_codes(body),
@@ -118,7 +216,7 @@ def order_event(body: Mapping[str, Any], store: str, event_id: str) -> Emit:
     return Emit("cart_events", checkout_key(store, checkout), value)
 
 
-def shipping_charge(body: Mapping[str, Any]) -> Decimal | None:
+def shipping_charge(body: Mapping[str, Any], money: Amounts) -> Decimal | None:
     """The shipping included in ``total_price``: the sum of ``shipping_lines[].price``, or
     ``None`` while no shipping line is chosen (unknown, not free)."""
     lines = as_list(body, "shipping_lines")
@@ -127,22 +225,11 @@ def shipping_charge(body: Mapping[str, Any]) -> Decimal | None:
     charge = Decimal("0")
     for index, raw in enumerate(lines):
         path = join("shipping_lines", index)
-        charge += req_money(as_object(raw, path), "price", path)
+        charge += money.require(as_object(raw, path), "price", path)
     return charge
 
 
-def _presentment_total(body: Mapping[str, Any]) -> Any:
-    """``total_price_set.presentment_money.amount`` when the payload has it."""
-    money_set = child(body, "total_price_set", "")
-    if money_set is None:
-        return None
-    presentment = child(money_set, "presentment_money", "total_price_set")
-    if presentment is None:
-        return None
-    return opt_money(presentment, "amount", "total_price_set.presentment_money")
-
-
-def line_items(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+def line_items(body: Mapping[str, Any], money: Amounts) -> list[dict[str, Any]]:
     items = []
     for index, raw in enumerate(as_list(body, "line_items")):
         path = join("line_items", index)
@@ -157,7 +244,7 @@ def line_items(body: Mapping[str, Any]) -> list[dict[str, Any]]:
                 {
                     "title": opt_str(item, "title", path) or opt_str(item, "name", path) or "",
                     "quantity": quantity,
-                    "price": req_money(item, "price", path),
+                    "price": money.require(item, "price", path),
                     "product_id": opt_str(item, "product_id", path),
                     "variant_id": opt_str(item, "variant_id", path),
                     "sku": opt_str(item, "sku", path),
@@ -212,12 +299,17 @@ def contact(body: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
-def history(body: Mapping[str, Any]) -> dict[str, Any] | None:
+def history(body: Mapping[str, Any], shop_currency: str) -> dict[str, Any] | None:
+    """The customer's past orders; ``total_spent`` is in the shop currency."""
     customer = child(body, "customer", "")
     if customer is None:
         return None
     orders = opt_int(customer, "orders_count", "customer")
-    spent = opt_money(customer, "total_spent", "customer")
+    if orders is not None and orders < 0:
+        raise bad_field("customer.orders_count", "must not be negative")
+    spent = Amounts(shop_currency, shop_currency, shop_currency).read(
+        customer, "total_spent", "customer"
+    )
     if orders is None and spent is None:
         return None
     return drop_none({"orders_count": orders, "total_spent": spent})

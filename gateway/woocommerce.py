@@ -31,8 +31,17 @@ PAID_STATUSES = frozenset({"processing", "completed", "on-hold"})
 PLATFORM = "woocommerce"
 
 
+UNUSED_RESOURCES = frozenset({"customer", "product", "coupon"})
+
+
 def is_order_topic(topic: str) -> bool:
     return topic.startswith("order.")
+
+
+def is_unused_topic(topic: str) -> bool:
+    """A core resource the gateway does not use (``product.updated``...): accepted and
+    ignored, since WooCommerce disables a webhook after repeated failed deliveries."""
+    return topic.partition(".")[0] in UNUSED_RESOURCES
 
 
 def order_status(payload: Any) -> str | None:
@@ -64,6 +73,7 @@ def order_event(payload: Any, store: str, event_id: str, meta_key: str) -> Emit 
     checkout = checkout_of(order, meta_key, order_id)
     billing = child(order, "billing", "") or {}
     customer_id = opt_str(order, "customer_id")
+    currency = req_currency(order, "currency")
     value = drop_none(
         {
             "type": "cart_completed",
@@ -74,8 +84,8 @@ def order_event(payload: Any, store: str, event_id: str, meta_key: str) -> Emit 
             "occurred_at": first_time(
                 order, ("date_paid_gmt", "date_modified_gmt", "date_created_gmt")
             ),
-            "currency": req_currency(order, "currency"),
-            "total": req_money(order, "total"),
+            "currency": currency,
+            "total": req_money(order, "total", currency),
             "order_id": order_id,
             "contact": drop_none(
                 {

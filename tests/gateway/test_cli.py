@@ -15,7 +15,10 @@ import pytest
 
 from cartbands.broker import free_port
 from cartbands.processes import running, tail
+from gateway.cli import gateway_command
+from gateway.output import Output
 from gateway.signatures import twilio_signature
+from streams.topics import TopicNames
 from tests.gateway.helpers import (
     ENV,
     STORE_NUMBER,
@@ -82,7 +85,7 @@ async def test_gateway_command_serves_a_shopify_delivery(broker, tmp_path):
         )
     assert {r.value["event_id"] for r in records} == {"cli-1"}
     text = tail(log, 100_000).lower()
-    assert "refused 401 (bad_signature)" in text and "refused 400 (invalid_field)" in text
+    assert "refused 401 (bad_signature)" in text and "refused 400 (invalid_amount)" in text
     assert "twilio: stop from shopper acme:" in text
     for personal in ("lovelace", "5550100", "555-0100", "11201", "analytical"):
         assert personal not in text, f"personal data in the logs: {personal}"
@@ -108,3 +111,14 @@ def test_gateway_command_refuses_a_store_without_its_secret(tmp_path):
     )
     assert done.returncode != 0
     assert "stores.acme.ingest.shopify.secret_env: none of SHOPIFY_SECRET_ACME" in done.stderr
+
+
+SHOPIFY_DEADLINE = 5.0  # seconds Shopify waits for a webhook's answer
+
+
+def test_the_default_ack_wait_ends_before_shopifys_deadline():
+    """It was 10 s: Shopify had given up (and would retry) while the gateway still waited,
+    so its 503 reached no one. Now a slow broker's 503 arrives in time, with a second left."""
+    option = next(p for p in gateway_command.params if p.name == "ack_timeout")
+    assert option.default == Output("unused:9092", TopicNames("t-")).ack_timeout
+    assert option.default <= SHOPIFY_DEADLINE - 1

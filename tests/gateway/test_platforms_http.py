@@ -344,7 +344,8 @@ async def test_bigcommerce_thin_hooks_are_enriched_with_retries(broker, tmp_path
     updated, completed = by_id["h1"], by_id["h2"]
     jsonschema.Draft202012Validator(record_schema(CartUpdated)).validate(updated)
     jsonschema.Draft202012Validator(record_schema(CartCompleted)).validate(completed)
-    assert (updated["event_id"], updated["total"], updated["subtotal"]) == ("h1", "289.99", "310.5")
+    assert (updated["event_id"], updated["total"]) == ("h1", "289.99")
+    assert updated["subtotal"] == "310.50", "a JSON number, rounded to the currency's cents"
     assert updated["line_items"][0]["price"] == "289.99"
     assert updated["contact"] == {"email": "cy@example.com", "customer_id": "42"}
     assert (completed["checkout"], completed["order_id"], completed["total"]) == (

@@ -114,7 +114,14 @@ def test_shopify_shipping_charge_is_the_sum_of_shipping_lines():
         {"title": "Gift wrap", "price": "2.00"},
     ]
     (emit,) = shopify.normalize("checkouts/update", payload, "acme", "wh1", NOW)
-    assert emit.value["shipping"] == Decimal("9.50")
+    # CAD lines without a shop-money price, at the checkout's own rate (249.90 / 341.36 USD)
+    assert emit.value["shipping"] == Decimal("6.95")
+    payload["shipping_lines"][0]["price_set"] = {
+        "shop_money": {"amount": "5.49", "currency_code": "USD"},
+        "presentment_money": {"amount": "7.50", "currency_code": "CAD"},
+    }
+    (emit,) = shopify.normalize("checkouts/update", payload, "acme", "wh1", NOW)
+    assert emit.value["shipping"] == Decimal("5.49") + Decimal("1.46")
     payload["shipping_lines"] = [{"title": "Standard", "price": "seven"}]
     with pytest.raises(Reject) as bad:
         shopify.normalize("checkouts/update", payload, "acme", "wh1", NOW)
@@ -137,11 +144,11 @@ def test_shopify_consent_state_wins_over_checkbox():
     ("change", "reason", "detail"),
     [
         ({"token": None}, "missing_field", "token: required field is missing"),
-        ({"total_price": "12,50"}, "invalid_field", "total_price: not a decimal amount"),
-        ({"currency": "dollars"}, "invalid_field", "currency: currency must be"),
+        ({"total_price": "12,50"}, "invalid_amount", "total_price: must be a decimal string"),
+        ({"currency": "dollars"}, "invalid_field", "currency: must be an ISO 4217"),
         ({"updated_at": "yesterday"}, "invalid_field", "updated_at: not an ISO-8601 time"),
-        ({"line_items": [{"title": "x", "quantity": 1, "price": "a"}]}, "invalid_field",
-         "line_items[0].price: not a decimal amount"),
+        ({"line_items": [{"title": "x", "quantity": 1, "price": "a"}]}, "invalid_amount",
+         "line_items[0].price: must be a decimal string"),
         ({"line_items": [{"title": "x", "price": "1"}]}, "missing_field",
          "line_items[0].quantity"),
         ({"customer": "bob"}, "invalid_field", "customer: must be a JSON object"),
@@ -228,7 +235,7 @@ def test_bigcommerce_cart_money_from_json_numbers():
     }
     emit = bigcommerce.cart_event(cart, "acme", hook)
     assert emit.value["total"] == Decimal("19.99")
-    assert emit.value["subtotal"] == Decimal("0.30000000000000004")
+    assert emit.value["subtotal"] == Decimal("0.30"), "a float's noise is not money"
     assert emit.value["line_items"][0]["price"] == Decimal("2")
     assert "customer_id" not in emit.value["contact"]
     assert emit.value["occurred_at"] == hook.created_at
@@ -365,13 +372,13 @@ def test_dead_letter_scrubs_secrets_and_encodes_binary():
 
 
 def test_fields():
-    assert to_money("1E+2", "x") == Decimal("100")
-    assert to_money(19.99, "x") == Decimal("19.99")
+    assert to_money("100", "USD", "x") == Decimal("100")
+    assert to_money(19.99, "USD", "x") == Decimal("19.99")
     assert to_time("2026-11-02T10:00:00-05:00", "t") == datetime(2026, 11, 2, 15, tzinfo=UTC)
     assert to_time("2026-11-02T15:00:00", "t") == datetime(2026, 11, 2, 15, tzinfo=UTC)
-    for bad in ("NaN", "Infinity", True, [], "1,5"):
+    for bad in ("NaN", "Infinity", True, [], "1,5", "1E+2"):
         with pytest.raises(Reject):
-            to_money(bad, "x")
+            to_money(bad, "USD", "x")
 
 
 def test_config_resolves_identities_and_secrets(tmp_path):

@@ -89,35 +89,41 @@ async def test_each_rejection_has_its_status_reason_and_dead_letter(broker, poli
     bad_json = b'{"token": "abc", '
     binary = b"\xff\xfe\x00junk"
     url = "/webhooks/shopify"
+    # (body, headers, status, answered reason, dead-letter reason: None when not refused)
     cases = [
         (good, {**shopify_headers(good, "checkouts/update", "r1"), "Content-Type": "text/plain"},
-         415, "unsupported_media_type"),
+         415, "unsupported_media_type", "unsupported_media_type"),
+        # An unknown shop answers exactly as a forged signature: no map of the configured shops.
         (good, shopify_headers(good, "checkouts/update", "r2", domain="nobody.myshopify.com"),
-         404, "unknown_store"),
-        (bad_json, shopify_headers(bad_json, "checkouts/update", "r3"), 400, "malformed_json"),
-        (no_token, shopify_headers(no_token, "checkouts/update", "r4"), 400, "missing_field"),
+         401, "bad_signature", "unknown_store"),
+        (bad_json, shopify_headers(bad_json, "checkouts/update", "r3"), 400, "malformed_json",
+         "malformed_json"),
+        (no_token, shopify_headers(no_token, "checkouts/update", "r4"), 400, "missing_field",
+         "missing_field"),
         (good, {k: v for k, v in shopify_headers(good, "checkouts/update", "r5").items()
-                if k != "X-Shopify-Hmac-Sha256"}, 401, "bad_signature"),
+                if k != "X-Shopify-Hmac-Sha256"}, 401, "bad_signature", "bad_signature"),
         (good, {k: v for k, v in shopify_headers(good, "checkouts/update", "r6").items()
-                if k != "X-Shopify-Webhook-Id"}, 400, "missing_field"),
-        (good, shopify_headers(good, "products/create", "r7"), 400, "unsupported_topic"),
-        (binary, shopify_headers(binary, "checkouts/update", "r8"), 400, "malformed_json"),
+                if k != "X-Shopify-Webhook-Id"}, 400, "missing_field", "missing_field"),
+        (binary, shopify_headers(binary, "checkouts/update", "r7"), 400, "malformed_json",
+         "malformed_json"),
     ]  # fmt: skip
     async with running_gateway(broker.bootstrap, policy) as gw:
-        answers = [await post(gw.url + url, body, headers) for body, headers, _, _ in cases]
+        answers = [await post(gw.url + url, body, headers) for body, headers, *_ in cases]
         expected = {
-            (reason, f"r{n}" if n != 6 else None) for n, (*_, reason) in enumerate(cases, 1)
+            (dead_reason, f"r{n}" if n != 6 else None)
+            for n, (*_, dead_reason) in enumerate(cases, 1)
         }
         dead = await gw.until(gw.names.ingest_dlq, lambda records: expected <= _refusals(records))
         metrics = await _get(gw.url + "/metrics")
-    for (_, _, status, reason), (got, answer) in zip(cases, answers, strict=True):
+    for (_, _, status, reason, _), (got, answer) in zip(cases, answers, strict=True):
         assert got == status, answer
         assert answer["error"] == reason
+    assert answers[1][1] == answers[4][1], "unknown shop and bad signature: the same answer"
     assert answers[3][1]["detail"] == "token: required field is missing"
     assert answers[5][1]["detail"].startswith("X-Shopify-Webhook-Id")
     assert _refusals(dead) == expected, "each refusal dead-lettered (repeats aside), no other"
     binary_dead = next(
-        r.value for r in dead if r.value["headers"].get("X-Shopify-Webhook-Id") == "r8"
+        r.value for r in dead if r.value["headers"].get("X-Shopify-Webhook-Id") == "r7"
     )
     assert binary_dead["body_encoding"] == "base64"
     for record in dead:
