@@ -201,7 +201,8 @@ def erased_by(record: dict[str, Any], key: str, state: State | None) -> bool:
 
     ``store_redacted`` (e.g. Shopify ``shop/redact``) erases every checkout of the store;
     ``shopper_redacted`` (forwarded by stage B with the ``store:shopper`` key) erases every
-    checkout of that shopper, including carts that were never abandoned.
+    checkout of that shopper last updated at or before the redaction, including carts that
+    were never abandoned and carts abandoned before the erasure arrived.
     """
     store = record.get("store")
     if not isinstance(store, str) or not key.startswith(f"{store}:"):
@@ -210,7 +211,14 @@ def erased_by(record: dict[str, Any], key: str, state: State | None) -> bool:
     if kind == "store_redacted":
         return True
     if kind == "shopper_redacted":
-        return state is not None and state.get("sh") == record.get("shopper")
+        if state is None or state.get("sh") != record.get("shopper"):
+            return False
+        # a cart updated after the redaction is new activity: it starts anew (invariant 6)
+        try:
+            redacted = epoch(record.get("occurred_at"), "occurred_at")
+        except BadEvent:
+            return True
+        return bool(state.get("u", redacted) <= redacted)
     return False
 
 

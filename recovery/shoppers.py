@@ -12,7 +12,11 @@ State is a compact dict stored in the ``shoppers`` table as-is::
         codes sent discount codes, cc {code: incentive cost}
     lp  the last ended plan, for attribution: ck, cy, band, seg, ho, sent [steps], codes, cc,
         end, why
-    rd  redacted at (epoch s): everything personal is gone
+    ak  the abandonments taken in [checkout, cycle, abandoned_at] (planned, kept out or
+        ended), within HISTORY_WINDOW and at most MAX_ABANDONMENTS; af the newest one of those
+        dropped: a record at or before it is too old to tell from a repeat, and is ignored
+    rd  redacted at (epoch s): everything personal from before it is gone, and a record of
+        what was given before it is ignored (kept once activity starts anew)
     q   records held until the partition's watermark passes them (see :func:`hold`), in
         order; qd the time of the first
 
@@ -258,18 +262,69 @@ def _end_plan(
     out.count("plan_ended", why.split(":", 1)[0])
 
 
+def _known_abandonment(state: State, checkout: str, cycle: int, at: float) -> bool:
+    """Whether the abandonment ``(checkout, cycle)`` was taken in already (or a later cycle of
+    the same checkout was), or is older than what the shopper's row still remembers."""
+    for seen in (state.get("pl"), state.get("lp")):
+        if seen and seen.get("ck") == checkout and int(seen.get("cy", 0)) >= cycle:
+            return True
+    if any(ck == checkout and cy >= cycle for ck, cy, _ in state.get("ak", ())):
+        return True
+    floor = state.get("af")
+    return floor is not None and at <= floor
+
+
+def _remember_abandonment(st: State, checkout: str, cycle: int, at: float) -> None:
+    """Add ``(checkout, cycle)`` to the abandonments seen; keep those of the history window,
+    at most MAX_ABANDONMENTS, and raise the floor (``af``) to the newest one dropped."""
+    seen = [*st.get("ak", ()), [checkout, cycle, at]]
+    kept = [s for s in seen if s[2] >= at - HISTORY_WINDOW][-MAX_ABANDONMENTS:]
+    dropped = [s[2] for s in seen if s not in kept]
+    if dropped:
+        st["af"] = max(st.get("af") or dropped[0], *dropped)
+    st["ak"] = kept
+
+
+def given_at(record: dict[str, Any]) -> float:
+    """When the shopper gave what ``record`` carries: for an abandonment, the cart's last
+    update (the tick that abandons it stamps the record later); else the record's own time."""
+    if record.get("type") == "cart_abandoned":
+        cart = record.get("cart")
+        if isinstance(cart, dict) and cart.get("occurred_at") is not None:
+            return epoch(cart["occurred_at"], "cart.occurred_at")
+        return epoch(record.get("abandoned_at") or record.get("occurred_at"), "abandoned_at")
+    key = order_key(record)
+    return key[0] if key is not None else epoch(record.get("occurred_at"), "occurred_at")
+
+
+def _cycle(record: dict[str, Any]) -> int:
+    value = record.get("cycle", 1)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadEvent("cycle: expected an integer")
+    return value
+
+
 def apply_abandoned(
     state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
 ) -> tuple[State, Outputs]:
     out = Outputs()
+    at = epoch(record.get("abandoned_at") or record.get("occurred_at"), "abandoned_at")
+    checkout = str(record.get("checkout"))
+    cycle = _cycle(record)
+    if state and _known_abandonment(state, checkout, cycle, at):
+        # stage A sends again after a crash: a plan is its cart and abandonment, and one
+        # taken in (active, ended or passed over) is never planned again (invariant 8)
+        out.count("duplicate", "abandoned")
+        return state, out
     st: State = dict(state) if state else new_state(partition)
     st["pt"] = partition
-    at = epoch(record.get("abandoned_at") or record.get("occurred_at"), "abandoned_at")
-    if st.get("rd") is not None and at <= st["rd"]:
+    if st.get("rd") is not None and given_at(record) <= st["rd"]:
+        # the cart was given before the redaction, whenever the tick that abandoned it came:
+        # nothing derived from it goes out, and stage A forgets the checkout (invariant 6)
         out.count("ignored", "redacted")
-        out.redact_checkouts.append(str(record.get("checkout")))
+        out.redact_checkouts.append(checkout)
         return st, out
-    st.pop("rd", None)
+    _remember_abandonment(st, checkout, cycle, at)
     pr = dict(st.get("pr") or {})
     cart_snapshot = record.get("cart") or {}
     contact = cart_snapshot.get("contact") or {}
@@ -281,10 +336,9 @@ def apply_abandoned(
     pr["ab"] = [*pr.get("ab", ()), at]
     _prune(pr, at)
     st["pr"] = pr
-    checkout = str(record.get("checkout"))
     candidate: dict[str, Any] = {
         "ck": checkout,
-        "cy": int(record.get("cycle", 1)),
+        "cy": cycle,
         "at": at,
         "c": pack(cart_snapshot, drop=PLAN_CART_DROP),
         "pp": {"oc": pr.get("oc", 0), "ltv": pr.get("ltv", "0")},
@@ -292,15 +346,12 @@ def apply_abandoned(
     earlier = pr.get("ab", [])[:-1]
     if earlier:
         candidate["pp"]["ab"] = earlier
-    new_cart = cart_of(cart_snapshot, shopper.partition(":")[0], checkout, at, candidate["cy"])
+    new_cart = cart_of(cart_snapshot, shopper.partition(":")[0], checkout, at, cycle)
     new_plan = plan_recovery(
-        profile_of(st, candidate["pp"]), new_cart, shopper, policy, _dt(at), version=candidate["cy"]
+        profile_of(st, candidate["pp"]), new_cart, shopper, policy, _dt(at), version=cycle
     )
     _plans.put(PlanMemo.key(shopper, candidate, pr.get("lo")), policy, (new_plan, new_cart))
     active = derive_plan(st, shopper, policy)
-    if active is not None and active[0].cart == new_plan.cart and st["pl"]["cy"] == candidate["cy"]:
-        out.count("duplicate", "abandoned")
-        return st, out
     if active is not None:
         chosen, why = choose_plan(active[0], new_plan, policy.caps.on_new_cart)
         if chosen is active[0]:
@@ -390,6 +441,10 @@ def apply_cart_left(
     out = Outputs()
     if not state or not state.get("pl") or state["pl"]["ck"] != str(record.get("checkout")):
         return state, out
+    cycle = record.get("cycle")
+    if isinstance(cycle, int) and cycle != state["pl"]["cy"]:
+        out.count("stale", record.get("type") or "")  # it left an earlier cycle's cart
+        return state, out
     st = dict(state)
     _end_plan(st, shopper, policy, why, epoch(record.get("occurred_at"), "occurred_at"), out)
     return _bump(st, shopper, policy), out
@@ -436,6 +491,10 @@ def apply_redacted(
     """Erase everything personal; remember only when, so older cart events stay ignored."""
     out = Outputs()
     at = epoch(record.get("occurred_at"), "occurred_at")
+    if state and state.get("rd") is not None and at <= state["rd"]:
+        # a repeat: what was given before it is gone already, and what came since stays
+        out.count("duplicate", "redacted")
+        return state, out
     known: list[str] = []
     if state:
         if state.get("pl"):
@@ -622,7 +681,7 @@ def apply_now(
     new, out = apply_record(base, shopper, record, partition, policy)
     if held and new and new.get("rd") is not None:
         # erased: what was held from before the redaction goes with the rest (invariant 6)
-        held = _held([r for r in held["q"] if _held_order(r)[0] > new["rd"]])
+        held = _held([r for r in held["q"] if given_at(r) > new["rd"]])
     if not held:
         return new, out
     kept: State = dict(new) if new else {"pt": partition}
