@@ -16,7 +16,7 @@ import faust
 
 from agents import metering
 from agents.output import Output
-from agents.wire import Undecodable, records_in
+from agents.wire import Undecodable, records_in, text_of
 from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent
 from recovery.commands import audience_removal, touch_command
@@ -86,7 +86,19 @@ def register(pipeline: Pipeline, output: Output) -> None:
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         index.forget_all()
 
-    async def perform(key: str, out: stage_b.Outputs) -> None:
+    async def dead_letter(partition: int, record: Any, reason: str) -> None:
+        """A record stage B cannot take: to the pipeline's dead-letter topic with its reason
+        (and counted), so it is neither lost silently nor in the way of the shopper's next."""
+        log.warning("shopper event rejected on partition %d: %s", partition, reason)
+        metrics.dead_lettered("cart_events", reason.split(":", 1)[0].strip().replace(" ", "_"))
+        await output.send(
+            pipeline.cart_events_dlq,
+            {"reason": reason, "partition": partition, "record": record, "topic": "shopper-events"},
+        )
+
+    async def perform(partition: int, key: str, out: stage_b.Outputs) -> None:
+        for record, reason in out.rejected:
+            await dead_letter(partition, record, reason)
         for emission in out.touches:
             command = touch_command(emission)
             topic = pipeline.touch_topics[emission.touch.channel]
@@ -122,7 +134,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
             return
         new, out = stage_b.apply_now(state, key, record, partition, policy_of(key))
         await write(partition, key, new)
-        await perform(key, out)
+        await perform(partition, key, out)
 
     async def on_due(partition: int, key: str, state: dict[str, Any], now: float) -> None:
         """The watermark reached the shopper: its held records up to now, then due touches."""
@@ -142,7 +154,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         else:
             await write(partition, key, current)
         for out in outs:
-            await perform(key, out)
+            await perform(partition, key, out)
 
     async def on_tick(partition: int, record: dict[str, Any]) -> None:
         now = watermarks.advance(partition, record)
@@ -187,9 +199,10 @@ def register(pipeline: Pipeline, output: Output) -> None:
                     raise BadEvent("shopper: missing store:shopper key")
                 await on_record(partition, shopper, record)
             except BadEvent as exc:
-                log.warning("shopper event rejected: %s", exc)
-            except Exception:
+                await dead_letter(partition, record, str(exc))
+            except Exception as exc:  # a bug must not stop the partition
                 log.exception("shopper event failed; continuing")
+                await dead_letter(partition, record, f"internal error: {type(exc).__name__}: {exc}")
 
     @app.agent(pipeline.shopper_events, name="shoppers", concurrency=1)
     async def shoppers(stream: faust.StreamT[Any]) -> None:
@@ -201,7 +214,8 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 try:
                     records = records_in(event.value)
                 except Undecodable as exc:
-                    log.warning("shopper-events message rejected: %s", exc)
+                    await dead_letter(partition, text_of(event.value), str(exc))
+                    await output.ship()
                     continue
                 await on_message(partition, key, records)
                 await output.ship()  # before the message is acknowledged (the next one's read)

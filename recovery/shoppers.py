@@ -32,11 +32,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from recovery.checkouts import TICK_PHASE, BadEvent, epoch, iso
+from recovery.checkouts import TICK_PHASE, BadEvent, check_amounts, epoch, iso
 from recovery.decide import choose_plan, consent_exit, decide_touch
 from recovery.ids import phone_e164
 from recovery.model import Cart, ContactInfo, Decision, Item, Plan, PlannedTouch, Profile
-from recovery.money import parse_amount
+from recovery.money import bounded_amount
 from recovery.plan import plan_recovery
 from recovery.plan_memo import PlanMemo
 from recovery.policy import StorePolicy
@@ -81,6 +81,8 @@ class Outputs:
     # records for every partition of cart-events (e.g. erase all of a shopper's checkouts)
     to_every_checkout_partition: list[dict[str, Any]] = field(default_factory=list)
     counts: list[tuple[str, str, str]] = field(default_factory=list)  # (what, reason, channel)
+    # records that could not be applied, with the reason: the shell dead-letters them
+    rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
     def count(self, what: str, detail: str = "", channel: str = "") -> None:
         self.counts.append((what, detail, channel))
@@ -92,7 +94,7 @@ def _dt(ts: float) -> datetime:
 
 def _dec(value: Any, default: str = "0") -> Decimal:
     try:
-        return parse_amount(value if value is not None else default)
+        return bounded_amount(value if value is not None else default)
     except ValueError:
         return Decimal(default)
 
@@ -304,13 +306,23 @@ def _cycle(record: dict[str, Any]) -> int:
     return value
 
 
+def _abandonment(record: dict[str, Any]) -> tuple[float, str, int, dict[str, Any]]:
+    """The fields of a ``cart_abandoned`` stage B relies on: ``(abandoned_at, checkout,
+    cycle, cart)``; BadEvent names the one it cannot take (a record may come from elsewhere
+    than stage A: a replay, another producer)."""
+    at = epoch(record.get("abandoned_at") or record.get("occurred_at"), "abandoned_at")
+    cart = record.get("cart") or {}
+    if not isinstance(cart, dict):
+        raise BadEvent("cart: expected an object")
+    check_amounts(cart, "cart.")
+    return at, str(record.get("checkout")), _cycle(record), cart
+
+
 def apply_abandoned(
     state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
 ) -> tuple[State, Outputs]:
     out = Outputs()
-    at = epoch(record.get("abandoned_at") or record.get("occurred_at"), "abandoned_at")
-    checkout = str(record.get("checkout"))
-    cycle = _cycle(record)
+    at, checkout, cycle, cart_snapshot = _abandonment(record)
     if state and _known_abandonment(state, checkout, cycle, at):
         # stage A sends again after a crash: a plan is its cart and abandonment, and one
         # taken in (active, ended or passed over) is never planned again (invariant 8)
@@ -326,7 +338,6 @@ def apply_abandoned(
         return st, out
     _remember_abandonment(st, checkout, cycle, at)
     pr = dict(st.get("pr") or {})
-    cart_snapshot = record.get("cart") or {}
     contact = cart_snapshot.get("contact") or {}
     if pr.get("ec") is None and "email_consent" in contact:
         pr["ec"] = bool(contact["email_consent"])
@@ -654,8 +665,10 @@ def _holds_only(state: State) -> bool:
 
 
 def hold(state: State | None, record: dict[str, Any], partition: int) -> State:
-    """``state`` with ``record`` held (a shopper seen for the first time gets a row for it)."""
-    _known(record)
+    """``state`` with ``record`` held (a shopper seen for the first time gets a row for it);
+    a record it could not apply is refused now, never held."""
+    if _known(record) == "cart_abandoned":
+        _abandonment(record)
     st: State = dict(state) if state else {"pt": partition, "seq": 0}
     st.update(_held(sorted([*st.get("q", ()), record], key=_held_order)))
     st["seq"] = st.get("seq", 0) + 1
@@ -690,6 +703,12 @@ def apply_now(
     return kept, out
 
 
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, BadEvent):
+        return str(exc)
+    return f"internal error: {type(exc).__name__}: {exc}"[:300]
+
+
 def release(
     state: State, shopper: str, watermark: float, partition: int, policy: StorePolicy
 ) -> tuple[State | None, list[Outputs]]:
@@ -703,8 +722,9 @@ def release(
     for record in ready:
         try:
             current, out = apply_now(current, shopper, record, partition, policy)
-        except BadEvent:
-            continue  # held records passed the same checks as the others when they came
+        except Exception as exc:  # one record must never stop the shopper's others
+            out = Outputs()
+            out.rejected.append((record, _reason(exc)))
         outs.append(out)
     rest = queue[len(ready) :]
     if current is not None and _holds_only(current):

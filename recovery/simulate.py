@@ -86,7 +86,8 @@ class Simulation:
         policy = self.policies.for_store(key.partition(":")[0])
         try:
             new, out = stage_b.apply_record(self.shoppers.get(key), key, record, 0, policy)
-        except stage_a.BadEvent:
+        except stage_a.BadEvent as exc:
+            self.rejected.append((record, str(exc)))
             return
         if new is not None:
             self._set_shopper(key, new)
