@@ -61,7 +61,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
 
     def state_of(key: str) -> dict[str, Any] | None:
         found = pending.get(key)
-        return table.get(key) if found is None else found[1]
+        return output.get(table, key) if found is None else found[1]
 
     def current_seq(key: str) -> int | None:
         state = state_of(key)
@@ -81,7 +81,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
         # the table, and the window's states not written to it yet (after a rebalance)
         unwritten = ((key, state) for key, (_, state) in list(pending.items()))
-        for key, state in itertools.chain(table.items(), unwritten):
+        for key, state in itertools.chain(output.items(table), unwritten):
             if not state or index.built(owner := state.get("pt", -1)):
                 continue
             due = stage_a.next_due(state)
@@ -99,7 +99,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         """A store's or a shopper's redaction: forget their checkouts on this partition."""
         doomed = [
             key
-            for key, state in table.items()
+            for key, state in output.items(table)
             if state and state.get("pt") == partition and stage_a.erased_by(record, key, state)
         ]
         for key in doomed:

@@ -64,7 +64,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         return pipeline.policies.for_store(store_of(key))
 
     def current_seq(key: str) -> int | None:
-        state = table.get(key)
+        state = output.get(table, key)
         return state.get("seq") if state else None
 
     def ensure_index(partition: int) -> None:
@@ -72,7 +72,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         if index.built(partition):
             return
         entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
-        for key, state in table.items():
+        for key, state in output.items(table):
             if not state or (due := stage_b.due_of(state)) is None:
                 continue
             if index.built(owner := state.get("pt", -1)):
@@ -128,7 +128,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         index.schedule(partition, stage_b.due_of(state), state.get("seq", 0), key)
 
     async def on_record(partition: int, key: str, record: dict[str, Any]) -> None:
-        state = table.get(key)
+        state = output.get(table, key)
         if stage_b.holds(record, watermarks.current(partition)):
             await write(partition, key, stage_b.hold(state, record, partition))
             return
@@ -162,7 +162,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
             return
         fired = index.pop_due(partition, now, current_seq)
         for _due, key in fired:
-            state = table.get(key)
+            state = output.get(table, key)
             if not state:
                 continue
             try:
@@ -176,7 +176,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         """A store's redaction: forget every shopper of that store on this partition."""
         doomed = [
             key
-            for key, state in table.items()
+            for key, state in output.items(table)
             if state and state.get("pt") == partition and stage_b.erased_by_store(record, key)
         ]
         for key in doomed:
