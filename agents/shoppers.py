@@ -16,7 +16,7 @@ import faust
 
 from agents import metering
 from agents.output import Output
-from agents.wire import Undecodable, records_in, text_of
+from agents.wire import BadTick, Undecodable, records_in, text_of, tick_time
 from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent
 from recovery.commands import audience_removal, touch_command
@@ -113,13 +113,9 @@ def register(pipeline: Pipeline, output: Output) -> None:
         for record in out.to_every_checkout_partition:
             for target in range(pipeline.partitions):
                 await output.send(pipeline.cart_events, record, partition=target)
-        store = store_of(key)
-        for checkout in out.redact_checkouts:
-            await output.send(
-                pipeline.cart_events,
-                {"type": "checkout_redacted", "store": store, "checkout": checkout},
-                checkout_key(store, checkout).encode(),
-            )
+        for record in out.redact_checkouts:
+            erased = checkout_key(record["store"], record["checkout"])
+            await output.send(pipeline.cart_events, record, erased.encode())
 
     async def write(partition: int, key: str, state: dict[str, Any] | None) -> None:
         if state is None:
@@ -189,6 +185,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 if not isinstance(record, dict):
                     raise BadEvent("event: expected a JSON object")
                 if record.get("type") == "tick":
+                    tick_time(record)
                     await on_tick(partition, record)
                     continue
                 if record.get("type") == "store_redacted":
@@ -198,7 +195,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 if not isinstance(shopper, str) or ":" not in shopper:
                     raise BadEvent("shopper: missing store:shopper key")
                 await on_record(partition, shopper, record)
-            except BadEvent as exc:
+            except (BadEvent, BadTick) as exc:
                 await dead_letter(partition, record, str(exc))
             except Exception as exc:  # a bug must not stop the partition
                 log.exception("shopper event failed; continuing")
@@ -209,7 +206,9 @@ def register(pipeline: Pipeline, output: Output) -> None:
         async for event in stream.events():
             partition = event.message.partition
             ensure_index(partition)
-            key = event.key.decode() if isinstance(event.key, bytes) else event.key
+            key = event.key
+            if isinstance(key, bytes):  # any producer may write here: a key need not be UTF-8
+                key = key.decode("utf-8", "replace")
             with metrics.processing("shoppers"):
                 try:
                     records = records_in(event.value)

@@ -281,6 +281,29 @@ def erased_by(record: dict[str, Any], key: str, state: State | None) -> bool:
     return False
 
 
+def checkout_redaction(store: str, checkout: str, at: float) -> dict[str, Any]:
+    """The record that erases one checkout of a shopper redacted at ``at`` (see
+    :func:`erases_checkout`)."""
+    return {
+        "type": "checkout_redacted",
+        "store": store,
+        "checkout": checkout,
+        "occurred_at": iso(at),
+    }
+
+
+def erases_checkout(record: dict[str, Any], state: State | None) -> bool:
+    """Whether a ``checkout_redacted`` record erases the checkout in ``state``: one updated
+    after the redaction it comes from is new activity, and stays (as :func:`erased_by`)."""
+    if state is None:
+        return False
+    try:
+        redacted = epoch(record.get("occurred_at"), "occurred_at")
+    except BadEvent:
+        return True  # no time to tell: erased
+    return bool(state.get("u", redacted) <= redacted)
+
+
 def _forget_at(last: float, policy: StorePolicy) -> float:
     return last + policy.retention.total_seconds()
 

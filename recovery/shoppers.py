@@ -32,7 +32,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from recovery.checkouts import TICK_PHASE, BadEvent, check_amounts, epoch, iso
+from recovery.checkouts import (
+    TICK_PHASE,
+    BadEvent,
+    check_amounts,
+    checkout_redaction,
+    epoch,
+    iso,
+)
 from recovery.decide import choose_plan, consent_exit, decide_touch
 from recovery.ids import phone_e164
 from recovery.model import Cart, ContactInfo, Decision, Item, Plan, PlannedTouch, Profile
@@ -74,7 +81,8 @@ class Outputs:
 
     touches: list[Emission] = field(default_factory=list)
     recoveries: list[dict[str, Any]] = field(default_factory=list)
-    redact_checkouts: list[str] = field(default_factory=list)
+    # records for cart-events that erase one checkout each (checkouts.checkout_redaction)
+    redact_checkouts: list[dict[str, Any]] = field(default_factory=list)
     # plan, cart, why and at: the time the plan ended, the removal commands' due time
     audience_removals: list[dict[str, Any]] = field(default_factory=list)
     planned: list[Plan] = field(default_factory=list)  # plans of newly abandoned carts
@@ -86,6 +94,10 @@ class Outputs:
 
     def count(self, what: str, detail: str = "", channel: str = "") -> None:
         self.counts.append((what, detail, channel))
+
+
+def _store(shopper: str) -> str:
+    return shopper.partition(":")[0]
 
 
 def _dt(ts: float) -> datetime:
@@ -334,7 +346,7 @@ def apply_abandoned(
         # the cart was given before the redaction, whenever the tick that abandoned it came:
         # nothing derived from it goes out, and stage A forgets the checkout (invariant 6)
         out.count("ignored", "redacted")
-        out.redact_checkouts.append(checkout)
+        out.redact_checkouts.append(checkout_redaction(_store(shopper), checkout, st["rd"]))
         return st, out
     _remember_abandonment(st, checkout, cycle, at)
     pr = dict(st.get("pr") or {})
@@ -514,8 +526,8 @@ def apply_redacted(
             _end_plan(dict(state), shopper, policy, "redacted: personal data erased", at, out)
         if state.get("lp"):
             known.append(state["lp"]["ck"])
-    out.redact_checkouts.extend(known)
-    store = shopper.partition(":")[0]
+    store = _store(shopper)
+    out.redact_checkouts.extend(checkout_redaction(store, checkout, at) for checkout in known)
     out.to_every_checkout_partition.append(
         {"type": "shopper_redacted", "store": store, "shopper": shopper, "occurred_at": iso(at)}
     )

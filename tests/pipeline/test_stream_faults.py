@@ -1,5 +1,6 @@
 """Faults through the stream (``--clock event``): a redaction racing the tick that abandons the
-shopper's checkout, and records the core cannot take reaching the topics directly."""
+shopper's checkout, records the core cannot take reaching the topics directly, and a record
+stage A sends again after its plan ended."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from cartbands.kafka import drain, produce
-from cartbands.policyfile import DEFAULT_POLICY
+from cartbands.kafka import drain, produce, producer
+from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from cartbands.replay import send_ticks
+from recovery import checkouts as stage_a
 from recovery.ids import checkout_key, shopper_key
+from schemas.codec import dumps
 from tests.pipeline.helpers import T0, cart, iso, read_touches, without_holdout
 
 HOUR = 3600.0
@@ -75,12 +78,48 @@ def test_poison_amounts_are_dead_lettered_and_the_shopper_goes_on(broker, worker
     }
     asyncio.run(produce(broker.bootstrap, names.shopper_events, [(cy, direct)]))
     send(broker, names, cart("p-good", "310.00", T0 + 60, customer="cy"))
+    # a tick that cannot be a clock, in a batch with a good event; a key that is not UTF-8
+    batch = {"batch": [{"type": "tick", "now": "soon"}, cart("p-batch", "120", customer="dy")]}
+    asyncio.run(send_raw(broker.bootstrap, names.cart_events, b"pipe:p-batch", dumps(batch)))
+    consent = {"type": "consent_changed", "store": "pipe", "channel": "sms", "granted": False}
+    asyncio.run(send_raw(broker.bootstrap, names.shopper_events, b"\xff\xfe", dumps(consent)))
     workers.start(policy, "--clock", "event")
     tick(broker, names, T0 + 2 * HOUR, T0 + 8 * DAY)
     found = read_touches(broker.bootstrap, list(names.touch_topics), idle=5.0)
-    assert {t["cart"] for t in found} == {"p-good"}, workers.logs()
-    assert len(found) >= 3
+    assert {t["cart"] for t in found} == {"p-good", "p-batch"}, workers.logs()
     dead = asyncio.run(drain(broker.bootstrap, [names.cart_events_dlq], idle=3.0, timeout=20))
-    reasons = [value["reason"] for _topic, _key, value in dead]
-    assert len(reasons) == 4, reasons
-    assert all(reason.startswith(("total:", "cart.total:")) for reason in reasons), reasons
+    reasons = sorted(value["reason"].split(":")[0] for _topic, _key, value in dead)
+    assert reasons == ["cart.total", "now", "shopper", "total", "total", "total"], reasons
+
+
+async def send_raw(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
+    async with producer(bootstrap) as out:
+        await out.send_and_wait(topic, value=value, key=key)
+
+
+def test_an_abandonment_sent_again_after_its_plan_ended_emits_nothing(broker, workers, policy):
+    """Stage A sends its records again after a crash: stage B must not start the ended plan
+    again (its touches would go out again under the same ids, which only the senders' dedup
+    would hide)."""
+    names = workers.names
+    event = cart("rp-1", "310", customer="eve")
+    send(broker, names, event)
+    workers.start(policy, "--clock", "event")
+    tick(broker, names, T0 + 2 * HOUR, T0 + 8 * DAY)
+    first = read_touches(broker.bootstrap, list(names.touch_topics), idle=5.0)
+    assert len(first) >= 3, workers.logs()
+    before = raw_touches(broker, names)
+    rules = load_policy(policy).for_store("pipe")
+    state, _ = stage_a.apply_event(None, event, 0, rules)
+    assert state is not None
+    _, (again,) = stage_a.apply_tick(state, checkout_key("pipe", "rp-1"), T0 + 2 * HOUR)
+    assert again.key is not None and again.record is not None
+    asyncio.run(produce(broker.bootstrap, names.shopper_events, [(again.key, again.record)]))
+    tick(broker, names, T0 + 9 * DAY)
+    assert raw_touches(broker, names, idle=5.0) == before, workers.logs()
+
+
+def raw_touches(broker, names, idle: float = 3.0) -> list[str]:
+    """Every touch command on the touch topics, repeats included, by touch id."""
+    records = asyncio.run(drain(broker.bootstrap, list(names.touch_topics), idle=idle, timeout=30))
+    return sorted(value["touch_id"] for _topic, _key, value in records)

@@ -49,7 +49,7 @@ def test_an_abandonment_stamped_after_the_redaction_of_a_cart_given_before_is_re
     state, _ = stage_b.apply_record(None, shopper, redaction(shopper, T0 + HOUR / 2), 0, policy)
     state, out = stage_b.apply_record(state, shopper, gone, 0, policy)
     assert not out.planned and state.get("pl") is None
-    assert out.redact_checkouts == ["rr-1"]  # and stage A forgets the checkout
+    assert [r["checkout"] for r in out.redact_checkouts] == ["rr-1"]  # stage A forgets it
     assert "ann@example.com" not in orjson.dumps(state).decode()
     state, due = stage_b.apply_due(state, shopper, T0 + 10 * DAY, policy, code_secret(STORE))
     assert not due.touches
@@ -96,3 +96,16 @@ def test_stage_a_erases_what_was_given_before_the_redaction_only(policy):
     assert stage_a.erased_by(erase, checkout_key(STORE, "rr-6"), before)
     assert stage_a.erased_by(erase, checkout_key(STORE, "rr-6"), gone)  # late: abandoned already
     assert not stage_a.erased_by(erase, checkout_key(STORE, "rr-7"), after)
+
+
+def test_a_checkout_s_erasure_keeps_a_cart_updated_after_the_redaction(policy):
+    """Stage B refuses an abandonment of a cart given before the redaction and erases the
+    checkout; by the time that reaches stage A, the shopper may have updated it again."""
+    shopper, gone = abandoned(cart("rr-8", "310", store=STORE, customer="gus"), T0 + HOUR, policy)
+    state, _ = stage_b.apply_record(None, shopper, redaction(shopper, T0 + HOUR / 2), 0, policy)
+    _, out = stage_b.apply_record(state, shopper, gone, 0, policy)
+    (erase,) = out.redact_checkouts
+    before = checkout(cart("rr-8", "310", store=STORE, customer="gus"), policy)
+    after = checkout(cart("rr-8", "320", T0 + 2 * HOUR, store=STORE, customer="gus"), policy)
+    assert stage_a.erases_checkout(erase, before)
+    assert not stage_a.erases_checkout(erase, after)
