@@ -108,7 +108,11 @@ def validate(event: Any) -> tuple[str, str, str, float]:
     occurred = epoch(event.get("occurred_at"), "occurred_at")
     if "total" not in event:
         raise BadEvent("total: required decimal string")
-    check_amounts(event)
+    # the amounts an order's record carries too; the rest of the cart (line items, history)
+    # only matters to a plan, and stage B checks it once, when the cart is abandoned
+    _amount(event.get("total"), "total")
+    _amount(event.get("subtotal"), "subtotal")
+    _amount(event.get("shipping"), "shipping")
     currency = event.get("currency")
     if not isinstance(currency, str) or len(currency) != 3:
         raise BadEvent("currency: required ISO-4217 code")
@@ -118,15 +122,17 @@ def validate(event: Any) -> tuple[str, str, str, float]:
 MAX_COUNT = 10**9  # a quantity or an order count beyond this is not a cart's
 
 
-def _amount(value: Any, field: str) -> None:
+def _amount(value: Any, field: str, prefix: str = "") -> None:
+    """Raise BadEvent (naming ``prefix + field``) unless ``value`` is absent or an amount the
+    core takes; the name is only built for a refusal, as this runs on every amount."""
     if value is not None and not plainly_bounded(value):
         try:
             bounded_amount(value)
         except MoneyError as exc:
-            raise BadEvent(f"{field}: {exc}") from exc
+            raise BadEvent(f"{prefix}{field}: {exc}") from exc
 
 
-def _count(value: Any, field: str) -> None:
+def _count(value: Any, field: str, prefix: str = "") -> None:
     """A whole number in 0..MAX_COUNT (int, integral float or decimal digits), or absent."""
     if value is None or (type(value) is int and 0 <= value <= MAX_COUNT):
         return
@@ -134,31 +140,31 @@ def _count(value: Any, field: str) -> None:
     if digits or (isinstance(value, float) and value.is_integer()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
-        raise BadEvent(f"{field}: expected a whole number from 0 to {MAX_COUNT}")
+        raise BadEvent(f"{prefix}{field}: expected a whole number from 0 to {MAX_COUNT}")
 
 
 def check_amounts(cart: dict[str, Any], prefix: str = "") -> None:
-    """Every amount and count of a cart the core computes with is one it can take (stage A
-    on an event, stage B on an abandoned cart from elsewhere): a poison amount is refused with
-    its field, instead of raising in the plan later and leaving the shopper stuck."""
-    _amount(cart.get("total"), f"{prefix}total")
-    _amount(cart.get("subtotal"), f"{prefix}subtotal")
-    _amount(cart.get("shipping"), f"{prefix}shipping")
+    """Every amount and count of a cart a plan computes with is one the core can take (stage
+    B on an abandoned cart, whoever sent it): a poison amount is refused with its field,
+    instead of raising in the plan and leaving the shopper stuck."""
+    _amount(cart.get("total"), "total", prefix)
+    _amount(cart.get("subtotal"), "subtotal", prefix)
+    _amount(cart.get("shipping"), "shipping", prefix)
     items = cart.get("line_items")
     if isinstance(items, list):
         for n, item in enumerate(items[:MAX_ITEMS]):
             if isinstance(item, dict):
                 price, cost, quantity = item.get("price"), item.get("cost"), item.get("quantity")
-                if price is not None and not plainly_bounded(price):
-                    _amount(price, f"{prefix}line_items[{n}].price")
-                if cost is not None and not plainly_bounded(cost):
-                    _amount(cost, f"{prefix}line_items[{n}].cost")
-                if not (type(quantity) is int and 0 <= quantity <= MAX_COUNT):
-                    _count(quantity, f"{prefix}line_items[{n}].quantity")
+                if not (price is None or plainly_bounded(price)):
+                    _amount(price, f"line_items[{n}].price", prefix)
+                if not (cost is None or plainly_bounded(cost)):
+                    _amount(cost, f"line_items[{n}].cost", prefix)
+                if not (quantity is None or (type(quantity) is int and 0 <= quantity <= MAX_COUNT)):
+                    _count(quantity, f"line_items[{n}].quantity", prefix)
     history = cart.get("customer")
     if isinstance(history, dict):
-        _amount(history.get("total_spent"), f"{prefix}customer.total_spent")
-        _count(history.get("orders_count"), f"{prefix}customer.orders_count")
+        _amount(history.get("total_spent"), "customer.total_spent", prefix)
+        _count(history.get("orders_count"), "customer.orders_count", prefix)
 
 
 @lru_cache(maxsize=65_536)

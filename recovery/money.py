@@ -63,8 +63,11 @@ def plainly_bounded(value: object) -> bool:
 def bounded_amount(value: object) -> Decimal:
     """:func:`parse_amount`, refusing what the core cannot take: an amount of
     MAX_INTEGER_DIGITS integer digits or more, or one more precise than MAX_PLACES decimals."""
-    if type(value) is str and len(value) > MAX_TEXT:
-        raise MoneyError(f"amount longer than {MAX_TEXT} characters")
+    if type(value) is str:
+        if _PLAIN.fullmatch(value):  # the usual wire form: within bounds as written
+            return Decimal(value)
+        if len(value) > MAX_TEXT:
+            raise MoneyError(f"amount longer than {MAX_TEXT} characters")
     amount = parse_amount(value)
     if abs(amount) >= _LIMIT:
         raise MoneyError(f"amount out of range (at most {MAX_INTEGER_DIGITS} integer digits)")

@@ -305,7 +305,10 @@ def given_at(record: dict[str, Any]) -> float:
     if record.get("type") == "cart_abandoned":
         cart = record.get("cart")
         if isinstance(cart, dict) and cart.get("occurred_at") is not None:
-            return epoch(cart["occurred_at"], "cart.occurred_at")
+            try:
+                return epoch(cart["occurred_at"], "cart.occurred_at")
+            except BadEvent:
+                pass  # not stage A's (it validated the event): the abandonment's own time
         return epoch(record.get("abandoned_at") or record.get("occurred_at"), "abandoned_at")
     key = order_key(record)
     return key[0] if key is not None else epoch(record.get("occurred_at"), "occurred_at")
