@@ -51,3 +51,25 @@ def test_a_newer_change_reopens_as_before():
                                    POLICY)  # fmt: skip
     assert again is not None and again["st"] == "open"
     assert [e.kind for e in effects] == ["reopened"]
+
+
+def test_through_the_simulator_the_shopper_gets_one_plan(tmp_path) -> None:
+    from cartbands.policyfile import DEFAULT_POLICY
+    from recovery.simulate import Simulation
+    from streams.app import code_secret
+    from tests.pipeline.helpers import without_holdout
+
+    policies = load_policy(without_holdout(DEFAULT_POLICY, tmp_path / "policy.yaml"))
+
+    def run(*repeats: dict) -> list[tuple[str, int, int]]:
+        sim = Simulation(policies, code_secret)
+        sim.event(cart("s2", "310", event_id="w-1"))
+        sim.tick(T0 + 2 * HOUR)
+        for event in repeats:
+            sim.event(event)
+        sim.tick(T0 + 10 * 24 * HOUR)
+        return sorted((t["touch_id"], t["plan_version"], t["step"]) for t in sim.touches)
+
+    once = run()
+    assert once
+    assert run(cart("s2", "310", event_id="w-2"), cart("s2", "310", T0 + 3 * HOUR)) == once
