@@ -26,7 +26,7 @@ from faust.types import EventT
 
 from agents import metering
 from agents.output import Output
-from agents.wire import Undecodable, records_in, text_of, tick
+from agents.wire import BadTick, Undecodable, records_in, text_of, tick, tick_time
 from recovery import checkouts as stage_a
 from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
@@ -61,7 +61,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
 
     def state_of(key: str) -> dict[str, Any] | None:
         found = pending.get(key)
-        return table.get(key) if found is None else found[1]
+        return output.get(table, key) if found is None else found[1]
 
     def current_seq(key: str) -> int | None:
         state = state_of(key)
@@ -81,7 +81,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
         # the table, and the window's states not written to it yet (after a rebalance)
         unwritten = ((key, state) for key, (_, state) in list(pending.items()))
-        for key, state in itertools.chain(table.items(), unwritten):
+        for key, state in itertools.chain(output.items(table), unwritten):
             if not state or index.built(owner := state.get("pt", -1)):
                 continue
             due = stage_a.next_due(state)
@@ -99,7 +99,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         """A store's or a shopper's redaction: forget their checkouts on this partition."""
         doomed = [
             key
-            for key, state in table.items()
+            for key, state in output.items(table)
             if state and state.get("pt") == partition and stage_a.erased_by(record, key, state)
         ]
         for key in doomed:
@@ -180,7 +180,12 @@ def register(pipeline: Pipeline, output: Output) -> None:
         for record in records:
             kind = record.get("type") if isinstance(record, dict) else None
             if kind == "tick":
-                on_tick(partition, record)
+                try:
+                    now = tick_time(record)
+                except BadTick as exc:
+                    await reject(partition, record, str(exc))
+                    continue
+                on_tick(partition, now)
                 continue
             if isinstance(kind, str) and kind in stage_a.REDACTIONS:
                 await hand_over()  # the erasure scans the table
@@ -188,7 +193,8 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 continue
             if kind == "checkout_redacted":
                 key = checkout_key(str(record.get("store")), str(record.get("checkout")))
-                keep(partition, key, None)
+                if stage_a.erases_checkout(record, state_of(key)):
+                    keep(partition, key, None)
                 continue
             metering.event_read(record, seen)
             try:
@@ -243,8 +249,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         await write_pending()
         await output.ship()
 
-    def on_tick(partition: int, record: dict[str, Any]) -> None:
-        now = float(record.get("now", 0.0))
+    def on_tick(partition: int, now: float) -> None:
         now = max(now, clocks.get(partition, now))
         clocks[partition] = now
         fired = index.pop_due(partition, now, current_seq)

@@ -12,10 +12,15 @@ queue to the producer as closed record batches (``send_batch``), one future per 
 At-least-once is kept: an agent ships before its input messages are acknowledged, and Faust
 flushes this same producer before it commits offsets (``Consumer.commit`` ->
 ``producer.flush()``), so no input offset is committed before what it produced is
-acknowledged. A table write updates the local store and queues the changelog record for the
-table's changelog partition, as ``Table.__setitem__`` does; every write of the two tables goes
-through here and a partition's records leave in the order they were queued, so each key's
-changelog stays in write order.
+acknowledged. A table write queues the changelog record for the table's changelog partition,
+as ``Table.__setitem__`` does; every write of the two tables goes through here and a
+partition's records leave in the order they were queued, so each key's changelog stays in
+write order. The write reaches the local store (RocksDB keeps it across a kill -9) only once
+every record and changelog record of its ship is acknowledged, ships in order: after a crash
+the local state is never ahead of what was emitted, and the input is read again from there.
+Until then the agents read the new state here (:meth:`Output.get`, :meth:`Output.items`).
+A delivery that failed stops the output (the next ship raises): the writes behind it never
+reach the store, and the worker is restarted rather than going on with state it never stored.
 """
 
 from __future__ import annotations
@@ -25,12 +30,16 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
+from faust.streams import _current_event
 
 from schemas.codec import dumps
 from streams.partitioning import key_partition
@@ -39,14 +48,34 @@ log = logging.getLogger(__name__)
 PERSIST_EVERY = 1.0  # seconds between records of the changelog offsets in a store
 
 Queued = list[tuple[bytes | None, bytes | None]]  # (key, value) in order; value None: delete
+_ABSENT = object()
 
 
-def _delivery_failed(future: asyncio.Future[Any]) -> None:
-    if future.cancelled():
-        return
-    error = future.exception()
-    if error is not None:
-        log.error("produced records were not delivered: %s", error)
+class OutputFailed(RuntimeError):
+    """Records handed to the producer were not delivered: the agent cannot go on."""
+
+
+@dataclass
+class _Write:
+    table: Any
+    key: str
+    value: Any  # None: delete
+    event: Any  # Faust's current event when written: a RocksDB store writes its partition's
+
+
+@dataclass
+class _Shipment:
+    """One ship: its table writes wait for the acknowledgement of all its batches."""
+
+    writes: list[_Write]
+    pending: int = 0
+    sealed: bool = False  # every batch of the ship handed over (and counted in ``pending``)
+    failed: BaseException | None = None
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)  # changelog: newest acked
+
+    @property
+    def settled(self) -> bool:
+        return self.sealed and self.pending == 0 and self.failed is None
 
 
 class Output:
@@ -60,6 +89,10 @@ class Output:
         self._acked: dict[TopicPartition, int] = {}  # newest acknowledged changelog offsets
         self._written: dict[TopicPartition, int] = {}  # the offsets recorded in the stores
         self._persisted_at: dict[str, float] = {}  # changelog topic -> when last recorded
+        self._writes: list[_Write] = []  # queued with the records, for the next ship
+        self._unwritten: dict[int, dict[str, Any]] = {}  # id(table) -> key -> newest value
+        self._shipments: deque[_Shipment] = deque()  # shipped, not yet in the stores, in order
+        self._failure: BaseException | None = None
 
     def _producer(self) -> AIOKafkaProducer:
         if self._kafka is None:
@@ -106,14 +139,28 @@ class Output:
         self._queue(name, partition, key, payload)
 
     async def put(self, table: Any, partition: int, key: str, value: Any) -> None:
-        """``table[key] = value`` on ``partition``; ``None`` deletes the key."""
-        if value is None:
-            table.data.pop(key, None)
-        else:
-            table.data[key] = value
+        """``table[key] = value`` on ``partition``; ``None`` deletes the key. Read back with
+        :meth:`get` until it reaches the store, after its ship is acknowledged."""
         name = await self._declare(table.changelog_topic)
         self._changelogs[name] = table
         self._queue(name, partition, dumps(key), None if value is None else dumps(value))
+        self._unwritten.setdefault(id(table), {})[key] = value
+        self._writes.append(_Write(table, key, value, faust.current_event()))
+
+    def get(self, table: Any, key: str) -> Any:
+        """``table.get(key)``, with the writes not in the store yet."""
+        value = self._unwritten.get(id(table), {}).get(key, _ABSENT)
+        return table.get(key) if value is _ABSENT else value
+
+    def items(self, table: Any) -> Iterator[tuple[str, Any]]:
+        """``table.items()``, with the writes not in the store yet."""
+        unwritten = dict(self._unwritten.get(id(table), {}))
+        for key, value in table.items():
+            if key not in unwritten:
+                yield key, value
+        for key, value in unwritten.items():
+            if value is not None:
+                yield key, value
 
     async def ship(self) -> None:
         """Hand everything queued to the producer: per partition, closed batches in queue
@@ -125,30 +172,49 @@ class Output:
         # interleaved would race for a partition's queue in the producer and could reorder
         # it. A caller also waits for a ship under way, which may be carrying its records.
         async with self._shipping:
+            if self._failure is not None:
+                raise OutputFailed(f"produced records were not delivered: {self._failure}")
             if not self._queued:
                 return
             changelogs = self._changelogs
             queued = {tp: r for tp, r in self._queued.items() if tp[0] not in changelogs}
             queued.update((tp, r) for tp, r in self._queued.items() if tp[0] in changelogs)
             self._queued = {}
-            await self._hand_over(queued)
-            for name in {name for name, _ in queued if name in changelogs}:
-                self._persist_offsets(changelogs[name], name)
+            shipment = _Shipment(self._writes)
+            self._writes = []
+            self._shipments.append(shipment)
+            try:
+                await self._hand_over(queued, shipment)
+            except BaseException:
+                # what was not handed over goes with the next ship, and these writes with it
+                self._shipments.remove(shipment)
+                self._writes = shipment.writes + self._writes
+                raise
+            shipment.sealed = True
+            self._settle()
 
-    async def _hand_over(self, queued: dict[tuple[str, int], Queued]) -> None:
+    async def _hand_over(self, queued: dict[tuple[str, int], Queued], shipment: _Shipment) -> None:
         producer = self._producer()
         for tp, records in queued.items():
             name, partition = tp
             start = 0
             try:
                 while start < len(records):
-                    start += await self._send_from(producer, name, partition, records, start)
+                    start += await self._send_from(
+                        producer, name, partition, records, start, shipment
+                    )
             except BaseException:
                 self._requeue(queued, tp, start)
                 raise
 
     async def _send_from(
-        self, producer: AIOKafkaProducer, name: str, partition: int, records: Queued, start: int
+        self,
+        producer: AIOKafkaProducer,
+        name: str,
+        partition: int,
+        records: Queued,
+        start: int,
+        shipment: _Shipment,
     ) -> int:
         """Send the records of one partition from ``start`` as one batch (or the one record
         too large for a batch alone); returns how many were handed over."""
@@ -165,10 +231,9 @@ class Output:
         else:
             batch.close()
             sent = await producer.send_batch(batch, name, partition=partition)
-        if name in self._changelogs:
-            sent.add_done_callback(self._on_changelog(name, partition, count))
-        else:
-            sent.add_done_callback(_delivery_failed)
+        changelog = name in self._changelogs
+        shipment.pending += 1
+        sent.add_done_callback(self._on_delivered(shipment, name, partition, count, changelog))
         return count
 
     def _requeue(
@@ -188,24 +253,59 @@ class Output:
             left[tp] = left[tp] + records if tp in left else records
         self._queued = left
 
-    def _on_changelog(
-        self, topic: str, partition: int, count: int
+    def _on_delivered(
+        self, shipment: _Shipment, topic: str, partition: int, count: int, changelog: bool
     ) -> Callable[[asyncio.Future[Any]], None]:
-        """Remember the newest acknowledged changelog offset of the partition: the batch's
-        base offset plus its records after the first."""
+        """Count a batch of ``shipment`` acknowledged (a changelog batch's newest offset is its
+        base offset plus its records after the first), then store what has settled."""
         tp = TopicPartition(topic, partition)
 
-        def persisted(future: asyncio.Future[Any]) -> None:
-            if future.cancelled():
+        def delivered(future: asyncio.Future[Any]) -> None:
+            shipment.pending -= 1
+            error = asyncio.CancelledError() if future.cancelled() else future.exception()
+            if error is not None:
+                log.error("produced records were not delivered: %s", error)
+                shipment.failed = shipment.failed or error
+                self._failure = self._failure or error
                 return
-            if future.exception() is not None:
-                _delivery_failed(future)
-                return
-            offset = future.result().offset + count - 1
-            if offset > self._acked.get(tp, -1):
-                self._acked[tp] = offset
+            if changelog:
+                offset = future.result().offset + count - 1
+                shipment.offsets[tp] = max(offset, shipment.offsets.get(tp, -1))
+            self._settle()
 
-        return persisted
+        return delivered
+
+    def _settle(self) -> None:
+        """Store the writes of the acknowledged ships, oldest first, up to the first one still
+        waiting (a later ship's writes never reach the store before an earlier one's)."""
+        changed: set[str] = set()
+        while self._shipments and self._shipments[0].settled:
+            shipment = self._shipments.popleft()
+            for write in shipment.writes:
+                self._store(write)
+            for tp, offset in shipment.offsets.items():
+                if offset > self._acked.get(tp, -1):
+                    self._acked[tp] = offset
+                changed.add(tp.topic)
+        for name in changed:
+            self._persist_offsets(self._changelogs[name], name)
+
+    def _store(self, write: _Write) -> None:
+        unwritten = self._unwritten.get(id(write.table), {})
+        # the event it was written under: a RocksDB store writes the store of its partition
+        token = None if write.event is None else _current_event.set(weakref.ref(write.event))
+        try:
+            if write.value is None:
+                write.table.data.pop(write.key, None)
+            else:
+                write.table.data[write.key] = write.value
+        except Exception:  # a revoked partition's store may be closed: its new owner restores
+            log.exception("a table write did not reach the local store")
+        finally:
+            if token is not None:
+                _current_event.reset(token)
+        if unwritten.get(write.key, _ABSENT) is write.value:
+            del unwritten[write.key]  # no newer write of the key is waiting
 
     def _persist_offsets(self, table: Any, topic: str) -> None:
         """Record the acknowledged offsets of ``topic`` (the table's changelog) in the table's

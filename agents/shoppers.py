@@ -16,7 +16,7 @@ import faust
 
 from agents import metering
 from agents.output import Output
-from agents.wire import Undecodable, records_in
+from agents.wire import BadTick, Undecodable, records_in, text_of, tick_time
 from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent
 from recovery.commands import audience_removal, touch_command
@@ -64,7 +64,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         return pipeline.policies.for_store(store_of(key))
 
     def current_seq(key: str) -> int | None:
-        state = table.get(key)
+        state = output.get(table, key)
         return state.get("seq") if state else None
 
     def ensure_index(partition: int) -> None:
@@ -72,7 +72,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         if index.built(partition):
             return
         entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
-        for key, state in table.items():
+        for key, state in output.items(table):
             if not state or (due := stage_b.due_of(state)) is None:
                 continue
             if index.built(owner := state.get("pt", -1)):
@@ -86,7 +86,19 @@ def register(pipeline: Pipeline, output: Output) -> None:
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         index.forget_all()
 
-    async def perform(key: str, out: stage_b.Outputs) -> None:
+    async def dead_letter(partition: int, record: Any, reason: str) -> None:
+        """A record stage B cannot take: to the pipeline's dead-letter topic with its reason
+        (and counted), so it is neither lost silently nor in the way of the shopper's next."""
+        log.warning("shopper event rejected on partition %d: %s", partition, reason)
+        metrics.dead_lettered("cart_events", reason.split(":", 1)[0].strip().replace(" ", "_"))
+        await output.send(
+            pipeline.cart_events_dlq,
+            {"reason": reason, "partition": partition, "record": record, "topic": "shopper-events"},
+        )
+
+    async def perform(partition: int, key: str, out: stage_b.Outputs) -> None:
+        for record, reason in out.rejected:
+            await dead_letter(partition, record, reason)
         for emission in out.touches:
             command = touch_command(emission)
             topic = pipeline.touch_topics[emission.touch.channel]
@@ -101,13 +113,9 @@ def register(pipeline: Pipeline, output: Output) -> None:
         for record in out.to_every_checkout_partition:
             for target in range(pipeline.partitions):
                 await output.send(pipeline.cart_events, record, partition=target)
-        store = store_of(key)
-        for checkout in out.redact_checkouts:
-            await output.send(
-                pipeline.cart_events,
-                {"type": "checkout_redacted", "store": store, "checkout": checkout},
-                checkout_key(store, checkout).encode(),
-            )
+        for record in out.redact_checkouts:
+            erased = checkout_key(record["store"], record["checkout"])
+            await output.send(pipeline.cart_events, record, erased.encode())
 
     async def write(partition: int, key: str, state: dict[str, Any] | None) -> None:
         if state is None:
@@ -116,13 +124,13 @@ def register(pipeline: Pipeline, output: Output) -> None:
         index.schedule(partition, stage_b.due_of(state), state.get("seq", 0), key)
 
     async def on_record(partition: int, key: str, record: dict[str, Any]) -> None:
-        state = table.get(key)
+        state = output.get(table, key)
         if stage_b.holds(record, watermarks.current(partition)):
             await write(partition, key, stage_b.hold(state, record, partition))
             return
         new, out = stage_b.apply_now(state, key, record, partition, policy_of(key))
         await write(partition, key, new)
-        await perform(key, out)
+        await perform(partition, key, out)
 
     async def on_due(partition: int, key: str, state: dict[str, Any], now: float) -> None:
         """The watermark reached the shopper: its held records up to now, then due touches."""
@@ -142,7 +150,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         else:
             await write(partition, key, current)
         for out in outs:
-            await perform(key, out)
+            await perform(partition, key, out)
 
     async def on_tick(partition: int, record: dict[str, Any]) -> None:
         now = watermarks.advance(partition, record)
@@ -150,7 +158,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
             return
         fired = index.pop_due(partition, now, current_seq)
         for _due, key in fired:
-            state = table.get(key)
+            state = output.get(table, key)
             if not state:
                 continue
             try:
@@ -164,7 +172,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         """A store's redaction: forget every shopper of that store on this partition."""
         doomed = [
             key
-            for key, state in table.items()
+            for key, state in output.items(table)
             if state and state.get("pt") == partition and stage_b.erased_by_store(record, key)
         ]
         for key in doomed:
@@ -177,6 +185,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 if not isinstance(record, dict):
                     raise BadEvent("event: expected a JSON object")
                 if record.get("type") == "tick":
+                    tick_time(record)
                     await on_tick(partition, record)
                     continue
                 if record.get("type") == "store_redacted":
@@ -186,22 +195,26 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 if not isinstance(shopper, str) or ":" not in shopper:
                     raise BadEvent("shopper: missing store:shopper key")
                 await on_record(partition, shopper, record)
-            except BadEvent as exc:
-                log.warning("shopper event rejected: %s", exc)
-            except Exception:
+            except (BadEvent, BadTick) as exc:
+                await dead_letter(partition, record, str(exc))
+            except Exception as exc:  # a bug must not stop the partition
                 log.exception("shopper event failed; continuing")
+                await dead_letter(partition, record, f"internal error: {type(exc).__name__}: {exc}")
 
     @app.agent(pipeline.shopper_events, name="shoppers", concurrency=1)
     async def shoppers(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
             partition = event.message.partition
             ensure_index(partition)
-            key = event.key.decode() if isinstance(event.key, bytes) else event.key
+            key = event.key
+            if isinstance(key, bytes):  # any producer may write here: a key need not be UTF-8
+                key = key.decode("utf-8", "replace")
             with metrics.processing("shoppers"):
                 try:
                     records = records_in(event.value)
                 except Undecodable as exc:
-                    log.warning("shopper-events message rejected: %s", exc)
+                    await dead_letter(partition, text_of(event.value), str(exc))
+                    await output.ship()
                     continue
                 await on_message(partition, key, records)
                 await output.ship()  # before the message is acknowledged (the next one's read)

@@ -11,6 +11,7 @@ State is a plain dict so it is stored in a table as-is (small: a checkout's snap
     ids recent delivery ids cy  abandonment cycle dl  abandonment deadline (epoch s) or None
     fa  forget-at (epoch s) seq timer sequence    sh  shopper key or None
     c   the latest cart snapshot (wire form, nulls and heavy fields removed)
+    fp  an abandoned checkout's content fingerprint: the same cart sent again is no return
 
 Every function returns ``(new_state, effects)``; the effects are the records stage A sends to
 ``shopper-events`` (and the counters it keeps). Each record carries ``sk``, stage A's time for
@@ -22,22 +23,25 @@ reads a clock or does I/O.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 from recovery.ids import shopper_key
-from recovery.money import MoneyError, parse_amount
+from recovery.money import MoneyError, bounded_amount, parse_amount, plainly_bounded
 from recovery.policy import StorePolicy
 from recovery.stored_cart import DELIVERY_FIELDS, MAX_ITEMS
 
-_MISSING = object()
 TICK_PHASE = 0  # the order of a record in ``sk`` among those of the same time: ticks first
 EVENT_PHASE = 1
 MAX_IDS = 8
 CONVERSION_FALLBACK = ("currency", "total")
 
 State = dict[str, Any]
+EPOCH_MIN = datetime(1, 1, 2, tzinfo=UTC).timestamp()  # what iso() can write back
+EPOCH_MAX = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
 
 
 class BadEvent(ValueError):
@@ -60,16 +64,24 @@ def epoch(value: Any, field: str) -> float:
     if isinstance(value, bool):
         raise BadEvent(f"{field}: expected an ISO-8601 time")
     if isinstance(value, int | float):
+        if not EPOCH_MIN <= value <= EPOCH_MAX:  # NaN included: a datetime could not hold it
+            raise BadEvent(f"{field}: epoch seconds out of range")
         return float(value)
     if not isinstance(value, str):
         raise BadEvent(f"{field}: expected an ISO-8601 time")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise BadEvent(f"{field}: not an ISO-8601 time: {value!r}") from exc
+        raise BadEvent(f"{field}: not an ISO-8601 time: {value[:40]!r}") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    try:
+        ts = moment.timestamp()
+    except (OverflowError, ValueError) as exc:
+        raise BadEvent(f"{field}: time out of range") from exc
+    if not EPOCH_MIN <= ts <= EPOCH_MAX:
+        raise BadEvent(f"{field}: time out of range")
+    return ts
 
 
 def iso(ts: float) -> str:
@@ -94,19 +106,65 @@ def validate(event: Any) -> tuple[str, str, str, float]:
     checkout = _text(event, "checkout")
     _text(event, "event_id")
     occurred = epoch(event.get("occurred_at"), "occurred_at")
-    total = event.get("total", _MISSING)
-    if total is _MISSING:
+    if "total" not in event:
         raise BadEvent("total: required decimal string")
-    for field, amount in (("total", total), ("subtotal", event.get("subtotal"))):
-        if amount is not None:
-            try:
-                parse_amount(amount)
-            except MoneyError as exc:
-                raise BadEvent(f"{field}: {exc}") from exc
+    # the amounts an order's record carries too; the rest of the cart (line items, history)
+    # only matters to a plan, and stage B checks it once, when the cart is abandoned
+    _amount(event.get("total"), "total")
+    _amount(event.get("subtotal"), "subtotal")
+    _amount(event.get("shipping"), "shipping")
     currency = event.get("currency")
     if not isinstance(currency, str) or len(currency) != 3:
         raise BadEvent("currency: required ISO-4217 code")
     return kind, store, checkout, occurred
+
+
+MAX_COUNT = 10**9  # a quantity or an order count beyond this is not a cart's
+
+
+def _amount(value: Any, field: str, prefix: str = "") -> None:
+    """Raise BadEvent (naming ``prefix + field``) unless ``value`` is absent or an amount the
+    core takes; the name is only built for a refusal, as this runs on every amount."""
+    if value is not None and not plainly_bounded(value):
+        try:
+            bounded_amount(value)
+        except MoneyError as exc:
+            raise BadEvent(f"{prefix}{field}: {exc}") from exc
+
+
+def _count(value: Any, field: str, prefix: str = "") -> None:
+    """A whole number in 0..MAX_COUNT (int, integral float or decimal digits), or absent."""
+    if value is None or (type(value) is int and 0 <= value <= MAX_COUNT):
+        return
+    digits = isinstance(value, str) and 0 < len(value) <= 10 and value.isascii() and value.isdigit()
+    if digits or (isinstance(value, float) and value.is_integer()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise BadEvent(f"{prefix}{field}: expected a whole number from 0 to {MAX_COUNT}")
+
+
+def check_amounts(cart: dict[str, Any], prefix: str = "") -> None:
+    """Every amount and count of a cart a plan computes with is one the core can take (stage
+    B on an abandoned cart, whoever sent it): a poison amount is refused with its field,
+    instead of raising in the plan and leaving the shopper stuck."""
+    _amount(cart.get("total"), "total", prefix)
+    _amount(cart.get("subtotal"), "subtotal", prefix)
+    _amount(cart.get("shipping"), "shipping", prefix)
+    items = cart.get("line_items")
+    if isinstance(items, list):
+        for n, item in enumerate(items[:MAX_ITEMS]):
+            if isinstance(item, dict):
+                price, cost, quantity = item.get("price"), item.get("cost"), item.get("quantity")
+                if not (price is None or plainly_bounded(price)):
+                    _amount(price, f"line_items[{n}].price", prefix)
+                if not (cost is None or plainly_bounded(cost)):
+                    _amount(cost, f"line_items[{n}].cost", prefix)
+                if not (quantity is None or (type(quantity) is int and 0 <= quantity <= MAX_COUNT)):
+                    _count(quantity, f"line_items[{n}].quantity", prefix)
+    history = cart.get("customer")
+    if isinstance(history, dict):
+        _amount(history.get("total_spent"), "customer.total_spent", prefix)
+        _count(history.get("orders_count"), "customer.orders_count", prefix)
 
 
 @lru_cache(maxsize=65_536)
@@ -158,6 +216,13 @@ def snapshot(event: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def fingerprint(cart: dict[str, Any]) -> str:
+    """What a cart holds (a :func:`snapshot`), whenever it was sent: equal for equal content."""
+    content = {k: v for k, v in cart.items() if k != "occurred_at"}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
 def _is_empty(event: dict[str, Any]) -> bool:
     if event.get("line_items"):
         return False
@@ -201,7 +266,8 @@ def erased_by(record: dict[str, Any], key: str, state: State | None) -> bool:
 
     ``store_redacted`` (e.g. Shopify ``shop/redact``) erases every checkout of the store;
     ``shopper_redacted`` (forwarded by stage B with the ``store:shopper`` key) erases every
-    checkout of that shopper, including carts that were never abandoned.
+    checkout of that shopper last updated at or before the redaction, including carts that
+    were never abandoned and carts abandoned before the erasure arrived.
     """
     store = record.get("store")
     if not isinstance(store, str) or not key.startswith(f"{store}:"):
@@ -210,8 +276,38 @@ def erased_by(record: dict[str, Any], key: str, state: State | None) -> bool:
     if kind == "store_redacted":
         return True
     if kind == "shopper_redacted":
-        return state is not None and state.get("sh") == record.get("shopper")
+        if state is None or state.get("sh") != record.get("shopper"):
+            return False
+        # a cart updated after the redaction is new activity: it starts anew (invariant 6)
+        try:
+            redacted = epoch(record.get("occurred_at"), "occurred_at")
+        except BadEvent:
+            return True
+        return bool(state.get("u", redacted) <= redacted)
     return False
+
+
+def checkout_redaction(store: str, checkout: str, at: float) -> dict[str, Any]:
+    """The record that erases one checkout of a shopper redacted at ``at`` (see
+    :func:`erases_checkout`)."""
+    return {
+        "type": "checkout_redacted",
+        "store": store,
+        "checkout": checkout,
+        "occurred_at": iso(at),
+    }
+
+
+def erases_checkout(record: dict[str, Any], state: State | None) -> bool:
+    """Whether a ``checkout_redacted`` record erases the checkout in ``state``: one updated
+    after the redaction it comes from is new activity, and stays (as :func:`erased_by`)."""
+    if state is None:
+        return False
+    try:
+        redacted = epoch(record.get("occurred_at"), "occurred_at")
+    except BadEvent:
+        return True  # no time to tell: erased
+    return bool(state.get("u", redacted) <= redacted)
 
 
 def _forget_at(last: float, policy: StorePolicy) -> float:
@@ -236,8 +332,20 @@ def apply_event(
             return _remember(state, event_id), [Effect("stale")]
         if kind == "cart_updated" and occurred < state.get("u", float("-inf")):
             return _remember(state, event_id), [Effect("stale")]
+        if (
+            state.get("st") == "abandoned"
+            and kind == "cart_updated"
+            and not event.get("completed_at")
+        ):
+            # only an update that is newer re-opens the checkout: the same body delivered again
+            # under a new webhook id would start a second plan (invariant 8)
+            if occurred <= state.get("u", float("-inf")):
+                return _remember(state, event_id), [Effect("stale")]
+            if state.get("fp") == fingerprint(snapshot(event)):
+                return _remember(state, event_id), [Effect("duplicate")]
     new: State = dict(state) if state is not None else {"cy": 0, "seq": 0}
     new["pt"] = partition
+    new.pop("fp", None)  # kept while abandoned only
     new["ids"] = _ids_with(new, event_id)
     new["seq"] = new.get("seq", 0) + 1
     effects: list[Effect] = []
@@ -325,6 +433,7 @@ def apply_tick(state: State, key: str, now: float) -> tuple[State | None, list[E
         "cy": cycle,
         "seq": state.get("seq", 0) + 1,
         "c": kept,
+        "fp": fingerprint(cart),
     }
     record = {
         "type": "cart_abandoned",

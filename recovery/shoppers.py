@@ -12,7 +12,11 @@ State is a compact dict stored in the ``shoppers`` table as-is::
         codes sent discount codes, cc {code: incentive cost}
     lp  the last ended plan, for attribution: ck, cy, band, seg, ho, sent [steps], codes, cc,
         end, why
-    rd  redacted at (epoch s): everything personal is gone
+    ak  the abandonments taken in [checkout, cycle, abandoned_at] (planned, kept out or
+        ended), within HISTORY_WINDOW and at most MAX_ABANDONMENTS; af the newest one of those
+        dropped: a record at or before it is too old to tell from a repeat, and is ignored
+    rd  redacted at (epoch s): everything personal from before it is gone, and a record of
+        what was given before it is ignored (kept once activity starts anew)
     q   records held until the partition's watermark passes them (see :func:`hold`), in
         order; qd the time of the first
 
@@ -28,11 +32,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from recovery.checkouts import TICK_PHASE, BadEvent, epoch, iso
+from recovery.checkouts import (
+    TICK_PHASE,
+    BadEvent,
+    check_amounts,
+    checkout_redaction,
+    epoch,
+    iso,
+)
 from recovery.decide import choose_plan, consent_exit, decide_touch
 from recovery.ids import phone_e164
 from recovery.model import Cart, ContactInfo, Decision, Item, Plan, PlannedTouch, Profile
-from recovery.money import parse_amount
+from recovery.money import bounded_amount
 from recovery.plan import plan_recovery
 from recovery.plan_memo import PlanMemo
 from recovery.policy import StorePolicy
@@ -70,16 +81,23 @@ class Outputs:
 
     touches: list[Emission] = field(default_factory=list)
     recoveries: list[dict[str, Any]] = field(default_factory=list)
-    redact_checkouts: list[str] = field(default_factory=list)
+    # records for cart-events that erase one checkout each (checkouts.checkout_redaction)
+    redact_checkouts: list[dict[str, Any]] = field(default_factory=list)
     # plan, cart, why and at: the time the plan ended, the removal commands' due time
     audience_removals: list[dict[str, Any]] = field(default_factory=list)
     planned: list[Plan] = field(default_factory=list)  # plans of newly abandoned carts
     # records for every partition of cart-events (e.g. erase all of a shopper's checkouts)
     to_every_checkout_partition: list[dict[str, Any]] = field(default_factory=list)
     counts: list[tuple[str, str, str]] = field(default_factory=list)  # (what, reason, channel)
+    # records that could not be applied, with the reason: the shell dead-letters them
+    rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
     def count(self, what: str, detail: str = "", channel: str = "") -> None:
         self.counts.append((what, detail, channel))
+
+
+def _store(shopper: str) -> str:
+    return shopper.partition(":")[0]
 
 
 def _dt(ts: float) -> datetime:
@@ -88,7 +106,7 @@ def _dt(ts: float) -> datetime:
 
 def _dec(value: Any, default: str = "0") -> Decimal:
     try:
-        return parse_amount(value if value is not None else default)
+        return bounded_amount(value if value is not None else default)
     except ValueError:
         return Decimal(default)
 
@@ -258,20 +276,83 @@ def _end_plan(
     out.count("plan_ended", why.split(":", 1)[0])
 
 
+def _known_abandonment(state: State, checkout: str, cycle: int, at: float) -> bool:
+    """Whether the abandonment ``(checkout, cycle)`` was taken in already (or a later cycle of
+    the same checkout was), or is older than what the shopper's row still remembers."""
+    for seen in (state.get("pl"), state.get("lp")):
+        if seen and seen.get("ck") == checkout and int(seen.get("cy", 0)) >= cycle:
+            return True
+    if any(ck == checkout and cy >= cycle for ck, cy, _ in state.get("ak", ())):
+        return True
+    floor = state.get("af")
+    return floor is not None and at <= floor
+
+
+def _remember_abandonment(st: State, checkout: str, cycle: int, at: float) -> None:
+    """Add ``(checkout, cycle)`` to the abandonments seen; keep those of the history window,
+    at most MAX_ABANDONMENTS, and raise the floor (``af``) to the newest one dropped."""
+    seen = [*st.get("ak", ()), [checkout, cycle, at]]
+    kept = [s for s in seen if s[2] >= at - HISTORY_WINDOW][-MAX_ABANDONMENTS:]
+    dropped = [s[2] for s in seen if s not in kept]
+    if dropped:
+        st["af"] = max(st.get("af") or dropped[0], *dropped)
+    st["ak"] = kept
+
+
+def given_at(record: dict[str, Any]) -> float:
+    """When the shopper gave what ``record`` carries: for an abandonment, the cart's last
+    update (the tick that abandons it stamps the record later); else the record's own time."""
+    if record.get("type") == "cart_abandoned":
+        cart = record.get("cart")
+        if isinstance(cart, dict) and cart.get("occurred_at") is not None:
+            try:
+                return epoch(cart["occurred_at"], "cart.occurred_at")
+            except BadEvent:
+                pass  # not stage A's (it validated the event): the abandonment's own time
+        return epoch(record.get("abandoned_at") or record.get("occurred_at"), "abandoned_at")
+    key = order_key(record)
+    return key[0] if key is not None else epoch(record.get("occurred_at"), "occurred_at")
+
+
+def _cycle(record: dict[str, Any]) -> int:
+    value = record.get("cycle", 1)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadEvent("cycle: expected an integer")
+    return value
+
+
+def _abandonment(record: dict[str, Any]) -> tuple[float, str, int, dict[str, Any]]:
+    """The fields of a ``cart_abandoned`` stage B relies on: ``(abandoned_at, checkout,
+    cycle, cart)``; BadEvent names the one it cannot take (a record may come from elsewhere
+    than stage A: a replay, another producer)."""
+    at = epoch(record.get("abandoned_at") or record.get("occurred_at"), "abandoned_at")
+    cart = record.get("cart") or {}
+    if not isinstance(cart, dict):
+        raise BadEvent("cart: expected an object")
+    check_amounts(cart, "cart.")
+    return at, str(record.get("checkout")), _cycle(record), cart
+
+
 def apply_abandoned(
     state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
 ) -> tuple[State, Outputs]:
     out = Outputs()
+    at, checkout, cycle, cart_snapshot = _abandonment(record)
+    if state and _known_abandonment(state, checkout, cycle, at):
+        # stage A sends again after a crash: a plan is its cart and abandonment, and one
+        # taken in (active, ended or passed over) is never planned again (invariant 8)
+        out.count("duplicate", "abandoned")
+        return state, out
     st: State = dict(state) if state else new_state(partition)
     st["pt"] = partition
-    at = epoch(record.get("abandoned_at") or record.get("occurred_at"), "abandoned_at")
-    if st.get("rd") is not None and at <= st["rd"]:
+    if st.get("rd") is not None and given_at(record) <= st["rd"]:
+        # the cart was given before the redaction, whenever the tick that abandoned it came:
+        # nothing derived from it goes out, and stage A forgets the checkout (invariant 6)
         out.count("ignored", "redacted")
-        out.redact_checkouts.append(str(record.get("checkout")))
+        out.redact_checkouts.append(checkout_redaction(_store(shopper), checkout, st["rd"]))
         return st, out
-    st.pop("rd", None)
+    _remember_abandonment(st, checkout, cycle, at)
     pr = dict(st.get("pr") or {})
-    cart_snapshot = record.get("cart") or {}
     contact = cart_snapshot.get("contact") or {}
     if pr.get("ec") is None and "email_consent" in contact:
         pr["ec"] = bool(contact["email_consent"])
@@ -281,10 +362,9 @@ def apply_abandoned(
     pr["ab"] = [*pr.get("ab", ()), at]
     _prune(pr, at)
     st["pr"] = pr
-    checkout = str(record.get("checkout"))
     candidate: dict[str, Any] = {
         "ck": checkout,
-        "cy": int(record.get("cycle", 1)),
+        "cy": cycle,
         "at": at,
         "c": pack(cart_snapshot, drop=PLAN_CART_DROP),
         "pp": {"oc": pr.get("oc", 0), "ltv": pr.get("ltv", "0")},
@@ -292,15 +372,12 @@ def apply_abandoned(
     earlier = pr.get("ab", [])[:-1]
     if earlier:
         candidate["pp"]["ab"] = earlier
-    new_cart = cart_of(cart_snapshot, shopper.partition(":")[0], checkout, at, candidate["cy"])
+    new_cart = cart_of(cart_snapshot, shopper.partition(":")[0], checkout, at, cycle)
     new_plan = plan_recovery(
-        profile_of(st, candidate["pp"]), new_cart, shopper, policy, _dt(at), version=candidate["cy"]
+        profile_of(st, candidate["pp"]), new_cart, shopper, policy, _dt(at), version=cycle
     )
     _plans.put(PlanMemo.key(shopper, candidate, pr.get("lo")), policy, (new_plan, new_cart))
     active = derive_plan(st, shopper, policy)
-    if active is not None and active[0].cart == new_plan.cart and st["pl"]["cy"] == candidate["cy"]:
-        out.count("duplicate", "abandoned")
-        return st, out
     if active is not None:
         chosen, why = choose_plan(active[0], new_plan, policy.caps.on_new_cart)
         if chosen is active[0]:
@@ -390,6 +467,10 @@ def apply_cart_left(
     out = Outputs()
     if not state or not state.get("pl") or state["pl"]["ck"] != str(record.get("checkout")):
         return state, out
+    cycle = record.get("cycle")
+    if isinstance(cycle, int) and cycle != state["pl"]["cy"]:
+        out.count("stale", record.get("type") or "")  # it left an earlier cycle's cart
+        return state, out
     st = dict(state)
     _end_plan(st, shopper, policy, why, epoch(record.get("occurred_at"), "occurred_at"), out)
     return _bump(st, shopper, policy), out
@@ -436,6 +517,10 @@ def apply_redacted(
     """Erase everything personal; remember only when, so older cart events stay ignored."""
     out = Outputs()
     at = epoch(record.get("occurred_at"), "occurred_at")
+    if state and state.get("rd") is not None and at <= state["rd"]:
+        # a repeat: what was given before it is gone already, and what came since stays
+        out.count("duplicate", "redacted")
+        return state, out
     known: list[str] = []
     if state:
         if state.get("pl"):
@@ -444,8 +529,8 @@ def apply_redacted(
             _end_plan(dict(state), shopper, policy, "redacted: personal data erased", at, out)
         if state.get("lp"):
             known.append(state["lp"]["ck"])
-    out.redact_checkouts.extend(known)
-    store = shopper.partition(":")[0]
+    store = _store(shopper)
+    out.redact_checkouts.extend(checkout_redaction(store, checkout, at) for checkout in known)
     out.to_every_checkout_partition.append(
         {"type": "shopper_redacted", "store": store, "shopper": shopper, "occurred_at": iso(at)}
     )
@@ -595,8 +680,10 @@ def _holds_only(state: State) -> bool:
 
 
 def hold(state: State | None, record: dict[str, Any], partition: int) -> State:
-    """``state`` with ``record`` held (a shopper seen for the first time gets a row for it)."""
-    _known(record)
+    """``state`` with ``record`` held (a shopper seen for the first time gets a row for it);
+    a record it could not apply is refused now, never held."""
+    if _known(record) == "cart_abandoned":
+        _abandonment(record)
     st: State = dict(state) if state else {"pt": partition, "seq": 0}
     st.update(_held(sorted([*st.get("q", ()), record], key=_held_order)))
     st["seq"] = st.get("seq", 0) + 1
@@ -622,13 +709,19 @@ def apply_now(
     new, out = apply_record(base, shopper, record, partition, policy)
     if held and new and new.get("rd") is not None:
         # erased: what was held from before the redaction goes with the rest (invariant 6)
-        held = _held([r for r in held["q"] if _held_order(r)[0] > new["rd"]])
+        held = _held([r for r in held["q"] if given_at(r) > new["rd"]])
     if not held:
         return new, out
     kept: State = dict(new) if new else {"pt": partition}
     kept.update(held)
     kept["seq"] = max(kept.get("seq", 0), (state or {}).get("seq", 0)) + 1
     return kept, out
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, BadEvent):
+        return str(exc)
+    return f"internal error: {type(exc).__name__}: {exc}"[:300]
 
 
 def release(
@@ -644,8 +737,9 @@ def release(
     for record in ready:
         try:
             current, out = apply_now(current, shopper, record, partition, policy)
-        except BadEvent:
-            continue  # held records passed the same checks as the others when they came
+        except Exception as exc:  # one record must never stop the shopper's others
+            out = Outputs()
+            out.rejected.append((record, _reason(exc)))
         outs.append(out)
     rest = queue[len(ready) :]
     if current is not None and _holds_only(current):

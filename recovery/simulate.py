@@ -57,7 +57,9 @@ class Simulation:
     def event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "checkout_redacted":
-            self.carts.pop(checkout_key(str(event.get("store")), str(event.get("checkout"))), None)
+            key = checkout_key(str(event.get("store")), str(event.get("checkout")))
+            if stage_a.erases_checkout(event, self.carts.get(key)):
+                del self.carts[key]
             return
         if isinstance(kind, str) and kind in stage_a.REDACTIONS:
             for key in [k for k, s in self.carts.items() if stage_a.erased_by(event, k, s)]:
@@ -86,7 +88,8 @@ class Simulation:
         policy = self.policies.for_store(key.partition(":")[0])
         try:
             new, out = stage_b.apply_record(self.shoppers.get(key), key, record, 0, policy)
-        except stage_a.BadEvent:
+        except stage_a.BadEvent as exc:
+            self.rejected.append((record, str(exc)))
             return
         if new is not None:
             self._set_shopper(key, new)
@@ -108,9 +111,8 @@ class Simulation:
         self.recoveries.extend(out.recoveries)
         for record in out.to_every_checkout_partition:
             self.event(record)
-        store = key.partition(":")[0]
-        for checkout in out.redact_checkouts:
-            self.carts.pop(checkout_key(store, checkout), None)
+        for record in out.redact_checkouts:
+            self.event(record)
 
     def tick(self, now: float) -> None:
         for _due, key in self.cart_timers.pop_due(0, now, self._cart_seq):

@@ -68,18 +68,24 @@ def test_changelog_offsets_are_recorded_in_the_store_at_most_once_a_second(
     output = Output(app)
     loop = asyncio.new_event_loop()
 
+    output._changelogs[topic] = table
+
     def acked(offset: int, records: int = 1) -> None:
-        """A batch of ``records`` changelog records acknowledged at base ``offset``."""
+        """A ship of one batch of ``records`` changelog records acknowledged at base
+        ``offset``."""
+        shipment = output_module._Shipment([], pending=1, sealed=True)
+        output._shipments.append(shipment)
         future = loop.create_future()
         future.set_result(SimpleNamespace(offset=offset))
-        output._on_changelog(topic, 2, records)(future)
+        output._on_delivered(shipment, topic, 2, records, changelog=True)(future)
 
     for offset in (5, 9, 7):  # acknowledgements may come out of order
         acked(offset)
+    assert table.data.persisted_offset(tp) == 5  # recorded as the first ship settled
+    output._persisted_at.clear()
     output._persist_offsets(table, topic)
     assert table.data.persisted_offset(tp) == 9
-    acked(12)
-    output._persist_offsets(table, topic)  # within the second: not written yet
+    acked(12)  # within the second: not written yet
     assert table.data.persisted_offset(tp) == 9
     monkeypatch.setattr(output_module, "PERSIST_EVERY", 0.0)
     output._persist_offsets(table, topic)
@@ -105,6 +111,12 @@ class FakeTable:
     def __init__(self, changelog: str) -> None:
         self.data: dict[str, Any] = {}
         self.changelog_topic = FakeTopic(changelog)
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def items(self) -> Any:
+        return self.data.items()
 
 
 class RecordingProducer:
@@ -167,7 +179,7 @@ def test_ship_hands_each_partition_its_records_in_order_as_batches() -> None:
         await output.send_encoded(events, big, partition=2)
         await output.send_encoded(events, b"last", partition=2)
         await output.send_encoded(events, b"keyed", key=b"store:shopper")
-        assert table.data["k5"]["n"] == 5 and not producer.sent  # queued, not sent yet
+        assert output.get(table, "k5")["n"] == 5 and not producer.sent  # queued, not sent yet
         await output.ship()
 
         changelog = [r for t, p, rs in producer.sent if t == "checkouts-changelog" for r in rs]
