@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 SESSION_TIMEOUT_MS = 6000  # tansu answers JoinGroup after session_timeout / 2
 DLQ_OUTCOMES = (Outcome.DEAD_LETTERED, Outcome.FAILED)
+FOLLOWER_WAIT = 10.0  # seconds a touch of a redacted shopper waits for shopper-events
 
 
 def utcnow() -> datetime:
@@ -98,9 +99,11 @@ class ChannelSender:
         dedup: DedupLog,
         out: AIOKafkaProducer,
         suppressions: SuppressionView | None = None,
+        follower: ShopperEventsFollower | None = None,
     ) -> None:
         self.channel = channel
         self.suppressions = suppressions or SuppressionView()
+        self.follower = follower
         self.config = config
         self.routes = routes
         self.dedup = dedup
@@ -195,6 +198,12 @@ class ChannelSender:
             command, self.channel, now, lateness if self.config.lateness_check else None
         )
         if early is None:
+            if self.follower is not None and self.suppressions.awaits_activity(
+                command, self.channel
+            ):
+                # Its abandonment is on shopper-events before the touch was emitted: read
+                # that far, or the touch counts as from before the redaction.
+                await self.follower.sync(FOLLOWER_WAIT)
             early = self.suppressions.check(command, self.channel)
         if early is not None:
             return await self._finish(record, command, early, provider)
@@ -389,7 +398,7 @@ class SenderService:
             log.info("de-dup log loaded: %d touch ids", len(dedup.entries))
             await follower.start()
             self.senders = [
-                ChannelSender(channel, config, self.routes, dedup, out, self.view)
+                ChannelSender(channel, config, self.routes, dedup, out, self.view, follower)
                 for channel in config.channels
             ]
             tasks = [asyncio.create_task(s.run(stop), name=s.channel) for s in self.senders]
