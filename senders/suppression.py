@@ -27,6 +27,7 @@ Pure: records in, verdicts out. Contacts are kept as salted digests, not in the 
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,10 @@ from senders.decide import Verdict
 from senders.outcomes import Outcome
 
 ALL = "all"
+# How long a cart's activity is kept after its abandonment: past every touch a plan can still
+# send (the longest default sequence ends 72 h after abandonment, caps defer by at most 3 d).
+# A touch older than that whose activity was dropped counts as unknown: blocked if redacted.
+ACTIVITY_HORIZON = 30 * 86400.0
 
 
 def _when(value: Any) -> datetime | None:
@@ -82,8 +87,10 @@ class SuppressionView:
         self.redacted_shoppers: dict[str, datetime] = {}  # by shopper key (store:hash)
         self.store_redacted: dict[str, datetime] = {}
         self.converted: dict[tuple[str, str], datetime] = {}
-        # (store, checkout, cycle) -> the cart's last activity (epoch s), from cart_abandoned
-        self.activity: dict[tuple[str, str, int], float] = {}
+        # (store, checkout, cycle) -> the cart's last activity and its abandonment (epoch s),
+        # from cart_abandoned
+        self.activity: dict[tuple[str, str, int], tuple[float, float]] = {}
+        self._abandonments: deque[tuple[float, tuple[str, str, int]]] = deque()
 
     def apply(self, record: Any) -> bool:
         """Take one ``shopper-events`` value into account; False when it is not relevant."""
@@ -137,9 +144,18 @@ class SuppressionView:
             return False
         try:
             active = epoch(cart.get("occurred_at"), "cart.occurred_at")
+            abandoned = epoch(record.get("occurred_at"), "occurred_at")
         except BadEvent:
             return False
-        self.activity[(store, checkout, cycle)] = active
+        key = (store, checkout, cycle)
+        self.activity[key] = (active, abandoned)
+        self._abandonments.append((abandoned, key))
+        # Records arrive about in time order: forget what the latest one left far behind (a
+        # cart abandoned again since, e.g. a repeated record, stays).
+        while self._abandonments and self._abandonments[0][0] < abandoned - ACTIVITY_HORIZON:
+            old, old_key = self._abandonments.popleft()
+            if self.activity.get(old_key, (0.0, None))[1] == old:
+                del self.activity[old_key]
         return True
 
     def _digests(self, command: TouchCommand) -> list[str]:
@@ -165,7 +181,8 @@ class SuppressionView:
         return max(found, key=lambda item: item[0]) if found else None
 
     def _activity(self, command: TouchCommand) -> float | None:
-        return self.activity.get((command.store, command.cart, command.plan_version))
+        known = self.activity.get((command.store, command.cart, command.plan_version))
+        return known[0] if known is not None else None
 
     def awaits_activity(self, command: TouchCommand, channel: str) -> bool:
         """Whether a redaction covers this touch and its cart's activity is not known yet:

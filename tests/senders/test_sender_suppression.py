@@ -303,3 +303,15 @@ async def test_follower_sync_returns_once_what_was_written_is_read(broker):
             assert ("demo", f"chk-{n}", 1) in view.activity
     finally:
         await follower.stop()
+
+
+def test_a_carts_activity_is_kept_for_the_horizon_after_its_abandonment():
+    view = SuppressionView()
+    view.apply(abandoned("chk-a", 1, "2026-11-02T15:00:00Z", "2026-11-02T15:05:00Z"))
+    view.apply(abandoned("chk-b", 1, "2026-11-02T15:00:00Z", "2026-11-02T15:05:00Z"))
+    view.apply(abandoned("chk-b", 1, "2026-11-20T10:00:00Z", "2026-11-20T10:05:00Z"))  # again
+    view.apply(abandoned("chk-c", 1, "2026-12-02T16:00:00Z", "2026-12-02T16:00:00Z"))  # +30 d
+    assert set(view.activity) == {("demo", "chk-b", 1), ("demo", "chk-c", 1)}
+    view.apply(redaction("2026-11-10T00:00:00Z", email="fay@example.com"))
+    assert view.awaits_activity(touch(cart="chk-a"), "email")  # forgotten: unknown, blocked
+    assert view.check(touch(cart="chk-b"), "email") is None  # active after the redaction
