@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from schemas.records import TouchCommand
+from schemas.records import TouchCommand, TouchResult
 from senders.compose import AUDIENCE_REMOVE
 from senders.outcomes import Outcome, is_expired
 
 SENDING = "sending"
 DONE = "done"
+REPORTED = "reported"
 
 
 @dataclass(frozen=True)
@@ -19,14 +21,32 @@ class Verdict:
     reason: str
 
 
-def after_previous(state: str, previous_outcome: str | None) -> Verdict:
-    """A touch id already in the de-dup log is never sent again.
+def kept_result(state: str, result: dict[str, Any] | None) -> TouchResult | None:
+    """The result a ``done`` record kept, to publish again (see :mod:`senders.dedup`), or None.
 
-    ``done``: deduplicated. ``sending`` without an outcome: a process stopped between intent
-    and outcome, so the provider may or may not have the message; we choose at most once and
-    report ``unknown`` rather than risk a second delivery.
+    A kept result that does not read back as a result (another version's, a damaged record) is
+    None: the touch is then answered as a repeat, never sent again.
     """
-    if state == DONE:
+    if state != DONE or result is None:
+        return None
+    try:
+        kept = TouchResult.from_data(result)
+        Outcome(kept.outcome)
+    except (TypeError, ValueError, KeyError):
+        return None
+    return kept if isinstance(kept.at, datetime) else None
+
+
+def after_previous(state: str, previous_outcome: str | None) -> Verdict:
+    """What to answer for a touch id already in the de-dup log, when no result is to be
+    published again (:func:`kept_result`); the touch is never sent again.
+
+    ``reported`` (or ``done`` without a readable kept result): deduplicated. ``sending``
+    without an outcome: a process stopped between intent and outcome, so the provider may or
+    may not have the message; we choose at most once and report ``unknown`` rather than risk a
+    second delivery.
+    """
+    if state in (DONE, REPORTED):
         return Verdict(Outcome.DEDUPLICATED, f"already handled ({previous_outcome or 'done'})")
     return Verdict(
         Outcome.UNKNOWN,

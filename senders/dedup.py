@@ -1,10 +1,12 @@
 """The durable de-duplication log: one record per touch id on ``sender-dedup``.
 
-Protocol (at most once per touch id):
+Protocol (at most once per touch id, and every outcome reported as it happened):
 
 1. before the provider call, write ``{state: sending}`` and wait for the broker's ack;
 2. deliver;
-3. write ``{state: done, outcome}``; then publish the result and commit the touch's offset.
+3. write ``{state: done, outcome, result}`` (the very ``TouchResult`` about to be published)
+   and wait for the ack; publish that result; commit the touch's offset; write
+   ``{state: reported}`` (not waited for).
 
 A crash after step 1 leaves ``sending`` without an outcome. The restarted (or rebalanced)
 sender finds it and does **not** send again: it reports the outcome ``unknown``. That is the
@@ -13,7 +15,14 @@ always a window, and a duplicate recovery email or SMS (or a second help-desk ti
 worse than a rare missing one. A crash before step 1 has sent nothing and the touch is simply
 redelivered (its offset was not committed).
 
-The topic is keyed by touch id (compaction keeps the last record per touch). On start and on
+A crash after ``done`` and before ``reported`` may or may not have published the result. The
+next sender to read the touch publishes the kept result again, unchanged (same touch id,
+outcome, time, provider id): a consumer of ``touch-results`` sees the same result once or
+twice, never ``deduplicated`` in place of what happened. Only a touch whose result is known to
+be out (``reported``) is answered ``deduplicated`` when it is read again.
+
+The topic is keyed by touch id (compaction keeps the last record per touch, so a ``reported``
+record drops the kept result). On start and on
 every partition assignment the sender *catches up*: it writes a marker with a fresh nonce to
 every partition and reads until it has seen its own markers, so everything written before
 (by any sender process, e.g. one that just lost the partition) is in memory. Sender processes
@@ -35,6 +44,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -50,6 +60,7 @@ class Entry:
     state: str
     outcome: str | None
     at: str
+    result: dict[str, Any] | None = None  # kept from ``done`` until ``reported``
 
 
 class DedupLog:
@@ -126,11 +137,13 @@ class DedupLog:
             return 0
         try:
             data = loads(value)
+            result = data.get("result")
             entry = Entry(
                 touch_id=str(data["touch_id"]),
                 state=str(data["state"]),
                 outcome=data.get("outcome"),
                 at=str(data.get("at", "")),
+                result=result if isinstance(result, dict) else None,
             )
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed record on %s", self.topic)
@@ -141,8 +154,33 @@ class DedupLog:
     def get(self, touch_id: str) -> Entry | None:
         return self.entries.get(touch_id)
 
-    async def record(self, touch_id: str, state: str, outcome: str | None, at: datetime) -> None:
-        """Write durably (acks=all, awaited), then remember."""
-        value = {"touch_id": touch_id, "state": state, "outcome": outcome, "at": at}
-        await self.producer.send_and_wait(self.topic, key=touch_id.encode(), value=dumps(value))
-        self.entries[touch_id] = Entry(touch_id, state, outcome, dumps(at).decode().strip('"'))
+    async def record(
+        self,
+        touch_id: str,
+        state: str,
+        outcome: str | None,
+        at: datetime,
+        result: dict[str, Any] | None = None,
+        wait: bool = True,
+    ) -> None:
+        """Write (durably when ``wait``: acks=all, awaited), then remember.
+
+        ``wait=False`` is for a record whose loss costs nothing but a repeat of what the
+        previous one implies (``reported``: the kept result is published again, unchanged).
+        """
+        value: dict[str, Any] = {"touch_id": touch_id, "state": state, "outcome": outcome, "at": at}
+        if result is not None:
+            value["result"] = result
+        key, data = touch_id.encode(), dumps(value)
+        if wait:
+            await self.producer.send_and_wait(self.topic, key=key, value=data)
+        else:
+            sent = await self.producer.send(self.topic, key=key, value=data)
+            sent.add_done_callback(_log_failure)
+        stamp = dumps(at).decode().strip('"')
+        self.entries[touch_id] = Entry(touch_id, state, outcome, stamp, result)
+
+
+def _log_failure(sent: asyncio.Future[Any]) -> None:
+    if not sent.cancelled() and sent.exception() is not None:
+        log.warning("a de-dup record was not written: %s", sent.exception())

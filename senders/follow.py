@@ -24,6 +24,8 @@ class ShopperEventsFollower:
         self.applied = 0
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._tps: list[TopicPartition] = []
+        self._waiters: list[asyncio.Event] = []
 
     async def start(self, timeout: float = 60.0) -> None:
         """Read up to the end of every partition (fetch high-water marks), then keep following.
@@ -47,6 +49,7 @@ class ShopperEventsFollower:
             if not partitions:
                 await asyncio.sleep(0.2)
         tps = [TopicPartition(self.topic, p) for p in sorted(partitions or ())]
+        self._tps = tps
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         while time.monotonic() < deadline:
@@ -79,10 +82,29 @@ class ShopperEventsFollower:
                 if self.view.apply(value):
                     self.applied += 1
 
+    async def sync(self, timeout: float) -> bool:
+        """Wait until what was on the topic when called has been read (a fetch that began
+        after the call reached every partition's end); False after ``timeout`` seconds."""
+        if self._task is None:
+            return False
+        waiter = asyncio.Event()
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._waiters.remove(waiter)
+
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         while True:
             try:
+                waiting = list(self._waiters)
                 await self._poll(consumer)
+                if waiting and await self._at_end(consumer, self._tps):
+                    for waiter in waiting:
+                        waiter.set()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -28,7 +28,7 @@ from schemas.codec import dumps, loads
 from schemas.records import TouchCommand, TouchResult
 from senders import metrics
 from senders.compose import compose
-from senders.decide import DONE, SENDING, Verdict, after_previous, precheck
+from senders.decide import DONE, REPORTED, SENDING, Verdict, after_previous, kept_result, precheck
 from senders.dedup import DedupLog
 from senders.delivery import Attempted, deliver_with_retries
 from senders.follow import ShopperEventsFollower
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 SESSION_TIMEOUT_MS = 6000  # tansu answers JoinGroup after session_timeout / 2
 DLQ_OUTCOMES = (Outcome.DEAD_LETTERED, Outcome.FAILED)
+FOLLOWER_WAIT = 10.0  # seconds a touch of a redacted shopper waits for shopper-events
 
 
 def utcnow() -> datetime:
@@ -98,9 +99,11 @@ class ChannelSender:
         dedup: DedupLog,
         out: AIOKafkaProducer,
         suppressions: SuppressionView | None = None,
+        follower: ShopperEventsFollower | None = None,
     ) -> None:
         self.channel = channel
         self.suppressions = suppressions or SuppressionView()
+        self.follower = follower
         self.config = config
         self.routes = routes
         self.dedup = dedup
@@ -177,10 +180,14 @@ class ChannelSender:
         now = self.config.clock()
         previous = self.dedup.get(command.touch_id)
         if previous is not None:
+            kept = kept_result(previous.state, previous.result)
+            if kept is not None:
+                return await self._publish(record, kept)
             verdict = after_previous(previous.state, previous.outcome)
             if previous.state == SENDING:
-                await self.dedup.record(command.touch_id, DONE, verdict.outcome, now)
-            await self._report(command, verdict.outcome, verdict.reason, "dedup", None, 0)
+                return await self._finish(record, command, verdict, "dedup")
+            repeat = self._result(command, verdict.outcome, verdict.reason, "dedup", None, 0)
+            await self._send_result(repeat)
             return verdict.outcome
         route = self.routes.route(command.store, self.channel)
         provider = route.adapter.provider
@@ -191,6 +198,12 @@ class ChannelSender:
             command, self.channel, now, lateness if self.config.lateness_check else None
         )
         if early is None:
+            if self.follower is not None and self.suppressions.awaits_activity(
+                command, self.channel
+            ):
+                # Its abandonment is on shopper-events before the touch was emitted: read
+                # that far, or the touch counts as from before the redaction.
+                await self.follower.sync(FOLLOWER_WAIT)
             early = self.suppressions.check(command, self.channel)
         if early is not None:
             return await self._finish(record, command, early, provider)
@@ -216,12 +229,7 @@ class ChannelSender:
         if result.attempts > 1:
             for _ in range(result.attempts - 1):
                 shared.delivery(self.channel, "retried")
-        outcome = await self._finish(record, command, result, provider)
-        cost = route.delivery.costs.get(self.channel)
-        if outcome is Outcome.DELIVERED and cost and provider != "outbox":
-            currency = self.routes.policies.for_store(command.store).currency
-            shared.channel_cost(command.store, currency, self.channel, cost)
-        return outcome
+        return await self._finish(record, command, result, provider)
 
     async def _finish(
         self,
@@ -230,17 +238,45 @@ class ChannelSender:
         result: Verdict | Attempted,
         provider: str,
     ) -> Outcome:
-        outcome = result.outcome
-        reason = result.reason
+        """Record the outcome with the result that reports it, then publish that result."""
         provider_id = result.provider_id if isinstance(result, Attempted) else None
         attempts = result.attempts if isinstance(result, Attempted) else 0
-        await self.dedup.record(command.touch_id, DONE, outcome, self.config.clock())
+        touch_result = self._result(
+            command, result.outcome, result.reason, provider, provider_id, attempts
+        )
+        await self.dedup.record(
+            command.touch_id,
+            DONE,
+            result.outcome,
+            touch_result.at,
+            dict(touch_result.to_representation()),
+        )
+        return await self._publish(record, touch_result)
+
+    async def _publish(
+        self, record: ConsumerRecord[bytes, bytes], touch_result: TouchResult
+    ) -> Outcome:
+        """Dead-letter (if need be), publish and account for a recorded outcome; then note in
+        the de-dup log that its result is out. Run again for the same result after a crash,
+        it publishes the same result again (see :mod:`senders.dedup`)."""
+        outcome = Outcome(touch_result.outcome)
         if outcome in DLQ_OUTCOMES:
-            await self._dead_letter(record, command, reason or outcome.value, outcome)
-        await self._report(command, outcome, reason, provider, provider_id, attempts)
+            reason = touch_result.reason or outcome.value
+            await self._dead_letter(record, touch_result.touch_id, reason, outcome)
+        await self._send_result(touch_result)
+        provider = touch_result.provider
+        if outcome is Outcome.DELIVERED and provider not in (None, "outbox", "dedup"):
+            route = self.routes.route(touch_result.store, self.channel)
+            cost = route.delivery.costs.get(self.channel)
+            if cost:
+                currency = self.routes.policies.for_store(touch_result.store).currency
+                shared.channel_cost(touch_result.store, currency, self.channel, cost)
+        await self.dedup.record(
+            touch_result.touch_id, REPORTED, outcome, self.config.clock(), wait=False
+        )
         return outcome
 
-    async def _report(
+    def _result(
         self,
         command: TouchCommand,
         outcome: Outcome,
@@ -248,8 +284,8 @@ class ChannelSender:
         provider: str,
         provider_id: str | None,
         attempts: int,
-    ) -> None:
-        result = TouchResult(
+    ) -> TouchResult:
+        return TouchResult(
             touch_id=command.touch_id,
             store=command.store,
             shopper=command.shopper,
@@ -265,25 +301,27 @@ class ChannelSender:
             provider_id=provider_id,
             attempts=attempts,
         )
+
+    async def _send_result(self, result: TouchResult) -> None:
         await self.out.send_and_wait(
             self.config.names.touch_results,
-            key=command.shopper.encode(),
+            key=result.shopper.encode(),
             value=dumps(result.to_representation()),
         )
-        shared.delivery(self.channel, outcome.value)
+        shared.delivery(self.channel, Outcome(result.outcome).value)
         log.info(
             "touch %s %s via %s: %s%s",
-            command.touch_id,
+            result.touch_id,
             self.channel,
-            provider,
-            outcome.value,
-            f" ({reason})" if reason else "",
+            result.provider,
+            result.outcome,
+            f" ({result.reason})" if result.reason else "",
         )
 
     async def _dead_letter(
         self,
         record: ConsumerRecord[bytes, bytes],
-        command: TouchCommand | None,
+        touch_id: str | None,
         reason: str,
         outcome: Outcome | None = None,
     ) -> None:
@@ -294,7 +332,7 @@ class ChannelSender:
         value = {
             "type": "touch_dead_letter",
             "channel": self.channel,
-            "touch_id": command.touch_id if command else None,
+            "touch_id": touch_id,
             "outcome": outcome.value if outcome else "malformed",
             "reason": reason,
             "at": self.config.clock(),
@@ -360,7 +398,7 @@ class SenderService:
             log.info("de-dup log loaded: %d touch ids", len(dedup.entries))
             await follower.start()
             self.senders = [
-                ChannelSender(channel, config, self.routes, dedup, out, self.view)
+                ChannelSender(channel, config, self.routes, dedup, out, self.view, follower)
                 for channel in config.channels
             ]
             tasks = [asyncio.create_task(s.run(stop), name=s.channel) for s in self.senders]

@@ -1,4 +1,5 @@
-"""At most once across a crash: a real ``cartbands sender`` killed between send and commit."""
+"""At most once across a crash, and the outcome reported as it happened: a real ``cartbands
+sender`` killed between send and commit; a sender stopped between ``done`` and its result."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import orjson
 import pytest
 import yaml
-from sender_helpers import first_outcomes, having, only_repeats, read_until, touch_data
+from aiokafka.structs import ConsumerRecord
+from sender_helpers import answered, first_outcomes, having, only_repeats, read_until, touch_data
 
-from cartbands.kafka import ensure_topics, produce
-from cartbands.policyfile import DEFAULT_POLICY
+from cartbands.kafka import ensure_topics, produce, producer
+from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from cartbands.processes import spawn, stop, tail
+from senders.dedup import DedupLog
+from senders.registry import Routes
+from senders.service import ChannelSender, SenderConfig, ensure_compacted
 from streams.topics import TopicNames
 
 pytestmark = pytest.mark.broker
@@ -106,3 +112,72 @@ async def test_killed_between_send_and_commit_is_not_resent(broker, provider, tm
     bodies = [r["body"].decode() for r in provider.requests]
     assert len(bodies) == 2, bodies  # one per touch: the crashed one was not sent again
     assert all("Reply+STOP+to+opt+out" in body for body in bodies)
+
+
+class StopsBeforeTheResult:
+    """The sender's producer, in a process that dies while publishing a touch's result: every
+    other write goes through (acknowledged); the result never leaves."""
+
+    def __init__(self, producer, results_topic: str) -> None:
+        self.producer = producer
+        self.results_topic = results_topic
+        self.reached = asyncio.Event()
+        self.unsent: dict | None = None
+
+    async def send_and_wait(self, topic, **kwargs):
+        if topic == self.results_topic:
+            self.unsent = orjson.loads(kwargs["value"])
+            self.reached.set()
+            await asyncio.Event().wait()  # the process is killed here
+        return await self.producer.send_and_wait(topic, **kwargs)
+
+    async def send(self, topic, **kwargs):
+        return await self.producer.send(topic, **kwargs)
+
+
+async def test_killed_between_done_and_result_reports_what_happened(broker, tmp_path):
+    names = TopicNames(f"done-{uuid.uuid4().hex[:8]}-")
+    await ensure_compacted(broker.bootstrap, names.sender_dedup, 2)
+    await ensure_topics(broker.bootstrap, [names.touches("email"), names.touch_results], 2)
+    config = SenderConfig(
+        bootstrap=broker.bootstrap, names=names, app_id=names.prefix + "app", partitions=2,
+        outbox_dir=tmp_path / "outbox", channels=("email",), lateness_check=False,
+    )  # fmt: skip
+    routes = Routes(load_policy(None), config.channels, config.outbox_dir)
+    value = orjson.dumps(touch_data(touch_id="t_done"))
+    record = ConsumerRecord(names.touches("email"), 0, 0, 0, 0, b"demo:s1", value, None, 7,
+                            len(value), [])  # fmt: skip
+
+    async def sender_process(out) -> tuple[ChannelSender, DedupLog]:
+        dedup = DedupLog(broker.bootstrap, names.sender_dedup, out)
+        await dedup.start()
+        return ChannelSender("email", config, routes, dedup, out), dedup
+
+    first_out = producer(broker.bootstrap)
+    await first_out.start()
+    dying = StopsBeforeTheResult(first_out, names.touch_results)
+    first, first_log = await sender_process(dying)
+    handling = asyncio.create_task(first.handle(record))
+    await asyncio.wait_for(dying.reached.wait(), 30)
+    handling.cancel()  # delivered and recorded `done`; the result was never published
+    await first_log.stop()
+    await first_out.stop()
+    assert dying.unsent is not None and dying.unsent["outcome"] == "delivered"
+
+    out = producer(broker.bootstrap)
+    await out.start()
+    second, second_log = await sender_process(out)
+    try:
+        assert await second.handle(record) == "delivered"  # the redelivered touch
+        assert await second.handle(record) == "deduplicated"  # read again once reported
+    finally:
+        await second_log.stop()
+        await out.stop()
+        await routes.close()
+    wanted = lambda records: len(answered(records).get("t_done", [])) >= 2  # noqa: E731
+    results = await read_until(broker.bootstrap, [names.touch_results], wanted, timeout=30)
+    assert answered(results) == {"t_done": ["delivered", "deduplicated"]}
+    # the very result the killed process was publishing: same time, provider and id
+    assert results[0].value == dying.unsent
+    lines = (tmp_path / "outbox" / "email.ndjson").read_bytes().splitlines()
+    assert len(lines) == 1  # delivered once, by the process that was killed

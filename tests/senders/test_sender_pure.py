@@ -13,8 +13,9 @@ from sender_helpers import touch_data
 from recovery.delivery_policy import RetryPolicy
 from schemas.records import TouchCommand
 from senders.audience import audience_payload, audience_row, normalize_email, normalize_phone
-from senders.decide import precheck
+from senders.decide import after_previous, kept_result, precheck
 from senders.outcomes import (
+    Outcome,
     PermanentError,
     TransientError,
     backoff_delay,
@@ -160,3 +161,18 @@ def test_lateness_spares_audience_removals():
     assert verdict is not None and verdict.outcome.value == "expired"
     removal = TouchCommand.from_data(touch_data(channel="ads", template="audience_remove"))
     assert precheck(removal, "ads", late, timedelta(hours=6)) is None
+
+
+def test_a_repeated_touch_publishes_its_kept_result_again_only_if_it_reads_back():
+    result = {"touch_id": "t1", "store": "demo", "shopper": "demo:s", "cart": "c", "step": 1,
+              "channel": "email", "band": "high", "outcome": "delivered",
+              "at": "2026-11-02T16:05:00+00:00", "provider": "outbox"}  # fmt: skip
+    kept = kept_result("done", result)
+    assert kept is not None and kept.outcome == "delivered"
+    assert kept.at == NOW + timedelta(minutes=5)
+    assert kept_result("reported", result) is None  # its result is out: a plain repeat
+    for damaged in ({"touch_id": "t1"}, {**result, "outcome": "sent"}, {**result, "at": "soon"}):
+        assert kept_result("done", damaged) is None
+    assert after_previous("done", "delivered").outcome is Outcome.DEDUPLICATED
+    assert after_previous("reported", "delivered").outcome is Outcome.DEDUPLICATED
+    assert after_previous("sending", None).outcome is Outcome.UNKNOWN

@@ -12,6 +12,7 @@ import pytest
 from sender_helpers import having, read_until, touch_data
 
 from cartbands.kafka import ensure_topics, produce
+from recovery.ids import shopper_key
 from schemas.records import TouchCommand
 from senders.outcomes import Outcome
 from senders.suppression import SuppressionView
@@ -25,6 +26,69 @@ def consent(channel: str, granted: bool, at: str, **who: str) -> dict:
 
 def touch(**overrides) -> TouchCommand:
     return TouchCommand.from_data(touch_data(**overrides))
+
+
+def abandoned(checkout: str, cycle: int, active: str, at: str = "2026-11-03T12:00:00Z") -> dict:
+    """Stage A's record of an abandonment (``at``: the tick's time) of a cart last touched by
+    the shopper at ``active``."""
+    return {"type": "cart_abandoned", "store": "demo", "shopper": "demo:5f2a9c",
+            "checkout": checkout, "cycle": cycle, "abandoned_at": at, "occurred_at": at,
+            "cart": {"store": "demo", "checkout": checkout, "occurred_at": active,
+                     "total": "310.00", "currency": "USD",
+                     "contact": {"email": "fay@example.com"}}}  # fmt: skip
+
+
+def redaction(at: str, **who: str) -> dict:
+    return {"type": "shopper_redacted", "store": "demo", "event_id": f"r-{at}",
+            "occurred_at": at, **who}  # fmt: skip
+
+
+def test_a_redaction_blocks_every_touch_from_activity_before_it():
+    """Invariant 6 at the senders: what matters is when the shopper was last active on the
+    cart, not when the touch is due nor when a tick abandoned the cart."""
+    view = SuppressionView()
+    # last active 15:00, redacted 16:30; a lagging worker abandons the cart at 18:00
+    assert view.apply(abandoned("chk-high-1", 1, "2026-11-02T15:00:00Z", "2026-11-02T18:00:00Z"))
+    assert view.apply(redaction("2026-11-02T16:30:00Z", email="FAY@example.com"))
+    first = touch(due_at="2026-11-02T19:00:00Z")
+    assert view.awaits_activity(first, "email") is False  # its abandonment is known
+    verdict = view.check(first, "email")
+    assert verdict is not None and verdict.outcome is Outcome.SUPPRESSED
+    assert "after the cart's last activity" in verdict.reason
+    # a later step; an SMS carrying only the phone, for the shopper filed under that email
+    fay = shopper_key("demo", email="fay@example.com")
+    only_phone = {"sms_phone": "+12125550100", "sms_consent": True}
+    for later in (touch(touch_id="t_2", step=2, due_at="2026-11-04T18:00:00Z"),
+                  touch(touch_id="t_s", channel="sms", template="reminder_sms", shopper=fay,
+                        contact=only_phone)):  # fmt: skip
+        assert view.check(later, later.channel) is not None
+    assert (
+        view.check(touch(channel="sms", template="reminder_sms", contact=only_phone), "sms") is None
+    )
+    # a cart whose abandonment the senders have not read: counted as older than the redaction
+    unknown = touch(cart="chk-other", due_at="2026-11-05T10:00:00Z")
+    assert view.awaits_activity(unknown, "email") is True
+    verdict = view.check(unknown, "email")
+    assert verdict is not None and "no activity of the cart known" in verdict.reason
+    # the shopper comes back after the redaction: the new cycle's touches go
+    view.apply(abandoned("chk-high-1", 2, "2026-11-02T17:00:00Z", "2026-11-02T18:00:00Z"))
+    assert view.check(touch(plan_version=2, due_at="2026-11-02T19:00:00Z"), "email") is None
+    assert view.check(touch(plan_version=1, due_at="2026-11-02T19:00:00Z"), "email") is not None
+    # the redaction's own consequence, leaving the ads audience, is not held back by it
+    removal = touch(channel="ads", template="audience_remove", due_at="2026-11-02T16:30:00Z")
+    assert view.check(removal, "ads") is None
+    assert view.check(touch(channel="ads", template="retarget"), "ads") is not None
+
+
+def test_a_store_redaction_blocks_every_touch_from_activity_before_it():
+    view = SuppressionView()
+    view.apply(abandoned("chk-old", 1, "2026-11-02T15:00:00Z"))
+    view.apply(abandoned("chk-new", 1, "2026-11-02T17:00:00Z"))
+    view.apply({"type": "store_redacted", "store": "demo", "event_id": "s",
+                "occurred_at": "2026-11-02T16:00:00Z"})  # fmt: skip
+    assert view.check(touch(cart="chk-old", due_at="2026-11-03T10:00:00Z"), "email") is not None
+    assert view.check(touch(cart="chk-new", due_at="2026-11-03T10:00:00Z"), "email") is None
+    assert view.check(touch(store="other", cart="chk-old"), "email") is None
 
 
 def test_stop_on_all_stops_sms_and_email_until_start_reopens_sms():
@@ -56,7 +120,8 @@ def test_redaction_and_conversion():
                 "occurred_at": "2026-11-02T17:00:00Z", "customer_id": "c-1"})  # fmt: skip
     redacted = touch(contact={"customer_id": "c-1", "email": "a@b.co"})
     assert view.check(redacted, "email") is not None
-    later = touch(contact={"customer_id": "c-1"}, due_at="2026-11-03T10:00:00Z")
+    view.apply(abandoned("chk-new", 1, "2026-11-03T09:00:00Z"))
+    later = touch(cart="chk-new", contact={"customer_id": "c-1"}, due_at="2026-11-03T10:00:00Z")
     assert view.check(later, "email") is None  # a new cart after the redaction is fine
     view.apply({"type": "cart_converted", "store": "demo", "checkout": "chk-high-1",
                 "occurred_at": "2026-11-02T16:30:00Z"})  # fmt: skip
@@ -179,3 +244,74 @@ async def test_stop_reply_through_the_gateway_stops_sms_and_email(broker, tmp_pa
     assert not (outbox / "sms.ndjson").exists()
     sent = [orjson.loads(line) for line in (outbox / "email.ndjson").read_bytes().splitlines()]
     assert [line["touch_id"] for line in sent] == ["t_e2"]
+
+
+@pytest.mark.broker
+async def test_sender_blocks_a_redacted_shoppers_touch_from_before_the_redaction(broker, tmp_path):
+    """Both touches are due after the redaction; only the one from a cart the shopper used
+    after it goes. Its abandonment reaches shopper-events just before the touch reaches the
+    sender: the sender reads shopper-events that far before it decides."""
+    from test_sender_service import start_service
+
+    names = TopicNames(f"redact-{uuid.uuid4().hex[:8]}-")
+    await ensure_topics(broker.bootstrap, [names.shopper_events], 2)
+    before = [
+        abandoned("chk-old", 1, "2026-11-02T14:00:00Z", "2026-11-02T15:30:00Z"),
+        redaction("2026-11-02T15:00:00Z", email="fay@example.com"),
+    ]
+    await produce(broker.bootstrap, names.shopper_events, [("demo:5f2a9c", e) for e in before])
+    _service, stop, task = await start_service(broker, tmp_path, names)
+    try:
+        old = touch_data(touch_id="t_old", cart="chk-old")
+        await produce(broker.bootstrap, names.touches("email"), [("demo:5f2a9c", old)])
+        await read_until(broker.bootstrap, [names.touch_results], having("touch_id", ["t_old"]))
+        fresh = abandoned("chk-new", 1, "2026-11-02T15:10:00Z", "2026-11-02T15:40:00Z")
+        await produce(broker.bootstrap, names.shopper_events, [("demo:5f2a9c", fresh)])
+        new = touch_data(touch_id="t_new", cart="chk-new")
+        await produce(broker.bootstrap, names.touches("email"), [("demo:5f2a9c", new)])
+        wanted = having("touch_id", ["t_old", "t_new"])
+        results = await read_until(broker.bootstrap, [names.touch_results], wanted, timeout=60)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    outcomes: dict[str, tuple[str, str]] = {}
+    for r in results:
+        outcomes.setdefault(r.value["touch_id"], (r.value["outcome"], r.value["reason"] or ""))
+    assert outcomes["t_old"][0] == "suppressed" and "redacted" in outcomes["t_old"][1]
+    assert outcomes["t_new"] == ("delivered", "")
+    sent = [
+        orjson.loads(line)
+        for line in (tmp_path / "outbox" / "email.ndjson").read_bytes().splitlines()
+    ]
+    assert [line["touch_id"] for line in sent] == ["t_new"]
+
+
+@pytest.mark.broker
+async def test_follower_sync_returns_once_what_was_written_is_read(broker):
+    from senders.follow import ShopperEventsFollower
+
+    names = TopicNames(f"sync-{uuid.uuid4().hex[:8]}-")
+    await ensure_topics(broker.bootstrap, [names.shopper_events], 2)
+    view = SuppressionView()
+    follower = ShopperEventsFollower(broker.bootstrap, names.shopper_events, view)
+    await follower.start(timeout=10)
+    try:
+        for n in range(5):
+            record = abandoned(f"chk-{n}", 1, "2026-11-02T15:10:00Z")
+            await produce(broker.bootstrap, names.shopper_events, [(f"demo:{n}", record)])
+            assert await follower.sync(10)
+            assert ("demo", f"chk-{n}", 1) in view.activity
+    finally:
+        await follower.stop()
+
+
+def test_a_carts_activity_is_kept_for_the_horizon_after_its_abandonment():
+    view = SuppressionView()
+    view.apply(abandoned("chk-a", 1, "2026-11-02T15:00:00Z", "2026-11-02T15:05:00Z"))
+    view.apply(abandoned("chk-b", 1, "2026-11-02T15:00:00Z", "2026-11-02T15:05:00Z"))
+    view.apply(abandoned("chk-b", 1, "2026-11-20T10:00:00Z", "2026-11-20T10:05:00Z"))  # again
+    view.apply(abandoned("chk-c", 1, "2026-12-02T16:00:00Z", "2026-12-02T16:00:00Z"))  # +30 d
+    assert set(view.activity) == {("demo", "chk-b", 1), ("demo", "chk-c", 1)}
+    view.apply(redaction("2026-11-10T00:00:00Z", email="fay@example.com"))
+    assert view.awaits_activity(touch(cart="chk-a"), "email")  # forgotten: unknown, blocked
+    assert view.check(touch(cart="chk-b"), "email") is None  # active after the redaction
