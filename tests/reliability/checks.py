@@ -51,7 +51,11 @@ def settle(
         first.setdefault(result["touch_id"], result["outcome"])
     # a touch delivered but reported otherwise: the report would make a retry send it again
     misreported = sum(1 for t, n in per_id.items() if n and first.get(t) == "deduplicated")
+    # a touch in flight at a sender's kill is reported ``unknown`` and never sent again (at
+    # most once); any other emitted touch without a delivery is lost
+    unknown = {t for t, outcome in first.items() if outcome == "unknown"}
     undelivered = emitted - per_id.keys()
+    tally.lost += len(undelivered - unknown)
     tally.notes.update(
         copies=len(stream),
         delivered=sum(per_id.values()),

@@ -115,7 +115,10 @@ async def paced_replay(
     progress: Callable[[float], None] | None = None,
 ) -> None:
     """Replay ``events`` (and the ticks between them) into ``cart-events`` over about
-    ``seconds`` of wall time; ``progress(share of the input sent)`` runs after each chunk."""
+    ``seconds`` of wall time; ``progress(share of the input sent)`` runs after each chunk.
+
+    A fault is injected from ``progress``, in this thread: the processes are spawned with a
+    parent-death signal, which Linux sends when the spawning *thread* ends."""
     chunks = max(1, len({int(at // TICK_STEP) for at, _ in events}))
     pause = seconds / chunks
     sent = 0
