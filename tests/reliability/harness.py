@@ -12,7 +12,8 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
@@ -26,7 +27,7 @@ from cartbands.processes import spawn, stop, tail
 from cartbands.replay import replay
 from recovery.checkouts import epoch
 from recovery.ids import checkout_key
-from recovery.simulate import Simulation, simulate
+from recovery.simulate import DAY, Simulation, boundaries, drain_ticks, simulate
 from schemas.codec import dumps
 from streams.app import code_secret
 from tests.conftest import Workers
@@ -35,6 +36,8 @@ from tests.pipeline.helpers import without_holdout
 Timed = list[tuple[float, dict[str, Any]]]
 # ``replay``'s tick step: the core is fed the same boundaries
 TICK_STEP = 300.0
+# seconds without a new touch after which the missing ones count as lost
+STALL = 25.0
 
 
 def seeded_events(count: int, seed: int, **mix: Any) -> Timed:
@@ -57,6 +60,33 @@ def policy_file(tmp_path: Path) -> Path:
 def core_run(events: Timed, policy: Path) -> Simulation:
     """What the pure core decides for ``events`` (the stream must emit exactly its touches)."""
     return simulate(events, load_policy(policy), code_secret)
+
+
+@dataclass
+class Recording(Simulation):
+    """The core, keeping the ``cart_abandoned`` records stage A hands to stage B."""
+
+    abandoned: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def shopper_event(self, key: str, record: dict[str, Any]) -> None:
+        if record.get("type") == "cart_abandoned":
+            self.abandoned.append((key, record))
+        super().shopper_event(key, record)
+
+
+def recorded_run(events: Timed, policy: Path) -> Recording:
+    """:func:`recovery.simulate.simulate` on a :class:`Recording` core (same boundaries)."""
+    sim = Recording(load_policy(policy), code_secret)
+    watermark = events[0][0] if events else 0.0
+    for tick_at, chunk in boundaries(events, TICK_STEP):
+        if tick_at is not None:
+            sim.tick(tick_at)
+            watermark = tick_at
+        for event in chunk:
+            sim.event(event)
+    for now in drain_ticks(watermark, events[-1][0] if events else watermark, 8 * DAY):
+        sim.tick(now)
+    return sim
 
 
 def kill(process: Popen[bytes]) -> None:
@@ -112,13 +142,15 @@ async def paced_replay(
     pool: Workers,
     events: Timed,
     seconds: float,
-    progress: Callable[[float], None] | None = None,
+    progress: Callable[[float], object] | None = None,
+    extra: Mapping[str, list[dict[str, Any]]] | None = None,
 ) -> None:
     """Replay ``events`` (and the ticks between them) into ``cart-events`` over about
     ``seconds`` of wall time; ``progress(share of the input sent)`` runs after each chunk.
 
     A fault is injected from ``progress``, in this thread: the processes are spawned with a
-    parent-death signal, which Linux sends when the spawning *thread* ends."""
+    parent-death signal, which Linux sends when the spawning *thread* ends. ``extra``: event
+    id -> more deliveries sent right after that event's chunk (repeats, stale copies)."""
     chunks = max(1, len({int(at // TICK_STEP) for at, _ in events}))
     pause = seconds / chunks
     sent = 0
@@ -127,6 +159,7 @@ async def paced_replay(
 
         async def deliver(chunk: list[dict[str, Any]]) -> None:
             nonlocal sent
+            chunk = [*chunk, *(x for e in chunk for x in (extra or {}).get(e["event_id"], ()))]
             futures = [
                 await out.send(topic, key=checkout_key(e["store"], e["checkout"]).encode(),
                                value=dumps(e))
@@ -134,6 +167,7 @@ async def paced_replay(
             ]  # fmt: skip
             await asyncio.gather(*futures)
             sent += len(chunk)
+            sent = min(sent, len(events))
             if progress is not None:
                 progress(sent / len(events))
             await asyncio.sleep(pause)
@@ -161,8 +195,9 @@ def read_touches(
     alive: Callable[[], str | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Every touch command copy on the touch topics, read until the wanted touch ids are all
-    there (or ``timeout``), then until ``idle`` seconds pass with nothing new, so that extra
-    touches (or late repeats) show too."""
+    there, then until ``idle`` seconds pass with nothing new, so that extra touches (or late
+    repeats) show too; short of them, until ``STALL`` seconds pass with nothing new (a worker
+    restart takes less) or ``timeout``."""
     return asyncio.run(_read(pool.broker.bootstrap, pool.names.touch_topics, wanted,
                              "touch_id", timeout, idle, alive))  # fmt: skip
 
@@ -190,8 +225,8 @@ async def _read(
     last = time.monotonic()
     try:
         while time.monotonic() < deadline:
-            complete = wanted <= ids
-            if complete and time.monotonic() - last > idle:
+            quiet = time.monotonic() - last
+            if quiet > (idle if wanted <= ids else STALL):
                 break
             if alive is not None and (reason := alive()):
                 raise AssertionError(reason)
