@@ -12,7 +12,14 @@ from typing import Any
 from recovery.simulate import Simulation
 from tests.conftest import Workers
 from tests.reliability.harness import Sender, Timed, read_results, read_touches, wait_for
-from tests.reliability.tally import Tally, after, compare, delivered, leaks
+from tests.reliability.tally import (
+    Tally,
+    after_order,
+    after_redaction,
+    compare,
+    delivered,
+    leaks,
+)
 
 
 def worker_logs(pool: Workers) -> str:
@@ -44,7 +51,11 @@ def settle(
     wait_for(lambda: emitted <= {line["touch_id"] for line in sender.lines()}, 60.0)
     compare(tally, core.touches, stream, ignore=ignore)
     per_id = delivered(tally, sender.lines())
-    after(tally, (e for _, e in events), stream, redactions)
+    given = [e for _, e in events]
+    after_order(tally, given, stream)
+    if redactions:
+        # what reached the shopper: the senders' check is part of the promise
+        after_redaction(tally, given, sender.lines(), redactions)
     results = read_results(pool, emitted, timeout=30.0)
     first: dict[str, str] = {}
     for result in results:

@@ -144,13 +144,15 @@ async def paced_replay(
     seconds: float,
     progress: Callable[[float], object] | None = None,
     extra: Mapping[str, list[dict[str, Any]]] | None = None,
+    side: Mapping[str, list[tuple[str, str, dict[str, Any]]]] | None = None,
 ) -> None:
     """Replay ``events`` (and the ticks between them) into ``cart-events`` over about
     ``seconds`` of wall time; ``progress(share of the input sent)`` runs after each chunk.
 
     A fault is injected from ``progress``, in this thread: the processes are spawned with a
     parent-death signal, which Linux sends when the spawning *thread* ends. ``extra``: event
-    id -> more deliveries sent right after that event's chunk (repeats, stale copies)."""
+    id -> more deliveries sent right after that event's chunk (repeats, stale copies);
+    ``side``: event id -> ``(topic, key, record)`` sent to other topics after its chunk."""
     chunks = max(1, len({int(at // TICK_STEP) for at, _ in events}))
     pause = seconds / chunks
     sent = 0
@@ -165,6 +167,9 @@ async def paced_replay(
                                value=dumps(e))
                 for e in chunk
             ]  # fmt: skip
+            for event in chunk:
+                for other, key, record in (side or {}).get(event["event_id"], ()):
+                    futures.append(await out.send(other, key=key.encode(), value=dumps(record)))
             await asyncio.gather(*futures)
             sent += len(chunk)
             sent = min(sent, len(events))

@@ -139,23 +139,12 @@ def shopper_of(event: Mapping[str, Any]) -> str | None:
     return _shopper(str(event.get("store")), dict(event))
 
 
-def after(
-    tally: Tally,
+def _carts(
     events: Iterable[Mapping[str, Any]],
-    stream: list[dict[str, Any]],
-    redactions: Mapping[str, float] | None = None,
-    window: float = 3600.0,
-) -> None:
-    """Count touches due after an order that ends their plan, and touches due after a
-    redaction of the shopper for a cart started before it.
-
-    An order ends the plan of its own checkout, and the plans active when it comes: those of
-    the shopper's carts abandoned by then (last update + the abandonment ``window``). A cart
-    still open at the order, or started after the order or the redaction, is new activity.
-    """
+) -> tuple[dict[str, list[tuple[float, str]]], dict[tuple[str, str], tuple[float, float]]]:
+    """Orders per shopper (time, checkout), and (first, last update) per (shopper, checkout)."""
     orders: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    started: dict[tuple[str, str], float] = {}
-    touched: dict[tuple[str, str], float] = {}
+    spans: dict[tuple[str, str], tuple[float, float]] = {}
     for event in events:
         who = shopper_of(event)
         if who is None:
@@ -165,21 +154,57 @@ def after(
         if event.get("type") == "cart_completed" or event.get("completed_at"):
             orders[who].append((at, cart[1]))
         else:
-            touched[cart] = at
-        started.setdefault(cart, at)
-    erased = redactions or {}
-    for touch in {t["touch_id"]: t for t in stream}.values():
-        if touch.get("template") in WITHDRAWALS:
-            continue
+            spans[cart] = (spans.get(cart, (at, at))[0], at)
+    return orders, spans
+
+
+def _plain(touches: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """One copy per touch id, withdrawals from ads audiences left out (they are due after an
+    order or a redaction by design: that is how the stop reaches the ads platform)."""
+    return [
+        t
+        for t in {t["touch_id"]: t for t in touches}.values()
+        if t.get("template") not in WITHDRAWALS
+    ]
+
+
+def after_order(
+    tally: Tally,
+    events: Iterable[Mapping[str, Any]],
+    touches: Iterable[Mapping[str, Any]],
+    window: float = 3600.0,
+) -> None:
+    """Count touches due after an order that ended their plan (invariant 1).
+
+    An order ends the plan of its own checkout, and the plans active when it comes: those of
+    the shopper's carts abandoned by then (last update + the abandonment ``window``). A cart
+    still open at the order, or started after it, is new activity.
+    """
+    orders, spans = _carts(events)
+    for touch in _plain(touches):
         who, cart, due = touch["shopper"], touch["cart"], epoch(touch["due_at"], "due_at")
-        abandoned = touched.get((who, cart), float("-inf")) + window
+        abandoned = spans.get((who, cart), (0.0, float("-inf")))[1] + window
         if any(
             at < due and (checkout == cart or at >= abandoned)
             for at, checkout in orders.get(who, ())
         ):
             tally.after_order += 1
-        redacted = erased.get(who)
-        if redacted is not None and started.get((who, cart), float("-inf")) < redacted <= due:
+
+
+def after_redaction(
+    tally: Tally,
+    events: Iterable[Mapping[str, Any]],
+    touches: Iterable[Mapping[str, Any]],
+    redactions: Mapping[str, float],
+) -> None:
+    """Count touches due after a redaction of the shopper (shopper key -> its time) for a cart
+    the shopper started before it (invariant 6); a cart started later is new activity."""
+    _, spans = _carts(events)
+    for touch in _plain(touches):
+        who, cart, due = touch["shopper"], touch["cart"], epoch(touch["due_at"], "due_at")
+        redacted = redactions.get(who)
+        began = spans.get((who, cart), (float("-inf"), 0.0))[0]
+        if redacted is not None and began < redacted <= due:
             tally.after_redaction += 1
 
 
