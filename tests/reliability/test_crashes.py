@@ -32,9 +32,16 @@ pytestmark = pytest.mark.broker
 KILLS = (0.15, 0.4, 0.65)
 
 
+# Not strict: whether a kill lands between a state write and its outputs varies from run to
+# run (on main, 2 differing repeats in 719 touches in one run of 3,000 events, none in others).
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 14: repeated cart_abandoned after a crash and RocksDB write order, "
+    "fixed on branch core",
+)
 def test_worker_killed_three_times_mid_stream(broker, workers, tmp_path):
     policy = policy_file(tmp_path)
-    events = seeded_events(1500, seed=31)
+    events = seeded_events(3000, seed=31)
     core = core_run(events, policy)
     sender = Sender(workers, policy)
     sender.start()
