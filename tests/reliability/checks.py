@@ -44,7 +44,8 @@ def settle(
     ignore: Iterable[str] = (),
     timeout: float = 120.0,
 ) -> Tally:
-    """Wait for the core's touches (and any extra), then for their deliveries; count."""
+    """Wait for the core's touches (and any extra), then for their deliveries; count. When
+    every worker exited meanwhile, count what they emitted (the caller asserts they run)."""
     wanted = {t["touch_id"] for t in core.touches}
     stream = read_touches(pool, wanted, timeout=timeout, alive=lambda: running(workers))
     emitted = {t["touch_id"] for t in stream}
@@ -68,6 +69,7 @@ def settle(
     undelivered = emitted - per_id.keys()
     tally.lost += len(undelivered - unknown)
     tally.notes.update(
+        exited=running(workers) or "none",
         copies=len(stream),
         delivered=sum(per_id.values()),
         undelivered=len(undelivered),

@@ -95,5 +95,6 @@ def test_sender_killed_mid_delivery(broker, workers, tmp_path):
     tally.notes["sender kills"] = len(sender.processes) - 1
     tally.record()
     assert len(sender.processes) == 2, "the sender was never killed: " + sender.logs()
+    assert worker.poll() is None, workers.logs()
     assert tally.failures() == {}, sender.logs()
     assert tally.notes["misreported"] == 0

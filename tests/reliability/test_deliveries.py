@@ -79,6 +79,7 @@ def test_platform_redeliveries_repeats_and_stale_snapshots(broker, workers, tmp_
     tally = _run(Tally("redeliveries, stale snapshots"), workers, policy, events, core, extra)
     tally.notes.update(counts)
     tally.record()
+    assert workers.processes[-1][0].poll() is None, workers.logs()
     assert tally.failures() == {}, workers.logs()
 
 
@@ -96,6 +97,7 @@ def test_same_snapshot_under_a_new_webhook_id_after_abandonment(broker, workers,
     tally = _run(Tally("same body, new webhook id"), workers, policy, events, core, extra)
     tally.notes.update(counts)
     tally.record()
+    assert workers.processes[-1][0].poll() is None, workers.logs()
     assert tally.failures() == {}, workers.logs()
 
 
@@ -120,6 +122,7 @@ def test_stage_a_re_sends_after_the_plan_ended(broker, workers, tmp_path):
     tally = _run(Tally("stage A re-sends"), workers, policy, events, core, {}, then=again)
     tally.notes["re-sent abandonments"] = len(resent)
     tally.record()
+    assert workers.processes[-1][0].poll() is None, workers.logs()
     assert tally.failures() == {}, workers.logs()
 
 
@@ -143,7 +146,6 @@ def _run(
     finally:
         sender.stop_all()
     tally.leaks += len(contacts(events, worker_logs(workers), sender.log_text()))
-    assert worker.poll() is None, workers.logs()
     return tally
 
 
@@ -174,4 +176,5 @@ def test_poison_amounts_never_stick_a_shopper(broker, workers, tmp_path):
     tally = _run(Tally("poison amounts"), workers, policy, mixed, core, {})
     tally.notes["poison carts"] = len(poisoned)
     tally.record()
+    assert workers.processes[-1][0].poll() is None, workers.logs()
     assert tally.failures() == {}, workers.logs()
