@@ -4,6 +4,7 @@ core."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from subprocess import Popen
@@ -61,7 +62,8 @@ def settle(
     first: dict[str, str] = {}
     for result in results:
         first.setdefault(result["touch_id"], result["outcome"])
-    # a touch delivered but reported otherwise: the report would make a retry send it again
+    # a touch delivered but reported ``deduplicated``: what is measured and billed from the
+    # results would miss a delivery
     misreported = sum(1 for t, n in per_id.items() if n and first.get(t) == "deduplicated")
     # a touch in flight at a sender's kill is reported ``unknown`` and never sent again (at
     # most once); any other emitted touch without a delivery is lost
@@ -74,16 +76,9 @@ def settle(
         delivered=sum(per_id.values()),
         undelivered=len(undelivered),
         misreported=misreported,
-        outcomes=dict(sorted(_count(first.values()).items())),
+        outcomes=dict(sorted(Counter(first.values()).items())),
     )
     return tally
-
-
-def _count(values: Iterable[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for value in values:
-        out[value] = out.get(value, 0) + 1
-    return out
 
 
 def contact_values(events: Iterable[Mapping[str, Any]]) -> set[str]:
