@@ -69,6 +69,11 @@ def test_worker_killed_three_times_mid_stream(broker, workers, tmp_path):
     assert tally.failures() == {}, workers.logs()
 
 
+# Not strict: on main a kill that lands between the delivery and its result makes the result
+# say ``deduplicated`` (measured: 1 of 370 in one run of four); other runs miss that window.
+@pytest.mark.xfail(
+    strict=False, reason="issue 14: sender result after a crash, fixed on branch stack"
+)
 def test_sender_killed_mid_delivery(broker, workers, tmp_path):
     policy = policy_file(tmp_path)
     events = seeded_events(1500, seed=37)
