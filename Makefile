@@ -49,3 +49,9 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# The reliability suite alone (RELIABILITY.md): faults injected into the real processes, the
+# figures printed as a table at the end. `make pytest` runs it too.
+.PHONY: test-reliability
+test-reliability: $(VENV)/.installed-dev
+	$(BIN)/pytest -q -rxX tests/reliability
