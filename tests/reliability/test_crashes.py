@@ -32,13 +32,8 @@ pytestmark = pytest.mark.broker
 KILLS = (0.15, 0.4, 0.65)
 
 
-# Not strict: whether a kill lands between a state write and its outputs varies from run to
-# run (on main, 2 differing repeats in 719 touches in one run of 3,000 events, none in others).
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 14: repeated cart_abandoned after a crash and RocksDB write order, "
-    "fixed on branch core",
-)
+# Whether a kill lands between a state write and its outputs varies from run to run: before
+# stage B was idempotent per abandonment, 2 of 719 touches differed in one run of three.
 def test_worker_killed_three_times_mid_stream(broker, workers, tmp_path):
     policy = policy_file(tmp_path)
     events = seeded_events(3000, seed=31)
@@ -69,11 +64,8 @@ def test_worker_killed_three_times_mid_stream(broker, workers, tmp_path):
     assert tally.failures() == {}, workers.logs()
 
 
-# Not strict: on main a kill that lands between the delivery and its result makes the result
-# say ``deduplicated`` (measured: 1 of 370 in one run of four); other runs miss that window.
-@pytest.mark.xfail(
-    strict=False, reason="issue 14: sender result after a crash, fixed on branch stack"
-)
+# A kill between the delivery and its result once made the result say ``deduplicated`` (1 of
+# 370 in one run of four); the sender now keeps the result with its ``done`` record.
 def test_sender_killed_mid_delivery(broker, workers, tmp_path):
     policy = policy_file(tmp_path)
     events = seeded_events(1500, seed=37)

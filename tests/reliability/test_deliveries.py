@@ -83,10 +83,6 @@ def test_platform_redeliveries_repeats_and_stale_snapshots(broker, workers, tmp_
     assert tally.failures() == {}, workers.logs()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: same body, new webhook id, after abandonment, fixed on branch core",
-)
 def test_same_snapshot_under_a_new_webhook_id_after_abandonment(broker, workers, tmp_path):
     """A platform that re-sends a checkout's unchanged snapshot under a new delivery id: no
     newer data, so no second plan and no second reminder."""
@@ -101,10 +97,6 @@ def test_same_snapshot_under_a_new_webhook_id_after_abandonment(broker, workers,
     assert tally.failures() == {}, workers.logs()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: repeated cart_abandoned after the plan ended, fixed on branch core",
-)
 def test_stage_a_re_sends_after_the_plan_ended(broker, workers, tmp_path):
     """As stage A does after a crash: a ``cart_abandoned`` it had handed over already comes
     again, after the plan it started has ended (invariant 8: never re-opened)."""
@@ -152,7 +144,6 @@ def _run(
 POISON = ("1e400", "1" * 30, "9" * 5000, "NaN", "-Infinity")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: poison amounts, fixed on branch core")
 def test_poison_amounts_never_stick_a_shopper(broker, workers, tmp_path):
     policy = policy_file(tmp_path)
     events = seeded_events(600, seed=43)

@@ -81,10 +81,6 @@ async def wait_ready(url: str, timeout: float = 60.0) -> bool:
     return False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: broker restarted empty (readiness = can persist), fixed on branch shell",
-)
 def test_broker_outage_and_return_under_the_gateway(tmp_path: Path) -> None:
     port = free_port()
     names = TopicNames("outage-")

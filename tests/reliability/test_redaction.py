@@ -88,10 +88,6 @@ def races(start: float) -> tuple[Timed, Timed, dict[str, float], list[tuple[floa
     return timed(given), timed(kept), times, redactions
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: redaction, then the still-open checkout abandons, fixed on branch core",
-)
 def test_redaction_races_with_abandonment_and_orders(broker, workers, tmp_path):
     policy = policy_file(tmp_path)
     background = seeded_events(300, seed=53)
