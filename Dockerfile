@@ -25,8 +25,9 @@ ENV CARTBANDS_STATE_DIR=/var/lib/cartbands/state \
     CARTBANDS_HEALTH_URL=http://127.0.0.1:8080/readyz
 USER cartbands
 WORKDIR /var/lib/cartbands
-# Healthy when the process answers over HTTP: the gateway's /readyz (the default URL), a
-# worker's or sender's /metrics (set CARTBANDS_HEALTH_URL, e.g. http://127.0.0.1:9100/metrics).
+# Healthy when the process says it can do its work: the gateway's /readyz (the default URL), a
+# worker's or sender's /readyz on its metrics port (set CARTBANDS_HEALTH_URL, e.g.
+# http://127.0.0.1:9100/readyz).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['CARTBANDS_HEALTH_URL'], timeout=4)"]
 ENTRYPOINT []
