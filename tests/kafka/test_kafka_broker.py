@@ -59,15 +59,17 @@ def test_unknown_broker_kind_is_refused():
         make_broker("redpanda")
 
 
+# stop: a clean shutdown; kill: SIGKILL, as a crash (what was acknowledged is in the files)
 @pytest.mark.kafka
-def test_restarted_broker_keeps_its_topics_and_close_deletes_them(tmp_path):
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_restarted_broker_keeps_its_topics_and_close_deletes_them(how):
     broker = KafkaBroker()
     try:
         broker.start()
         bootstrap = broker.bootstrap
         asyncio.run(ensure_topics(bootstrap, ["kept"], 2))
         asyncio.run(produce(bootstrap, "kept", [("a", {"n": 1}), ("b", {"n": 2})]))
-        broker.stop()
+        getattr(broker, how)()
         assert not broker.running
         broker.start()
         assert broker.bootstrap == bootstrap
