@@ -49,6 +49,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.codec import dumps, loads
+from senders.topics import partitions_of
 
 log = logging.getLogger(__name__)
 MARKER_KEY = b"__catch_up_marker__"
@@ -82,16 +83,9 @@ class DedupLog:
         )
         await consumer.start()
         self._consumer = consumer
-        deadline = time.monotonic() + timeout
-        partitions: set[int] | None = None
-        while not partitions:
-            await consumer.topics()  # refreshes metadata
-            partitions = consumer.partitions_for_topic(self.topic)
-            if not partitions:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"topic {self.topic} has no partitions")
-                await asyncio.sleep(0.2)
-        self._partitions = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        self._partitions = await partitions_of(self.bootstrap, self.topic, timeout)
+        if not self._partitions:
+            raise RuntimeError(f"topic {self.topic} has no partitions")
         consumer.assign(self._partitions)
         await consumer.seek_to_beginning(*self._partitions)
         await self.catch_up(timeout)

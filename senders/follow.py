@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.codec import loads
 from senders.suppression import SuppressionView
+from senders.topics import partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +43,7 @@ class ShopperEventsFollower:
         await consumer.start()
         self._consumer = consumer
         deadline = time.monotonic() + timeout
-        partitions: set[int] | None = None
-        while not partitions and time.monotonic() < deadline:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(self.topic)
-            if not partitions:
-                await asyncio.sleep(0.2)
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions or ())]
+        tps = await partitions_of(self.bootstrap, self.topic, timeout)
         self._tps = tps
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

@@ -48,7 +48,9 @@ def answers_at_least(old: int, new: int):
 
 async def test_rebalanced_partitions_are_not_resent(broker, tmp_path):
     names = TopicNames(f"rebal-{uuid.uuid4().hex[:8]}-")
-    await ensure_topics(broker.bootstrap, [names.touches("email")], 4)
+    # the results topic too: reading it before the sender has created it would make a broker
+    # that auto-creates topics (Apache Kafka: one partition) give it another partition count
+    await ensure_topics(broker.bootstrap, [names.touches("email"), names.touch_results], 4)
     outbox = tmp_path / "outbox"
     args = [
         "sender", "--channel", "email", "--broker", broker.url, "--topic-prefix", names.prefix,
