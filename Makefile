@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest test-compiled test-kafka bench clean
+.PHONY: run test lint typecheck pytest test-compiled test-kafka test-reliability bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,9 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# Everything but the reliability suite, which has its own target (minutes of injected faults).
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --ignore=tests/reliability
 
 # The core compiled with mypyc as the production image builds it (setup.py), in a throwaway
 # wheel, against tests/unit. Skipped, loudly, where there is no C compiler or Python.h, unless
@@ -42,6 +43,12 @@ test-compiled: $(VENV)/.installed-dev
 test-kafka: $(VENV)/.installed-dev
 	.ci/test-kafka $(abspath $(BIN))/python
 
+# The reliability suite (RELIABILITY.md): faults injected into the real processes, its figures
+# printed as a table at the end. .ci/run runs it after `make test`; `make test-kafka` runs it on
+# Apache Kafka with the other broker-backed tests.
+test-reliability: $(VENV)/.installed-dev
+	$(BIN)/pytest -q -rfE tests/reliability
+
 test: lint typecheck pytest test-compiled
 
 bench: $(VENV)/.installed-dev
@@ -49,9 +56,3 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
-
-# The reliability suite alone (RELIABILITY.md): faults injected into the real processes, the
-# figures printed as a table at the end. `make pytest` runs it too.
-.PHONY: test-reliability
-test-reliability: $(VENV)/.installed-dev
-	$(BIN)/pytest -q -rxX tests/reliability
