@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import IO, Protocol, Self
 
 from aiokafka import AIOKafkaClient
 
@@ -124,16 +124,20 @@ def make_broker(kind: str = "tansu", port: int | None = None) -> Broker:
     raise BrokerError(f"unknown broker kind {kind!r}: expected one of {', '.join(BROKER_KINDS)}")
 
 
-class EmbeddedBroker:
-    """A tansu broker process on ``127.0.0.1:port``; use as a context manager."""
+class BrokerProcess:
+    """A broker run as a child process on ``127.0.0.1:port``: its log, readiness, stop and
+    context-manager protocol; subclasses say how to start it (:meth:`_launch`)."""
 
-    kind = "tansu"
+    kind = ""
+    name = "broker"
+    start_timeout = 20.0
+    stop_timeout = 5.0
 
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
         self.port = port or free_port()
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
-        self._log: object | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -147,30 +151,29 @@ class EmbeddedBroker:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def start(self, timeout: float = 20.0) -> EmbeddedBroker:
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _launch(self, log: IO[bytes]) -> subprocess.Popen[bytes]:
+        raise NotImplementedError
+
+    def start(self, timeout: float | None = None) -> Self:
+        """Start the process and wait until a Kafka client fetches metadata from it."""
         if self.running:
             return self
-        binary = broker_binary()
-        listener = f"tcp://127.0.0.1:{self.port}"
-        handle = (  # closed in stop()
+        self._log = (  # closed in stop()
             tempfile.TemporaryFile() if self.log_path is None else self.log_path.open("ab")  # noqa: SIM115
         )
-        self._log = handle
-        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-        self._process = subprocess.Popen(
-            [binary, "broker", "--listener-url", listener, "--advertised-listener-url", listener],
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-            env=env,
-        )
         try:
-            wait_ready(self.bootstrap, timeout)
-        except BaseException:
+            self._process = self._launch(self._log)
+            wait_ready(self.bootstrap, self.start_timeout if timeout is None else timeout)
+        except BaseException as exc:
             output = self._tail()
             self.stop()
-            raise BrokerError(f"embedded broker failed to start: {output}") from None
+            if isinstance(exc, BrokerError) and not output:
+                raise
+            raise BrokerError(f"{self.name} failed to start: {output or exc}") from None
         return self
 
     def _tail(self) -> str:
@@ -178,30 +181,37 @@ class EmbeddedBroker:
         if handle is None:
             return ""
         with contextlib.suppress(Exception):
-            handle.seek(0)  # type: ignore[attr-defined]
-            data: bytes = handle.read()  # type: ignore[attr-defined]
-            return data[-2000:].decode(errors="replace")
+            handle.seek(0)
+            return handle.read()[-2000:].decode(errors="replace")
         return ""
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.terminate()
             try:
-                process.wait(timeout)
+                process.wait(self.stop_timeout if timeout is None else timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
         if self._log is not None:
             with contextlib.suppress(Exception):
-                self._log.close()  # type: ignore[attr-defined]
+                self._log.close()
             self._log = None
 
-    def close(self) -> None:
-        """Stop; tansu keeps nothing to delete."""
+    def kill(self) -> None:
+        """SIGKILL, as a crash."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
         self.stop()
 
-    def __enter__(self) -> EmbeddedBroker:
+    def close(self) -> None:
+        """Stop, and delete what this broker keeps on disk (if anything)."""
+        self.stop()
+
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -210,7 +220,27 @@ class EmbeddedBroker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        self.close()
+
+
+class EmbeddedBroker(BrokerProcess):
+    """A tansu broker process on ``127.0.0.1:port`` (memory storage); a context manager."""
+
+    kind = "tansu"
+    name = "embedded broker"
+
+    def _launch(self, log: IO[bytes]) -> subprocess.Popen[bytes]:
+        listener = f"tcp://127.0.0.1:{self.port}"
+        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+        return subprocess.Popen(
+            [broker_binary(), "broker", "--listener-url", listener,
+             "--advertised-listener-url", listener],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+            env=env,
+        )  # fmt: skip
 
 
 @contextlib.contextmanager

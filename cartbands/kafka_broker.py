@@ -24,9 +24,9 @@ import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
+from typing import IO
 
-from cartbands.broker import BrokerError, _die_with_parent, free_port, wait_ready
+from cartbands.broker import BrokerError, BrokerProcess, _die_with_parent, free_port
 
 KAFKA_VERSION = "4.4.0"
 SCALA_VERSION = "2.13"
@@ -174,10 +174,17 @@ def server_properties(
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
-class KafkaBroker:
-    """An Apache Kafka broker process on ``127.0.0.1:port``; use as a context manager."""
+class KafkaBroker(BrokerProcess):
+    """An Apache Kafka broker process on ``127.0.0.1:port``; use as a context manager.
+
+    Its data stays across :meth:`stop` and :meth:`kill` then :meth:`start`; :meth:`close`
+    deletes the log directory it created.
+    """
 
     kind = "kafka"
+    name = "Apache Kafka"
+    start_timeout = 60.0
+    stop_timeout = 15.0
 
     def __init__(
         self,
@@ -186,34 +193,13 @@ class KafkaBroker:
         data_dir: Path | None = None,
         overrides: Mapping[str, str] | None = None,
     ) -> None:
-        self.port = port or free_port()
+        super().__init__(port, log_path)
         self.controller_port = free_port()
-        self.log_path = log_path
         self.overrides = dict(overrides or {})
         self._own_dir = data_dir is None
         self.data_dir = data_dir
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: object | None = None
 
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"kafka://{self.bootstrap}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def start(self, timeout: float = 60.0) -> KafkaBroker:
-        if self.running:
-            return self
+    def _launch(self, log: IO[bytes]) -> subprocess.Popen[bytes]:
         lib = kafka_classpath()
         if self.data_dir is None:
             self.data_dir = Path(tempfile.mkdtemp(prefix="cartbands-kafka-"))
@@ -225,25 +211,14 @@ class KafkaBroker:
                 server_properties(self.port, self.controller_port, logs, self.overrides)
             )
             self._format(lib, config)
-        handle = (  # closed in stop()
-            tempfile.TemporaryFile() if self.log_path is None else self.log_path.open("ab")  # noqa: SIM115
-        )
-        self._log = handle
-        self._process = subprocess.Popen(
+        return subprocess.Popen(
             [*self._java(lib), "kafka.Kafka", str(config)],
             stdin=subprocess.DEVNULL,
-            stdout=handle,
+            stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
             cwd=self.data_dir,
         )
-        try:
-            wait_ready(self.bootstrap, timeout)
-        except BaseException:
-            output = self._tail()
-            self.stop()
-            raise BrokerError(f"Apache Kafka failed to start: {output}") from None
-        return self
 
     def _java(self, lib: Path) -> list[str]:
         assert self.data_dir is not None
@@ -265,55 +240,12 @@ class KafkaBroker:
             output = (result.stdout + result.stderr)[-2000:]
             raise BrokerError(f"kafka.tools.StorageTool format failed: {output}")
 
-    def _tail(self) -> str:
-        handle = self._log
-        if handle is None:
-            return ""
-        with contextlib.suppress(Exception):
-            handle.seek(0)  # type: ignore[attr-defined]
-            data: bytes = handle.read()  # type: ignore[attr-defined]
-            return data[-2000:].decode(errors="replace")
-        return ""
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Shut the broker down (SIGTERM, SIGKILL after ``timeout``); its data stays."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._log is not None:
-            with contextlib.suppress(Exception):
-                self._log.close()  # type: ignore[attr-defined]
-            self._log = None
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash: what the broker had not flushed is recovered at the next start."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
-        self.stop()
-
     def close(self) -> None:
         """Stop and delete the log directory this broker created."""
         self.stop()
         if self._own_dir and self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir = None
-
-    def __enter__(self) -> KafkaBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @contextlib.contextmanager
