@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from schemas.batches import records_of
+
 
 class Undecodable(ValueError):
     """A message that is not JSON; the text says so, after ``json:``."""
@@ -29,14 +31,6 @@ class BadTick(ValueError):
 # the times a tick may carry: what a datetime can hold (recovery.checkouts.epoch's range)
 TICK_MIN = 0.0
 TICK_MAX = 253402300799.0
-
-
-def records_of(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("batch"), list) and len(value) == 1:
-        return list(value["batch"])
-    return [value]
 
 
 def records_in(payload: Any) -> list[Any]:

@@ -8,7 +8,7 @@ message stays under ``BATCH_MAX_BYTES``, far below the broker's and the producer
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 BATCH_MAX_BYTES = 64 * 1024
 
@@ -51,3 +51,13 @@ def packed(
     for run in runs(items, lambda item: len(payload(item)), limit):
         out.append((run, None if len(run) == 1 else batch_message([payload(i) for i in run])))
     return out
+
+
+def records_of(value: Any) -> list[Any]:
+    """The records a decoded message holds: those of a ``{"batch": [...]}`` message or of a
+    JSON array, in order; any other value is one record."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("batch"), list) and len(value) == 1:
+        return list(value["batch"])
+    return [value]

@@ -10,6 +10,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from schemas.batches import records_of
 from schemas.codec import loads
 from senders.suppression import SuppressionView
 from senders.topics import partitions_of
@@ -74,8 +75,11 @@ class ShopperEventsFollower:
                     value = loads(record.value)
                 except ValueError:
                     continue  # stage B dead-letters what it cannot read; nothing to learn here
-                if self.view.apply(value):
-                    self.applied += 1
+                # stage A sends a partition's records as one {"batch": [...]} message: the
+                # abandonments a redacted shopper's later touches are matched against among them
+                for each in records_of(value):
+                    if self.view.apply(each):
+                        self.applied += 1
 
     async def sync(self, timeout: float) -> bool:
         """Wait until what was on the topic when called has been read (a fetch that began

@@ -13,10 +13,10 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.wire import records_of
 from gateway.emit import Emit
 from gateway.output import Batcher, BrokerUnavailable, Output, pack
 from gateway.topicguard import TopicGuard
+from schemas.batches import records_of
 from streams.partitioning import murmur2
 from streams.topics import TopicNames
 

@@ -14,7 +14,6 @@ import jsonschema
 import pytest
 from aiohttp import web
 
-from agents.wire import records_of
 from cartbands.kafka import reader
 from cartbands.policyfile import load_policy
 from gateway.bigcommerce_api import BigCommerceApi
@@ -22,6 +21,7 @@ from gateway.cli import bound_port
 from gateway.config import build_config
 from gateway.signatures import twilio_signature
 from recovery.ids import shopper_key
+from schemas.batches import records_of
 from schemas.jsonschema import record_schema
 from schemas.records import CartCompleted, CartUpdated, ConsentChanged
 from tests.gateway.helpers import (

@@ -305,6 +305,36 @@ async def test_follower_sync_returns_once_what_was_written_is_read(broker):
         await follower.stop()
 
 
+@pytest.mark.broker
+async def test_follower_reads_the_records_of_a_batch_message(broker):
+    """Stage A sends stage B its records of a partition as ``{"batch": [...]}`` messages: the
+    follower takes in each record of one, or a redacted shopper's new cart counts as unknown
+    and its touches are suppressed (invariant 6: activity after the redaction starts anew)."""
+    from senders.follow import ShopperEventsFollower
+
+    names = TopicNames(f"batch-{uuid.uuid4().hex[:8]}-")
+    await ensure_topics(broker.bootstrap, [names.shopper_events], 2)
+    view = SuppressionView()
+    follower = ShopperEventsFollower(broker.bootstrap, names.shopper_events, view)
+    await follower.start(timeout=10)
+    try:
+        batch = {"batch": [
+            {"type": "tick", "now": 1793635200.0, "src": 0, "of": 2},
+            redaction("2026-11-02T15:00:00Z", email="fay@example.com"),
+            abandoned("chk-new", 1, "2026-11-02T15:10:00Z", "2026-11-02T15:40:00Z"),
+        ]}  # fmt: skip
+        await produce(broker.bootstrap, names.shopper_events, [("demo:5f2a9c", batch)])
+        assert await follower.sync(10)
+    finally:
+        await follower.stop()
+    assert ("demo", "chk-new", 1) in view.activity
+    assert follower.applied == 2
+    new = touch(cart="chk-new", due_at="2026-11-02T19:00:00Z")
+    assert view.awaits_activity(new, "email") is False
+    assert view.check(new, "email") is None
+    assert view.check(touch(cart="chk-old"), "email") is not None  # the redaction was read
+
+
 def test_a_carts_activity_is_kept_for_the_horizon_after_its_abandonment():
     view = SuppressionView()
     view.apply(abandoned("chk-a", 1, "2026-11-02T15:00:00Z", "2026-11-02T15:05:00Z"))
