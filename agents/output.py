@@ -233,7 +233,7 @@ class Output:
             sent = await producer.send_batch(batch, name, partition=partition)
         changelog = name in self._changelogs
         shipment.pending += 1
-        sent.add_done_callback(self._on_delivered(shipment, name, partition, count, changelog))
+        sent.add_done_callback(self._on_delivered(shipment, name, partition, changelog))
         return count
 
     def _requeue(
@@ -254,10 +254,16 @@ class Output:
         self._queued = left
 
     def _on_delivered(
-        self, shipment: _Shipment, topic: str, partition: int, count: int, changelog: bool
+        self, shipment: _Shipment, topic: str, partition: int, changelog: bool
     ) -> Callable[[asyncio.Future[Any]], None]:
-        """Count a batch of ``shipment`` acknowledged (a changelog batch's newest offset is its
-        base offset plus its records after the first), then store what has settled."""
+        """Count a batch of ``shipment`` acknowledged, then store what has settled.
+
+        A changelog batch counts by its base offset (its first record's), not its last
+        record's: Faust's recovery stops a worker whose store says it holds more of a changelog
+        than the broker's end offset, and tansu answers that end offset with the last batch's
+        base offset + 1 (quirk 4 of ../shared/BROKER.md), so a worker restarted after a kill
+        on its kept RocksDB state refused to start. A restore from the base offset applies the
+        rest of the batch again, which the store already holds: the same values, in order."""
         tp = TopicPartition(topic, partition)
 
         def delivered(future: asyncio.Future[Any]) -> None:
@@ -269,7 +275,7 @@ class Output:
                 self._failure = self._failure or error
                 return
             if changelog:
-                offset = future.result().offset + count - 1
+                offset = future.result().offset
                 shipment.offsets[tp] = max(offset, shipment.offsets.get(tp, -1))
             self._settle()
 

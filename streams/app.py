@@ -12,6 +12,7 @@ import faust
 import schemas  # noqa: F401  (registers the orjson codec)
 from recovery.policyset import PolicySet
 from streams.supervision import StopOnCrash
+from streams.tables import KeptTable
 from streams.topics import CHANNELS, TopicNames
 
 Clock = Literal["wall", "event"]
@@ -95,6 +96,8 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         # an agent that raised stops the worker (non-zero exit) instead of idling, restarted
         agent_supervisor=StopOnCrash,
+        # a restore records no changelog offset past the broker's end (tansu's quirk 4)
+        Table=KeptTable,
     )
 
     def topic(name: str, serializer: str = "orjson") -> faust.TopicT:

@@ -1,0 +1,42 @@
+"""The app's tables: a restore never records a changelog offset past the broker's end offset.
+
+Faust's recovery refuses to start a worker whose store records a changelog offset above the
+highwater it read (the partition's end offset - 1), and tansu answers that end offset with the
+last batch's base offset + 1 (quirk 4 of ../shared/BROKER.md). A restore applies every record
+it fetched, the rest of that last batch included, and a RocksDB store records the newest one:
+a worker killed after a restore, before it wrote that partition again, could not restart on
+its kept state. The offset recorded is kept at the highwater the recovery read; the records
+after it are applied again by the next restore, in order, to the values the store holds. A
+standby goes on reading past the highwater read at the last rebalance: promoted, it re-reads
+the records since then (on Apache Kafka too, where the highwater is the true end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, cast
+
+import faust
+
+
+class KeptTable(faust.Table):
+    def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
+        events = list(batch)
+        super().apply_changelog_batch(events)
+        newest: dict[Any, int] = {}
+        for event in events:
+            tp, offset = event.message.tp, event.message.offset
+            newest[tp] = max(offset, newest.get(tp, offset))
+        recovery = cast(Any, self.app.tables).recovery
+        for tp, offset in newest.items():
+            end = highwater(recovery, tp)
+            if end is not None and offset > end:
+                self.data.set_persisted_offset(tp, end)
+
+
+def highwater(recovery: Any, tp: Any) -> int | None:
+    """The highwater the recovery read for ``tp`` (active or standby), if it read one."""
+    for highwaters in (recovery.active_highwaters, recovery.standby_highwaters):
+        if tp in highwaters:  # a Counter: a missing key would read as 0
+            return int(highwaters[tp])
+    return None

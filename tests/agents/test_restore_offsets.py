@@ -1,0 +1,56 @@
+"""A restore records no changelog offset past the highwater Faust's recovery read.
+
+tansu answers a partition's end offset with its last batch's base offset + 1 (quirk 4 of
+../shared/BROKER.md), while a restore fetches and applies that whole batch; Faust's recovery
+then refuses to restart the worker on its kept RocksDB state if the store recorded the batch's
+last offset (``ConsistencyError``: the persisted offset is higher than the highwater).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from aiokafka.structs import TopicPartition
+
+from cartbands.policyfile import load_policy
+from schemas.codec import dumps
+from streams.app import create_app
+
+
+def restored(tmp_path: Path, highwater: int | None) -> tuple[Any, TopicPartition]:
+    """A RocksDB-backed table after the restore of a batch of 4 records (offsets 13 to 16) of
+    its changelog partition 2, the recovery having read ``highwater`` for it."""
+    app = create_app(
+        broker="kafka://127.0.0.1:9",
+        policies=load_policy(),
+        app_id="restore-test",
+        store="rocksdb://",
+        state_dir=tmp_path,
+    ).app
+    table = app.tables["shoppers"]
+    tp = TopicPartition(table.changelog_topic.get_topic_name(), 2)
+    if highwater is not None:
+        app.tables.recovery.active_highwaters[tp] = highwater
+    events = [
+        SimpleNamespace(
+            message=SimpleNamespace(
+                tp=tp, partition=2, offset=offset, key=dumps(f"k{offset}"), value=dumps({})
+            )
+        )
+        for offset in range(13, 17)
+    ]
+    table.apply_changelog_batch(events)
+    return table, tp
+
+
+def test_restore_records_at_most_the_highwater_read(tmp_path: Path) -> None:
+    table, tp = restored(tmp_path, highwater=13)  # tansu: the last batch's base offset
+    assert table.data.persisted_offset(tp) == 13
+    assert table.data.get("k16") == {}  # the records themselves are all applied
+
+
+def test_restore_records_its_newest_offset_when_under_the_highwater(tmp_path: Path) -> None:
+    table, tp = restored(tmp_path, highwater=16)  # Apache Kafka: the last record's offset
+    assert table.data.persisted_offset(tp) == 16
