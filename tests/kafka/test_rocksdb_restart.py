@@ -1,9 +1,9 @@
 """A worker restarted on its RocksDB state (kept, not restored from the changelogs).
 
-On tansu such a restart dies at start with Faust's ``ConsistencyError`` (the offset persisted
-in the store is beyond the changelog's end offset that tansu reports, quirk 4), so every
-restart there is a full restore; the pipeline tests close the changelogs with an extra record
-to get past it. On Apache Kafka the worker reopens its files and carries on. The figure at
+tansu reports a changelog's end short (quirk 4 in BROKER.md); the store records a changelog
+batch's first offset and a restore caps what it records at the end it read, so that a restart
+there is not refused with Faust's ``ConsistencyError``. Apache Kafka reports the real end: this
+test shows the worker reopens its files and carries on with the core's decisions. The figure at
 100,000 pending carts: ``python -m bench.timers --broker kafka --worker 100000``.
 """
 
