@@ -50,6 +50,14 @@ class Watermarks:
         """The partition's watermark: None until every stage-A partition has ticked."""
         return self._marks.get(partition)
 
+    def forget_all(self) -> None:
+        """Start again from the ticks read from now on. A worker given back a partition
+        resumes from its committed offset, possibly before ticks it had read: a watermark
+        kept from then would let touches fall due ahead of records it has yet to re-read (an
+        order among them)."""
+        self._ticks.clear()
+        self._marks.clear()
+
 
 def register(pipeline: Pipeline, output: Output) -> None:
     app = pipeline.app
@@ -85,6 +93,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         index.forget_all()
+        watermarks.forget_all()
 
     async def dead_letter(partition: int, record: Any, reason: str) -> None:
         """A record stage B cannot take: to the pipeline's dead-letter topic with its reason
