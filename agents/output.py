@@ -55,6 +55,10 @@ class OutputFailed(RuntimeError):
     """Records handed to the producer were not delivered: the agent cannot go on."""
 
 
+class PartitionGone(OutputFailed):
+    """A record's partition is not at the broker: the worker cannot go on with this layout."""
+
+
 @dataclass
 class _Write:
     table: Any
@@ -224,13 +228,19 @@ class Output:
             if batch.append(key=key, value=value, timestamp=None) is None:
                 break
             count += 1
-        if count == 0:
-            key, value = records[start]
-            sent = await producer.send(name, value, key=key, partition=partition)
-            count = 1
-        else:
-            batch.close()
-            sent = await producer.send_batch(batch, name, partition=partition)
+        try:
+            if count == 0:
+                key, value = records[start]
+                sent = await producer.send(name, value, key=key, partition=partition)
+                count = 1
+            else:
+                batch.close()
+                sent = await producer.send_batch(batch, name, partition=partition)
+        except AssertionError as exc:  # aiokafka's own check that the broker has the partition
+            raise PartitionGone(
+                f"{name} has no partition {partition} at the broker "
+                "(topics deleted, or re-created with fewer partitions)"
+            ) from exc
         changelog = name in self._changelogs
         shipment.pending += 1
         sent.add_done_callback(self._on_delivered(shipment, name, partition, changelog))

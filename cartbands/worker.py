@@ -151,6 +151,9 @@ def run_worker(
     )
     if customize is not None:
         customize(pipeline)
+    pipeline.app.crash_listeners.append(
+        lambda reason: PROCESS.fail(f"crashed: {type(reason).__name__}: {reason}"[:300])
+    )
     settings.state_dir.mkdir(parents=True, exist_ok=True)
 
     loop = asyncio.new_event_loop()

@@ -11,7 +11,7 @@ import faust
 
 import schemas  # noqa: F401  (registers the orjson codec)
 from recovery.policyset import PolicySet
-from streams.supervision import StopOnCrash
+from streams.supervision import ExitingApp, StopOnCrash
 from streams.tables import KeptTable
 from streams.topics import CHANNELS, TopicNames
 
@@ -36,7 +36,7 @@ def code_secret(store: str, environ: dict[str, str] | None = None) -> bytes:
 class Pipeline:
     """The app, its policy, and the topics the agents read from and write to."""
 
-    app: faust.App
+    app: ExitingApp
     policies: PolicySet
     names: TopicNames
     cart_events: faust.TopicT
@@ -69,7 +69,7 @@ def create_app(
 ) -> Pipeline:
     """Build the two-stage app; ``clock='event'`` takes time only from ticks in the input."""
     names = TopicNames(topic_prefix)
-    app = faust.App(
+    app = ExitingApp(
         app_id,
         broker=broker,
         store=store,

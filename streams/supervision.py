@@ -13,8 +13,10 @@ import asyncio
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
+import faust
 from mode import OneForOneSupervisor, ServiceT
 
 log = logging.getLogger(__name__)
@@ -38,9 +40,33 @@ def exit_after(grace: float = SHUTDOWN_GRACE, code: int = 1) -> None:
 
 
 async def stop_app(app: Any, reason: BaseException) -> None:
-    """Crash ``app`` (the worker then stops and exits non-zero), with a hard exit as backstop."""
-    exit_after()
+    """Crash ``app``: the worker then stops and exits non-zero (:class:`ExitingApp`)."""
     await app.crash(reason)
+
+
+class ExitingApp(faust.App):
+    """A Faust app whose every crash ends the process with a non-zero code.
+
+    Besides a dead agent, a timer or task that raises (a produce to a partition the broker no
+    longer has, say) crashes the app; Faust then logs it and may hang in its stop while the
+    process stays up, consuming nothing. Each crash tells ``crash_listeners`` (readiness) and
+    arms the hard exit once.
+    """
+
+    crash_listeners: list[Callable[[BaseException], None]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.crash_listeners = []
+        self._exit_armed = False
+
+    async def crash(self, reason: BaseException) -> None:
+        for listener in self.crash_listeners:
+            listener(reason)
+        if not self._exit_armed:
+            self._exit_armed = True
+            exit_after()
+        await super().crash(reason)
 
 
 class StopOnCrash(OneForOneSupervisor):

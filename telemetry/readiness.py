@@ -26,15 +26,24 @@ class Readiness:
         self._lock = threading.Lock()
         self._ready = False
         self._reason = "starting"
+        self._failed = False
         if gauge is not None:
             gauge.set(0)
 
     def set(self, ready: bool, reason: str = "") -> None:
         with self._lock:
+            if self._failed:
+                return
             self._ready = ready
             self._reason = "" if ready else (reason or "not ready")
         if self._gauge is not None:
             self._gauge.set(1 if ready else 0)
+
+    def fail(self, reason: str) -> None:
+        """Not ready for good: the process is stopping, whatever a later check finds."""
+        self.set(False, reason)
+        with self._lock:
+            self._failed = True
 
     @property
     def ready(self) -> bool:
