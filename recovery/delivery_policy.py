@@ -22,6 +22,7 @@ delivery:
 from __future__ import annotations
 
 import re
+import string
 from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -138,8 +139,87 @@ class SlackAdapter(_Strict):
     timeout: Duration = timedelta(seconds=30)
 
 
-EmailAdapter = Annotated[OutboxAdapter | SmtpAdapter | BrevoAdapter, Field(discriminator="adapter")]
-SmsAdapter = Annotated[OutboxAdapter | TwilioAdapter, Field(discriminator="adapter")]
+# What a flow event's name may mention: ``"cartbands {band} step {step}"``.
+FLOW_EVENT_FIELDS = ("channel", "band", "segment", "step", "template")
+_REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9]+)?$")
+_BREVO_EVENT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _flow_event_name(value: str) -> str:
+    """A metric/event name template: placeholders from :data:`FLOW_EVENT_FIELDS` only."""
+    if not value.strip():
+        raise ValueError("the event name must not be empty")
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+    except ValueError as exc:
+        raise ValueError(f"bad placeholder in {value!r}: {exc}") from None
+    unknown = sorted(set(fields) - set(FLOW_EVENT_FIELDS))
+    if unknown or "" in fields:
+        raise ValueError(
+            f"unknown placeholder(s) {unknown or ['{}']} in {value!r}; known: "
+            + ", ".join(f"{{{name}}}" for name in FLOW_EVENT_FIELDS)
+        )
+    return value
+
+
+FlowEventName = Annotated[str, BeforeValidator(_flow_event_name)]
+
+
+class KlaviyoEventsAdapter(_Strict):
+    """Klaviyo Events API (``POST {base_url}/api/events``): each touch becomes an event of
+    ``metric`` on the merchant's account, and the merchant's flow triggered by that metric sends
+    the message. Consented shoppers are subscribed to the channel's marketing first."""
+
+    adapter: Literal["klaviyo_events"]
+    api_key_env: EnvName = "KLAVIYO_PRIVATE_API_KEY"
+    metric: FlowEventName = Field(default="cartbands touch", max_length=127)
+    revision: str = "2026-10-15"
+    subscribe: bool = True
+    """Subscribe a shopper whose consent we recorded (never one without)."""
+    list_id: str | None = None
+    """The list subscriptions add the shopper to (its double opt-in setting applies)."""
+    base_url: str = "https://a.klaviyo.com"
+    timeout: Duration = timedelta(seconds=30)
+
+    @field_validator("revision")
+    @classmethod
+    def _dated(cls, value: str) -> str:
+        if not _REVISION.match(value):
+            raise ValueError(f"{value!r} is not a Klaviyo API revision (YYYY-MM-DD)")
+        return value
+
+
+class BrevoEventsAdapter(_Strict):
+    """Brevo Events API (``POST {base_url}/v3/events``): each touch becomes an event named
+    ``event_name``, which starts the merchant's Brevo automation."""
+
+    adapter: Literal["brevo_events"]
+    api_key_env: EnvName = "BREVO_API_KEY"
+    event_name: FlowEventName = Field(default="cartbands_touch", max_length=255)
+    base_url: str = "https://api.brevo.com"
+    timeout: Duration = timedelta(seconds=30)
+
+    @field_validator("event_name")
+    @classmethod
+    def _brevo_characters(cls, value: str) -> str:
+        literal = "".join(text for text, _, _, _ in string.Formatter().parse(value))
+        if literal and not _BREVO_EVENT_NAME.match(literal):
+            raise ValueError(f"{value!r}: Brevo event names allow letters, digits, - and _ only")
+        return value
+
+
+# Adapters that hand the touch to the merchant's own flow instead of sending a message.
+FLOW_EVENT_ADAPTERS = (KlaviyoEventsAdapter, BrevoEventsAdapter)
+
+
+EmailAdapter = Annotated[
+    OutboxAdapter | SmtpAdapter | BrevoAdapter | KlaviyoEventsAdapter | BrevoEventsAdapter,
+    Field(discriminator="adapter"),
+]
+SmsAdapter = Annotated[
+    OutboxAdapter | TwilioAdapter | KlaviyoEventsAdapter | BrevoEventsAdapter,
+    Field(discriminator="adapter"),
+]
 AdsAdapter = Annotated[OutboxAdapter | MetaAudienceAdapter, Field(discriminator="adapter")]
 HumanAdapter = Annotated[
     OutboxAdapter | GorgiasAdapter | SlackAdapter, Field(discriminator="adapter")
@@ -152,6 +232,8 @@ AnyAdapter = (
     | MetaAudienceAdapter
     | GorgiasAdapter
     | SlackAdapter
+    | KlaviyoEventsAdapter
+    | BrevoEventsAdapter
 )
 
 
@@ -187,7 +269,17 @@ class RetryPolicy(_Strict):
         return self
 
 
-PROVIDERS = ("outbox", "smtp", "brevo", "twilio", "meta_audience", "gorgias", "slack")
+PROVIDERS = (
+    "outbox",
+    "smtp",
+    "brevo",
+    "twilio",
+    "meta_audience",
+    "gorgias",
+    "slack",
+    "klaviyo_events",
+    "brevo_events",
+)
 
 
 class DeliveryPolicy(_Strict):
@@ -225,9 +317,9 @@ class DeliveryPolicy(_Strict):
 
     @model_validator(mode="after")
     def _can_spam(self) -> DeliveryPolicy:
-        if not isinstance(self.email, OutboxAdapter) and (
-            not self.sender.postal_address or not self.sender.unsubscribe_url
-        ):
+        # A flow event carries no message: the ESP's own template has the opt-out and address.
+        renders = not isinstance(self.email, (OutboxAdapter, *FLOW_EVENT_ADAPTERS))
+        if renders and (not self.sender.postal_address or not self.sender.unsubscribe_url):
             raise ValueError(
                 "a real email adapter needs sender.postal_address and sender.unsubscribe_url "
                 "(CAN-SPAM: every commercial email carries both)"

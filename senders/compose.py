@@ -13,8 +13,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from recovery.delivery_policy import SenderIdentity
 from schemas.records import Incentive, TouchCommand
-from senders.audience import audience_row
-from senders.messages import AudienceChange, EmailMessage, HumanNote, Message, SmsMessage
+from senders.audience import audience_row, normalize_phone
+from senders.messages import (
+    AudienceChange,
+    EmailMessage,
+    EventItem,
+    HumanNote,
+    Message,
+    SmsMessage,
+    TouchEvent,
+)
 from senders.outcomes import PermanentError
 from senders.templates import TemplateSource, render_html, render_text
 
@@ -254,10 +262,79 @@ def compose_human(
     )
 
 
+def compose_event(command: TouchCommand, channel: str) -> TouchEvent:
+    """The touch's facts for the merchant's flow: the shopper's address on ``channel`` (an
+    E.164 number for SMS, as Klaviyo and Brevo want it) and a recovery link are required."""
+    contact = command.contact
+    email = (contact.email or "").strip() or None
+    number = (contact.sms_phone or contact.phone or "").strip()
+    digits = normalize_phone(number) if number else None
+    phone = f"+{digits}" if digits else None
+    if channel == "email":
+        if email is None or "@" not in email:
+            raise PermanentError("no valid email address for this shopper")
+        consent = contact.email_consent
+    elif channel == "sms":
+        if phone is None:
+            raise PermanentError("no phone number in international (E.164) form for this shopper")
+        consent = contact.sms_consent
+    else:
+        raise PermanentError(f"a flow event cannot carry a {channel} touch")
+    _require_link(command)
+    assert command.recovery_url is not None
+    summary = command.cart_summary
+    incentive = command.incentive
+    items = tuple(
+        EventItem(
+            title=item.title,
+            quantity=item.quantity,
+            price=item.price,
+            product_id=item.product_id,
+            variant_id=item.variant_id,
+            sku=item.sku,
+        )
+        for item in summary.items
+    )
+    return TouchEvent(
+        touch_id=command.touch_id,
+        store=command.store,
+        cart=command.cart,
+        channel=channel,
+        step=command.step,
+        band=command.band,
+        segment=command.segment,
+        template=command.template,
+        email=email if channel == "email" else None,
+        phone=phone if channel == "sms" else None,
+        first_name=(contact.first_name or "").strip() or None,
+        locale=contact.locale,
+        marketing_consent=consent,
+        cart_total=summary.total,
+        currency=summary.currency,
+        items=items,
+        recovery_url=command.recovery_url,
+        due_at=command.due_at,
+        incentive_kind=incentive.kind if incentive else None,
+        incentive_value=incentive.value if incentive else None,
+        discount_code=incentive.code if incentive else None,
+        incentive_service=incentive.service if incentive else None,
+        incentive_expires_at=incentive.expires_at if incentive else None,
+        incentive_text=incentive_line(incentive, summary.currency) or None,
+        reason=command.reason,
+    )
+
+
 def compose(
-    command: TouchCommand, channel: str, identity: SenderIdentity, source: TemplateSource
+    command: TouchCommand,
+    channel: str,
+    identity: SenderIdentity,
+    source: TemplateSource,
+    event: bool = False,
 ) -> Message:
-    """The message for ``channel``; :class:`PermanentError` when it cannot be built."""
+    """The message for ``channel`` (with ``event``, the touch's facts for the merchant's own
+    flow); :class:`PermanentError` when it cannot be built."""
+    if event:
+        return compose_event(command, channel)
     if channel == "email":
         return compose_email(command, identity, source)
     if channel == "sms":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from senders.audience import SCHEMA, AudienceRow
@@ -49,7 +51,54 @@ class HumanNote:
     """Label/value pairs for a person: cart value, band, segment, link, reason."""
 
 
-Message = EmailMessage | SmsMessage | AudienceChange | HumanNote
+@dataclass(frozen=True)
+class EventItem:
+    title: str
+    quantity: int
+    price: Decimal
+    product_id: str | None
+    variant_id: str | None
+    sku: str | None
+
+
+@dataclass(frozen=True)
+class TouchEvent:
+    """The facts of one touch, for the merchant's own flow (Klaviyo, Brevo) to send.
+
+    Nothing is rendered: the ESP's template does that from these facts. ``email`` or ``phone``
+    (E.164) identifies the shopper on the touch's channel; ``marketing_consent`` is what we
+    recorded for that channel.
+    """
+
+    touch_id: str
+    store: str
+    cart: str
+    channel: str
+    step: int
+    band: str
+    segment: str
+    template: str
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    locale: str | None
+    marketing_consent: bool
+    cart_total: Decimal
+    currency: str
+    items: tuple[EventItem, ...]
+    recovery_url: str
+    due_at: datetime
+    incentive_kind: str | None = None
+    incentive_value: Decimal | None = None
+    discount_code: str | None = None
+    incentive_service: str | None = None
+    incentive_expires_at: datetime | None = None
+    incentive_text: str | None = None
+    """The offer in words (``Use code X at checkout for 12% off. Offer ends ...``)."""
+    reason: str | None = None
+
+
+Message = EmailMessage | SmsMessage | AudienceChange | HumanNote | TouchEvent
 
 
 def describe(message: Message) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from recovery import delivery_policy as dp
 from recovery.policyset import PolicySet
 from senders.adapters.base import Adapter, ConfigError
+from senders.adapters.brevo_events import BrevoEventsAdapter
 from senders.adapters.http import (
     BrevoAdapter,
     GorgiasAdapter,
@@ -21,6 +22,7 @@ from senders.adapters.http import (
     SlackAdapter,
     TwilioAdapter,
 )
+from senders.adapters.klaviyo import KlaviyoEventsAdapter
 from senders.adapters.outbox import OutboxAdapter
 from senders.adapters.smtp import SmtpAdapter
 from senders.ratelimit import Limiter
@@ -35,6 +37,8 @@ class Route:
     limiter: Limiter | None
     delivery: dp.DeliveryPolicy
     templates: TemplateSource
+    events: bool = False
+    """The adapter takes the touch's facts (a flow event), not a rendered message."""
 
 
 def build_adapter(
@@ -58,6 +62,10 @@ def build_adapter(
         return GorgiasAdapter(config, delivery.sender.from_email, environ)
     if isinstance(config, dp.SlackAdapter):
         return SlackAdapter(config, environ)
+    if isinstance(config, dp.KlaviyoEventsAdapter):
+        return KlaviyoEventsAdapter(config, environ)
+    if isinstance(config, dp.BrevoEventsAdapter):
+        return BrevoEventsAdapter(config, environ)
     raise ConfigError(f"no adapter for {config!r}")
 
 
@@ -99,6 +107,7 @@ class Routes:
                     limiter=limiters.get(key),
                     delivery=delivery,
                     templates=TemplateSource(delivery.templates_dir),
+                    events=isinstance(config, dp.FLOW_EVENT_ADAPTERS),
                 )
         if problems:
             raise ConfigError("cannot build the senders:\n  " + "\n  ".join(problems))

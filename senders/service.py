@@ -208,7 +208,9 @@ class ChannelSender:
         if early is not None:
             return await self._finish(record, command, early, provider)
         try:
-            message = compose(command, self.channel, route.delivery.sender, route.templates)
+            message = compose(
+                command, self.channel, route.delivery.sender, route.templates, route.events
+            )
         except PermanentError as exc:
             return await self._finish(
                 record, command, Verdict(Outcome.DEAD_LETTERED, exc.reason), provider
