@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -361,3 +362,54 @@ async def test_brevo_event_request_and_errors(brevo, make_touch):
     result = await send(BrevoEventsAdapter(config, {"BREVO_API_KEY": KEY}), touch)
     assert result.outcome is Outcome.DEAD_LETTERED
     assert result.reason == "HTTP 400: Brevo invalid_parameter: identifiers is invalid"
+
+
+# --- the sender service, through the broker ----------------------------------------------------
+
+
+@pytest.mark.broker
+async def test_a_touch_ends_as_one_klaviyo_event_through_the_sender(broker, tmp_path, klaviyo):
+    """A touch on ``touches.email`` becomes one event at Klaviyo; the same touch read again is
+    answered ``deduplicated`` from the de-dup log and never reaches Klaviyo a second time."""
+    from sender_helpers import answered, having, only_repeats, read_until, touch_data
+    from test_sender_service import start_service
+
+    from cartbands.kafka import produce
+    from streams.topics import TopicNames
+
+    data = yaml.safe_load(DEFAULT_POLICY.read_text())
+    data["defaults"]["delivery"] = {
+        "email": {"adapter": "klaviyo_events", "base_url": klaviyo.url, "metric": "cart {band}"}
+    }
+    prefix = TopicNames("flows1-")
+    environ = {"KLAVIYO_PRIVATE_API_KEY": KEY}
+    _service, stop, task = await start_service(
+        broker, tmp_path, prefix, parse_policy(data), environ=environ
+    )
+    touch = touch_data(touch_id="t_flow_1", incentive=INCENTIVE)
+    try:
+        await produce(broker.bootstrap, prefix.touches("email"), [(touch["shopper"], touch)])
+        results = await read_until(
+            broker.bootstrap, [prefix.touch_results], having("touch_id", ["t_flow_1"]), 60
+        )
+        first = next(r.value for r in results if r.value["touch_id"] == "t_flow_1")
+        assert first["outcome"] == "delivered", first
+        assert (first["provider"], first["provider_id"]) == ("klaviyo_events", "t_flow_1")
+        await produce(broker.bootstrap, prefix.touches("email"), [(touch["shopper"], touch)])
+
+        def answered_twice(records):
+            return len(answered(records).get("t_flow_1", [])) >= 2
+
+        results = await read_until(broker.bootstrap, [prefix.touch_results], answered_twice, 60)
+        assert answered(results)["t_flow_1"][:2] == ["delivered", "deduplicated"]
+        assert only_repeats(results)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    (event,) = klaviyo.events
+    attributes = event["data"]["attributes"]
+    assert attributes["unique_id"] == "t_flow_1"
+    assert attributes["metric"]["data"]["attributes"]["name"] == "cart high"
+    assert attributes["properties"]["discount_code"] == "BACK12-7Q2X"
+    assert [r["path"] for r in klaviyo.requests].count("/api/events") == 1
+    assert len(klaviyo.jobs) == 1  # consent on record: subscribed once, before the event
