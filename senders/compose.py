@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from recovery.delivery_policy import SenderIdentity
 from schemas.records import Incentive, TouchCommand
-from senders.audience import audience_row, normalize_phone
+from senders.audience import audience_row, normalize_email, normalize_phone
 from senders.messages import (
     AudienceChange,
     EmailMessage,
@@ -264,14 +264,18 @@ def compose_human(
 
 def compose_event(command: TouchCommand, channel: str) -> TouchEvent:
     """The touch's facts for the merchant's flow: the shopper's address on ``channel`` (an
-    E.164 number for SMS, as Klaviyo and Brevo want it) and a recovery link are required."""
+    E.164 number for SMS, as Klaviyo and Brevo want it) and a recovery link are required.
+
+    The email is lower-cased: the ESP matches profiles by it, and a consent look-up that
+    missed an unsubscribed profile over letter case would subscribe the shopper again.
+    """
     contact = command.contact
-    email = (contact.email or "").strip() or None
+    email = normalize_email(contact.email or "")
     number = (contact.sms_phone or contact.phone or "").strip()
     digits = normalize_phone(number) if number else None
     phone = f"+{digits}" if digits else None
     if channel == "email":
-        if email is None or "@" not in email:
+        if email is None:
             raise PermanentError("no valid email address for this shopper")
         consent = contact.email_consent
     elif channel == "sms":

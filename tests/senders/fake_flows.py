@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from sender_helpers import FakeProvider
 
 JSON_API = "application/vnd.api+json"
 REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9]+)?$")
@@ -19,27 +20,8 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 FILTER = re.compile(r'^equals\((email|phone_number),"([^"]+)"\)$')
 
 
-class _Fake:
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.script: list[tuple[int, Any, dict[str, str]]] = []
-        self.runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def start(self) -> Any:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+class _Fake(FakeProvider):
+    """A :class:`FakeProvider` whose default answer comes from :meth:`answer`."""
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

@@ -85,7 +85,7 @@ def test_touch_event_carries_the_touch_facts(make_touch):
     )
     event = compose_event(touch, "email")
     assert isinstance(event, TouchEvent)
-    assert (event.email, event.phone) == ("Fay@Example.com", None)
+    assert (event.email, event.phone) == ("fay@example.com", None)
     assert (event.band, event.segment, event.step) == ("mid", "hesitant", 3)
     assert event.template == "offer"
     assert event.cart_total == Decimal("310.00") and event.currency == "USD"
@@ -124,7 +124,7 @@ def test_klaviyo_event_body_is_json_api_with_the_touch_id_as_unique_id(make_touc
     assert attributes["value"] == 310.1 and attributes["value_currency"] == "USD"
     metric = {"type": "metric", "attributes": {"name": "cartbands mid touch"}}
     assert attributes["metric"] == {"data": metric}
-    profile = {"type": "profile", "attributes": {"email": "Fay@Example.com", "first_name": "Fay"}}
+    profile = {"type": "profile", "attributes": {"email": "fay@example.com", "first_name": "Fay"}}
     assert attributes["profile"] == {"data": profile}
     props = attributes["properties"]
     facts = ("band", "segment", "step", "channel", "template")
@@ -178,7 +178,7 @@ def test_brevo_event_body_and_name(make_touch):
     touch = make_touch(band="very high", step=2, incentive=INCENTIVE)
     body = brevo_body(compose_event(touch, "email"), "cartbands_{band}_{step}")
     assert body["event_name"] == "cartbands_very_high_2"  # Brevo allows letters, digits, - _
-    assert body["identifiers"] == {"email_id": "Fay@Example.com"}
+    assert body["identifiers"] == {"email_id": "fay@example.com"}
     assert body["contact_properties"] == {"FIRSTNAME": "Fay"}
     assert body["event_properties"]["discount_code"] == "BACK12-7Q2X"
     assert body["event_properties"]["touch_id"] == touch.touch_id
@@ -250,7 +250,7 @@ async def test_consented_shopper_is_subscribed_then_the_event_sent(klaviyo, make
     for request in klaviyo.requests:
         assert request["headers"]["Authorization"] == f"Klaviyo-API-Key {KEY}"
         assert request["headers"]["revision"] == "2026-10-15"
-    assert klaviyo.requests[0]["query"]["filter"] == 'equals(email,"Fay@Example.com")'
+    assert klaviyo.requests[0]["query"]["filter"] == 'equals(email,"fay@example.com")'
     (job,) = klaviyo.jobs
     assert job["data"]["relationships"]["list"]["data"]["id"] == "Y6nRLr"
     (event,) = klaviyo.events
@@ -276,18 +276,18 @@ async def test_subscribe_false_never_subscribes(klaviyo, make_touch):
 
 
 async def test_subscribed_profile_gets_no_second_job(klaviyo, make_touch):
-    klaviyo.consent["Fay@Example.com"] = {"email": "SUBSCRIBED"}
+    klaviyo.consent["fay@example.com"] = {"email": "SUBSCRIBED"}
     result = await send(klaviyo_adapter(klaviyo.url), make_touch())
     assert result.outcome is Outcome.DELIVERED
     assert klaviyo.jobs == [] and len(klaviyo.events) == 1
 
 
 async def test_unsubscribed_at_klaviyo_is_never_resubscribed(klaviyo, make_touch):
-    klaviyo.consent["Fay@Example.com"] = {"email": "UNSUBSCRIBED"}
+    klaviyo.consent["fay@example.com"] = {"email": "UNSUBSCRIBED"}
     result = await send(klaviyo_adapter(klaviyo.url), make_touch())
     assert result.outcome is Outcome.SUPPRESSED and "unsubscribed" in (result.reason or "")
     assert klaviyo.jobs == [] and klaviyo.events == []
-    assert klaviyo.consent["Fay@Example.com"] == {"email": "UNSUBSCRIBED"}
+    assert klaviyo.consent["fay@example.com"] == {"email": "UNSUBSCRIBED"}
 
 
 async def test_sms_touch_subscribes_the_e164_number_to_sms(klaviyo, make_touch):
@@ -348,7 +348,7 @@ async def test_brevo_event_request_and_errors(brevo, make_touch):
     assert request["headers"]["api-key"] == KEY
     (event,) = brevo.events
     assert event["event_name"] == "cartbands_touch"
-    assert event["identifiers"] == {"email_id": "Fay@Example.com"}
+    assert event["identifiers"] == {"email_id": "fay@example.com"}
     assert event["event_properties"]["touch_id"] == touch.touch_id
     assert event["event_properties"]["recovery_url"] == touch.recovery_url
 
