@@ -41,6 +41,7 @@ add_action( 'wp_ajax_cartbands_carts_capture', 'cartbands_carts_ajax_capture' );
 add_action( 'wp_ajax_nopriv_cartbands_carts_capture', 'cartbands_carts_ajax_capture' );
 add_action( 'woocommerce_checkout_update_order_review', 'cartbands_carts_order_review' );
 add_action( 'woocommerce_store_api_cart_update_customer_from_request', 'cartbands_carts_store_api_customer' );
+add_action( 'woocommerce_store_api_checkout_update_customer_from_request', 'cartbands_carts_store_api_customer' );
 add_filter( 'woocommerce_checkout_fields', 'cartbands_carts_consent_fields' );
 add_action( 'wp_enqueue_scripts', 'cartbands_carts_enqueue' );
 

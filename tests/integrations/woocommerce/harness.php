@@ -117,6 +117,14 @@ $cart->add_to_cart( 101, 1 );
 do_action( 'woocommerce_checkout_update_order_review', 'billing_first_name=Cy&billing_email=&billing_phone=%2B44+7700+900123&cartbands_sms_consent=1' );
 Harness::end_request();
 
+// The block checkout: the Store API saved the typed email and phone into the customer.
+$cart = shopper( 'block_checkout', 'USD', $catalogue, array( 0.0, 5.0 ) );
+$cart->add_to_cart( 101, 1 );
+Harness::end_request();
+$typed = new FakeCustomer( array( 'billing_email' => 'gil@example.com', 'billing_phone' => '(555) 010-0199' ) );
+do_action( 'woocommerce_store_api_checkout_update_customer_from_request', $typed, null );
+Harness::end_request();
+
 // A cart emptied by the shopper: the empty snapshot is sent (zero total, no items).
 $cart = shopper( 'emptied', 'USD', $catalogue, array( 0.0, 5.0 ) );
 $cart->add_to_cart( 101, 1 );

@@ -261,6 +261,15 @@ def test_phone_only_shopper_with_sms_consent(direct: Run, gateway: Hostile) -> N
     assert record["currency"] == "GBP" and _money(record, "total") == (Decimal("22.00"), 2200)
 
 
+def test_block_checkout_contact_from_the_store_api(direct: Run, gateway: Hostile) -> None:
+    before, after = (_record(gateway, r) for r in _requests(direct, "block_checkout"))
+    assert "contact" not in before and before["checkout"] == after["checkout"]
+    assert (after["contact"]["email"], after["contact"]["phone"]) == (
+        "gil@example.com",
+        "5550100199",
+    )
+
+
 def test_emptied_cart_is_sent_empty(direct: Run, gateway: Hostile) -> None:
     full, empty = (_record(gateway, r) for r in _requests(direct, "emptied"))
     assert full["checkout"] == empty["checkout"] and full["line_items"]
@@ -390,3 +399,18 @@ def test_without_php_it_skips_unless_required(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("CARTBANDS_PHP_TESTS", "required")
     with pytest.raises(pytest.fail.Exception, match="CARTBANDS_PHP_TESTS=required"):
         _php()
+
+
+def test_the_readme_table_names_every_field_the_plugin_sends(direct: Run) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### WooCommerce carts: the cartbands-carts plugin", 1)[1]
+    section = re.split(r"\n#{2,3} ", section, maxsplit=1)[0]
+    documented = {
+        name.removesuffix("[]")
+        for row in section.splitlines()
+        if row.startswith("| `")
+        for name in re.findall(r"`([^`]+)`", row.split("|")[1])
+    }
+    sent = {name for r in direct["requests"] for name in json.loads(_body(r))}
+    assert documented == sent
+    assert documented <= set(record_schema(CartUpdated)["properties"])
