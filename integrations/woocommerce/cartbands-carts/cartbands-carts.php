@@ -22,14 +22,14 @@ require_once __DIR__ . '/includes/restore.php';
 require_once __DIR__ . '/includes/capture.php';
 require_once __DIR__ . '/includes/tracker.php';
 
-// Cart changes: each marks the cart dirty; one snapshot is sent at the end of the request.
+// Cart changes: each marks the cart changed; one snapshot is sent at the end of the request.
+// Not woocommerce_cart_updated: WooCommerce fires it whenever it loads a cart from the session.
 foreach ( array(
 	'woocommerce_add_to_cart',
 	'woocommerce_cart_item_removed',
 	'woocommerce_cart_item_restored',
 	'woocommerce_after_cart_item_quantity_update',
 	'woocommerce_cart_emptied',
-	'woocommerce_cart_updated',
 	'woocommerce_applied_coupon',
 	'woocommerce_removed_coupon',
 ) as $cartbands_carts_hook ) {
@@ -45,9 +45,12 @@ add_action( 'woocommerce_store_api_checkout_update_customer_from_request', 'cart
 add_filter( 'woocommerce_checkout_fields', 'cartbands_carts_consent_fields' );
 add_action( 'wp_enqueue_scripts', 'cartbands_carts_enqueue' );
 
-// The cart -> order link the gateway reads from the order webhook's meta_data.
+// The cart -> order link the gateway reads from the order webhook's meta_data (the block
+// checkout writes a draft order's meta early: only a placed order ends the cart's checkout).
 add_action( 'woocommerce_checkout_create_order', 'cartbands_carts_link_order' );
 add_action( 'woocommerce_store_api_checkout_update_order_meta', 'cartbands_carts_link_order' );
+add_action( 'woocommerce_checkout_order_processed', 'cartbands_carts_order_placed' );
+add_action( 'woocommerce_store_api_checkout_order_processed', 'cartbands_carts_order_placed' );
 
 // Delivery in the background when Action Scheduler is there (WooCommerce bundles it).
 add_action( CARTBANDS_CARTS_DELIVER_HOOK, 'cartbands_carts_deliver_action', 10, 2 );

@@ -117,12 +117,18 @@ $cart->add_to_cart( 101, 1 );
 do_action( 'woocommerce_checkout_update_order_review', 'billing_first_name=Cy&billing_email=&billing_phone=%2B44+7700+900123&cartbands_sms_consent=1' );
 Harness::end_request();
 
-// The block checkout: the Store API saved the typed email and phone into the customer.
+// The block checkout: the Store API saved the typed email and phone into the customer, and
+// wrote a draft order's meta; then the shopper empties the cart: that is still sent.
 $cart = shopper( 'block_checkout', 'USD', $catalogue, array( 0.0, 5.0 ) );
 $cart->add_to_cart( 101, 1 );
 Harness::end_request();
 $typed = new FakeCustomer( array( 'billing_email' => 'gil@example.com', 'billing_phone' => '(555) 010-0199' ) );
 do_action( 'woocommerce_store_api_checkout_update_customer_from_request', $typed, null );
+$draft = new FakeOrder();
+do_action( 'woocommerce_store_api_checkout_update_order_meta', $draft );
+Harness::end_request();
+$facts['draft_meta'] = $draft->meta;
+$cart->empty_cart();
 Harness::end_request();
 
 // A cart emptied by the shopper: the empty snapshot is sent (zero total, no items).
@@ -149,6 +155,7 @@ $cart->add_to_cart( 101, 1 );
 Harness::end_request();
 $order = new FakeOrder();
 do_action( 'woocommerce_checkout_create_order', $order, array() );
+do_action( 'woocommerce_checkout_order_processed', 881, array(), $order );
 $cart->empty_cart();
 Harness::end_request();
 $facts['order_meta']        = $order->meta;

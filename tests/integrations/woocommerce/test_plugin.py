@@ -262,8 +262,10 @@ def test_phone_only_shopper_with_sms_consent(direct: Run, gateway: Hostile) -> N
 
 
 def test_block_checkout_contact_from_the_store_api(direct: Run, gateway: Hostile) -> None:
-    before, after = (_record(gateway, r) for r in _requests(direct, "block_checkout"))
+    before, after, emptied = (_record(gateway, r) for r in _requests(direct, "block_checkout"))
     assert "contact" not in before and before["checkout"] == after["checkout"]
+    assert direct["facts"]["draft_meta"] == {"_cartbands_checkout": after["checkout"]}
+    assert emptied["checkout"] == after["checkout"] and emptied["line_items"] == []
     assert (after["contact"]["email"], after["contact"]["phone"]) == (
         "gil@example.com",
         "5550100199",

@@ -66,8 +66,8 @@ function cartbands_carts_flush(): void {
 		cartbands_carts_forget( $session );
 		return;
 	}
-	if ( ! $empty && 0 === did_action( 'woocommerce_after_calculate_totals' ) ) {
-		$cart->calculate_totals();
+	if ( ! $empty ) {
+		$cart->calculate_totals(); // the change that brought us here may postdate the totals
 	}
 	$typed    = (array) ( $session->get( 'cartbands_contact' ) ?? array() );
 	$token    = (string) $session->get( 'cartbands_token' );
@@ -86,19 +86,31 @@ function cartbands_carts_flush(): void {
 	cartbands_carts_send( $body );
 }
 
+/** The session's checkout id, '' when there is none. */
+function cartbands_carts_session_checkout(): string {
+	$session = function_exists( 'WC' ) ? ( WC()->session ?? null ) : null;
+	return is_object( $session ) ? (string) $session->get( 'cartbands_checkout' ) : '';
+}
+
 /**
  * Writes the cart's checkout id into the order being created (WC_Order, before it is saved),
- * under the meta key the gateway's policy names (`checkout_meta_key`): the order webhook then
- * converts this checkout.
+ * under the meta key the gateway's policy names (`checkout_meta_key`). The REST API's order
+ * (the order webhook's payload) lists every meta entry in `meta_data`, underscored keys too,
+ * so the order webhook converts this checkout.
  *
  * @param WC_Order $order The order.
  */
 function cartbands_carts_link_order( $order ): void {
-	$session  = function_exists( 'WC' ) ? ( WC()->session ?? null ) : null;
-	$checkout = is_object( $session ) ? (string) $session->get( 'cartbands_checkout' ) : '';
-	if ( '' === $checkout || ! is_object( $order ) ) {
-		return;
+	$checkout = cartbands_carts_session_checkout();
+	if ( '' !== $checkout && is_object( $order ) ) {
+		$order->update_meta_data( cartbands_carts_settings()['meta_key'], $checkout );
 	}
-	$order->update_meta_data( cartbands_carts_settings()['meta_key'], $checkout );
-	$session->set( 'cartbands_ordered', $checkout );
+}
+
+/** An order was placed for the cart: once WooCommerce empties it, its checkout ends. */
+function cartbands_carts_order_placed(): void {
+	$checkout = cartbands_carts_session_checkout();
+	if ( '' !== $checkout ) {
+		WC()->session->set( 'cartbands_ordered', $checkout );
+	}
 }
