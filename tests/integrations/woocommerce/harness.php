@@ -131,6 +131,17 @@ $facts['draft_meta'] = $draft->meta;
 $cart->empty_cart();
 Harness::end_request();
 
+// A store that records consent elsewhere (here a newsletter flag) sets it with the filter.
+function newsletter_consent( array $contact, $customer ): array {
+	$contact['email_consent'] = 'yes' === $customer->get_newsletter();
+	return $contact;
+}
+add_filter( 'cartbands_carts_contact', 'newsletter_consent', 10, 2 );
+$cart = shopper( 'filtered_consent', 'USD', $catalogue, array( 0.0, 5.0 ), array( 'billing_email' => 'hal@example.com', 'newsletter' => 'yes' ) );
+$cart->add_to_cart( 101, 1 );
+Harness::end_request();
+unset( Harness::$hooks['cartbands_carts_contact'] );
+
 // A cart emptied by the shopper: the empty snapshot is sent (zero total, no items).
 $cart = shopper( 'emptied', 'USD', $catalogue, array( 0.0, 5.0 ) );
 $cart->add_to_cart( 101, 1 );

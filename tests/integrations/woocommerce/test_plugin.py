@@ -272,6 +272,12 @@ def test_block_checkout_contact_from_the_store_api(direct: Run, gateway: Hostile
     )
 
 
+def test_a_store_sets_consent_with_the_contact_filter(direct: Run, gateway: Hostile) -> None:
+    (request,) = _requests(direct, "filtered_consent")
+    contact = _record(gateway, request)["contact"]
+    assert (contact["email"], contact["email_consent"]) == ("hal@example.com", True)
+
+
 def test_emptied_cart_is_sent_empty(direct: Run, gateway: Hostile) -> None:
     full, empty = (_record(gateway, r) for r in _requests(direct, "emptied"))
     assert full["checkout"] == empty["checkout"] and full["line_items"]

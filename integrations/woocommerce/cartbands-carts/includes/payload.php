@@ -105,7 +105,7 @@ function cartbands_carts_contact( $customer, array $typed ): array {
 		}
 		$contact['first_name'] = (string) ( $customer->get_billing_first_name() ?: $customer->get_first_name() );
 	}
-	$contact = apply_filters( 'cartbands_carts_contact', $contact, $customer );
+	$contact = (array) apply_filters( 'cartbands_carts_contact', $contact, $customer );
 	return array_filter(
 		$contact,
 		static fn ( $value ) => is_bool( $value ) || ( is_string( $value ) && '' !== $value )

@@ -46,8 +46,8 @@ function cartbands_carts_admin_menu(): void {
 }
 
 /**
- * The cleaned settings from a submitted form; `null` for a field left as it was. The secret is
- * never shown on the page, so an empty secret field keeps the saved one.
+ * The cleaned settings from a submitted form. The secret is never shown on the page, so an
+ * empty secret field keeps the saved one; an unusable URL or meta key is no value.
  *
  * @param array $form The submitted fields, unslashed.
  * @return array The settings to save.
