@@ -169,3 +169,25 @@ def test_stage_a_forwards_normalised_discounts_and_refuses_bad_ones():
     broken = {**used, "discounts": [{"code": "X", "amount": "twelve"}]}
     with pytest.raises(BadEvent, match=r"discounts\[0\]\.amount"):
         validate(broken)
+
+
+def test_the_canonical_order_record_carries_discounts_as_decimal_strings():
+    import jsonschema
+
+    from schemas.codec import loads
+    from schemas.jsonschema import record_schema
+    from schemas.records import CartCompleted
+
+    wire = {
+        **order("c1", "90.00", T0),
+        "discounts": [{"code": "BACK10", "amount": "10.00"}, {"code": "FREESHIP"}],
+    }
+    record = CartCompleted.from_data(wire)
+    assert record.discounts[0].amount == Decimal("10.00")
+    back = loads(record.dumps())
+    jsonschema.Draft202012Validator(record_schema(CartCompleted)).validate(back)
+    assert back["discounts"][0] == {"code": "BACK10", "amount": "10.00"}
+    assert back["discounts"][1]["code"] == "FREESHIP" and back["discounts"][1]["amount"] is None
+    assert order_discounts(back) == [{"code": "BACK10", "amount": "10.00"}, {"code": "FREESHIP"}]
+    invalid = {**back, "discounts": [{"code": "X", "amount": 10.5}]}
+    assert not jsonschema.Draft202012Validator(record_schema(CartCompleted)).is_valid(invalid)
