@@ -29,7 +29,7 @@ from cartbands.kafka import DrainAborted, drain, ensure_topics
 from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from cartbands.processes import running, tail
 from cartbands.replay import replay
-from cartbands.sample import SAMPLE_STORE, sample_events
+from cartbands.sample import SAMPLE_STORE, redemption, sample_events
 from recovery.checkouts import epoch
 from recovery.policyset import PolicySet
 from recovery.simulate import simulate
@@ -90,26 +90,59 @@ class RunSummary:
 RUN_TOKEN_ENV = "CARTBANDS_RUN_INGEST_TOKEN"
 
 
+def _timed(events: list[dict[str, Any]]) -> list[tuple[float, dict[str, Any]]]:
+    timed = [(epoch(e["occurred_at"], "occurred_at"), e) for e in events]
+    return sorted(timed, key=lambda pair: pair[0])
+
+
 def recovery_id(value: Any) -> Any:
     return (value.get("shopper"), value.get("order_id")) if isinstance(value, dict) else None
 
 
+def _money(record: dict[str, Any], name: str) -> Decimal:
+    return Decimal(str(record.get(name) or 0))
+
+
 def recovery_lines(recoveries: list[dict[str, Any]]) -> list[str]:
-    """Orders attributed to a recovery, and their money, per experiment group and currency."""
+    """Orders attributed to a recovery, each with the discount its codes redeemed, and their
+    money per experiment group and currency."""
     totals: dict[tuple[str, str], list[Decimal]] = {}
-    for record in recoveries:
-        group = "holdout" if record.get("holdout") else "treated"
-        sums = totals.setdefault((group, str(record.get("currency"))), [Decimal(0)] * 4)
-        sums[0] += 1
-        for index, name in enumerate(("revenue", "margin", "discount"), start=1):
-            sums[index] += Decimal(str(record.get(name) or 0))
     lines = ["", f"recovered orders: {len(recoveries)}"]
-    for (group, currency), (count, revenue, margin, discount) in sorted(totals.items()):
+    for record in sorted(recoveries, key=lambda r: str(r.get("occurred_at"))):
+        group = "holdout" if record.get("holdout") else "treated"
+        currency = str(record.get("currency"))
+        sums = totals.setdefault((group, currency), [Decimal(0)] * 6)
+        sums[0] += 1
+        names = ("revenue", "margin", "discount", "discount_issued_cost", "other_discount")
+        for index, name in enumerate(names, start=1):
+            sums[index] += _money(record, name)
+        codes = ", ".join(record.get("discount_codes_used") or ()) or "no code of ours"
+        other = record.get("other_discount_codes") or ()
+        lines.append(
+            f"  {record.get('order_id')} ({record.get('band')}, {group}): revenue "
+            f"{record.get('revenue')} {currency}, discount redeemed {_money(record, 'discount')}"
+            f" ({codes}; issued cost {_money(record, 'discount_issued_cost')})"
+            + (f", other codes {', '.join(other)} {record.get('other_discount')}" if other else "")
+        )
+    for (group, currency), sums in sorted(totals.items()):
+        count, revenue, margin, discount, issued, other = sums
         lines.append(
             f"  {group:<8} {count:>2} orders  revenue {revenue} {currency}, "
-            f"net margin {margin}, discounts {discount}"
+            f"net margin {margin}, discounts redeemed {discount} (issued cost {issued}; "
+            f"other codes {other}, not charged)"
         )
     return lines
+
+
+def recovery_signature(record: dict[str, Any]) -> tuple[Any, ...]:
+    """What must be equal between the stream's and the core's copy of one recovery."""
+    return tuple(
+        str(record.get(name))
+        for name in (
+            "shopper", "order_id", "checkout", "holdout", "revenue", "margin", "discount",
+            "discount_issued_cost", "discount_codes_used", "other_discount",
+        )
+    )  # fmt: skip
 
 
 def run_policy(source: Path | None, dest: Path) -> Path:
@@ -163,7 +196,9 @@ def run_all_in_one(
     base = work_dir or Path(tempfile.mkdtemp(prefix="cartbands-run-"))
     policy_file = run_policy(policy_path, base / "policy.yaml")
     policies = load_policy(policy_file)
-    events = [(epoch(e["occurred_at"], "occurred_at"), e) for e in sample_events()]
+    sample = sample_events()
+    first = simulate(_timed(sample), policies, code_secret)
+    events = _timed([*sample, redemption(sample, first.touches)])
     core = simulate(events, policies, code_secret)
     summary = RunSummary(expected=len(core.touches))
     log_path = base / "worker.log"
@@ -241,5 +276,12 @@ def run_all_in_one(
         raise click.ClickException(
             f"the stream emitted {len(streamed)} touches, the core planned {summary.expected}, "
             f"and they differ; worker log {log_path}:\n{tail(log_path)}"
+        )
+    attributed = sorted(recovery_signature(v) for _t, _k, v in recovered if isinstance(v, dict))
+    if attributed != sorted(recovery_signature(r) for r in core.recoveries):
+        summary.matches_core = False
+        raise click.ClickException(
+            f"the stream attributed {len(attributed)} recovered orders, the core "
+            f"{len(core.recoveries)}, and they differ; worker log {log_path}:\n{tail(log_path)}"
         )
     return summary, policies

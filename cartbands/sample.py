@@ -6,6 +6,7 @@ Deterministic: the same carts, ids and event times on every run, so the run is a
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 SAMPLE_STORE = "demo"
@@ -37,8 +38,14 @@ _KNOWN: tuple[tuple[str, str, str, bool, tuple[str, int, str], tuple[int, str]],
 # a hesitant shopper: social proof rather than another reminder.
 _HESITANT = ("Mia", ((20, "34.00"), (12, "58.00"), (6, "27.00")), "165.00")
 
-# (checkout, hours after its cart event): these shoppers come back and order.
-_ORDERS: tuple[tuple[str, int], ...] = (("chk-mid-2", 5), ("chk-high-2", 30))
+# (checkout, hours after its cart event, a code of the store's own and what it took off):
+# these shoppers come back and order; Gus uses a store-wide code cartbands did not issue.
+_ORDERS: tuple[tuple[str, int, tuple[str, str] | None], ...] = (
+    ("chk-mid-2", 5, None),
+    ("chk-high-2", 30, ("welcome5", "27.00")),
+)
+# Hours after the discount touch: the shopper who comes back with the code it carried.
+REDEEM_AFTER = 3
 
 
 def _cart(
@@ -104,22 +111,54 @@ def sample_events(start: datetime = SAMPLE_START) -> list[dict[str, Any]]:
         )
     )
     by_checkout = {e["checkout"]: e for e in events}
-    for checkout, hours in _ORDERS:
+    for checkout, hours, code in _ORDERS:
         cart = by_checkout[checkout]
         at = datetime.fromisoformat(str(cart["occurred_at"])) + timedelta(hours=hours)
-        events.append(
-            {
-                "type": "cart_completed",
-                "event_id": f"sample-order-{checkout}",
-                "store": SAMPLE_STORE,
-                "checkout": checkout,
-                "platform": "generic",
-                "occurred_at": at.isoformat().replace("+00:00", "Z"),
-                "currency": "USD",
-                "total": cart["total"],
-                "order_id": f"order-{checkout}",
-                "contact": cart["contact"],
-            }
-        )
+        events.append(_order(cart, at, [code] if code else []))
     events.sort(key=lambda e: str(e["occurred_at"]))
     return events
+
+
+def _order(cart: dict[str, Any], at: datetime, codes: list[tuple[str, str]]) -> dict[str, Any]:
+    """The order of ``cart`` at ``at``, using ``codes`` (code, amount taken off)."""
+    off = sum((Decimal(amount) for _, amount in codes), Decimal(0))
+    order = {
+        "type": "cart_completed",
+        "event_id": f"sample-order-{cart['checkout']}",
+        "store": SAMPLE_STORE,
+        "checkout": cart["checkout"],
+        "platform": "generic",
+        "occurred_at": at.isoformat().replace("+00:00", "Z"),
+        "currency": "USD",
+        "total": str(Decimal(cart["total"]) - off),
+        "order_id": f"order-{cart['checkout']}",
+        "contact": cart["contact"],
+    }
+    if codes:
+        order["discounts"] = [{"code": code, "amount": amount} for code, amount in codes]
+    return order
+
+
+def redemption(events: list[dict[str, Any]], touches: list[dict[str, Any]]) -> dict[str, Any]:
+    """The order of a shopper who comes back REDEEM_AFTER hours after the first touch that
+    carried a price discount, typing its code in lower case: the discount it takes off is
+    the code's percentage of the cart (``touches``: what the core emitted for ``events``)."""
+    ordered = {e["checkout"] for e in events if e.get("type") == "cart_completed"}
+    carts = {e["checkout"]: e for e in events if e.get("type", "cart_updated") == "cart_updated"}
+    offers = sorted(
+        (t["due_at"], t["cart"], t["incentive"])
+        for t in touches
+        if (t.get("incentive") or {}).get("code")
+        and t["incentive"].get("kind") == "percent_off"
+        and t["cart"] not in ordered
+        and t["cart"] in carts
+    )
+    if not offers:
+        raise ValueError("no touch of the sample carries a percent-off code to redeem")
+    due, checkout, incentive = offers[0]
+    cart = carts[checkout]
+    off = (Decimal(cart["total"]) * Decimal(incentive["value"]) / 100).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_EVEN
+    )
+    at = datetime.fromisoformat(due.replace("Z", "+00:00")) + timedelta(hours=REDEEM_AFTER)
+    return _order(cart, at, [(incentive["code"].lower(), str(off))])

@@ -421,7 +421,10 @@ class Gateway:
                     return await self._ignore(
                         delivery, "order_not_found", f"order {hook.order_id} not found", True
                     )
-                emit = bigcommerce.order_event(order, store_id, hook)
+                coupons = None
+                if bigcommerce.wants_coupons(order):
+                    coupons = await self.api.get_order_coupons(store, hook.order_id)
+                emit = bigcommerce.order_event(order, store_id, hook, coupons)
         except EnrichmentFailed as exc:
             self.metrics.enrichment.labels("failed").inc()
             raise Reject(503, "enrichment_failed", f"BigCommerce API: {exc}; retry") from None

@@ -6,7 +6,9 @@ id). The shell fetches the resource (:mod:`gateway.bigcommerce_api`) and hands i
 ``store/cart/created|updated|abandoned`` -> the cart (``GET /v3/carts/{id}``) as
 ``cart_updated``; ``store/cart/converted`` (``data.orderId``) and ``store/order/created`` ->
 the order (``GET /v2/orders/{id}``, whose ``cart_id`` is the converted cart) as
-``cart_completed``. Cart amounts are JSON numbers: read through their shortest repr.
+``cart_completed``, with the codes it used from ``GET /v2/orders/{id}/coupons`` (fetched only
+when the order's ``coupon_discount`` is not 0). Cart amounts are JSON numbers: read through
+their shortest repr.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from gateway.discounts import bounded, code_of, entry
 from gateway.emit import Emit
 from gateway.errors import bad_field, missing_field
 from gateway.fields import (
@@ -189,8 +193,37 @@ def _order_time(order: Mapping[str, Any], hook: Hook) -> datetime:
     return hook.created_at
 
 
-def order_event(order: Any, store: str, hook: Hook) -> Emit:
-    """A v2 order (``GET /v2/orders/{id}``) as the ``cart_completed`` of its cart."""
+def wants_coupons(order: Any) -> bool:
+    """Whether the order's coupons are worth a call: its ``coupon_discount`` is not 0 (or
+    not sent), so the usual order without a coupon costs no second request."""
+    body = as_object(order, "order")
+    raw = body.get("coupon_discount")
+    if raw is None or raw == "":
+        return True
+    try:
+        return bool(Decimal(str(raw)) != 0)
+    except InvalidOperation:
+        return True  # the coupons say what was taken off; the order's own field is not used
+
+
+def coupon_discounts(coupons: Any, currency: str) -> list[dict[str, Any]]:
+    """The order's coupons (``GET /v2/orders/{id}/coupons``) as canonical ``discounts``:
+    ``discount`` is what the coupon took off, in the order's currency (``amount`` is the
+    coupon's own value, e.g. 10 for 10%, and is not used)."""
+    if not isinstance(coupons, list):
+        raise bad_field("coupons", "must be a list")
+    entries = []
+    for index, raw in enumerate(bounded(coupons, "coupons")):
+        where = join("coupons", index)
+        coupon = as_object(raw, where)
+        code = code_of(coupon.get("code"), join(where, "code"))
+        entries.append(entry(code, opt_money(coupon, "discount", currency, where)))
+    return entries
+
+
+def order_event(order: Any, store: str, hook: Hook, coupons: Any = None) -> Emit:
+    """A v2 order (``GET /v2/orders/{id}``) as the ``cart_completed`` of its cart, with the
+    codes it used when its ``coupons`` were fetched."""
     body = as_object(order, "order")
     order_id = opt_str(body, "id", "order") or hook.order_id
     checkout = opt_str(body, "cart_id", "order") or hook.cart_id or f"order-{order_id}"
@@ -216,6 +249,7 @@ def order_event(order: Any, store: str, hook: Hook) -> Emit:
                     "customer_id": customer_id if customer_id not in (None, "0") else None,
                 }
             ),
+            "discounts": coupon_discounts(coupons, currency) if coupons is not None else None,
         }
     )
     return Emit("cart_events", checkout_key(store, checkout), value)

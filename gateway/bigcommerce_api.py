@@ -70,6 +70,13 @@ class BigCommerceApi:
     async def get_order(self, store: StoreIngest, order_id: str) -> Any | None:
         return await self._get(store, f"/v2/orders/{quote(order_id, safe='')}")
 
+    async def get_order_coupons(self, store: StoreIngest, order_id: str) -> Any:
+        """The coupons the order used (``GET /v2/orders/{id}/coupons``, per the Order
+        Coupons resource: ``[{id, coupon_id, order_id, code, amount, type, discount}]``);
+        an empty list when it has none (v2 answers an empty collection 204, or 404)."""
+        found = await self._get(store, f"/v2/orders/{quote(order_id, safe='')}/coupons")
+        return [] if found is None else found
+
     async def _pace(self, store: StoreIngest) -> None:
         hash_ = store.policy.bigcommerce.store_hash or store.store
         limit = store.policy.bigcommerce.api_rate_limit
@@ -103,6 +110,9 @@ class BigCommerceApi:
                     if response.status == 200:
                         self._count("ok")
                         return orjson.loads(await response.read())
+                    if response.status == 204:  # v2's answer for an empty collection
+                        self._count("ok")
+                        return []
                     if response.status in (404, 410):
                         self._count("not_found")
                         return None

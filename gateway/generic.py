@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 
+from gateway.discounts import check_canonical
 from gateway.emit import Emit, Stream
 from gateway.errors import Reject, bad_field, missing_field
 from gateway.fields import MAX_INT, as_object, join, to_money, to_time
@@ -127,6 +128,7 @@ def check_amounts(event: dict[str, Any], prefix: str) -> None:
         _count(customer.get("orders_count"), join(prefix, "customer.orders_count"))
         if customer.get("total_spent") is not None:
             to_money(customer["total_spent"], currency, join(prefix, "customer.total_spent"))
+    check_canonical(event, currency, prefix)
 
 
 def _message(error: jsonschema.ValidationError) -> str:

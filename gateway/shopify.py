@@ -15,7 +15,8 @@ there: each amount's ``*_set.shop_money`` where sent, else converted with the ch
 rate (its ``total_price_set`` shop amount over its presentment amount). Without a shop-money
 total the record is labelled with the presentment currency, so the core values it with the
 store's ``fx_rates`` or says why it cannot, never taking a euro for a dollar. An order's
-``total_price`` is in the shop currency. Every amount is checked against its currency's rule
+``total_price`` is in the shop currency, and so are its ``discounts`` (see
+:func:`order_discounts`). Every amount is checked against its currency's rule
 (:mod:`recovery.amounts`).
 """
 
@@ -27,6 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from gateway.discounts import bounded, code_of, entry
 from gateway.emit import Emit
 from gateway.errors import Reject, bad_field, missing_field
 from gateway.fields import (
@@ -210,7 +212,7 @@ def order_event(body: Mapping[str, Any], store: str, event_id: str) -> Emit:
             "total": total,
             "order_id": order_id,
             "contact": contact(body),
-            "discount_codes": discount_codes(body),
+            "discounts": order_discounts(body, shop),
         }
     )
     return Emit("cart_events", checkout_key(store, checkout), value)
@@ -330,17 +332,44 @@ def address(body: Mapping[str, Any], key: str) -> dict[str, Any] | None:
     return kept or None
 
 
-def discount_codes(body: Mapping[str, Any]) -> list[str]:
-    codes = []
-    for index, raw in enumerate(as_list(body, "discount_codes")):
-        path = join("discount_codes", index)
-        if isinstance(raw, str):
-            codes.append(raw)
+def discount_rate(body: Mapping[str, Any], shop: str, shown: str) -> Decimal | None:
+    """Shop units per presentment unit of the order's discounts: its ``total_discounts_set``
+    (shop over presentment amount), else its ``total_price_set``; ``None`` when neither is
+    sent or its presentment amount is 0."""
+    for key in ("total_discounts", "total_price"):
+        shop_amount = money_set(body, key, "shop_money", shop, "")
+        shown_amount = money_set(body, key, "presentment_money", shown, "")
+        if shop_amount is not None and shown_amount:
+            return shop_amount / shown_amount
+    return None
+
+
+def order_discounts(body: Mapping[str, Any], shop: str) -> list[dict[str, Any]]:
+    """``discount_codes: [{code, amount, type}]`` as canonical ``discounts`` in the shop
+    currency. Per the Order resource, ``amount`` is what the code took off once the order is
+    created; it is read as the shopper saw it (presentment currency, as the checkout's
+    prices), so an order presented in another currency has it converted at the order's own
+    discount rate (:func:`discount_rate`); with no rate to convert at, the code is kept with
+    its amount unknown rather than taking one currency for another (an
+    ``amount_set.shop_money``, if sent, is used as is)."""
+    shown = opt_currency(body, "presentment_currency") or shop
+    rate = None if shown == shop else discount_rate(body, shop, shown)
+    money = Amounts(shop, shown, shop, rate)
+    entries = []
+    path = "discount_codes"
+    for index, raw in enumerate(bounded(as_list(body, path), path)):
+        where = join(path, index)
+        if isinstance(raw, str):  # a bare code, as some API versions wrote it
+            entries.append(entry(code_of(raw, where), None))
             continue
-        code = opt_str(as_object(raw, path), "code", path)
-        if code:
-            codes.append(code)
-    return codes
+        item = as_object(raw, where)
+        code = code_of(item.get("code"), join(where, "code"))
+        if shown != shop and rate is None:
+            amount = money_set(item, "amount", "shop_money", shop, where)
+        else:
+            amount = money.read(item, "amount", where)
+        entries.append(entry(code, amount))
+    return entries
 
 
 def customer_redaction(

@@ -10,8 +10,10 @@ WooCommerce's ``*_gmt`` times carry no offset and are UTC.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
+from gateway.discounts import bounded, code_of, entry
 from gateway.emit import Emit
 from gateway.errors import missing_field
 from gateway.fields import (
@@ -21,6 +23,7 @@ from gateway.fields import (
     drop_none,
     first_time,
     join,
+    opt_money,
     opt_str,
     req_currency,
     req_money,
@@ -95,11 +98,24 @@ def order_event(payload: Any, store: str, event_id: str, meta_key: str) -> Emit 
                     "first_name": opt_str(billing, "first_name", "billing"),
                 }
             ),
-            "discount_codes": [
-                code
-                for index, raw in enumerate(as_list(order, "coupon_lines"))
-                if (code := opt_str(as_object(raw, join("coupon_lines", index)), "code"))
-            ],
+            "discounts": coupon_discounts(order, currency),
         }
     )
     return Emit("cart_events", checkout_key(store, checkout), value)
+
+
+def coupon_discounts(order: Mapping[str, Any], currency: str) -> list[dict[str, Any]]:
+    """``coupon_lines: [{code, discount, discount_tax}]`` (REST API order properties) as
+    canonical ``discounts``: what each coupon took off the order's total, its ``discount``
+    plus its ``discount_tax`` (``total`` includes tax), in the order's currency; amount
+    unknown when the line gives neither."""
+    entries = []
+    path = "coupon_lines"
+    for index, raw in enumerate(bounded(as_list(order, path), path)):
+        where = join(path, index)
+        line = as_object(raw, where)
+        code = code_of(line.get("code"), join(where, "code"))
+        parts = [opt_money(line, key, currency, where) for key in ("discount", "discount_tax")]
+        known = [part for part in parts if part is not None]
+        entries.append(entry(code, sum(known, Decimal(0)) if known else None))
+    return entries

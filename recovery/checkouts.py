@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 from recovery.ids import shopper_key
 from recovery.money import MoneyError, bounded_amount, parse_amount, plainly_bounded
 from recovery.policy import StorePolicy
+from recovery.redemption import BadDiscount, order_discounts
 from recovery.stored_cart import DELIVERY_FIELDS, MAX_ITEMS
 
 TICK_PHASE = 0  # the order of a record in ``sk`` among those of the same time: ticks first
@@ -116,7 +117,17 @@ def validate(event: Any) -> tuple[str, str, str, float]:
     currency = event.get("currency")
     if not isinstance(currency, str) or len(currency) != 3:
         raise BadEvent("currency: required ISO-4217 code")
+    if kind == "cart_completed":
+        _discounts(event)
     return kind, store, checkout, occurred
+
+
+def _discounts(event: dict[str, Any]) -> list[dict[str, str]]:
+    """The order's codes and what each took off (recovery.redemption), or BadEvent."""
+    try:
+        return order_discounts(event)
+    except BadDiscount as exc:
+        raise BadEvent(str(exc)) from exc
 
 
 MAX_COUNT = 10**9  # a quantity or an order count beyond this is not a cart's
@@ -238,6 +249,7 @@ def _converted_record(
 ) -> tuple[str | None, dict[str, Any]]:
     cart = (state or {}).get("c") or {}
     shopper = _shopper(store, event) or (state or {}).get("sh")
+    discounts = _discounts(event)
     record = {
         "type": "cart_converted",
         "store": store,
@@ -247,7 +259,8 @@ def _converted_record(
         "occurred_at": iso(at),
         "currency": event.get("currency") or cart.get("currency"),
         "total": str(event.get("total") if event.get("total") is not None else cart.get("total")),
-        "discount_codes": list(event.get("discount_codes") or ()),
+        "discount_codes": [d["code"] for d in discounts],
+        "discounts": discounts,
         "cycle": (state or {}).get("cy", 0),
         "event_id": event.get("event_id"),
         "sk": [at, EVENT_PHASE],

@@ -47,6 +47,7 @@ from recovery.money import bounded_amount
 from recovery.plan import plan_recovery
 from recovery.plan_memo import PlanMemo
 from recovery.policy import StorePolicy
+from recovery.redemption import BadDiscount, attribute, order_discounts
 from recovery.stored_cart import pack, unpack
 from recovery.valuation import CENT
 
@@ -399,6 +400,15 @@ def recovered_margin(revenue: Decimal, discount: Decimal, policy: StorePolicy) -
     return (revenue * policy.margin.gross_margin - discount).quantize(CENT)
 
 
+def _order_discounts(record: dict[str, Any]) -> list[dict[str, str]]:
+    """The codes a ``cart_converted`` used (stage A checked them; a record from elsewhere may
+    carry anything: BadEvent, and the shell dead-letters it)."""
+    try:
+        return order_discounts(record)
+    except BadDiscount as exc:
+        raise BadEvent(str(exc)) from exc
+
+
 def apply_converted(
     state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
 ) -> tuple[State, Outputs]:
@@ -411,6 +421,7 @@ def apply_converted(
     if state and checkout in (state.get("pr") or {}).get("cv", ()):
         out.count("duplicate", "converted")
         return state, out
+    used = _order_discounts(record)
     st: State = dict(state) if state else new_state(partition)
     st["pt"] = partition
     at = epoch(record.get("occurred_at"), "occurred_at")
@@ -427,8 +438,8 @@ def apply_converted(
     last = st.get("lp")
     window = policy.attribution_window.total_seconds()
     if last and (last.get("ck") == checkout or 0 <= at - last.get("end", at) <= window):
-        used = sorted(set(record.get("discount_codes") or ()) & set(last.get("codes", ())))
-        discount = sum((_dec(last.get("cc", {}).get(code)) for code in used), Decimal(0))
+        spent = attribute(used, last.get("codes", ()), last.get("cc", {}))
+        discount = Decimal(spent["discount"])
         out.recoveries.append(
             {
                 "type": "recovery",
@@ -441,9 +452,8 @@ def apply_converted(
                 "segment": last.get("seg"),
                 "holdout": bool(last.get("ho")),
                 "touches_sent": last.get("sent", []),
-                "discount_codes_used": used,
+                **spent,
                 "revenue": str(total),
-                "discount": str(discount),
                 "margin": str(recovered_margin(total, discount, policy)),
                 "currency": record.get("currency"),
                 "occurred_at": iso(at),

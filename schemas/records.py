@@ -81,8 +81,22 @@ class CartUpdated(faust.Record, **RECORD_OPTIONS):
     completed_at: datetime | None = None
 
 
+class Discount(faust.Record, **RECORD_OPTIONS):
+    """A discount code an order used and what it took off, in the order's currency (the
+    currency of its ``total``); ``amount`` absent when the platform does not say."""
+
+    code: str
+    amount: Decimal | None = None
+
+
 class CartCompleted(faust.Record, **RECORD_OPTIONS):
-    """A checkout was completed, or an order carrying its checkout token was placed."""
+    """A checkout was completed, or an order carrying its checkout token was placed.
+
+    ``discounts`` are the codes the order used with the amount each took off (the gateway
+    writes this form, codes upper-cased); ``discount_codes`` is the older form, codes only,
+    still accepted: a code listed there and not in ``discounts`` was used for an unknown
+    amount.
+    """
 
     store: str
     checkout: str
@@ -94,6 +108,7 @@ class CartCompleted(faust.Record, **RECORD_OPTIONS):
     platform: str = "generic"
     order_id: str | None = None
     contact: Contact | None = None
+    discounts: list[Discount] = []
     discount_codes: list[str] = []
 
 

@@ -69,6 +69,23 @@ def test_a_plan_an_emission_and_a_recovery_are_counted() -> None:
     assert Decimal(record["margin"]) == Decimal("310") * policy.margin.gross_margin
 
 
+def test_discount_spend_counts_what_the_codes_redeemed_not_what_was_issued() -> None:
+    policy = load_policy(DEFAULT_POLICY).for_store("meter-redeem")
+    last = {"ck": "c1", "cy": 1, "end": T0, "why": "completed", "band": "high", "seg": "new",
+            "ho": False, "sent": [3], "codes": ["ABC"], "cc": {"ABC": "37.20"}}  # fmt: skip
+    state = {"pt": 0, "seq": 1, "pr": {"oc": 0, "ltv": "0"}, "lp": last}
+    record = {
+        **order("c1", "250.00", T0 + 3600, store="meter-redeem"),
+        "type": "cart_converted",
+        "discounts": [{"code": "abc", "amount": "24.00"}, {"code": "VIP5", "amount": "5.00"}],
+    }
+    labels = {"store": "meter-redeem", "currency": "USD"}
+    before = value("cartbands_discount_spend_total", **labels)
+    _, out = stage_b.apply_converted(state, "meter-redeem:sh", record, 0, policy)
+    metering.shopper_outputs(out)
+    assert value("cartbands_discount_spend_total", **labels) - before == 24.0
+
+
 def test_duplicates_and_stale_updates_are_counted_as_rejections() -> None:
     before = value("cartbands_events_rejected_total", reason="duplicate")
     stale_before = value("cartbands_events_rejected_total", reason="stale")

@@ -40,6 +40,11 @@ def test_run_prints_summary_naming_every_band():
     assert through and int(through[0].rsplit(":", 1)[1]) > 0, out
     recovered = [line for line in out.splitlines() if line.startswith("recovered orders:")]
     assert recovered and int(recovered[0].split(":")[1]) > 0, out
+    # the sample's shopper who comes back with the code a touch carried: redeemed, charged
+    redeemed = [line for line in out.splitlines() if "discount redeemed" in line]
+    assert any("no code of ours" not in line and "redeemed 0 " not in line for line in redeemed)
+    assert any("other codes WELCOME5 27.00" in line for line in redeemed), out
+    assert "discounts redeemed" in out, out
     assert "segments: hesitant" in out and "repeat_vip" in out and "returning" in out
 
 

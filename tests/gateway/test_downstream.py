@@ -59,6 +59,7 @@ def test_the_order_converts_the_checkout_it_names():
     assert converted.record is not None
     assert converted.record["order_id"] == "5550001234"
     assert converted.record["discount_codes"] == ["COMEBACK10"]
+    assert converted.record["discounts"] == [{"code": "COMEBACK10", "amount": "22.99"}]
 
 
 @pytest.mark.broker

@@ -177,7 +177,10 @@ def _woo_order(status: str) -> bytes:
             "date_paid_gmt": "2026-11-02T15:21:00" if status != "pending" else None,
             "customer_id": 0,
             "billing": {"first_name": "Bo", "email": "bo@example.com", "address_1": "1 Road"},
-            "coupon_lines": [{"code": "welcome5"}],
+            "coupon_lines": [
+                {"id": 31, "code": "welcome5", "discount": "5.00", "discount_tax": "1.05"},
+                {"id": 32, "code": "FREESHIP"},
+            ],
             "meta_data": [{"id": 1, "key": "_cartbands_checkout", "value": "gen-1"}],
         }
     ).encode()
@@ -205,7 +208,7 @@ async def test_woocommerce_paid_order_converts_and_cart_plugin_events_pass(broke
     assert plugin["platform"] == "woocommerce" and plugin["event_id"] == "wc-cart-1"
     jsonschema.Draft202012Validator(record_schema(CartCompleted)).validate(order)
     assert (order["checkout"], order["order_id"], order["event_id"]) == ("gen-1", "727", "wc:d2")
-    assert order["discount_codes"] == ["welcome5"]
+    assert order["discounts"] == [{"code": "WELCOME5", "amount": "6.05"}, {"code": "FREESHIP"}]
     assert order["occurred_at"] == "2026-11-02T15:21:00Z"
 
 
@@ -221,6 +224,7 @@ class FakeBigCommerce:
         app = web.Application()
         app.router.add_get("/stores/{hash}/v3/carts/{id}", self.cart)
         app.router.add_get("/stores/{hash}/v2/orders/{id}", self.order)
+        app.router.add_get("/stores/{hash}/v2/orders/{id}/coupons", self.coupons)
         return app
 
     def _gate(self, request: web.Request) -> web.Response | None:
@@ -281,11 +285,29 @@ class FakeBigCommerce:
                 "cart_id": "bc-cart-1",
                 "currency_code": "USD",
                 "total_inc_tax": "289.9900",
+                "coupon_discount": "34.8000",
                 "date_created": "Mon, 02 Nov 2026 15:30:00 +0000",
                 "customer_id": 42,
                 "billing_address": {"email": "cy@example.com", "street_1": "1 Main St"},
             }
         )
+
+    async def coupons(self, request: web.Request) -> web.Response:
+        """Per the v2 Order Coupons resource: the order's coupons, or 204 when it has none."""
+        refused = self._gate(request)
+        if refused is not None:
+            return refused
+        if request.headers.get("Accept") != "application/json":
+            return web.json_response({"title": "not acceptable"}, status=406)
+        order_id = int(request.match_info["id"])
+        if order_id != 250:
+            return web.Response(status=204)
+        return web.json_response(
+            [
+                {"id": 3, "coupon_id": 12, "order_id": order_id, "code": "back12",
+                 "amount": "12.0000", "type": 1, "discount": 34.8},
+            ]
+        )  # fmt: skip
 
 
 @asynccontextmanager
@@ -354,6 +376,8 @@ async def test_bigcommerce_thin_hooks_are_enriched_with_retries(broker, tmp_path
         "289.9900",
     )
     assert completed["occurred_at"] == "2026-11-02T15:30:00Z"
+    assert completed["discounts"] == [{"code": "BACK12", "amount": "34.80"}]
+    assert "/stores/abc123/v2/orders/250/coupons" in fake.calls
     assert {r.value["reason"] for r in dead} == set(reasons)
     assert all("X-Cartbands-Secret" not in r.value["headers"] for r in dead)
 

@@ -16,6 +16,7 @@ from tests.gateway.helpers import (
     SHOPIFY_OLD_SECRET,
     Records,
     fixture_bytes,
+    fixture_json,
     having,
     post,
     running_gateway,
@@ -74,9 +75,23 @@ async def test_order_lands_as_cart_completed(broker, policy):
     assert key == b"acme:c1a2b3d4e5f60718293a4b5c6d7e8f90"
     assert value["type"] == "cart_completed"
     assert value["order_id"] == "5550001234"
-    assert value["discount_codes"] == ["COMEBACK10"]
+    assert value["discounts"] == [{"code": "COMEBACK10", "amount": "22.99"}]
     assert value["contact"]["email"] == "ada.lovelace@example.com"
     assert value["total"] == "224.91"
+
+
+async def test_a_malformed_discount_entry_is_400_and_kept_on_the_dead_letter_topic(broker, policy):
+    order = fixture_json("shopify_order_multicurrency.json")
+    order["discount_codes"][1]["amount"] = "8,30"
+    body = json.dumps(order).encode()
+    async with running_gateway(broker.bootstrap, policy) as gw:
+        status, answer = await post(
+            gw.url + "/webhooks/shopify", body, shopify_headers(body, "orders/create", "wh-d1")
+        )
+        dead = await gw.until(gw.names.ingest_dlq, having("reason", ["invalid_amount"]))
+    assert status == 400 and answer["error"] == "invalid_amount"
+    assert answer["detail"].startswith("discount_codes[1].amount")
+    assert json.loads(dead[0].value["body"]) == order, "nothing lost: the whole delivery kept"
 
 
 async def test_forged_hmac_is_401_dead_lettered_and_not_produced(broker, policy):

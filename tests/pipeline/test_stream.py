@@ -268,3 +268,62 @@ def test_eight_partitions_give_the_pure_core_s_touches(broker, tmp_path, policy)
 
 def first(item: tuple[float, dict]) -> float:
     return item[0]
+
+
+def test_orders_that_use_codes_are_attributed_as_the_core_does(broker, workers, policy):
+    """Invariant 7 for attribution: orders redeeming the codes the plans issued (typed in
+    another case, for less than issued), a store code we did not issue, and none at all give
+    the stream the core's recovery records, discount fields included."""
+    from cartbands.runner import recovery_signature
+
+    carts = [
+        cart("h1", "310", customer="hana"),
+        cart("h2", "420", T0 + 60, customer="hugo"),
+        cart("m1", "120", T0 + 120, customer="milo"),
+    ]
+    policies = load_policy(policy)
+    issued = {
+        t["cart"]: t
+        for t in simulate(sorted(timed(carts), key=first), policies, code_secret).touches
+        if (t.get("incentive") or {}).get("code")
+    }
+    assert {"h1", "h2"} <= set(issued), "the high band's third touch carries a code"
+
+    def redeemed(checkout: str, total: str, customer: str, *used: tuple[str, str]) -> dict:
+        at = epoch(issued[checkout]["due_at"], "due_at") + 2 * HOUR
+        return {
+            **order(checkout, total, at, customer=customer),
+            "discounts": [{"code": code, "amount": amount} for code, amount in used],
+        }
+
+    h1_code = issued["h1"]["incentive"]["code"]
+    orders = [
+        redeemed("h1", "250.00", "hana", (h1_code.lower(), "30.00"), ("vip5", "5.00")),
+        redeemed("h2", "400.00", "hugo", ("STORE20", "20.00")),
+        order("m1", "120", T0 + 5 * HOUR, customer="milo"),
+    ]
+    events = sorted(timed([*carts, *orders]), key=first)
+    expected = simulate(events, policies, code_secret)
+    names = workers.names
+    workers.start(policy, "--clock", "event")
+    asyncio.run(replay(broker.bootstrap, names.cart_events, events))
+    found = asyncio.run(
+        drain(
+            broker.bootstrap,
+            [names.recoveries],
+            until=len(expected.recoveries),
+            timeout=120,
+            distinct=lambda v: (v.get("shopper"), v.get("order_id")),
+        )
+    )
+    streamed = sorted(recovery_signature(value) for _t, _k, value in found)
+    assert streamed == sorted(recovery_signature(r) for r in expected.recoveries)
+    by_order = {r["order_id"]: r for r in expected.recoveries}
+    assert by_order["o-h1"]["discount"] == "30.00"
+    assert by_order["o-h1"]["discount_codes_used"] == [h1_code]
+    assert by_order["o-h1"]["other_discount_codes"] == ["VIP5"]
+    assert (by_order["o-h2"]["discount"], by_order["o-h2"]["other_discount"]) == ("0", "20.00")
+
+
+def timed(events: list[dict]) -> list[tuple[float, dict]]:
+    return [(epoch(e["occurred_at"], "t"), e) for e in events]
