@@ -27,6 +27,10 @@ from recovery.policyset import PolicySet
 from schemas.codec import dumps, loads
 from schemas.records import TouchCommand, TouchResult
 from senders import metrics
+from senders.codes.ledger import CodeLedger
+from senders.codes.registry import CodeRoutes
+from senders.codes.service import CodeService
+from senders.codes.service import stop as stop_task
 from senders.compose import compose
 from senders.decide import DONE, REPORTED, SENDING, Verdict, after_previous, kept_result, precheck
 from senders.dedup import DedupLog
@@ -100,8 +104,10 @@ class ChannelSender:
         out: AIOKafkaProducer,
         suppressions: SuppressionView | None = None,
         follower: ShopperEventsFollower | None = None,
+        codes: CodeService | None = None,
     ) -> None:
         self.channel = channel
+        self.codes = codes
         self.suppressions = suppressions or SuppressionView()
         self.follower = follower
         self.config = config
@@ -207,6 +213,11 @@ class ChannelSender:
             early = self.suppressions.check(command, self.channel)
         if early is not None:
             return await self._finish(record, command, early, provider)
+        if self.codes is not None:
+            # the code must exist in the store before any message names it
+            refused = await self.codes.provision(command)
+            if refused is not None:
+                return await self._finish(record, command, refused, provider)
         try:
             message = compose(command, self.channel, route.delivery.sender, route.templates)
         except PermanentError as exc:
@@ -229,6 +240,9 @@ class ChannelSender:
         if result.attempts > 1:
             for _ in range(result.attempts - 1):
                 shared.delivery(self.channel, "retried")
+        code = command.incentive.code if command.incentive is not None else None
+        if self.codes is not None and code and result.outcome is not Outcome.DELIVERED:
+            self.codes.withdraw(code, f"touch {result.outcome.value}")  # never reached the shopper
         return await self._finish(record, command, result, provider)
 
     async def _finish(
@@ -377,6 +391,8 @@ class SenderService:
         )
         self.senders: list[ChannelSender] = []
         self.view = SuppressionView()
+        self.code_routes = CodeRoutes(policies, config.environ)
+        self.codes: CodeService | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self.config
@@ -392,13 +408,21 @@ class SenderService:
         out = producer(config.bootstrap)
         await out.start()
         dedup = DedupLog(config.bootstrap, names.sender_dedup, out)
-        follower = ShopperEventsFollower(config.bootstrap, names.shopper_events, self.view)
+        ledger = CodeLedger(dedup)
+        codes = CodeService(self.code_routes, self.routes.policies, ledger, config.clock)
+        self.codes = codes
+        follower = ShopperEventsFollower(
+            config.bootstrap, names.shopper_events, self.view, listeners=(codes.observe,)
+        )
+        remover: asyncio.Task[None] | None = None
         try:
             await dedup.start()
             log.info("de-dup log loaded: %d touch ids", len(dedup.entries))
+            log.info("discount codes live in stores: %d", ledger.load(config.clock()))
+            remover = asyncio.create_task(codes.run(), name="code-removal")
             await follower.start()
             self.senders = [
-                ChannelSender(channel, config, self.routes, dedup, out, self.view, follower)
+                ChannelSender(channel, config, self.routes, dedup, out, self.view, follower, codes)
                 for channel in config.channels
             ]
             tasks = [asyncio.create_task(s.run(stop), name=s.channel) for s in self.senders]
@@ -409,7 +433,9 @@ class SenderService:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
         finally:
+            await stop_task(remover)
             await follower.stop()
             await dedup.stop()
             await self.routes.close()
+            await self.code_routes.close()
             await out.stop()
