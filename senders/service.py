@@ -221,11 +221,13 @@ class ChannelSender:
         try:
             message = compose(command, self.channel, route.delivery.sender, route.templates)
         except PermanentError as exc:
+            self._withdraw_code(command, "touch dead_lettered")
             return await self._finish(
                 record, command, Verdict(Outcome.DEAD_LETTERED, exc.reason), provider
             )
         except Exception as exc:  # odd data must not wedge the channel in a crash loop
             log.exception("touch %s could not be rendered", command.touch_id)
+            self._withdraw_code(command, "touch dead_lettered")
             reason = f"could not render: {type(exc).__name__}: {exc}"[:300]
             return await self._finish(
                 record, command, Verdict(Outcome.DEAD_LETTERED, reason), provider
@@ -240,10 +242,15 @@ class ChannelSender:
         if result.attempts > 1:
             for _ in range(result.attempts - 1):
                 shared.delivery(self.channel, "retried")
-        code = command.incentive.code if command.incentive is not None else None
-        if self.codes is not None and code and result.outcome is not Outcome.DELIVERED:
-            self.codes.withdraw(code, f"touch {result.outcome.value}")  # never reached the shopper
+        if result.outcome is not Outcome.DELIVERED:
+            self._withdraw_code(command, f"touch {result.outcome.value}")
         return await self._finish(record, command, result, provider)
+
+    def _withdraw_code(self, command: TouchCommand, why: str) -> None:
+        """A code created for a touch that will not reach the shopper is deleted again."""
+        code = command.incentive.code if command.incentive is not None else None
+        if self.codes is not None and code:
+            self.codes.withdraw(code, why)
 
     async def _finish(
         self,

@@ -27,6 +27,7 @@ from recovery.policyset import PolicySet
 from schemas.records import TouchCommand
 from senders.codes.ends import ended
 from senders.codes.ledger import CodeLedger, Issued
+from senders.codes.metrics import CODES
 from senders.codes.registry import CodeRoutes
 from senders.codes.retry import GaveUp, retried
 from senders.decide import Verdict
@@ -52,7 +53,6 @@ class CodeService:
         self.sleep = sleep
         self._queue: asyncio.Queue[tuple[Issued, str]] = asyncio.Queue()
         self._queued: set[str] = set()
-        self.removed: list[str] = []
 
     def _retry(self, store: str) -> RetryPolicy:
         return self.policies.for_store(store).delivery.retry
@@ -106,7 +106,10 @@ class CodeService:
                 lambda: provisioner.ensure(spec), self._retry(command.store), what, self.sleep
             )
         except GaveUp as exc:
+            failed = "refused" if exc.outcome is Outcome.DEAD_LETTERED else "failed"
+            CODES.labels(provisioner.platform, failed).inc()
             return Verdict(exc.outcome, f"code provisioning ({provisioner.platform}): {exc.reason}")
+        CODES.labels(provisioner.platform, "created" if made.created else "found").inc()
         issued = Issued(
             code=code,
             store=command.store,
@@ -177,10 +180,11 @@ class CodeService:
                 self._later(issued, why)
                 return
             log.warning("%s: %s; given up", what, exc.reason)
+            CODES.labels(issued.platform, "not_removed").inc()
             await self.ledger.gone(issued.code, f"{why}; not removed: {exc.reason}", self.clock())
             return
         await self.ledger.gone(issued.code, why, self.clock())
-        self.removed.append(issued.code)
+        CODES.labels(issued.platform, "removed").inc()
         log.info("code of touch %s removed (%s)%s", issued.touch_id, why,
                  "" if existed else "; it was gone already")  # fmt: skip
 

@@ -59,12 +59,14 @@ async def start(broker, tmp_path: Path, policies, now: datetime):
 
 
 def offer(touch_id: str, code: str, cart_id: str = "chk-mid-1", **extra: Any) -> dict[str, Any]:
-    return touch_data(
-        touch_id=touch_id, channel="sms", template="offer_sms", band="mid", step=2, cart=cart_id,
-        incentive={"kind": "percent_off", "value": "10", "code": code,
-                   "expires_at": "2026-11-04T16:00:00Z"},
-        **extra,
-    )  # fmt: skip
+    args: dict[str, Any] = {
+        "touch_id": touch_id, "channel": "sms", "template": "offer_sms", "band": "mid",
+        "step": 2, "cart": cart_id,
+        "incentive": {"kind": "percent_off", "value": "10", "code": code,
+                      "expires_at": "2026-11-04T16:00:00Z"},
+    }  # fmt: skip
+    args.update(extra)
+    return touch_data(**args)
 
 
 def outbox_lines(tmp_path: Path, channel: str) -> list[dict[str, Any]]:
@@ -222,6 +224,23 @@ async def test_an_order_or_a_redaction_deletes_the_unused_codes(broker, tmp_path
         assert shop.count("POST", "discountCodeDelete") == deletes
     finally:
         stop2.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_a_code_whose_touch_is_not_delivered_is_deleted_again(broker, tmp_path, shop):
+    now = datetime.fromisoformat("2026-11-02T16:05:00+00:00")
+    prefix, _service, stop, task = await start(broker, tmp_path, codes_policy(shop.url), now)
+    broken = offer("t_broken", "ACE4HJ7KMN9P", template="no_such_template")
+    try:
+        await produce(broker.bootstrap, prefix.touches("sms"), [(broken["shopper"], broken)])
+        results = await read_until(
+            broker.bootstrap, [prefix.touch_results], having("touch_id", ["t_broken"])
+        )
+        assert first_outcomes(results) == {"t_broken": "dead_lettered"}
+        assert shop.count("POST", "discountCodeBasicCreate") == 1
+        assert await until(lambda: shop.discounts == {}), shop.discounts
+    finally:
+        stop.set()
         await asyncio.wait_for(task, 30)
 
 
