@@ -398,7 +398,7 @@ class SenderService:
         )
         self.senders: list[ChannelSender] = []
         self.view = SuppressionView()
-        self.code_routes = CodeRoutes(policies, config.environ)
+        self.code_routes = CodeRoutes(policies, config.environ, config.outbox_only)
         self.codes: CodeService | None = None
 
     async def run(self, stop: asyncio.Event) -> None:

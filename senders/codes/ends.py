@@ -8,6 +8,10 @@
   files the shopper).
 - ``store_redacted``: every code of the store.
 
+A redaction ends only codes of touches due before it: a cart the shopper used after it may have
+a plan (and codes) of its own. Every record is compared by time, so re-reading the topic from its
+start (a restarted sender does) ends nothing that was issued later.
+
 Expiry needs nothing: the platform's end date ends the code.
 """
 
@@ -70,8 +74,8 @@ def ended(record: Any, ledger: CodeLedger) -> list[tuple[Issued, str]]:
             for s in given
             if isinstance(s, str)
             for i in ledger.of_shopper(s)
-            if i.store == store
+            if i.store == store and i.due_at <= at
         ]
     if kind == "store_redacted":
-        return [(i, "store redacted") for i in ledger.of_store(store)]
+        return [(i, "store redacted") for i in ledger.of_store(store) if i.due_at <= at]
     return []

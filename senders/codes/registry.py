@@ -33,14 +33,20 @@ def build_provisioner(
 
 
 class CodeRoutes:
-    def __init__(self, policies: PolicySet, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        policies: PolicySet,
+        environ: Mapping[str, str] | None = None,
+        disabled: bool = False,
+    ) -> None:
+        """``disabled`` (``--outbox-only``): no store gets codes, whatever its policy says."""
         self.policies = policies
         self._by_store: dict[str | None, Provisioner | None] = {}
         built: dict[str, Provisioner | None] = {}
         problems: list[str] = []
         for store in [None, *sorted(policies.stores)]:
             policy = policies.defaults if store is None else policies.stores[store]
-            config = policy.delivery.codes
+            config = cp.NoCodes() if disabled else policy.delivery.codes
             key = config.model_dump_json()
             try:
                 if key not in built:
