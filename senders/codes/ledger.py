@@ -25,6 +25,7 @@ from senders.dedup import DedupLog
 PREFIX = "code:"
 ISSUED = "code_issued"
 REMOVED = "code_removed"
+PRUNE_EVERY = 60.0  # seconds between sweeps of expired codes as new ones are issued
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class CodeLedger:
     def __init__(self, dedup: DedupLog) -> None:
         self.dedup = dedup
         self.live: dict[str, Issued] = {}
+        self._pruned = 0.0
 
     def load(self, now: datetime) -> int:
         """(Re)build the index from what the de-dup log has read; returns the live codes."""
@@ -80,6 +82,7 @@ class CodeLedger:
     def prune(self, now: datetime) -> None:
         """Forget codes past their expiry: the platform ended them."""
         stamp = now.timestamp()
+        self._pruned = stamp
         for code in [c for c, i in self.live.items() if i.expires_at <= stamp]:
             del self.live[code]
 
@@ -103,6 +106,8 @@ class CodeLedger:
         """Write that the code exists (acked by the broker) and index it."""
         await self.dedup.record(PREFIX + issued.code, ISSUED, None, now, asdict(issued))
         self.live[issued.code] = issued
+        if now.timestamp() - self._pruned > PRUNE_EVERY:
+            self.prune(now)
 
     async def gone(self, code: str, why: str, now: datetime) -> None:
         """Write that the code was removed (or given up on) and forget it."""

@@ -87,3 +87,29 @@ def test_code_routes_per_store_and_outbox_only():
         CodeRoutes(policies, {})
     assert CodeRoutes(policies, {}, disabled=True).for_store("shop") is None
     assert CodeRoutes(load_policy(None), {}).provisioners == []
+
+
+def test_the_ledger_rebuilds_from_the_log_and_forgets_expired_codes():
+    from dataclasses import asdict
+
+    from senders.dedup import Entry
+
+    log = _Log()
+    live, old, gone = (
+        issued("A1", "chk-1"),
+        issued("B2", "chk-2", due=DUE - 4 * 86400),
+        issued("C3", "chk-3"),
+    )
+    log.entries = {
+        "code:A1": Entry("code:A1", "code_issued", None, "", asdict(live)),
+        "code:B2": Entry("code:B2", "code_issued", None, "", asdict(old)),
+        "code:C3": Entry("code:C3", "code_removed", "order", ""),
+        "t_touch": Entry("t_touch", "reported", "delivered", ""),
+        "code:BAD": Entry("code:BAD", "code_issued", None, "", {"code": "BAD"}),
+    }
+    book = CodeLedger(log)  # type: ignore[arg-type]
+    now = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
+    assert book.load(now) == 1 and set(book.live) == {"A1"}  # B2 expired, C3 removed
+    assert gone.code not in book.live
+    book.prune(datetime(2026, 11, 5, 12, 0, tzinfo=UTC))
+    assert book.live == {}
