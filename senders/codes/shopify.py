@@ -60,11 +60,15 @@ DELETE = """mutation cartbandsDelete($id: ID!) {
 }"""
 
 
-def customer_gid(customer_id: str) -> str:
-    """Shopify customer ids travel as numbers; the API takes ``gid://shopify/Customer/N``."""
-    return (
-        customer_id if customer_id.startswith("gid://") else f"gid://shopify/Customer/{customer_id}"
-    )
+def customer_gid(customer_id: str | None) -> str | None:
+    """Shopify customer ids travel as numbers; the API takes ``gid://shopify/Customer/N``.
+    None for anything else (not a Shopify customer id: the code is then open to all buyers,
+    still single use, rather than refused by Shopify)."""
+    if not customer_id:
+        return None
+    if customer_id.startswith("gid://shopify/Customer/"):
+        return customer_id
+    return f"gid://shopify/Customer/{customer_id}" if customer_id.isdigit() else None
 
 
 def _iso(moment: datetime) -> str:
@@ -72,6 +76,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _common(spec: CodeSpec) -> dict[str, Any]:
+    customer = customer_gid(spec.customer_id)
     data: dict[str, Any] = {
         "title": spec.title,
         "code": spec.code,
@@ -79,11 +84,7 @@ def _common(spec: CodeSpec) -> dict[str, Any]:
         "endsAt": _iso(spec.expires_at),
         "usageLimit": 1,
         "appliesOncePerCustomer": True,
-        "context": (
-            {"customers": {"add": [customer_gid(spec.customer_id)]}}
-            if spec.customer_id
-            else {"all": "ALL"}
-        ),
+        "context": {"customers": {"add": [customer]}} if customer else {"all": "ALL"},
     }
     if spec.min_subtotal is not None:
         data["minimumRequirement"] = {

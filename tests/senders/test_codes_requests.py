@@ -80,6 +80,12 @@ def test_shopify_basic_and_free_shipping_inputs():
         "discountAmount": {"amount": "7.50", "appliesOnEachItem": False}
     }
     assert data["context"] == {"all": "ALL"}
+    odd = shopify.create_request(spec(customer_id="cust-7"))  # not a Shopify customer id
+    assert odd["variables"]["basicCodeDiscount"]["context"] == {"all": "ALL"}
+    gid = shopify.create_request(spec(customer_id="gid://shopify/Customer/9"))
+    assert gid["variables"]["basicCodeDiscount"]["context"]["customers"]["add"] == [
+        "gid://shopify/Customer/9"
+    ]
     free = shopify.create_request(spec(kind="free_shipping", value=None, band_min=None))
     assert "discountCodeFreeShippingCreate" in free["query"]
     data = free["variables"]["freeShippingCodeDiscount"]
