@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from recovery.code_spec import code_kind
 from recovery.codes import discount_code
 from recovery.compiled import Compiled, compile_policy
 from recovery.durations import format_duration
 from recovery.fastinit import fast_constructor
 from recovery.ids import phone_e164
-from recovery.incentives import PRICE_KINDS
 from recovery.model import Cart, Decision, Plan, PlannedTouch, Profile
 from recovery.policy import StorePolicy
 from recovery.quiet import NoAllowedMinute, next_allowed, window_for
@@ -270,7 +270,7 @@ def decide_touch(
     code = None
     expires_at = None
     if touch.incentive_kind is not None:
-        if touch.incentive_kind in PRICE_KINDS:
+        if code_kind(touch.incentive_kind, touch.incentive_service) is not None:
             code = discount_code(touch.touch_id, secret)
         if touch.incentive_validity_s is not None:
             expires_at = now + timedelta(seconds=touch.incentive_validity_s)

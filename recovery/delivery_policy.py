@@ -29,6 +29,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from recovery.codes_policy import CodesConfig, NoCodes
 from recovery.durations import parse_duration
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -298,6 +299,9 @@ class DeliveryPolicy(_Strict):
     # fees, a person's time for a human follow-up): the spend side of recovered margin per
     # dollar of recovery spend. A channel left out costs nothing.
     costs: dict[str, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
+    # Where discount codes are created before a touch carrying one goes out (see
+    # recovery.codes_policy); none: only printed in the message.
+    codes: CodesConfig = NoCodes()
 
     @field_validator("costs")
     @classmethod

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -19,10 +21,17 @@ log = logging.getLogger(__name__)
 
 
 class ShopperEventsFollower:
-    def __init__(self, bootstrap: str, topic: str, view: SuppressionView) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        view: SuppressionView,
+        listeners: tuple[Callable[[Any], None], ...] = (),
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.view = view
+        self.listeners = listeners  # also told of every record (e.g. plan ends, for codes)
         self.applied = 0
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -80,6 +89,8 @@ class ShopperEventsFollower:
                 for each in records_of(value):
                     if self.view.apply(each):
                         self.applied += 1
+                    for listener in self.listeners:
+                        listener(each)
 
     async def sync(self, timeout: float) -> bool:
         """Wait until what was on the topic when called has been read (a fetch that began

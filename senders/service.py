@@ -27,6 +27,10 @@ from recovery.policyset import PolicySet
 from schemas.codec import dumps, loads
 from schemas.records import TouchCommand, TouchResult
 from senders import metrics
+from senders.codes.ledger import CodeLedger
+from senders.codes.registry import CodeRoutes
+from senders.codes.service import CodeService
+from senders.codes.service import stop as stop_task
 from senders.compose import compose
 from senders.decide import DONE, REPORTED, SENDING, Verdict, after_previous, kept_result, precheck
 from senders.dedup import DedupLog
@@ -100,8 +104,10 @@ class ChannelSender:
         out: AIOKafkaProducer,
         suppressions: SuppressionView | None = None,
         follower: ShopperEventsFollower | None = None,
+        codes: CodeService | None = None,
     ) -> None:
         self.channel = channel
+        self.codes = codes
         self.suppressions = suppressions or SuppressionView()
         self.follower = follower
         self.config = config
@@ -207,16 +213,23 @@ class ChannelSender:
             early = self.suppressions.check(command, self.channel)
         if early is not None:
             return await self._finish(record, command, early, provider)
+        if self.codes is not None:
+            # the code must exist in the store before any message names it
+            refused = await self.codes.provision(command)
+            if refused is not None:
+                return await self._finish(record, command, refused, provider)
         try:
             message = compose(
                 command, self.channel, route.delivery.sender, route.templates, route.events
             )
         except PermanentError as exc:
+            self._withdraw_code(command, "touch dead_lettered")
             return await self._finish(
                 record, command, Verdict(Outcome.DEAD_LETTERED, exc.reason), provider
             )
         except Exception as exc:  # odd data must not wedge the channel in a crash loop
             log.exception("touch %s could not be rendered", command.touch_id)
+            self._withdraw_code(command, "touch dead_lettered")
             reason = f"could not render: {type(exc).__name__}: {exc}"[:300]
             return await self._finish(
                 record, command, Verdict(Outcome.DEAD_LETTERED, reason), provider
@@ -231,7 +244,15 @@ class ChannelSender:
         if result.attempts > 1:
             for _ in range(result.attempts - 1):
                 shared.delivery(self.channel, "retried")
+        if result.outcome is not Outcome.DELIVERED:
+            self._withdraw_code(command, f"touch {result.outcome.value}")
         return await self._finish(record, command, result, provider)
+
+    def _withdraw_code(self, command: TouchCommand, why: str) -> None:
+        """A code created for a touch that will not reach the shopper is deleted again."""
+        code = command.incentive.code if command.incentive is not None else None
+        if self.codes is not None and code:
+            self.codes.withdraw(code, why)
 
     async def _finish(
         self,
@@ -379,6 +400,8 @@ class SenderService:
         )
         self.senders: list[ChannelSender] = []
         self.view = SuppressionView()
+        self.code_routes = CodeRoutes(policies, config.environ, config.outbox_only)
+        self.codes: CodeService | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self.config
@@ -394,13 +417,21 @@ class SenderService:
         out = producer(config.bootstrap)
         await out.start()
         dedup = DedupLog(config.bootstrap, names.sender_dedup, out)
-        follower = ShopperEventsFollower(config.bootstrap, names.shopper_events, self.view)
+        ledger = CodeLedger(dedup)
+        codes = CodeService(self.code_routes, self.routes.policies, ledger, config.clock)
+        self.codes = codes
+        follower = ShopperEventsFollower(
+            config.bootstrap, names.shopper_events, self.view, listeners=(codes.observe,)
+        )
+        remover: asyncio.Task[None] | None = None
         try:
             await dedup.start()
             log.info("de-dup log loaded: %d touch ids", len(dedup.entries))
+            log.info("discount codes live in stores: %d", ledger.load(config.clock()))
+            remover = asyncio.create_task(codes.run(), name="code-removal")
             await follower.start()
             self.senders = [
-                ChannelSender(channel, config, self.routes, dedup, out, self.view, follower)
+                ChannelSender(channel, config, self.routes, dedup, out, self.view, follower, codes)
                 for channel in config.channels
             ]
             tasks = [asyncio.create_task(s.run(stop), name=s.channel) for s in self.senders]
@@ -411,7 +442,9 @@ class SenderService:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
         finally:
+            await stop_task(remover)
             await follower.stop()
             await dedup.stop()
             await self.routes.close()
+            await self.code_routes.close()
             await out.stop()

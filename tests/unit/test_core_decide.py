@@ -330,6 +330,12 @@ def test_send_carries_code_and_expiry(policy):
         policy, "email", now, incentive_kind="service",
         incentive_service="free_expedited_shipping", incentive_validity_s=3600,
     )  # fmt: skip
+    # free expedited shipping is honoured with a free-shipping code in the store
+    assert d.code == discount_code("t_email", SECRET) and d.expires_at == now + timedelta(hours=1)
+    d = decide(
+        policy, "email", now, incentive_kind="service", incentive_service="concierge_call",
+        incentive_validity_s=3600,
+    )  # fmt: skip
     assert d.code is None and d.expires_at == now + timedelta(hours=1)
     assert decide(policy, "email", now).code is None
 
