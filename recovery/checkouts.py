@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 from recovery.ids import shopper_key
 from recovery.money import MoneyError, bounded_amount, parse_amount, plainly_bounded
 from recovery.policy import StorePolicy
+from recovery.social_proof import ordered_items
 from recovery.stored_cart import DELIVERY_FIELDS, MAX_ITEMS
 
 TICK_PHASE = 0  # the order of a record in ``sk`` among those of the same time: ticks first
@@ -248,6 +249,9 @@ def _converted_record(
         "currency": event.get("currency") or cart.get("currency"),
         "total": str(event.get("total") if event.get("total") is not None else cart.get("total")),
         "discount_codes": list(event.get("discount_codes") or ()),
+        # what was ordered (the order's own lines, else the checkout's last snapshot): the
+        # senders count orders per product from these for social proof
+        "items": ordered_items(_lines(event) or _lines(cart), MAX_ITEMS),
         "cycle": (state or {}).get("cy", 0),
         "event_id": event.get("event_id"),
         "sk": [at, EVENT_PHASE],
@@ -256,6 +260,11 @@ def _converted_record(
     if contact:
         record["contact"] = contact
     return shopper, record
+
+
+def _lines(holder: dict[str, Any]) -> list[Any]:
+    lines = holder.get("line_items")
+    return lines if isinstance(lines, list) else []
 
 
 REDACTIONS = frozenset({"store_redacted", "shopper_redacted"})

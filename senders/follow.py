@@ -1,5 +1,7 @@
 """Follow ``shopper-events`` (no consumer group: every sender reads all partitions) into a
-:class:`~senders.suppression.SuppressionView`."""
+:class:`~senders.suppression.SuppressionView` and, for social proof, the per-product order
+counts (:class:`~recovery.social_proof.ProductOrders`). Both are rebuilt from the topic's
+beginning at every start, so a restarted sender knows what the one before it knew."""
 
 from __future__ import annotations
 
@@ -7,9 +9,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from recovery.social_proof import ProductOrders, day_of
 from schemas.batches import records_of
 from schemas.codec import loads
 from senders.suppression import SuppressionView
@@ -19,10 +24,19 @@ log = logging.getLogger(__name__)
 
 
 class ShopperEventsFollower:
-    def __init__(self, bootstrap: str, topic: str, view: SuppressionView) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        view: SuppressionView,
+        orders: ProductOrders | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.view = view
+        self.orders = orders
+        self.clock = clock
         self.applied = 0
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -67,6 +81,7 @@ class ShopperEventsFollower:
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> None:
         batch = await consumer.getmany(timeout_ms=200)
+        today = day_of(self.clock()) if self.clock is not None and batch else None
         for records in batch.values():
             for record in records:
                 if record.value is None:
@@ -80,6 +95,8 @@ class ShopperEventsFollower:
                 for each in records_of(value):
                     if self.view.apply(each):
                         self.applied += 1
+                    if self.orders is not None:
+                        self.orders.apply(each, today)
 
     async def sync(self, timeout: float) -> bool:
         """Wait until what was on the topic when called has been read (a fetch that began

@@ -24,6 +24,7 @@ from aiokafka.structs import ConsumerRecord
 
 from cartbands.kafka import ensure_topics, producer
 from recovery.policyset import PolicySet
+from recovery.social_proof import ProductOrders, Proof, best_seller, day_of
 from schemas.codec import dumps, loads
 from schemas.records import TouchCommand, TouchResult
 from senders import metrics
@@ -100,10 +101,12 @@ class ChannelSender:
         out: AIOKafkaProducer,
         suppressions: SuppressionView | None = None,
         follower: ShopperEventsFollower | None = None,
+        orders: ProductOrders | None = None,
     ) -> None:
         self.channel = channel
         self.suppressions = suppressions or SuppressionView()
         self.follower = follower
+        self.orders = orders
         self.config = config
         self.routes = routes
         self.dedup = dedup
@@ -208,7 +211,8 @@ class ChannelSender:
         if early is not None:
             return await self._finish(record, command, early, provider)
         try:
-            message = compose(command, self.channel, route.delivery.sender, route.templates)
+            proof = self._proof(command, now)
+            message = compose(command, self.channel, route.delivery.sender, route.templates, proof)
         except PermanentError as exc:
             return await self._finish(
                 record, command, Verdict(Outcome.DEAD_LETTERED, exc.reason), provider
@@ -230,6 +234,17 @@ class ChannelSender:
             for _ in range(result.attempts - 1):
                 shared.delivery(self.channel, "retried")
         return await self._finish(record, command, result, provider)
+
+    def _proof(self, command: TouchCommand, now: datetime) -> Proof | None:
+        """The cart's best seller with its true count in the store's window, if it reaches
+        the store's threshold (the composer shows it to hesitant shoppers only)."""
+        if self.orders is None:
+            return None
+        rule = self.routes.policies.for_store(command.store).social_proof
+        items = [item.asdict() for item in command.cart_summary.items]
+        return best_seller(
+            self.orders, command.store, items, day_of(now), rule.window.days, rule.min_orders
+        )
 
     async def _finish(
         self,
@@ -367,6 +382,12 @@ async def ensure_compacted(bootstrap: str, topic: str, partitions: int) -> None:
         await admin.close()
 
 
+def longest_window(policies: PolicySet) -> int:
+    """The days of orders the senders keep: the longest social proof window of any store."""
+    every = [policies.defaults, *policies.stores.values()]
+    return max(policy.social_proof.window.days for policy in every)
+
+
 class SenderService:
     """Everything one ``cartbands sender`` process runs."""
 
@@ -377,6 +398,7 @@ class SenderService:
         )
         self.senders: list[ChannelSender] = []
         self.view = SuppressionView()
+        self.orders = ProductOrders(keep_days=longest_window(policies))
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self.config
@@ -392,13 +414,17 @@ class SenderService:
         out = producer(config.bootstrap)
         await out.start()
         dedup = DedupLog(config.bootstrap, names.sender_dedup, out)
-        follower = ShopperEventsFollower(config.bootstrap, names.shopper_events, self.view)
+        follower = ShopperEventsFollower(
+            config.bootstrap, names.shopper_events, self.view, self.orders, config.clock
+        )
         try:
             await dedup.start()
             log.info("de-dup log loaded: %d touch ids", len(dedup.entries))
             await follower.start()
             self.senders = [
-                ChannelSender(channel, config, self.routes, dedup, out, self.view, follower)
+                ChannelSender(
+                    channel, config, self.routes, dedup, out, self.view, follower, self.orders
+                )
                 for channel in config.channels
             ]
             tasks = [asyncio.create_task(s.run(stop), name=s.channel) for s in self.senders]
