@@ -5,8 +5,10 @@ the ordered products (``items``: ``product_id`` and ``title`` of each line, from
 module folds those records into per-store, per-product daily counts and answers "how many
 orders of this store contained this product in the last N days" at a given time. A touch is
 keyed by shopper, so a per-product table on stage B's partitions could not be read where the
-touch is emitted; the senders already read every partition, so the count is taken there, at
-send time, and is the store's own: a count never mixes stores.
+touch is emitted, and a global (replicated) table would copy every order to every worker and
+freeze the count into the touch when it is planned, hours or days before it is sent. The
+senders already read every partition, so the count is taken there, at send time, and is the
+store's own: a count never mixes stores.
 
 What a count means, exactly: the number of distinct orders (by checkout) of the store whose
 time falls on the UTC day of ``now`` or on one of the ``window - 1`` days before it, and whose
