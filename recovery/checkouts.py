@@ -32,7 +32,6 @@ from typing import Any, NamedTuple
 from recovery.ids import shopper_key
 from recovery.money import MoneyError, bounded_amount, parse_amount, plainly_bounded
 from recovery.policy import StorePolicy
-from recovery.social_proof import ordered_items
 from recovery.stored_cart import DELIVERY_FIELDS, MAX_ITEMS
 
 TICK_PHASE = 0  # the order of a record in ``sk`` among those of the same time: ticks first
@@ -244,14 +243,14 @@ def _converted_record(
         "store": store,
         "shopper": shopper,
         "checkout": checkout,
+        # what was ordered (the order's own lines, else the checkout's last snapshot): the
+        # senders count orders per product from these for social proof
+        "items": _ordered_items(event) or _ordered_items(cart),
         "order_id": event.get("order_id"),
         "occurred_at": iso(at),
         "currency": event.get("currency") or cart.get("currency"),
         "total": str(event.get("total") if event.get("total") is not None else cart.get("total")),
         "discount_codes": list(event.get("discount_codes") or ()),
-        # what was ordered (the order's own lines, else the checkout's last snapshot): the
-        # senders count orders per product from these for social proof
-        "items": ordered_items(_lines(event) or _lines(cart), MAX_ITEMS),
         "cycle": (state or {}).get("cy", 0),
         "event_id": event.get("event_id"),
         "sk": [at, EVENT_PHASE],
@@ -262,9 +261,21 @@ def _converted_record(
     return shopper, record
 
 
-def _lines(holder: dict[str, Any]) -> list[Any]:
+def _ordered_items(holder: dict[str, Any]) -> list[dict[str, str]]:
+    """Product id and title of each line (at most MAX_ITEMS) of an order or a cart."""
     lines = holder.get("line_items")
-    return lines if isinstance(lines, list) else []
+    found: list[dict[str, str]] = []
+    for line in lines[:MAX_ITEMS] if isinstance(lines, list) else ():
+        if not isinstance(line, dict):
+            continue
+        kept = {
+            name: str(line[name])
+            for name in ("product_id", "title")
+            if line.get(name) is not None and str(line[name]).strip()
+        }
+        if kept:
+            found.append(kept)
+    return found
 
 
 REDACTIONS = frozenset({"store_redacted", "shopper_redacted"})

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -254,19 +254,3 @@ def best_seller(
         if orders >= max(min_orders, 1) and (best is None or orders > best.orders):
             best = Proof(" ".join(title.split()), orders, window)
     return best
-
-
-def ordered_items(lines: Sequence[Any], limit: int) -> list[dict[str, str]]:
-    """What a ``cart_converted`` record says of the order's lines: product id and title."""
-    found: list[dict[str, str]] = []
-    for line in lines[:limit]:
-        if not isinstance(line, dict):
-            continue
-        kept = {
-            name: str(line[name])
-            for name in ("product_id", "title")
-            if line.get(name) is not None and str(line[name]).strip()
-        }
-        if kept:
-            found.append(kept)
-    return found

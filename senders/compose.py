@@ -293,6 +293,7 @@ def compose(
     channel: str,
     identity: SenderIdentity,
     source: TemplateSource,
+    *,
     proof: Proof | None = None,
 ) -> Message:
     """The message for ``channel``; :class:`PermanentError` when it cannot be built.

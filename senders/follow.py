@@ -1,7 +1,5 @@
 """Follow ``shopper-events`` (no consumer group: every sender reads all partitions) into a
-:class:`~senders.suppression.SuppressionView` and, for social proof, the per-product order
-counts (:class:`~recovery.social_proof.ProductOrders`). Both are rebuilt from the topic's
-beginning at every start, so a restarted sender knows what the one before it knew."""
+:class:`~senders.suppression.SuppressionView`."""
 
 from __future__ import annotations
 
@@ -10,11 +8,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from recovery.social_proof import ProductOrders, day_of
 from schemas.batches import records_of
 from schemas.codec import loads
 from senders.suppression import SuppressionView
@@ -29,14 +26,12 @@ class ShopperEventsFollower:
         bootstrap: str,
         topic: str,
         view: SuppressionView,
-        orders: ProductOrders | None = None,
-        clock: Callable[[], datetime] | None = None,
+        listeners: tuple[Callable[[Any], None], ...] = (),
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.view = view
-        self.orders = orders
-        self.clock = clock
+        self.listeners = listeners  # also told of every record (e.g. plan ends, for codes)
         self.applied = 0
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -81,7 +76,6 @@ class ShopperEventsFollower:
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> None:
         batch = await consumer.getmany(timeout_ms=200)
-        today = day_of(self.clock()) if self.clock is not None and batch else None
         for records in batch.values():
             for record in records:
                 if record.value is None:
@@ -95,8 +89,8 @@ class ShopperEventsFollower:
                 for each in records_of(value):
                     if self.view.apply(each):
                         self.applied += 1
-                    if self.orders is not None:
-                        self.orders.apply(each, today)
+                    for listener in self.listeners:
+                        listener(each)
 
     async def sync(self, timeout: float) -> bool:
         """Wait until what was on the topic when called has been read (a fetch that began

@@ -212,7 +212,9 @@ class ChannelSender:
             return await self._finish(record, command, early, provider)
         try:
             proof = self._proof(command, now)
-            message = compose(command, self.channel, route.delivery.sender, route.templates, proof)
+            message = compose(
+                command, self.channel, route.delivery.sender, route.templates, proof=proof
+            )
         except PermanentError as exc:
             return await self._finish(
                 record, command, Verdict(Outcome.DEAD_LETTERED, exc.reason), provider
@@ -400,6 +402,11 @@ class SenderService:
         self.view = SuppressionView()
         self.orders = ProductOrders(keep_days=longest_window(policies))
 
+    def count_order(self, record: Any) -> None:
+        """Fold a ``shopper-events`` record into the social proof counts. Every start reads the
+        topic from its beginning, so a restarted sender rebuilds them before it sends."""
+        self.orders.apply(record, day_of(self.config.clock()))
+
     async def run(self, stop: asyncio.Event) -> None:
         config = self.config
         names = config.names
@@ -415,7 +422,7 @@ class SenderService:
         await out.start()
         dedup = DedupLog(config.bootstrap, names.sender_dedup, out)
         follower = ShopperEventsFollower(
-            config.bootstrap, names.shopper_events, self.view, self.orders, config.clock
+            config.bootstrap, names.shopper_events, self.view, listeners=(self.count_order,)
         )
         try:
             await dedup.start()

@@ -64,7 +64,7 @@ def test_offer_incentive_and_social_proof(make_touch):
                    "expires_at": "2026-11-04T16:00:00Z"},
     )  # fmt: skip
     proof = Proof("Espresso <grinder> & co", 42, 7)
-    message = compose(touch, "email", IDENTITY, TemplateSource(), proof)
+    message = compose(touch, "email", IDENTITY, TemplateSource(), proof=proof)
     assert isinstance(message, EmailMessage)
     assert message.subject == "Fay, 12% off on the cart you left"
     assert "Use code CB-XYZ at checkout for 12% off. Offer ends Nov 04, 2026 at 16:00 UTC." in (
@@ -73,7 +73,7 @@ def test_offer_incentive_and_social_proof(make_touch):
     claim = "was in 42 orders at this store in the last 7 days."
     assert f"Espresso <grinder> & co {claim}" in message.text
     assert f"Espresso &lt;grinder&gt; &amp; co {claim}" in message.html
-    plain = compose(make_touch(template="offer"), "email", IDENTITY, TemplateSource(), proof)
+    plain = compose(make_touch(template="offer"), "email", IDENTITY, TemplateSource(), proof=proof)
     assert isinstance(plain, EmailMessage)
     assert claim not in plain.text and claim not in plain.html  # not hesitant: no claim
     unproven = compose(touch, "email", IDENTITY, TemplateSource())
@@ -144,7 +144,7 @@ def test_human_note(make_touch):
 def test_social_proof_in_sms_and_human_notes(make_touch):
     proof = Proof("Linen Shirt", 12, 7)
     sms = make_touch(channel="sms", template="social_proof", segment="hesitant")
-    message = compose(sms, "sms", IDENTITY, TemplateSource(), proof)
+    message = compose(sms, "sms", IDENTITY, TemplateSource(), proof=proof)
     assert isinstance(message, SmsMessage)
     assert message.body == (
         "Acme Kitchen: Hi Fay, still deciding? Linen Shirt: 12 orders in the last 7 days. "
@@ -160,11 +160,11 @@ def test_social_proof_in_sms_and_human_notes(make_touch):
 def test_a_store_rewords_the_social_proof_sentence(make_touch, tmp_path):
     (tmp_path / "social_proof.txt").write_text("$orders x $product / $days d @ $store\n")
     touch = make_touch(template="social_proof", segment="hesitant")
-    message = compose(touch, "email", IDENTITY, TemplateSource(tmp_path), Proof("Mug", 10, 3))
+    message = compose(touch, "email", IDENTITY, TemplateSource(tmp_path), proof=Proof("Mug", 10, 3))
     assert isinstance(message, EmailMessage)
     assert "10 x Mug / 3 d @ demo" in message.text
     broken = tmp_path / "broken"  # template files are cached per path: another directory
     broken.mkdir()
     (broken / "social_proof.txt").write_text("$orders of $nonsense\n")
     with pytest.raises(PermanentError, match=r"\$nonsense"):
-        compose(touch, "email", IDENTITY, TemplateSource(broken), Proof("Mug", 10, 3))
+        compose(touch, "email", IDENTITY, TemplateSource(broken), proof=Proof("Mug", 10, 3))
