@@ -168,6 +168,17 @@ class ChannelSender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.caught_up.wait(), 0.5)
 
+    def _proof(self, command: TouchCommand, now: datetime) -> Proof | None:
+        """The cart's best seller with its true count in the store's window, if it reaches
+        the store's threshold (the composer shows it to hesitant shoppers only)."""
+        if self.orders is None:
+            return None
+        rule = self.routes.policies.for_store(command.store).social_proof
+        items = [item.asdict() for item in command.cart_summary.items]
+        return best_seller(
+            self.orders, command.store, items, day_of(now), rule.window.days, rule.min_orders
+        )
+
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> Outcome | None:
         """Decide, deliver, record, report one touch. Never raises for bad input."""
         try:
@@ -236,17 +247,6 @@ class ChannelSender:
             for _ in range(result.attempts - 1):
                 shared.delivery(self.channel, "retried")
         return await self._finish(record, command, result, provider)
-
-    def _proof(self, command: TouchCommand, now: datetime) -> Proof | None:
-        """The cart's best seller with its true count in the store's window, if it reaches
-        the store's threshold (the composer shows it to hesitant shoppers only)."""
-        if self.orders is None:
-            return None
-        rule = self.routes.policies.for_store(command.store).social_proof
-        items = [item.asdict() for item in command.cart_summary.items]
-        return best_seller(
-            self.orders, command.store, items, day_of(now), rule.window.days, rule.min_orders
-        )
 
     async def _finish(
         self,
@@ -398,9 +398,9 @@ class SenderService:
         self.routes = Routes(
             policies, config.channels, config.outbox_dir, config.environ, config.outbox_only
         )
+        self.orders = ProductOrders(keep_days=longest_window(policies))
         self.senders: list[ChannelSender] = []
         self.view = SuppressionView()
-        self.orders = ProductOrders(keep_days=longest_window(policies))
 
     def count_order(self, record: Any) -> None:
         """Fold a ``shopper-events`` record into the social proof counts. Every start reads the
