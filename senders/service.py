@@ -430,7 +430,14 @@ class SenderService:
             await follower.start()
             self.senders = [
                 ChannelSender(
-                    channel, config, self.routes, dedup, out, self.view, follower, self.orders
+                    channel,
+                    config,
+                    self.routes,
+                    dedup,
+                    out,
+                    self.view,
+                    follower,
+                    orders=self.orders,
                 )
                 for channel in config.channels
             ]
