@@ -255,6 +255,9 @@ def _converted_record(
         "store": store,
         "shopper": shopper,
         "checkout": checkout,
+        # what was ordered (the order's own lines, else the checkout's last snapshot): the
+        # senders count orders per product from these for social proof
+        "items": _ordered_items(event) or _ordered_items(cart),
         "order_id": event.get("order_id"),
         "occurred_at": iso(at),
         "currency": event.get("currency") or cart.get("currency"),
@@ -269,6 +272,23 @@ def _converted_record(
     if contact:
         record["contact"] = contact
     return shopper, record
+
+
+def _ordered_items(holder: dict[str, Any]) -> list[dict[str, str]]:
+    """Product id and title of each line (at most MAX_ITEMS) of an order or a cart."""
+    lines = holder.get("line_items")
+    found: list[dict[str, str]] = []
+    for line in lines[:MAX_ITEMS] if isinstance(lines, list) else ():
+        if not isinstance(line, dict):
+            continue
+        kept = {
+            name: str(line[name])
+            for name in ("product_id", "title")
+            if line.get(name) is not None and str(line[name]).strip()
+        }
+        if kept:
+            found.append(kept)
+    return found
 
 
 REDACTIONS = frozenset({"store_redacted", "shopper_redacted"})

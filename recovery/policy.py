@@ -20,6 +20,7 @@ from recovery.delivery_policy import DeliveryPolicy
 from recovery.durations import parse_duration
 from recovery.ingest_policy import IngestPolicy
 from recovery.money import MoneyError, check_currency, parse_amount
+from recovery.social_proof import MAX_WINDOW_DAYS
 
 Channel = Literal["email", "sms", "ads", "human"]
 CHANNELS: tuple[Channel, ...] = ("email", "sms", "ads", "human")
@@ -285,6 +286,21 @@ class Caps(Strict):
     on_new_cart: Literal["keep_higher_value", "newest"] = "keep_higher_value"
 
 
+class SocialProof(Strict):
+    """When a message may say how often a cart's product was ordered (``recovery.social_proof``):
+    orders of the store in the last ``window`` (whole days), shown from ``min_orders`` on."""
+
+    window: Duration = timedelta(days=7)
+    min_orders: int = Field(default=10, ge=1)
+
+    @field_validator("window")
+    @classmethod
+    def _whole_days(cls, value: timedelta) -> timedelta:
+        if value % timedelta(days=1) or not 1 <= value.days <= MAX_WINDOW_DAYS:
+            raise ValueError(f"must be whole days, from 1d to {MAX_WINDOW_DAYS}d")
+        return value
+
+
 class StorePolicy(Strict):
     """The effective policy of one store."""
 
@@ -306,6 +322,7 @@ class StorePolicy(Strict):
     region_timezones: dict[str, str] = Field(default_factory=dict)
     ingest: IngestPolicy = IngestPolicy()
     delivery: DeliveryPolicy = DeliveryPolicy()
+    social_proof: SocialProof = SocialProof()
 
     @field_validator("timezone")
     @classmethod

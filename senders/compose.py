@@ -2,6 +2,11 @@
 
 Compliance parts are added here, not left to templates a store may override: the email
 footer (unsubscribe link and postal address, CAN-SPAM) and the SMS opt-out line.
+
+Social proof (``$social_proof``, hesitant shoppers only) is a sentence rendered from
+``social_proof.txt`` (``social_proof_sms.txt`` for SMS) with the true count the sender found
+(:func:`recovery.social_proof.best_seller`): ``$orders``, ``$product``, ``$days``. Without a
+count at or above the store's threshold it is empty and the message makes no claim.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from recovery.delivery_policy import SenderIdentity
+from recovery.social_proof import Proof
 from schemas.records import Incentive, TouchCommand
 from senders.audience import audience_row, normalize_email, normalize_phone
 from senders.messages import (
@@ -29,6 +35,8 @@ from senders.templates import TemplateSource, render_html, render_text
 SMS_OPT_OUT = "Reply STOP to opt out"
 AUDIENCE_REMOVE = "audience_remove"
 HESITANT = "hesitant"
+PROOF_SENTENCE = "social_proof.txt"
+PROOF_SENTENCE_SMS = "social_proof_sms.txt"
 
 
 def _amount(value: Decimal) -> str:
@@ -101,15 +109,32 @@ def _items_html(command: TouchCommand) -> str:
     return f"<ul>{rows}</ul>" if rows else ""
 
 
+def social_proof(
+    command: TouchCommand, source: TemplateSource, proof: Proof | None, sentence: str
+) -> str:
+    """The social proof sentence for a hesitant shopper's touch, or "" (no count to tell)."""
+    if command.segment != HESITANT or proof is None or not source.has(sentence):
+        return ""
+    values = {
+        "store": command.store,
+        "product": proof.title,
+        "orders": str(proof.orders),
+        "days": str(proof.days),
+    }
+    return " ".join(render_text(source.text(sentence), values, sentence).split())
+
+
 def context(
-    command: TouchCommand, identity: SenderIdentity, source: TemplateSource
+    command: TouchCommand,
+    identity: SenderIdentity,
+    source: TemplateSource,
+    proof: Proof | None = None,
+    sentence: str = PROOF_SENTENCE,
 ) -> dict[str, str]:
     """Every placeholder a template may use, as text."""
     summary = command.cart_summary
     incentive = command.incentive
-    social = ""
-    if command.segment == HESITANT and source.has("social_proof.txt"):
-        social = render_text(source.text("social_proof.txt"), {"store": command.store}).strip()
+    social = social_proof(command, source, proof, sentence)
     return {
         "first_name": (command.contact.first_name or "").strip() or "there",
         "store": command.store,
@@ -156,13 +181,16 @@ def _require_link(command: TouchCommand) -> None:
 
 
 def compose_email(
-    command: TouchCommand, identity: SenderIdentity, source: TemplateSource
+    command: TouchCommand,
+    identity: SenderIdentity,
+    source: TemplateSource,
+    proof: Proof | None = None,
 ) -> EmailMessage:
     to = (command.contact.email or "").strip()
     if "@" not in to:
         raise PermanentError("no valid email address for this shopper")
     _require_link(command)
-    values = context(command, identity, source)
+    values = context(command, identity, source, proof)
     unsubscribe = unsubscribe_link(identity, command, "email")
     values["unsubscribe_url"] = unsubscribe
     name = f"email/{command.template}"
@@ -213,13 +241,16 @@ def compose_email(
 
 
 def compose_sms(
-    command: TouchCommand, identity: SenderIdentity, source: TemplateSource
+    command: TouchCommand,
+    identity: SenderIdentity,
+    source: TemplateSource,
+    proof: Proof | None = None,
 ) -> SmsMessage:
     to = (command.contact.sms_phone or command.contact.phone or "").strip()
     if not to:
         raise PermanentError("no phone number for this shopper")
     _require_link(command)
-    values = context(command, identity, source)
+    values = context(command, identity, source, proof, PROOF_SENTENCE_SMS)
     name = f"sms/{command.template}"
     body = " ".join(render_text(source.text(f"{name}.txt"), values, name).split())
     sender = identity.sms_sender_name or identity.from_name
@@ -239,9 +270,12 @@ def compose_audience(command: TouchCommand) -> AudienceChange:
 
 
 def compose_human(
-    command: TouchCommand, identity: SenderIdentity, source: TemplateSource
+    command: TouchCommand,
+    identity: SenderIdentity,
+    source: TemplateSource,
+    proof: Proof | None = None,
 ) -> HumanNote:
-    values = context(command, identity, source)
+    values = context(command, identity, source, proof)
     name = f"human/{command.template}"
     subject = " ".join(render_text(source.text(f"{name}.subject.txt"), values, name).split())
     text = _tidy(render_text(source.text(f"{name}.txt"), values, name))
@@ -334,17 +368,20 @@ def compose(
     identity: SenderIdentity,
     source: TemplateSource,
     event: bool = False,
+    *,
+    proof: Proof | None = None,
 ) -> Message:
     """The message for ``channel`` (with ``event``, the touch's facts for the merchant's own
-    flow); :class:`PermanentError` when it cannot be built."""
+    flow); :class:`PermanentError` when it cannot be built. ``proof``: the cart's best seller
+    and its true count, when it reaches the threshold."""
     if event:
         return compose_event(command, channel)
     if channel == "email":
-        return compose_email(command, identity, source)
+        return compose_email(command, identity, source, proof)
     if channel == "sms":
-        return compose_sms(command, identity, source)
+        return compose_sms(command, identity, source, proof)
     if channel == "ads":
         return compose_audience(command)
     if channel == "human":
-        return compose_human(command, identity, source)
+        return compose_human(command, identity, source, proof)
     raise PermanentError(f"unknown channel {channel!r}")

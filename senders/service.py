@@ -24,6 +24,7 @@ from aiokafka.structs import ConsumerRecord
 
 from cartbands.kafka import ensure_topics, producer
 from recovery.policyset import PolicySet
+from recovery.social_proof import ProductOrders, Proof, best_seller, day_of
 from schemas.codec import dumps, loads
 from schemas.records import TouchCommand, TouchResult
 from senders import metrics
@@ -105,11 +106,13 @@ class ChannelSender:
         suppressions: SuppressionView | None = None,
         follower: ShopperEventsFollower | None = None,
         codes: CodeService | None = None,
+        orders: ProductOrders | None = None,
     ) -> None:
         self.channel = channel
         self.codes = codes
         self.suppressions = suppressions or SuppressionView()
         self.follower = follower
+        self.orders = orders
         self.config = config
         self.routes = routes
         self.dedup = dedup
@@ -171,6 +174,17 @@ class ChannelSender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.caught_up.wait(), 0.5)
 
+    def _proof(self, command: TouchCommand, now: datetime) -> Proof | None:
+        """The cart's best seller with its true count in the store's window, if it reaches
+        the store's threshold (the composer shows it to hesitant shoppers only)."""
+        if self.orders is None:
+            return None
+        rule = self.routes.policies.for_store(command.store).social_proof
+        items = [item.asdict() for item in command.cart_summary.items]
+        return best_seller(
+            self.orders, command.store, items, day_of(now), rule.window.days, rule.min_orders
+        )
+
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> Outcome | None:
         """Decide, deliver, record, report one touch. Never raises for bad input."""
         try:
@@ -219,8 +233,14 @@ class ChannelSender:
             if refused is not None:
                 return await self._finish(record, command, refused, provider)
         try:
+            proof = self._proof(command, now)
             message = compose(
-                command, self.channel, route.delivery.sender, route.templates, route.events
+                command,
+                self.channel,
+                route.delivery.sender,
+                route.templates,
+                route.events,
+                proof=proof,
             )
         except PermanentError as exc:
             self._withdraw_code(command, "touch dead_lettered")
@@ -390,6 +410,12 @@ async def ensure_compacted(bootstrap: str, topic: str, partitions: int) -> None:
         await admin.close()
 
 
+def longest_window(policies: PolicySet) -> int:
+    """The days of orders the senders keep: the longest social proof window of any store."""
+    every = [policies.defaults, *policies.stores.values()]
+    return max(policy.social_proof.window.days for policy in every)
+
+
 class SenderService:
     """Everything one ``cartbands sender`` process runs."""
 
@@ -398,10 +424,16 @@ class SenderService:
         self.routes = Routes(
             policies, config.channels, config.outbox_dir, config.environ, config.outbox_only
         )
+        self.orders = ProductOrders(keep_days=longest_window(policies))
         self.senders: list[ChannelSender] = []
         self.view = SuppressionView()
         self.code_routes = CodeRoutes(policies, config.environ, config.outbox_only)
         self.codes: CodeService | None = None
+
+    def count_order(self, record: Any) -> None:
+        """Fold a ``shopper-events`` record into the social proof counts. Every start reads the
+        topic from its beginning, so a restarted sender rebuilds them before it sends."""
+        self.orders.apply(record, day_of(self.config.clock()))
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self.config
@@ -421,7 +453,10 @@ class SenderService:
         codes = CodeService(self.code_routes, self.routes.policies, ledger, config.clock)
         self.codes = codes
         follower = ShopperEventsFollower(
-            config.bootstrap, names.shopper_events, self.view, listeners=(codes.observe,)
+            config.bootstrap,
+            names.shopper_events,
+            self.view,
+            listeners=(codes.observe, self.count_order),
         )
         remover: asyncio.Task[None] | None = None
         try:
@@ -431,7 +466,17 @@ class SenderService:
             remover = asyncio.create_task(codes.run(), name="code-removal")
             await follower.start()
             self.senders = [
-                ChannelSender(channel, config, self.routes, dedup, out, self.view, follower, codes)
+                ChannelSender(
+                    channel,
+                    config,
+                    self.routes,
+                    dedup,
+                    out,
+                    self.view,
+                    follower,
+                    codes,
+                    orders=self.orders,
+                )
                 for channel in config.channels
             ]
             tasks = [asyncio.create_task(s.run(stop), name=s.channel) for s in self.senders]

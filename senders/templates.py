@@ -1,7 +1,8 @@
 """Message templates: files under ``senders/templates`` that a store's own directory overrides.
 
 Layout: ``<channel>/<template>.<part>`` where part is ``subject.txt``, ``txt`` or ``html``
-(email), ``txt`` (sms), ``subject.txt`` and ``txt`` (human); ``social_proof.txt`` at the top.
+(email), ``txt`` (sms), ``subject.txt`` and ``txt`` (human); ``social_proof.txt`` and
+``social_proof_sms.txt`` at the top (the social proof sentence, see :mod:`senders.compose`).
 Templates use ``$name`` placeholders (:class:`string.Template`): no code runs in a template,
 and an unknown placeholder is an error rather than a silent blank. Files are read once per
 process (cached): restart the senders after changing a store's templates.

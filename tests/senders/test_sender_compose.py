@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from recovery.delivery_policy import SenderIdentity
+from recovery.social_proof import Proof
 from senders.compose import SMS_OPT_OUT, compose
 from senders.messages import AudienceChange, EmailMessage, HumanNote, SmsMessage
 from senders.mime import build_mime
@@ -62,16 +63,22 @@ def test_offer_incentive_and_social_proof(make_touch):
         incentive={"kind": "percent_off", "value": "12", "code": "CB-XYZ",
                    "expires_at": "2026-11-04T16:00:00Z"},
     )  # fmt: skip
-    message = compose(touch, "email", IDENTITY, TemplateSource())
+    proof = Proof("Espresso <grinder> & co", 42, 7)
+    message = compose(touch, "email", IDENTITY, TemplateSource(), proof=proof)
     assert isinstance(message, EmailMessage)
     assert message.subject == "Fay, 12% off on the cart you left"
     assert "Use code CB-XYZ at checkout for 12% off. Offer ends Nov 04, 2026 at 16:00 UTC." in (
         message.text
     )
-    assert "Still deciding?" in message.text and "Still deciding?" in message.html
-    plain = compose(make_touch(template="offer"), "email", IDENTITY, TemplateSource())
+    claim = "was in 42 orders at this store in the last 7 days."
+    assert f"Espresso <grinder> & co {claim}" in message.text
+    assert f"Espresso &lt;grinder&gt; &amp; co {claim}" in message.html
+    plain = compose(make_touch(template="offer"), "email", IDENTITY, TemplateSource(), proof=proof)
     assert isinstance(plain, EmailMessage)
-    assert "Still deciding?" not in plain.text
+    assert claim not in plain.text and claim not in plain.html  # not hesitant: no claim
+    unproven = compose(touch, "email", IDENTITY, TemplateSource())
+    assert isinstance(unproven, EmailMessage)
+    assert "Popular" not in unproven.text and "Popular" not in unproven.html
 
 
 def test_sms_ends_with_opt_out(make_touch):
@@ -132,3 +139,32 @@ def test_human_note(make_touch):
     assert note.subject == "Cart follow-up: 310.00 USD (high band) for Fay"
     assert "Recovery link: https://demo.example.com/checkouts/chk-high-1/recover" in note.text
     assert dict(note.facts)["Why"] == "band high; segment new"
+
+
+def test_social_proof_in_sms_and_human_notes(make_touch):
+    proof = Proof("Linen Shirt", 12, 7)
+    sms = make_touch(channel="sms", template="social_proof", segment="hesitant")
+    message = compose(sms, "sms", IDENTITY, TemplateSource(), proof=proof)
+    assert isinstance(message, SmsMessage)
+    assert message.body == (
+        "Acme Kitchen: Hi Fay, still deciding? Linen Shirt: 12 orders in the last 7 days. "
+        "Your cart (310.00 USD) is saved: "
+        "https://demo.example.com/checkouts/chk-high-1/recover?a=1&b=2 Reply STOP to opt out"
+    )
+    bare = compose(sms, "sms", IDENTITY, TemplateSource())
+    assert isinstance(bare, SmsMessage)
+    assert bare.body.startswith("Acme Kitchen: Hi Fay, still deciding? Your cart (310.00 USD)")
+    assert "orders" not in bare.body
+
+
+def test_a_store_rewords_the_social_proof_sentence(make_touch, tmp_path):
+    (tmp_path / "social_proof.txt").write_text("$orders x $product / $days d @ $store\n")
+    touch = make_touch(template="social_proof", segment="hesitant")
+    message = compose(touch, "email", IDENTITY, TemplateSource(tmp_path), proof=Proof("Mug", 10, 3))
+    assert isinstance(message, EmailMessage)
+    assert "10 x Mug / 3 d @ demo" in message.text
+    broken = tmp_path / "broken"  # template files are cached per path: another directory
+    broken.mkdir()
+    (broken / "social_proof.txt").write_text("$orders of $nonsense\n")
+    with pytest.raises(PermanentError, match=r"\$nonsense"):
+        compose(touch, "email", IDENTITY, TemplateSource(broken), proof=Proof("Mug", 10, 3))
