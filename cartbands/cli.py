@@ -260,12 +260,14 @@ def policy_check(file: str | None) -> None:
 )
 def policy_show(file: str | None, store: str | None, output: str) -> None:
     """Print the effective per-store policy of FILE."""
+    from cartbands.explain import DEFAULTS, store_policy
+
     policies = _load(file)
-    names = [store] if store else ["(defaults)", *sorted(policies.stores)]
-    effective = {
-        name: policies.defaults if name == "(defaults)" else policies.for_store(name)
-        for name in names
-    }
+    if store is not None:
+        effective = {store: store_policy(policies, store)}
+    else:
+        named = {name: policies.stores[name] for name in sorted(policies.stores)}
+        effective = {DEFAULTS: policies.defaults, **named}
     if output == "yaml":
         dumped = {name: _plain(policy.model_dump()) for name, policy in effective.items()}
         click.echo(yaml.safe_dump(dumped, sort_keys=False, allow_unicode=True), nl=False)

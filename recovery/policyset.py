@@ -86,12 +86,18 @@ def _has_path(data: Any, loc: tuple[int | str, ...]) -> bool:
     return True
 
 
+def nearest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to ``word`` (a likely typo of it), if any is close."""
+    near = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return near[0] if near else None
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the nearest choice, or the choices when none is near."""
     known = sorted(choices)
-    near = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
-    if near:
-        return f"; did you mean {near[0]!r}?"
+    near = nearest(word, known)
+    if near is not None:
+        return f"; did you mean {near!r}?"
     return f"; known: {', '.join(known)}" if known else ""
 
 
