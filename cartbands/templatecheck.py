@@ -154,7 +154,8 @@ def _missing(source: TemplateSource, channel: str, template: str) -> str | None:
 def _has(source: TemplateSource, channel: str, template: str, part: str) -> bool:
     if not template or "/" in template or "\\" in template or template.startswith("."):
         return False  # a name, never a path out of the channel's directory
-    return source.has(f"{channel}/{template}.{part}")
+    # a plain look at the disk: TemplateSource caches what it read, misses included
+    return any((base / channel / f"{template}.{part}").is_file() for base in source.dirs)
 
 
 def available(source: TemplateSource, channel: str) -> list[str]:
