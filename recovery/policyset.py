@@ -146,7 +146,7 @@ def locate(
         if isinstance(node, type) and issubclass(node, BaseModel):
             allowed = list(node.model_fields)
             hint = node.model_fields[part].annotation if part in node.model_fields else None
-        elif typing.get_origin(node) in (list, tuple, dict):
+        elif typing.get_origin(node) in (list, dict):
             args = typing.get_args(node)
             hint = args[-1] if args else None
         else:
@@ -197,8 +197,9 @@ def parse_policy(data: Any, source: str = "<policy>") -> PolicySet:
     try:
         defaults = StorePolicy.model_validate(raw_defaults)
     except ValidationError as exc:
-        in_defaults = set(_problems(exc))
-        problems.extend(_at("defaults", loc, message) for loc, message in _problems(exc))
+        found = _problems(exc)
+        in_defaults = set(found)
+        problems.extend(_at("defaults", loc, message) for loc, message in found)
     stores: dict[str, StorePolicy] = {}
     for name, override in raw_stores.items():
         prefix = f"stores.{name}"
