@@ -13,7 +13,7 @@ from typing import Any
 import click
 import yaml
 
-from cartbands.policyfile import DEFAULT_POLICY, PolicyError, load_policy
+from cartbands.policyfile import DEFAULT_POLICY, PolicyError, check_policy, load_policy
 from cartbands.settings import Settings
 from recovery.durations import format_duration
 from recovery.policy import StorePolicy
@@ -235,8 +235,15 @@ def policy() -> None:
 @policy.command("check")
 @click.argument("file", type=click.Path(dir_okay=False), required=False)
 def policy_check(file: str | None) -> None:
-    """Validate FILE (default: the shipped policy); exit 1 with every problem found."""
-    policies = _load(file)
+    """Validate FILE (default: the shipped policy); exit 1 with every problem found.
+
+    Besides the policy itself, every template a sequence or segment names must exist for its
+    channel in the store's templates_dir or the shipped templates.
+    """
+    try:
+        policies = check_policy(file)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"{policies.source}: ok ({len(policies.stores)} store override(s))")
 
 
@@ -253,12 +260,14 @@ def policy_check(file: str | None) -> None:
 )
 def policy_show(file: str | None, store: str | None, output: str) -> None:
     """Print the effective per-store policy of FILE."""
+    from cartbands.explain import DEFAULTS, store_policy
+
     policies = _load(file)
-    names = [store] if store else ["(defaults)", *sorted(policies.stores)]
-    effective = {
-        name: policies.defaults if name == "(defaults)" else policies.for_store(name)
-        for name in names
-    }
+    if store is not None:
+        effective = {store: store_policy(policies, store)}
+    else:
+        named = {name: policies.stores[name] for name in sorted(policies.stores)}
+        effective = {DEFAULTS: policies.defaults, **named}
     if output == "yaml":
         dumped = {name: _plain(policy.model_dump()) for name, policy in effective.items()}
         click.echo(yaml.safe_dump(dumped, sort_keys=False, allow_unicode=True), nl=False)

@@ -10,19 +10,59 @@ show when and whether each touch would go out, and why.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import click
 
-from cartbands.policyfile import PolicyError, load_policy
+from cartbands.policyfile import PolicyError, PolicySet, load_policy
 from recovery.decide import PlanState, TouchDecision, due_touches
 from recovery.durations import format_duration
 from recovery.ids import shopper_key
 from recovery.model import Cart, ContactInfo, Item, Plan, PlannedTouch, Profile
+from recovery.money import MoneyError, parse_amount
 from recovery.plan import plan_recovery
 from recovery.policy import SEGMENTS, StorePolicy
+from recovery.policyset import nearest
 
 EXAMPLE_SECRET = b"cartbands-explain-example-secret"
+DEFAULTS = "(defaults)"
+"""The store name shown when no --store is given: the policy every unnamed store runs on."""
+
+
+def store_policy(policies: PolicySet, store: str | None) -> StorePolicy:
+    """The policy of a store the file names; the defaults for None; else a usage error.
+
+    At run time a store the file does not name runs on the defaults, but asked for by name here
+    it is far more often a typo, which would silently show the wrong policy.
+    """
+    if store is None:
+        return policies.defaults
+    if store in policies.stores:
+        return policies.stores[store]
+    known = sorted(policies.stores)
+    near = nearest(store, known)
+    hint = f"; did you mean {near!r}?" if near else ""
+    names = f"the stores in {policies.source}: {', '.join(known)}" if known else "it names none"
+    raise click.BadParameter(
+        f"unknown store {store!r}{hint} ({names}). Leave --store out for the defaults, "
+        "which every store the file does not name runs on.",
+        param_hint="'--store'",
+    )
+
+
+def amount_param(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
+    """A click callback: a finite, non-negative decimal amount (exact, never a float)."""
+    if value is None:
+        return None
+    try:
+        amount = parse_amount(value)
+    except MoneyError:
+        raise click.BadParameter(
+            f"{value!r} is not a decimal number like 310 or 49.99", ctx, param
+        ) from None
+    if amount < 0:
+        raise click.BadParameter(f"must not be negative, not {value}", ctx, param)
+    return amount
 
 
 def profile_for(segment: str, policy: StorePolicy, now: datetime) -> Profile:
@@ -112,13 +152,31 @@ def render(plan: Plan, profile: Profile, cart: Cart, policy: StorePolicy) -> lis
 
 
 @click.command("explain")
-@click.option("--store", required=True, help="Store id (its overrides apply; else defaults).")
-@click.option("--total", required=True, help="Cart total, e.g. 310 or 49.99.")
+@click.option(
+    "--store",
+    default=None,
+    help="A store the policy file names (its overrides apply); default: the defaults.",
+)
+@click.option(
+    "--total", required=True, callback=amount_param, help="Cart total, e.g. 310 or 49.99."
+)
 @click.option("--segment", type=click.Choice(SEGMENTS), default="new", show_default=True)
 @click.option("--currency", default=None, help="Cart currency (default: the store's).")
-@click.option("--shop-total", default=None, help="The platform's amount in the shop currency.")
-@click.option("--shipping", default=None, help="Shipping charge included in the total.")
-@click.option("--cost", default=None, help="Cost of the goods (margin from line-item costs).")
+@click.option(
+    "--shop-total",
+    default=None,
+    callback=amount_param,
+    help="The platform's amount in the shop currency.",
+)
+@click.option(
+    "--shipping", default=None, callback=amount_param, help="Shipping charge included in the total."
+)
+@click.option(
+    "--cost",
+    default=None,
+    callback=amount_param,
+    help="Cost of the goods (margin from line-item costs).",
+)
 @click.option("--email-consent/--no-email-consent", default=True, show_default=True)
 @click.option("--sms-consent/--no-sms-consent", default=True, show_default=True)
 @click.option("--phone", default="+12125550100", show_default=True, help="Recipient phone.")
@@ -129,13 +187,13 @@ def render(plan: Plan, profile: Profile, cart: Cart, policy: StorePolicy) -> lis
 )
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None)
 def explain(
-    store: str,
-    total: str,
+    store: str | None,
+    total: Decimal,
     segment: str,
     currency: str | None,
-    shop_total: str | None,
-    shipping: str | None,
-    cost: str | None,
+    shop_total: Decimal | None,
+    shipping: Decimal | None,
+    cost: Decimal | None,
     email_consent: bool,
     sms_consent: bool,
     phone: str,
@@ -146,16 +204,15 @@ def explain(
 ) -> None:
     """Print the plan a cart of TOTAL would get at STORE, with every reason."""
     try:
-        policy = load_policy(policy_file).for_store(store)
+        policies = load_policy(policy_file)
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from None
-    try:
-        amount = Decimal(total)
-        shop_amount = Decimal(shop_total) if shop_total is not None else None
-        shipping_amount = Decimal(shipping) if shipping is not None else None
-        cost_amount = Decimal(cost) if cost is not None else None
-    except InvalidOperation:
-        raise click.BadParameter("amounts must be decimal numbers like 310 or 49.99") from None
+    policy = store_policy(policies, store)
+    if shipping is not None and shipping > total:
+        raise click.BadParameter(
+            f"the shipping ({shipping}) is part of the total, so at most {total}",
+            param_hint="'--shipping'",
+        )
     try:
         abandoned = datetime.fromisoformat(at_text) if at_text else datetime.now(UTC)
     except ValueError:
@@ -171,18 +228,19 @@ def explain(
         country_code=country,
         province_code=province,
     )
+    store = store or DEFAULTS
     cart = Cart(
         store=store,
         checkout="explain-cart",
         currency=(currency or policy.currency).upper(),
-        total=amount,
+        total=total,
         abandoned_at=abandoned,
-        items=(Item("sample item", 1, amount - (shipping_amount or 0), cost=cost_amount),),
+        items=(Item("sample item", 1, total - (shipping or 0), cost=cost),),
         contact=contact,
         recovery_url="https://example.com/cart/recover",
-        shipping=shipping_amount,
-        shop_currency=policy.currency if shop_amount is not None else None,
-        shop_total=shop_amount,
+        shipping=shipping,
+        shop_currency=policy.currency if shop_total is not None else None,
+        shop_total=shop_total,
     )
     shopper = shopper_key(store, email=contact.email) or f"{store}:explain"
     profile = profile_for(segment, policy, abandoned)

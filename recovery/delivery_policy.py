@@ -27,7 +27,16 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from recovery.codes_policy import CodesConfig, NoCodes
 from recovery.durations import parse_duration
@@ -46,6 +55,13 @@ def _env_name(value: str | None) -> str | None:
 
 
 EnvName = Annotated[str, BeforeValidator(_env_name)]
+
+
+def not_negative(value: Decimal) -> Decimal:
+    """A cost below zero would be income: refuse it (zero is fine)."""
+    if value < 0:
+        raise ValueError(f"must not be negative, not {value}")
+    return value
 
 
 class _Strict(BaseModel):
@@ -290,7 +306,8 @@ class DeliveryPolicy(_Strict):
     sms: SmsAdapter = OutboxAdapter()
     ads: AdsAdapter = OutboxAdapter()
     human: HumanAdapter = OutboxAdapter()
-    sender: SenderIdentity = SenderIdentity()
+    # validated even when left out, after the adapters: the CAN-SPAM check below needs both
+    sender: SenderIdentity = Field(default=SenderIdentity(), validate_default=True)
     templates_dir: str | None = None
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
     retry: RetryPolicy = RetryPolicy()
@@ -298,7 +315,7 @@ class DeliveryPolicy(_Strict):
     # What one delivered touch costs the store, per channel, in the store's currency (provider
     # fees, a person's time for a human follow-up): the spend side of recovered margin per
     # dollar of recovery spend. A channel left out costs nothing.
-    costs: dict[str, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
+    costs: dict[str, Annotated[Decimal, AfterValidator(not_negative)]] = Field(default_factory=dict)
     # Where discount codes are created before a touch carrying one goes out (see
     # recovery.codes_policy); none: only printed in the message.
     codes: CodesConfig = NoCodes()
@@ -319,16 +336,22 @@ class DeliveryPolicy(_Strict):
             raise ValueError(f"unknown provider(s) {unknown}; known: {list(PROVIDERS)}")
         return value
 
-    @model_validator(mode="after")
-    def _can_spam(self) -> DeliveryPolicy:
-        # A flow event carries no message: the ESP's own template has the opt-out and address.
-        renders = not isinstance(self.email, (OutboxAdapter, *FLOW_EVENT_ADAPTERS))
-        if renders and (not self.sender.postal_address or not self.sender.unsubscribe_url):
+    @field_validator("sender")
+    @classmethod
+    def _can_spam(cls, value: SenderIdentity, info: ValidationInfo) -> SenderIdentity:
+        # a field validator, not a model one: it still runs when another delivery key is wrong;
+        # a flow event carries no message: the ESP's own template has the opt-out and address
+        email = info.data.get("email")
+        if (
+            email is not None
+            and not isinstance(email, (OutboxAdapter, *FLOW_EVENT_ADAPTERS))
+            and (not value.postal_address or not value.unsubscribe_url)
+        ):
             raise ValueError(
                 "a real email adapter needs sender.postal_address and sender.unsubscribe_url "
                 "(CAN-SPAM: every commercial email carries both)"
             )
-        return self
+        return value
 
     def adapter_for(self, channel: str) -> AnyAdapter:
         adapter: AnyAdapter = getattr(self, channel)

@@ -10,14 +10,27 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from recovery.delivery_policy import DeliveryPolicy
-from recovery.durations import parse_duration
+from recovery.delivery_policy import DeliveryPolicy, not_negative
+from recovery.durations import format_duration, parse_duration
 from recovery.ingest_policy import IngestPolicy
 from recovery.money import MoneyError, check_currency, parse_amount
 from recovery.social_proof import MAX_WINDOW_DAYS
@@ -77,6 +90,8 @@ _REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Amount = Annotated[Decimal, BeforeValidator(_amount)]
+# a cost or a threshold of money: zero is fine, below zero is a typo that would pay the shopper
+Cost = Annotated[Decimal, BeforeValidator(_amount), AfterValidator(not_negative)]
 Currency = Annotated[str, BeforeValidator(_currency)]
 Share = Annotated[Decimal, BeforeValidator(_share)]
 Clock = Annotated[int, BeforeValidator(_clock)]
@@ -90,20 +105,29 @@ class Incentive(Strict):
     """An incentive a touch may carry; ``service`` perks cost no price."""
 
     kind: Literal["percent_off", "fixed_off", "free_shipping", "service"]
-    value: Amount | None = None
-    service: str | None = None
+    # checked field by field (not after the whole model) so a bad validity beside a bad value
+    # reports both, each at its own path
+    value: Amount | None = Field(default=None, validate_default=True)
+    service: str | None = Field(default=None, validate_default=True)
     validity: Duration = timedelta(hours=48)
 
-    @model_validator(mode="after")
-    def _check_value(self) -> Incentive:
-        if self.kind in ("percent_off", "fixed_off"):
-            if self.value is None or self.value <= 0:
-                raise ValueError(f"{self.kind} needs a positive value")
-            if self.kind == "percent_off" and self.value > 100:
+    @field_validator("value")
+    @classmethod
+    def _check_value(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        kind = info.data.get("kind")
+        if kind in ("percent_off", "fixed_off"):
+            if value is None or value <= 0:
+                raise ValueError(f"{kind} needs a positive value")
+            if kind == "percent_off" and value > 100:
                 raise ValueError("percent_off value must be at most 100")
-        if self.kind == "service" and not self.service:
+        return value
+
+    @field_validator("service")
+    @classmethod
+    def _check_service(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("kind") == "service" and not value:
             raise ValueError("a service incentive names its service (e.g. free_expedited_shipping)")
-        return self
+        return value
 
 
 class TouchSpec(Strict):
@@ -133,13 +157,121 @@ class Band(Strict):
             raise ValueError("band minimum must not be negative")
         return value
 
-    @field_validator("sequence")
+    @field_validator("sequence", mode="wrap")
     @classmethod
-    def _ordered(cls, value: list[TouchSpec]) -> list[TouchSpec]:
-        offsets = [t.offset for t in value]
-        if offsets != sorted(offsets):
-            raise ValueError("touches must be in increasing offset order")
-        return value
+    def _ordered(cls, value: object, handler: ValidatorFunctionWrapHandler) -> list[TouchSpec]:
+        checked: list[TouchSpec] = _checked(value, handler, _sequence_problems)
+        return checked
+
+
+_T = TypeVar("_T")
+Found = tuple[tuple[int | str, ...], str]
+"""A problem a list-wide check found: where (relative to the list) and what."""
+
+
+def _checked(
+    value: object, handler: ValidatorFunctionWrapHandler, check: Callable[[object], list[Found]]
+) -> Any:
+    """Validate ``value`` and run the list-wide ``check`` on it even when an item fails.
+
+    Pydantic skips a field's after-validator once an item failed; a user fixing a file wants
+    every problem in one pass, so the check reads the raw items leniently and its findings are
+    reported beside the items' own errors.
+    """
+    found = check(value)
+    try:
+        result = handler(value)
+    except ValidationError as exc:
+        if not found:
+            raise
+        carried = [
+            InitErrorDetails(
+                type=PydanticCustomError(err["type"], err["msg"]),
+                loc=err["loc"],
+                input=err["input"],
+            )
+            for err in exc.errors()
+        ]
+        raise _with_found(exc.title, carried, found, value) from None
+    if found:
+        raise _with_found("list", [], found, value)
+    return result
+
+
+def _with_found(
+    title: str, carried: list[InitErrorDetails], found: list[Found], value: object
+) -> ValidationError:
+    extra = [
+        InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)
+        for loc, message in found
+    ]
+    return ValidationError.from_exception_data(title, [*carried, *extra])
+
+
+def _raw_field(item: object, key: str) -> object:
+    if isinstance(item, BaseModel):
+        return getattr(item, key, None)
+    return item.get(key) if isinstance(item, Mapping) else None
+
+
+def _raw_items(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _lenient(parse: Callable[[object], _T], value: object) -> _T | None:
+    try:
+        return parse(value)
+    except (ValueError, TypeError, ArithmeticError):
+        return None
+
+
+def _sequence_problems(value: object) -> list[Found]:
+    latest: timedelta | None = None
+    for step, touch in enumerate(_raw_items(value)):
+        offset = _lenient(_duration, _raw_field(touch, "offset"))
+        if offset is None:
+            continue
+        if latest is not None and offset < latest:
+            return [
+                (
+                    (step, "offset"),
+                    "touches must be in increasing offset order: "
+                    f"{format_duration(offset)} comes after {format_duration(latest)}",
+                )
+            ]
+        latest = offset
+    return []
+
+
+def _band_problems(value: object) -> list[Found]:
+    if not isinstance(value, list | tuple):
+        return []
+    if not value:
+        return [((), "at least one band is required")]
+    found: list[Found] = []
+    mins = [_lenient(_amount, _raw_field(band, "min")) for band in value]
+    names = [_raw_field(band, "name") for band in value]
+    if mins[0] is not None and mins[0] != 0:
+        found.append(((), "the first band must start at 0 so every cart has a band"))
+    texts = [name for name in names if isinstance(name, str)]
+    if len(set(texts)) != len(texts):
+        found.append(((), f"band names must be unique: {texts}"))
+    known = [(name, low) for name, low in zip(names, mins, strict=True) if low is not None]
+    for (prev_name, prev_min), (name, low) in itertools.pairwise(known):
+        if low <= prev_min:
+            found.append(
+                ((), f"band {name!r} starts at {low}, not above {prev_name!r} ({prev_min})")
+            )
+    for step, touch in enumerate(_raw_items(_raw_field(value[0], "sequence"))):
+        if _raw_field(touch, "incentive") is not None:
+            found.append(
+                (
+                    (),
+                    f"the first band ({names[0]!r}) never carries an incentive: "
+                    f"remove bands[0].sequence[{step}].incentive",
+                )
+            )
+    return found
 
 
 def _check_zone(value: str) -> str:
@@ -205,7 +337,7 @@ class SegmentRule(Strict):
     """
 
     discount: bool = True
-    max_percent_off: Amount | None = None
+    max_percent_off: Cost | None = None
     templates: dict[str, str] = Field(default_factory=dict)
     skip_channels: list[Channel] = Field(default_factory=list)
 
@@ -215,7 +347,7 @@ class RepeatVipRule(SegmentRule):
 
     discount: bool = False
     min_orders: int = Field(default=3, ge=1)
-    min_lifetime_value: Amount = Decimal("1000")
+    min_lifetime_value: Cost = Decimal("1000")
 
 
 class HesitantRule(SegmentRule):
@@ -254,8 +386,8 @@ class Margin(Strict):
 
     gross_margin: Share = Decimal("0.40")
     max_discount_share_of_margin: Share = Decimal("0.5")
-    shipping_cost: Amount = Decimal("10")
-    service_costs: dict[str, Amount] = Field(default_factory=dict)
+    shipping_cost: Cost = Decimal("10")
+    service_costs: dict[str, Cost] = Field(default_factory=dict)
 
 
 class Consent(Strict):
@@ -352,28 +484,11 @@ class StorePolicy(Strict):
             _check_zone(zone)
         return value
 
-    @field_validator("bands")
+    @field_validator("bands", mode="wrap")
     @classmethod
-    def _bands_partition(cls, value: list[Band]) -> list[Band]:
-        if not value:
-            raise ValueError("at least one band is required")
-        if value[0].min != 0:
-            raise ValueError("the first band must start at 0 so every cart has a band")
-        names = [b.name for b in value]
-        if len(set(names)) != len(names):
-            raise ValueError(f"band names must be unique: {names}")
-        for prev, band in itertools.pairwise(value):
-            if band.min <= prev.min:
-                raise ValueError(
-                    f"band {band.name!r} starts at {band.min}, not above {prev.name!r} ({prev.min})"
-                )
-        for step, touch in enumerate(value[0].sequence):
-            if touch.incentive is not None:
-                raise ValueError(
-                    f"the first band ({value[0].name!r}) never carries an incentive: "
-                    f"remove bands[0].sequence[{step}].incentive"
-                )
-        return value
+    def _bands_partition(cls, value: object, handler: ValidatorFunctionWrapHandler) -> list[Band]:
+        checked: list[Band] = _checked(value, handler, _band_problems)
+        return checked
 
     def band_named(self, name: str) -> Band:
         for band in self.bands:

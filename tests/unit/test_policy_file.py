@@ -70,7 +70,7 @@ def test_percent_needs_a_value():
     data = base()
     data["defaults"]["bands"][1]["sequence"][1]["incentive"] = {"kind": "percent_off"}
     assert any(
-        p.startswith("defaults.bands[1].sequence[1].incentive:") and "positive" in p
+        p.startswith("defaults.bands[1].sequence[1].incentive.value:") and "positive" in p
         for p in problems(data)
     )
 
