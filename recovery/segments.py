@@ -50,14 +50,16 @@ def price_signals(profile: Profile, cart: Cart, rule: PriceSensitiveRule) -> lis
     ):
         found.append(f"{used} of {orders} past orders used a discount code")
     if rule.shipping_shown and cart.shipping is not None and cart.shipping > 0:
-        found.append(f"abandoned after a shipping charge of {cart.shipping} was shown")
+        found.append(
+            f"abandoned after a shipping charge of {cart.shipping} {cart.currency} was shown"
+        )
     peak = cart.peak_total
     if rule.min_shrink_share is not None and peak is not None and peak > 0:
         goods = goods_value(cart.total, cart.subtotal, cart.shipping)
         if peak - goods >= rule.min_shrink_share * peak:
             found.append(
-                f"the cart shrank from {peak} to {goods} "
-                f"(by at least {rule.min_shrink_share} of its peak)"
+                f"the cart shrank from {peak} to {goods}, at least {rule.min_shrink_share} "
+                "below its peak"
             )
     return found
 
