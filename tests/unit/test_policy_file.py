@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from cartbands.policyfile import DEFAULT_POLICY, PolicyError, load_policy
-from recovery.policyset import parse_policy
 from recovery.policy import SEGMENTS
+from recovery.policyset import parse_policy
 
 
 def base() -> dict:
