@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from recovery import checkouts as stage_a
+from recovery import shoppers as stage_b
 from recovery.checkouts import epoch
 from recovery.decide import PlanState, decide_touch, due_touches
 from recovery.model import Cart, ContactInfo, Item, Profile
@@ -401,3 +402,53 @@ def test_a_cart_shrunk_after_the_shopper_came_back():
     touches = sim(first, back).touches
     cycles = {(t["plan_version"], t["segment"]) for t in touches}
     assert cycles == {(1, "new"), (2, "price_sensitive")}
+
+
+# --- the state the signals need stays small ---------------------------------------------------
+
+
+def test_coded_orders_are_one_counter_counted_once_and_erased_with_the_shopper():
+    policy = SIM_POLICY.defaults
+    shopper = "pipe:pat"
+    state = None
+    for n in range(30):
+        record = {
+            "type": "cart_converted", "store": "pipe", "shopper": shopper, "checkout": f"o{n}",
+            "occurred_at": iso(T0 + n * HOUR), "currency": "USD", "total": "40.00",
+            "discount_codes": ["SAVE10"] if n % 3 else [],
+        }  # fmt: skip
+        state, _ = stage_b.apply_record(state, shopper, record, 0, policy)
+        again, out = stage_b.apply_record(state, shopper, record, 0, policy)  # a repeat
+        assert again == state and out.counts == [("duplicate", "converted", "")]
+    assert state is not None
+    assert state["pr"]["oc"] == 30 and state["pr"]["dc"] == 20
+    assert stage_b.profile_of(state).discount_orders == 20
+    erased, _ = stage_b.apply_record(
+        state,
+        shopper,
+        {"type": "shopper_redacted", "store": "pipe", "occurred_at": iso(T0 + DAY * 3)},
+        0,
+        policy,
+    )
+    assert "pr" not in erased
+
+
+def test_a_poison_peak_total_is_refused_with_its_field():
+    record = {
+        "type": "cart_abandoned", "store": "pipe", "shopper": "pipe:x", "checkout": "h1",
+        "cycle": 1, "abandoned_at": iso(T0), "occurred_at": iso(T0),
+        "cart": {**cart("h1", "310"), "peak_total": "1e400"},
+    }  # fmt: skip
+    with pytest.raises(stage_a.BadEvent, match=r"cart\.peak_total"):
+        stage_b.apply_record(None, "pipe:x", record, 0, SIM_POLICY.defaults)
+
+
+def test_stage_a_keeps_the_peak_only_while_the_cart_is_below_it():
+    policy = SIM_POLICY.defaults
+    state = None
+    for n, total in enumerate(["300.00", "200.00", "350.00"]):
+        state, _ = stage_a.apply_event(
+            state, cart("h1", total, T0 + 60 * n, event_id=f"u{n}"), 0, policy
+        )
+        assert state is not None
+        assert state.get("pk") == {0: None, 1: "300.00", 2: None}[n]
