@@ -209,8 +209,10 @@ def test_redactions_stop_sequences_and_are_not_dead_lettered(broker, workers, po
         cart("g-cy", "310", store="gone", customer="cy"),
     )
     tick(broker, names, T0 + 2 * HOUR)
-    first = touches(broker, names, until=3, idle=2.0)
-    assert sorted(t["cart"] for t in first) == ["g-cy", "r-ann", "r-bob"], workers.logs()
+    first = touches(broker, names, until=6, idle=2.0)  # each cart's 1 h email and audience
+    assert sorted((t["cart"], t["channel"]) for t in first) == [
+        (cart_, channel) for cart_ in ("g-cy", "r-ann", "r-bob") for channel in ("ads", "email")
+    ], workers.logs()
     ann = shopper_key("pipe", "ann")
     assert ann is not None
     at = iso(T0 + 3 * HOUR)
