@@ -6,6 +6,7 @@ Deterministic: the same carts, ids and event times on every run, so the run is a
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 SAMPLE_STORE = "demo"
@@ -36,6 +37,10 @@ _KNOWN: tuple[tuple[str, str, str, bool, tuple[str, int, str], tuple[int, str]],
 # Mia left three carts in the weeks before (days before the start), so her fourth makes her
 # a hesitant shopper: social proof rather than another reminder.
 _HESITANT = ("Mia", ((20, "34.00"), (12, "58.00"), (6, "27.00")), "165.00")
+
+# Noor drops the pricier item from her cart before she leaves it: a cart shrunk below its
+# peak makes her price_sensitive, and her mid-band cart keeps its modest 10% on touch two.
+_SHRUNK = ("chk-mid-5", "Noor", (("Cast-iron pan", 1, "80.00"), ("Dutch oven", 1, "180.00")))
 
 # (checkout, hours after its cart event): these shoppers come back and order.
 _ORDERS: tuple[tuple[str, int], ...] = (("chk-mid-2", 5), ("chk-high-2", 30))
@@ -103,6 +108,13 @@ def sample_events(start: datetime = SAMPLE_START) -> list[dict[str, Any]]:
             f"chk-{name.lower()}", total, name, False, (("Pour-over kit", 1, total),), at, customer
         )
     )
+    checkout, name, items = _SHRUNK
+    at = start + timedelta(minutes=len(_CARTS) + len(_KNOWN) + 1)
+    before = sum(Decimal(price) * qty for _, qty, price in items)
+    events.append(_cart(checkout, str(before), name, True, items, at))
+    shrunk = _cart(checkout, items[1][2], name, True, items[1:], at + timedelta(minutes=2))
+    shrunk["event_id"] = f"sample-{checkout}-2"
+    events.append(shrunk)
     by_checkout = {e["checkout"]: e for e in events}
     for checkout, hours in _ORDERS:
         cart = by_checkout[checkout]

@@ -41,6 +41,7 @@ def test_run_prints_summary_naming_every_band():
     recovered = [line for line in out.splitlines() if line.startswith("recovered orders:")]
     assert recovered and int(recovered[0].split(":")[1]) > 0, out
     assert "segments: hesitant" in out and "repeat_vip" in out and "returning" in out
+    assert "price_sensitive" in out
 
 
 def test_policy_check_ok_on_shipped_file():
