@@ -400,11 +400,13 @@ def apply_event(
 def _goods(cart: dict[str, Any]) -> Decimal | None:
     """The goods value (:func:`recovery.segments.goods_value`) of a cart event or snapshot."""
     try:
-        total = parse_amount(cart.get("total", "0"))
-        subtotal, shipping = cart.get("subtotal"), cart.get("shipping")
+        subtotal = cart.get("subtotal")
+        if subtotal is not None:  # parsed alone: this runs twice on every update
+            return parse_amount(subtotal)
+        shipping = cart.get("shipping")
         return goods_value(
-            total,
-            parse_amount(subtotal) if subtotal is not None else None,
+            parse_amount(cart.get("total", "0")),
+            None,
             parse_amount(shipping) if shipping is not None else None,
         )
     except MoneyError:
