@@ -153,3 +153,12 @@ def test_the_history_options_and_segment_are_exclusive():
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode != 0 and "either --segment or the shopper's history" in result.stderr
+
+
+def test_more_coded_orders_than_orders_is_refused():
+    result = subprocess.run(
+        [sys.executable, "-m", "cartbands", "policy", "explain", "--store", "default",
+         "--total", "310", "--orders", "1", "--discount-orders", "2"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and "--discount-orders cannot exceed --orders" in result.stderr

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from cartbands.policyfile import DEFAULT_POLICY, PolicyError, load_policy
 from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery.checkouts import epoch
@@ -27,6 +28,7 @@ from recovery.decide import PlanState, decide_touch, due_touches
 from recovery.model import Cart, ContactInfo, Item, Profile
 from recovery.plan import plan_recovery
 from recovery.policy import Incentive, StorePolicy
+from recovery.policyset import parse_policy
 from recovery.segments import segment_of
 from recovery.simulate import simulate
 from streams.app import code_secret
@@ -452,3 +454,24 @@ def test_stage_a_keeps_the_peak_only_while_the_cart_is_below_it():
         )
         assert state is not None
         assert state.get("pk") == {0: None, 1: "300.00", 2: None}[n]
+
+
+@pytest.mark.parametrize(
+    ("update", "path", "words"),
+    [
+        ({"min_shrink_share": "0"}, "min_shrink_share", "above 0"),
+        ({"min_shrink_share": "1.5"}, "min_shrink_share", "between 0 and 1"),
+        ({"min_discount_share": "2"}, "min_discount_share", "between 0 and 1"),
+        ({"min_discount_orders": -1}, "min_discount_orders", "greater than or equal"),
+        ({"max_percent_off": "lots"}, "max_percent_off", ""),
+        ({"shiping_shown": True}, "shiping_shown", ""),
+    ],
+)
+def test_price_sensitive_settings_are_checked_by_path(update, path, words):
+    data = yaml.safe_load(DEFAULT_POLICY.read_text())
+    data["defaults"]["segments"]["price_sensitive"].update(update)
+    with pytest.raises(PolicyError) as info:
+        parse_policy(data, "p.yaml")
+    found = [str(p) for p in info.value.problems]
+    where = f"defaults.segments.price_sensitive.{path}:"
+    assert any(p.startswith(where) and words in p for p in found), found
