@@ -231,7 +231,8 @@ class PriceSensitiveRule(SegmentRule):
     """A shopper whose own behaviour shows the price holds them back (any signal suffices):
 
     - orders: at least ``min_discount_orders`` of their orders used a discount code, and at
-      least ``min_discount_share`` of all their orders did (0 orders: 0 disables it);
+      least ``min_discount_share`` of all their orders did (``min_discount_orders: 0``
+      disables it);
     - shipping: this cart was abandoned after a shipping charge above 0 was shown
       (``shipping_shown``);
     - shrink: this cart's goods value fell at least ``min_shrink_share`` below the highest
