@@ -162,3 +162,17 @@ def test_more_coded_orders_than_orders_is_refused():
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode != 0 and "--discount-orders cannot exceed --orders" in result.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["--shipping", "12"], ["--orders", "1"]])
+def test_vip_cart_gets_service_not_price(args):
+    out = explain("--total", "912", *args)
+    path = steps(out)
+    assert [(s["channel"], s["template"]) for s in path] == [
+        ("email", "concierge"), ("human", "human_concierge"), ("sms", "reminder_sms"),
+        ("ads", "retarget"), ("email", "last_call"),
+    ]  # fmt: skip
+    assert [s.get("incentive", "").split(" (")[0] for s in path if "incentive" in s] == [
+        "incentive free_expedited_shipping"
+    ]
+    assert "example code" not in out and "percent_off" not in out
