@@ -1,7 +1,9 @@
 """``cartbands policy explain``: the plan a cart would get, with every reason.
 
-A tool for a person tuning a policy: it builds a cart (and a profile matching the asked
-segment), runs the pure core's :func:`recovery.plan.plan_recovery`, then lets
+A tool for a person tuning a policy: it builds a cart and a profile (the shopper's history
+from ``--orders``, ``--discount-orders`` and ``--abandonments``, or the smallest one matching
+``--segment``; the cart's price signals from ``--shipping`` and ``--peak-total``), runs the
+pure core's :func:`recovery.plan.plan_recovery`, then lets
 :func:`recovery.decide.due_touches` walk the whole plan past its last due time (each touch
 decided at its due time, deferrals followed, earlier sends counted against gaps and caps) to
 show when and whether each touch would go out, and why.
@@ -72,12 +74,23 @@ def profile_for(segment: str, policy: StorePolicy, now: datetime) -> Profile:
         return Profile(orders_count=rules.repeat_vip.min_orders)
     if segment == "returning":
         return Profile(orders_count=rules.returning.min_orders)
+    if segment == "price_sensitive":
+        used = max(1, rules.price_sensitive.min_discount_orders)
+        return Profile(orders_count=used, discount_orders=used)
     if segment == "hesitant":
         earlier = rules.hesitant.min_abandonments - 1
         step = rules.hesitant.within / (earlier + 1)
         times = tuple(now - step * (i + 1) for i in range(earlier))
         return Profile(abandonments=times)
     return Profile()
+
+
+def profile_from(orders: int, discount_orders: int, abandonments: int, now: datetime) -> Profile:
+    """The profile of a shopper with this history: ``abandonments`` earlier carts, one a day."""
+    if discount_orders > orders:
+        raise click.BadParameter("--discount-orders cannot exceed --orders")
+    times = tuple(now - timedelta(days=i + 1) for i in range(abandonments))
+    return Profile(orders_count=orders, discount_orders=discount_orders, abandonments=times)
 
 
 def _treated(policy: StorePolicy) -> StorePolicy:
@@ -160,7 +173,31 @@ def render(plan: Plan, profile: Profile, cart: Cart, policy: StorePolicy) -> lis
 @click.option(
     "--total", required=True, callback=amount_param, help="Cart total, e.g. 310 or 49.99."
 )
-@click.option("--segment", type=click.Choice(SEGMENTS), default="new", show_default=True)
+@click.option(
+    "--segment",
+    type=click.Choice(SEGMENTS),
+    default=None,
+    help="A profile that lands in this segment (default: from the history options, else new).",
+)
+@click.option("--orders", type=click.IntRange(0), default=0, help="The shopper's past orders.")
+@click.option(
+    "--discount-orders",
+    type=click.IntRange(0),
+    default=0,
+    help="How many of those orders used a discount code (price_sensitive).",
+)
+@click.option(
+    "--abandonments",
+    type=click.IntRange(0),
+    default=0,
+    help="Carts the shopper abandoned in the days before this one (hesitant).",
+)
+@click.option(
+    "--peak-total",
+    default=None,
+    callback=amount_param,
+    help="The highest value the cart had before it shrank to --total (price_sensitive).",
+)
 @click.option("--currency", default=None, help="Cart currency (default: the store's).")
 @click.option(
     "--shop-total",
@@ -169,7 +206,10 @@ def render(plan: Plan, profile: Profile, cart: Cart, policy: StorePolicy) -> lis
     help="The platform's amount in the shop currency.",
 )
 @click.option(
-    "--shipping", default=None, callback=amount_param, help="Shipping charge included in the total."
+    "--shipping",
+    default=None,
+    callback=amount_param,
+    help="Shipping charge included in the total: shown to the shopper (price_sensitive).",
 )
 @click.option(
     "--cost",
@@ -189,7 +229,11 @@ def render(plan: Plan, profile: Profile, cart: Cart, policy: StorePolicy) -> lis
 def explain(
     store: str | None,
     total: Decimal,
-    segment: str,
+    segment: str | None,
+    orders: int,
+    discount_orders: int,
+    abandonments: int,
+    peak_total: Decimal | None,
     currency: str | None,
     shop_total: Decimal | None,
     shipping: Decimal | None,
@@ -241,11 +285,18 @@ def explain(
         shipping=shipping,
         shop_currency=policy.currency if shop_total is not None else None,
         shop_total=shop_total,
+        peak_total=peak_total,
     )
     shopper = shopper_key(store, email=contact.email) or f"{store}:explain"
-    profile = profile_for(segment, policy, abandoned)
+    history = orders or discount_orders or abandonments
+    if segment is not None and history:
+        raise click.UsageError("give either --segment or the shopper's history, not both")
+    if segment is not None:
+        profile = profile_for(segment, policy, abandoned)
+    else:
+        profile = profile_from(orders, discount_orders, abandonments, abandoned)
     plan = plan_recovery(profile, cart, shopper, policy, abandoned)
-    if plan.segment and plan.segment != segment:
+    if segment is not None and plan.segment and plan.segment != segment:
         click.echo(f"note: the policy's rules put this profile in {plan.segment}, not {segment}")
     if plan.holdout:
         for line in render(plan, profile, cart, policy):

@@ -38,6 +38,10 @@ _KNOWN: tuple[tuple[str, str, str, bool, tuple[str, int, str], tuple[int, str]],
 # a hesitant shopper: social proof rather than another reminder.
 _HESITANT = ("Mia", ((20, "34.00"), (12, "58.00"), (6, "27.00")), "165.00")
 
+# Noor drops the pricier item from her cart before she leaves it: a cart shrunk below its
+# peak makes her price_sensitive, and her mid-band cart keeps its modest 10% on touch two.
+_SHRUNK = ("chk-mid-5", "Noor", (("Cast-iron pan", 1, "80.00"), ("Dutch oven", 1, "180.00")))
+
 # (checkout, hours after its cart event, a code of the store's own and what it took off):
 # these shoppers come back and order; Gus uses a store-wide code cartbands did not issue.
 _ORDERS: tuple[tuple[str, int, tuple[str, str] | None], ...] = (
@@ -110,6 +114,13 @@ def sample_events(start: datetime = SAMPLE_START) -> list[dict[str, Any]]:
             f"chk-{name.lower()}", total, name, False, (("Pour-over kit", 1, total),), at, customer
         )
     )
+    checkout, name, items = _SHRUNK
+    at = start + timedelta(minutes=len(_CARTS) + len(_KNOWN) + 1)
+    before = sum(Decimal(price) * qty for _, qty, price in items)
+    events.append(_cart(checkout, str(before), name, True, items, at))
+    shrunk = _cart(checkout, items[1][2], name, True, items[1:], at + timedelta(minutes=2))
+    shrunk["event_id"] = f"sample-{checkout}-2"
+    events.append(shrunk)
     by_checkout = {e["checkout"]: e for e in events}
     for checkout, hours, code in _ORDERS:
         cart = by_checkout[checkout]

@@ -12,6 +12,9 @@ State is a plain dict so it is stored in a table as-is (small: a checkout's snap
     fa  forget-at (epoch s) seq timer sequence    sh  shopper key or None
     c   the latest cart snapshot (wire form, nulls and heavy fields removed)
     fp  an abandoned checkout's content fingerprint: the same cart sent again is no return
+    pk  the highest goods value the checkout had, kept while the cart is worth less than it
+        (and once abandoned): a cart shrunk to cheaper items is a price-sensitivity signal,
+        carried as the abandoned cart's ``peak_total``
 
 Every function returns ``(new_state, effects)``; the effects are the records stage A sends to
 ``shopper-events`` (and the counters it keeps). Each record carries ``sk``, stage A's time for
@@ -26,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -33,6 +37,7 @@ from recovery.ids import shopper_key
 from recovery.money import MoneyError, bounded_amount, parse_amount, plainly_bounded
 from recovery.policy import StorePolicy
 from recovery.redemption import BadDiscount, order_discounts
+from recovery.segments import goods_value
 from recovery.stored_cart import DELIVERY_FIELDS, MAX_ITEMS
 
 TICK_PHASE = 0  # the order of a record in ``sk`` among those of the same time: ticks first
@@ -161,6 +166,7 @@ def check_amounts(cart: dict[str, Any], prefix: str = "") -> None:
     _amount(cart.get("total"), "total", prefix)
     _amount(cart.get("subtotal"), "subtotal", prefix)
     _amount(cart.get("shipping"), "shipping", prefix)
+    _amount(cart.get("peak_total"), "peak_total", prefix)
     items = cart.get("line_items")
     if isinstance(items, list):
         for n, item in enumerate(items[:MAX_ITEMS]):
@@ -393,8 +399,14 @@ def apply_event(
             effects.append(Effect("converted", shopper, record))
         return new, effects
     previous = new.get("st")
+    peak = _peak(new)
     new["u"] = occurred
     new["c"] = snapshot(event)
+    goods = _goods(event)
+    if peak is not None and goods is not None and peak > goods:
+        new["pk"] = str(peak)
+    else:
+        new.pop("pk", None)
     new["sh"] = _shopper(store, event) or new.get("sh")
     new["fa"] = _forget_at(occurred, policy)
     if _is_empty(event):
@@ -416,6 +428,34 @@ def apply_event(
     reachable = _reachable(event) and new.get("sh") is not None
     new["dl"] = occurred + policy.abandonment_window.total_seconds() if reachable else None
     return new, effects
+
+
+def _goods(cart: dict[str, Any]) -> Decimal | None:
+    """The goods value (:func:`recovery.segments.goods_value`) of a cart event or snapshot."""
+    try:
+        subtotal = cart.get("subtotal")
+        if subtotal is not None:  # parsed alone: this runs twice on every update
+            return parse_amount(subtotal)
+        shipping = cart.get("shipping")
+        return goods_value(
+            parse_amount(cart.get("total", "0")),
+            None,
+            parse_amount(shipping) if shipping is not None else None,
+        )
+    except MoneyError:
+        return None
+
+
+def _peak(state: State) -> Decimal | None:
+    """The highest goods value the checkout had so far: kept, else its cart's own."""
+    kept = state.get("pk")
+    if kept is not None:
+        try:
+            return parse_amount(kept)
+        except MoneyError:
+            return None
+    cart = state.get("c")
+    return _goods(cart) if cart else None
 
 
 def _lifecycle(kind: str, store: str, state: State, checkout: str, at: float) -> dict[str, Any]:
@@ -460,6 +500,10 @@ def apply_tick(state: State, key: str, now: float) -> tuple[State | None, list[E
     # Stage B keeps the abandoned cart for its plan; stage A keeps what an order without those
     # fields falls back on (_converted_record: its total), until an update brings a new one.
     kept = {field: cart[field] for field in CONVERSION_FALLBACK if field in cart}
+    peak, goods = _peak(state), _goods(cart)
+    abandoned = cart
+    if peak is not None and goods is not None and peak > goods:
+        abandoned = {**cart, "peak_total": str(peak)}
     new = {
         **{k: v for k, v in state.items() if k != "dl"},  # no deadline until an update
         "st": "abandoned",
@@ -468,6 +512,8 @@ def apply_tick(state: State, key: str, now: float) -> tuple[State | None, list[E
         "c": kept,
         "fp": fingerprint(cart),
     }
+    if peak is not None:
+        new["pk"] = str(peak)  # a return compares with what the cart was before
     record = {
         "type": "cart_abandoned",
         "store": store,
@@ -476,7 +522,7 @@ def apply_tick(state: State, key: str, now: float) -> tuple[State | None, list[E
         "cycle": cycle,
         "abandoned_at": iso(deadline),
         "occurred_at": iso(deadline),
-        "cart": cart,
+        "cart": abandoned,
         "sk": [now, TICK_PHASE],
     }
     return new, [Effect("abandoned", state["sh"], record)]

@@ -41,7 +41,8 @@ class Cart:
     storefront), ``shop_currency``/``shop_total``/``shop_subtotal`` carry them and banding
     uses them instead of a conversion. ``shipping`` is the shipping charge included in
     ``total`` when the platform reports it: the default ``total`` basis bands the total
-    before shipping.
+    before shipping. ``peak_total`` is the highest goods value (:func:`goods_value`) the
+    checkout had before it shrank to this one, when it did (stage A tracks it).
     """
 
     store: str
@@ -59,6 +60,7 @@ class Cart:
     shop_total: Decimal | None = None
     shop_subtotal: Decimal | None = None
     shipping: Decimal | None = None
+    peak_total: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,8 @@ class Profile:
     phone numbers (best in E.164, as :func:`recovery.ids.phone_e164` writes them) that must
     never get an SMS, whoever's cart they appear on. ``abandonments`` are recent
     abandonment times (for ``hesitant``), ``sends`` the recent touches as (channel, sent_at)
-    (for caps and per-channel gaps).
+    (for caps and per-channel gaps). ``discount_orders`` counts the shopper's orders that used
+    a discount code (for ``price_sensitive``).
     """
 
     orders_count: int = 0
@@ -82,6 +85,7 @@ class Profile:
     abandonments: tuple[datetime, ...] = ()
     sends: tuple[tuple[str, datetime], ...] = ()
     suppressed_numbers: frozenset[str] = frozenset()
+    discount_orders: int = 0
 
 
 @dataclass(frozen=True, slots=True)

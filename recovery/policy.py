@@ -351,23 +351,56 @@ class RepeatVipRule(SegmentRule):
 
 
 class HesitantRule(SegmentRule):
-    """Abandoned ``min_abandonments`` carts (this one included) ``within`` without ordering."""
+    """Abandoned ``min_abandonments`` carts (this one included) ``within`` without ordering.
 
+    Social proof, not price (seed 003): no price incentive unless the store says otherwise."""
+
+    discount: bool = False
     min_abandonments: int = Field(default=3, ge=1)
     within: Duration = timedelta(days=30)
 
 
-class ReturningRule(SegmentRule):
-    """Has ordered before (``orders_count >= min_orders``)."""
+class PriceSensitiveRule(SegmentRule):
+    """A shopper whose own behaviour shows the price holds them back (any signal suffices):
 
+    - orders: at least ``min_discount_orders`` of their orders used a discount code, and at
+      least ``min_discount_share`` of all their orders did (``min_discount_orders: 0``
+      disables it);
+    - shipping: this cart was abandoned after a shipping charge above 0 was shown
+      (``shipping_shown``);
+    - shrink: this cart's goods value fell at least ``min_shrink_share`` below the highest
+      it had (items removed or swapped for cheaper ones; ``null`` disables it).
+
+    They get the band's incentive, capped at ``max_percent_off`` (a modest discount)."""
+
+    max_percent_off: Amount | None = Decimal("12")
+    min_discount_orders: int = Field(default=1, ge=0)
+    min_discount_share: Share = Decimal("0.5")
+    shipping_shown: bool = True
+    min_shrink_share: Share | None = Decimal("0.2")
+
+    @field_validator("min_shrink_share")
+    @classmethod
+    def _some_shrink(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and value <= 0:
+            raise ValueError("a shrink share is above 0 (e.g. 0.2), or null to ignore shrinking")
+        return value
+
+
+class ReturningRule(SegmentRule):
+    """Has ordered before (``orders_count >= min_orders``): they buy without a discount."""
+
+    discount: bool = False
     min_orders: int = Field(default=1, ge=1)
 
 
 class Segments(Strict):
-    """Segment rules, tried in order: repeat_vip, hesitant, returning, else new."""
+    """Segment rules, tried in order: repeat_vip, hesitant, price_sensitive, returning, else
+    new."""
 
     repeat_vip: RepeatVipRule = Field(default_factory=RepeatVipRule)
     hesitant: HesitantRule = Field(default_factory=HesitantRule)
+    price_sensitive: PriceSensitiveRule = Field(default_factory=PriceSensitiveRule)
     returning: ReturningRule = Field(default_factory=ReturningRule)
     new: SegmentRule = Field(default_factory=SegmentRule)
 
@@ -376,7 +409,7 @@ class Segments(Strict):
         return rule
 
 
-SEGMENTS: tuple[str, ...] = ("repeat_vip", "hesitant", "returning", "new")
+SEGMENTS: tuple[str, ...] = ("repeat_vip", "hesitant", "price_sensitive", "returning", "new")
 
 
 class Margin(Strict):

@@ -6,9 +6,11 @@ State is a compact dict stored in the ``shoppers`` table as-is::
     pr  profile: oc orders, ltv lifetime value, lo last order, ec/sc consents (None unknown),
         sup suppressed channels, sn suppressed SMS numbers (E.164), ab recent abandonment
         times, se recent sends [channel, ts], cv checkouts whose order was counted (the
-        last MAX_CONVERTED: an order stage A sends again after a crash is not counted twice)
+        last MAX_CONVERTED: an order stage A sends again after a crash is not counted twice),
+        dc orders that used a discount code (price sensitivity; absent when none)
     pl  active plan inputs: ck checkout, cy cycle, at abandoned_at, c cart (stored_cart form),
-        pp profile at planning time (oc, ltv, ab), done {step: outcome}, due {step: deferred ts},
+        pp profile at planning time (oc, ltv, ab, dc), done {step: outcome}, due {step:
+        deferred ts},
         codes sent discount codes, cc {code: incentive cost}
     lp  the last ended plan, for attribution: ck, cy, band, seg, ho, sent [steps], codes, cc,
         end, why
@@ -129,6 +131,7 @@ def profile_of(state: State, planning: dict[str, Any] | None = None) -> Profile:
         suppressed_numbers=frozenset(pr.get("sn", ())),
         abandonments=tuple(_dt(t) for t in base.get("ab", ())),
         sends=tuple((ch, _dt(t)) for ch, t in pr.get("se", ())),
+        discount_orders=int(base.get("dc", 0)),
     )
 
 
@@ -144,6 +147,9 @@ def cart_of(
         total=_dec(snapshot.get("total")),
         subtotal=_dec(snapshot["subtotal"]) if snapshot.get("subtotal") is not None else None,
         shipping=_dec(snapshot["shipping"]) if snapshot.get("shipping") is not None else None,
+        peak_total=(
+            _dec(snapshot["peak_total"]) if snapshot.get("peak_total") is not None else None
+        ),
         presentment_currency=snapshot.get("presentment_currency"),
         abandoned_at=_dt(abandoned_at),
         items=tuple(
@@ -370,6 +376,8 @@ def apply_abandoned(
         "c": pack(cart_snapshot, drop=PLAN_CART_DROP),
         "pp": {"oc": pr.get("oc", 0), "ltv": pr.get("ltv", "0")},
     }
+    if pr.get("dc"):
+        candidate["pp"]["dc"] = pr["dc"]
     earlier = pr.get("ab", [])[:-1]
     if earlier:
         candidate["pp"]["ab"] = earlier
@@ -428,6 +436,8 @@ def apply_converted(
     pr = dict(st.get("pr") or {})
     total = _dec(record.get("total"))
     pr["oc"] = int(pr.get("oc", 0)) + 1
+    if record.get("discount_codes"):
+        pr["dc"] = int(pr.get("dc", 0)) + 1
     pr["ltv"] = str(_dec(pr.get("ltv")) + total)
     pr["lo"] = max(at, pr.get("lo") or at)
     pr["cv"] = [*pr.get("cv", ()), checkout][-MAX_CONVERTED:]

@@ -40,6 +40,7 @@ SCALARS = {
     "total": "t",
     "subtotal": "s",
     "shipping": "sp",
+    "peak_total": "pk",
     "presentment_currency": "pc",
     "presentment_total": "pt",
     "recovery_url": "u",

@@ -46,6 +46,7 @@ def test_run_prints_summary_naming_every_band():
     assert any("other codes WELCOME5 27.00" in line for line in redeemed), out
     assert "discounts redeemed" in out, out
     assert "segments: hesitant" in out and "repeat_vip" in out and "returning" in out
+    assert "price_sensitive" in out
 
 
 def test_policy_check_ok_on_shipped_file():

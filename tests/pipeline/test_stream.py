@@ -209,8 +209,10 @@ def test_redactions_stop_sequences_and_are_not_dead_lettered(broker, workers, po
         cart("g-cy", "310", store="gone", customer="cy"),
     )
     tick(broker, names, T0 + 2 * HOUR)
-    first = touches(broker, names, until=3, idle=2.0)
-    assert sorted(t["cart"] for t in first) == ["g-cy", "r-ann", "r-bob"], workers.logs()
+    first = touches(broker, names, until=6, idle=2.0)  # each cart's 1 h email and audience
+    assert sorted((t["cart"], t["channel"]) for t in first) == [
+        (cart_, channel) for cart_ in ("g-cy", "r-ann", "r-bob") for channel in ("ads", "email")
+    ], workers.logs()
     ann = shopper_key("pipe", "ann")
     assert ann is not None
     at = iso(T0 + 3 * HOUR)
@@ -327,3 +329,49 @@ def test_orders_that_use_codes_are_attributed_as_the_core_does(broker, workers, 
 
 def timed(events: list[dict]) -> list[tuple[float, dict]]:
     return [(epoch(e["occurred_at"], "t"), e) for e in events]
+
+
+def test_the_seed_paths_and_price_signals_in_the_stream_equal_the_core(broker, tmp_path, policy):
+    """Seed 000's $310 path (and one stopped by an order before 48 h), and the segments the
+    price signals make (a shrunk cart, a shipping charge shown, orders with discount codes):
+    the stream's touches and segments are the pure core's."""
+    from tests.conftest import Workers
+
+    shipped = cart("s-ship", "322.00", T0 + 5, customer="dee")
+    shipped["shipping"] = "12.00"
+    coded = order("o-eve", "40.00", T0 - 2 * DAY, customer="eve")
+    coded["discount_codes"] = ["SAVE10"]
+    raw = [
+        cart("s-open", "310", customer="ann"),
+        cart("s-ord", "310", T0 + 1, customer="bob"),
+        order("s-ord", "310", T0 + 31 * HOUR, customer="bob"),
+        cart("s-shr", "400.00", T0 + 2, customer="cy", event_id="shr-0"),
+        cart("s-shr", "250.00", T0 + 62, customer="cy", event_id="shr-1"),
+        shipped,
+        coded,
+        cart("s-eve", "310", T0 + 6, customer="eve"),
+    ]
+    events = sorted(((epoch(e["occurred_at"], "t"), e) for e in raw), key=first)
+    expected = simulate(events, load_policy(policy), code_secret)
+    segments = {t["cart"]: t["segment"] for t in expected.touches}
+    assert segments == {
+        "s-open": "new", "s-ord": "new", "s-shr": "price_sensitive",
+        "s-ship": "price_sensitive", "s-eve": "price_sensitive",
+    }  # fmt: skip
+    assert sorted(t["step"] for t in expected.touches if t["cart"] == "s-open") == [1, 2, 3, 4, 5]
+    stopped = [t for t in expected.touches if t["cart"] == "s-ord"]
+    assert sorted((t["step"], t["template"]) for t in stopped) == [
+        (1, "reminder"), (2, "audience_remove"), (2, "retarget"), (3, "reminder_sms"),
+    ]  # fmt: skip
+    pool = Workers(broker, tmp_path / "paths")
+    try:
+        pool.start(policy, "--clock", "event")
+        asyncio.run(replay(broker.bootstrap, pool.names.cart_events, events))
+        found = touches(broker, pool.names, until=len(expected.touches), idle=6.0)
+    finally:
+        pool.stop_all()
+
+    def key(t: dict) -> tuple:
+        return (*signature(t), t["segment"], t["template"])
+
+    assert sorted(map(key, found)) == sorted(map(key, expected.touches))

@@ -180,7 +180,7 @@ def test_this_process_runs_the_expected_build() -> None:
 
 def test_replay_is_byte_identical_to_the_python_core() -> None:
     here = json.loads(json.dumps(replay_digests()))
-    assert here["touches"][0] > 1000 and here["recoveries"][0] > 100
+    assert here["touches"][0] > 900 and here["recoveries"][0] > 100
     assert here == in_python("replay_digests")
 
 

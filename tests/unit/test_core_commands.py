@@ -35,10 +35,12 @@ def test_commands_carry_why_summary_code_and_expiry():
         for i in out.sent
     }
     human = commands["human5"]
-    assert human["reason"].startswith("step 5: human +3d human_follow_up; follow up by a person")
+    assert human["reason"].startswith(
+        "step 5: human +2d merchandising_review; follow up by a person"
+    )
     assert "1x Espresso machine @ 310" in human["reason"] and "https://shop/r/1" in human["reason"]
     assert human["cart_summary"]["items"][0]["title"] == "Espresso machine"
-    offer = commands["email3"]
+    offer = commands["email4"]
     assert offer["incentive"]["kind"] == "percent_off" and offer["incentive"]["value"] == "12"
     assert offer["incentive"]["code"] and offer["incentive"]["expires_at"].startswith("2026-06-14")
     assert commands["email1"]["incentive"] is None

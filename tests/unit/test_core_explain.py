@@ -59,7 +59,7 @@ def test_explain_prints_every_reason_of_the_plan():
     lines = out.splitlines()
     for key in ("value: total 310 USD", "band: high", "segment: new", "holdout: "):
         assert any(line.strip().startswith(key) for line in lines), key
-    for step, channel in enumerate(["email", "sms", "email", "ads", "human"], start=1):
+    for step, channel in enumerate(["email", "ads", "sms", "email", "human"], start=1):
         assert f"  {step}. {channel}" in out
         assert f"why: step {step}: {channel}" in out
     decisions = [line for line in lines if line.strip().startswith("-> ")]

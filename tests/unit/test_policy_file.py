@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from cartbands.policyfile import DEFAULT_POLICY, PolicyError, load_policy
+from recovery.policy import SEGMENTS
 from recovery.policyset import parse_policy
 
 
@@ -111,7 +112,13 @@ def test_fast_policy_is_the_default_scaled_to_seconds():
             (t.channel, t.template, t.incentive) for t in d.sequence
         ]
         assert all(t.offset <= timedelta(seconds=10) for t in f.sequence)
-    assert fast.margin == default.margin and fast.segments.repeat_vip == default.segments.repeat_vip
+    assert fast.margin == default.margin
+    scaled = {"hesitant": {"within"}}  # a duration: scaled like the offsets
+    for name in SEGMENTS:
+        skip = scaled.get(name, set())
+        assert fast.segments.rule(name).model_dump(exclude=skip) == default.segments.rule(
+            name
+        ).model_dump(exclude=skip), name
 
 
 @pytest.mark.parametrize(

@@ -24,13 +24,16 @@ def by_cart(sim, checkout):
     return sorted((t for t in sim.touches if t["cart"] == checkout), key=lambda t: t["step"])
 
 
-def test_high_band_sequence_in_order_with_discount_only_on_step_three():
+def test_high_band_sequence_in_order_with_discount_only_on_step_four():
     sim = run(cart("h1", "310"))
     touches = by_cart(sim, "h1")
-    assert [t["channel"] for t in touches][:3] == ["email", "sms", "email"]
-    assert [t["step"] for t in touches if t["incentive"]] == [3]
-    assert touches[2]["incentive"]["kind"] == "percent_off"
-    assert touches[2]["incentive"]["code"]
+    assert [(t["step"], t["channel"]) for t in touches] == [
+        (1, "email"), (2, "ads"), (3, "sms"), (4, "email"), (5, "human"),
+    ]  # fmt: skip
+    assert [t["step"] for t in touches if t["incentive"]] == [4]
+    assert touches[3]["incentive"]["kind"] == "percent_off"
+    assert touches[3]["incentive"]["code"]
+    assert touches[3]["due_at"] == touches[4]["due_at"]  # the code and the person at 48 h
     assert {t["band"] for t in touches} == {"high"}
 
 
