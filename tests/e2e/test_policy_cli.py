@@ -65,7 +65,7 @@ def test_check_reports_every_problem_of_the_file_in_one_pass(tmp_path: Path):
     defaults["margin"]["shipping_cost"] = "-10"
     defaults["bands"][1]["sequence"][1]["incentive"]["value"] = 110
     defaults["bands"][3]["min"] = 150
-    defaults["bands"][2]["sequence"][2]["template"] = "ofer"
+    defaults["bands"][2]["sequence"][3]["template"] = "ofer"
     data["stores"]["acme-eu"]["margin"] = {"service_costs": {"concierge": "-1"}}
     data["stores"]["acme-us"] = {"caps": {"windw": "24h"}}
     path = _policy(tmp_path, data)
@@ -79,7 +79,7 @@ def test_check_reports_every_problem_of_the_file_in_one_pass(tmp_path: Path):
             "defaults.margin.shipping_cost: must not be negative, not -10",
             "defaults.bands[1].sequence[1].incentive.value: percent_off value must be at most 100",
             "defaults.bands: band 'vip' starts at 150, not above 'high' (200)",
-            "defaults.bands[2].sequence[2].template: no email template 'ofer' "
+            "defaults.bands[2].sequence[3].template: no email template 'ofer' "
             "(looked in the shipped templates); did you mean 'offer'?",
             "stores.acme-eu.margin.service_costs.concierge: must not be negative, not -1",
             "stores.acme-us.caps.windw: unknown key; did you mean 'window'?",
