@@ -29,7 +29,7 @@ typecheck: $(VENV)/.installed-dev
 
 # Everything but the reliability suite, which has its own target (minutes of injected faults).
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest -q --ignore=tests/reliability
+	$(BIN)/pytest -q --durations=20 --ignore=tests/reliability
 
 # The core compiled with mypyc as the production image builds it (setup.py), in a throwaway
 # wheel, against tests/unit. Skipped, loudly, where there is no C compiler or Python.h, unless
