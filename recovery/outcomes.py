@@ -48,6 +48,7 @@ class CartOutcome:
     costs: dict[str, Decimal] = field(default_factory=dict)
     last_channel: str | None = None
     last_step: int | None = None
+    cycle: int = 1  # with store and checkout, the abandonment this is the outcome of
 
     @property
     def spend(self) -> Decimal:
