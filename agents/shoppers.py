@@ -118,7 +118,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 await output.send(pipeline.touch_topics["ads"], command, key.encode())
         for record in (*out.plans, *out.recoveries):
             await output.send(pipeline.recoveries, record, key.encode())
-        metering.shopper_outputs(out)
+        metering.shopper_outputs(out, policy_of(key).band_names)
         for record in out.to_every_checkout_partition:
             for target in range(pipeline.partitions):
                 await output.send(pipeline.cart_events, record, partition=target)
