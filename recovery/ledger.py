@@ -24,12 +24,12 @@ The rules, the same for the treated and the holdout group:
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, cast
 
-from recovery.outcomes import GROUPS, ZERO, CartOutcome, Group
+from recovery.outcomes import GROUPS, ZERO, CartOutcome, Group, Outcome
 from recovery.policyset import PolicySet
 
 CartKey = tuple[str, str, int]  # store, checkout, cycle
@@ -217,7 +217,7 @@ def outcomes(
 def _outcome(
     plan: _Plan, order: _Order | None, seen: _Records, policies: PolicySet, as_of: datetime
 ) -> CartOutcome:
-    store, checkout, cycle = plan.key
+    store = plan.key[0]
     prices = policies.for_store(store).delivery.costs
     costs: dict[str, Decimal] = {}
     delivered_steps: dict[int, str] = {}
@@ -225,28 +225,36 @@ def _outcome(
         if (store, touch_id) in seen.delivered:
             delivered_steps[step] = channel
             costs[channel] = costs.get(channel, ZERO) + prices.get(channel, ZERO)
-    base = CartOutcome(
-        store=store, checkout=checkout, cycle=cycle, band=plan.band, segment=plan.segment,
-        group=plan.group, currency=plan.currency, value=plan.value,
-        abandoned_at=plan.abandoned_at, costs=costs, outcome="open",
-    )  # fmt: skip
     if order is None:
-        return replace(base, outcome="not_recovered") if as_of >= plan.window_end else base
+        return _row(plan, costs, "not_recovered" if as_of >= plan.window_end else "open")
     if order.at > plan.window_end:
-        return replace(base, outcome="ordered_later")
+        return _row(plan, costs, "ordered_later")
     reported = any((store, t) in seen.reported for t in plan.touches)
     channels = {step: channel for channel, step in plan.touches.values()}
     steps = [s for s in order.sent if s in (delivered_steps if reported else channels)]
     last = max(steps, default=None)
-    return replace(
-        base,
-        outcome="recovered",
-        revenue=order.revenue,
-        margin=order.margin,
-        discount=order.discount,
-        last_channel=channels.get(last) if last is not None else None,
-        last_step=last,
+    return _row(
+        plan, costs, "recovered", order, channels.get(last) if last is not None else None, last
     )
+
+
+def _row(
+    plan: _Plan,
+    costs: dict[str, Decimal],
+    outcome: Outcome,
+    order: _Order | None = None,
+    last_channel: str | None = None,
+    last_step: int | None = None,
+) -> CartOutcome:
+    store, checkout, cycle = plan.key
+    return CartOutcome(
+        store=store, checkout=checkout, cycle=cycle, band=plan.band, segment=plan.segment,
+        group=plan.group, currency=plan.currency, value=plan.value,
+        abandoned_at=plan.abandoned_at, outcome=outcome,
+        revenue=order.revenue if order else ZERO, margin=order.margin if order else ZERO,
+        discount=order.discount if order else ZERO, costs=costs,
+        last_channel=last_channel, last_step=last_step,
+    )  # fmt: skip
 
 
 # --- summaries ---------------------------------------------------------------------------
@@ -268,7 +276,14 @@ class Summary:
 
     def add(self, row: CartOutcome) -> None:
         self.carts += 1
-        setattr(self, row.outcome, getattr(self, row.outcome) + 1)
+        if row.outcome == "recovered":
+            self.recovered += 1
+        elif row.outcome == "ordered_later":
+            self.ordered_later += 1
+        elif row.outcome == "not_recovered":
+            self.not_recovered += 1
+        else:
+            self.open += 1
         self.revenue += row.revenue
         self.margin += row.margin
         self.discount += row.discount
