@@ -263,3 +263,17 @@ def test_shuffled_and_repeated_records_give_the_same_ledger(order, repeats, as_o
     assert rows == outcomes(RECORDS, TREATED, when)
     assert len(rows) == len(CARTS)
     assert reconcile(shuffled, rows, when) == []
+
+
+def test_the_run_tells_plan_records_apart_from_recoveries():
+    """``cartbands run`` drains the recoveries topic by record identity: a plan by its cart and
+    cycle, a recovery by its order, so plans of one shopper are not taken for repeats."""
+    from cartbands.runner import is_plan, is_recovery, recovery_id
+
+    plans = [r for r in RECORDS if r["type"] == "plan"]
+    recoveries = [r for r in RECORDS if r["type"] == "recovery"]
+    same_shopper = [{**p, "shopper": "pipe:one"} for p in plans]
+    assert len({recovery_id(p) for p in same_shopper}) == len(plans)
+    assert len({recovery_id(r) for r in [*recoveries, *recoveries]}) == len(recoveries)
+    assert all(is_plan(p) and not is_recovery(p) for p in plans)
+    assert all(is_recovery(r) and not is_plan(r) for r in recoveries)
