@@ -199,7 +199,7 @@ def _orders_by_cart(seen: _Records) -> dict[CartKey, list[_Order]]:
 def outcomes(
     records: Iterable[Mapping[str, Any]], policies: PolicySet, as_of: datetime
 ) -> list[CartOutcome]:
-    """One outcome per abandoned cart given a plan, as of ``as_of`` (see the module doc).
+    """One outcome per cart given a plan and abandoned by ``as_of`` (see the module doc).
 
     Raises :class:`LedgerError` naming the first record it cannot read."""
     seen = _read(records)
@@ -207,6 +207,8 @@ def outcomes(
     rows = []
     for key in sorted(seen.plans, key=lambda k: (seen.plans[k].abandoned_at, k)):
         plan = seen.plans[key]
+        if plan.abandoned_at > as_of:
+            continue  # not abandoned yet as of then
         orders = sorted(
             (o for o in by_cart.get(key, ()) if o.at <= as_of), key=lambda o: (o.at, o.order_id)
         )
@@ -348,9 +350,10 @@ def reconcile(
     records: Iterable[Mapping[str, Any]], rows: Iterable[CartOutcome], as_of: datetime
 ) -> list[str]:
     """What does not add up between the records and the ledger made of them as of ``as_of``
-    (empty: all does). Every cart given a plan is in the ledger exactly once and nothing else
-    is; per band, the recovered carts' revenue less discounts redeemed, and their net margin,
-    are what their orders reported (the first order of each cart, inside its window)."""
+    (empty: all does). Every cart given a plan and abandoned by then is in the ledger exactly
+    once and nothing else is; per band, the recovered carts' revenue less discounts redeemed,
+    and their net margin, are what their orders reported (the first order of each cart,
+    inside its window)."""
     seen = _read(records)
     rows = list(rows)
     problems = []
@@ -358,7 +361,8 @@ def reconcile(
     for row in rows:
         key = (row.store, row.checkout, row.cycle)
         counted[key] = counted.get(key, 0) + 1
-    for key in sorted(set(seen.plans) | set(counted)):
+    planned = {k for k, plan in seen.plans.items() if plan.abandoned_at <= as_of}
+    for key in sorted(planned | set(counted)):
         if counted.get(key, 0) != 1:
             problems.append(f"cart {key}: {counted.get(key, 0)} ledger rows, expected 1")
     first: dict[CartKey, _Order] = {}

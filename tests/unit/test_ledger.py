@@ -126,9 +126,11 @@ def test_open_until_the_window_has_passed_then_not_recovered():
     assert (before.outcome, after.outcome) == ("open", "not_recovered")
 
 
-def test_an_order_after_as_of_is_not_known_yet():
+def test_an_order_or_a_cart_after_as_of_is_not_known_yet():
     rows = outcomes(RECORDS, TREATED, datetime.fromtimestamp(T0 + 25 * HOUR, UTC))
     assert _by_checkout(rows)["mid-1"].outcome == "open"
+    early = outcomes(RECORDS, TREATED, datetime.fromtimestamp(T0 + 2.5 * HOUR, UTC))
+    assert [r.checkout for r in early] == ["low-1", "mid-1"]  # abandoned an hour after
 
 
 def test_holdout_carts_have_no_costs_and_the_same_window_as_treated_ones():
@@ -258,10 +260,12 @@ def test_a_record_it_cannot_read_is_named(field: str, value: str, message: str):
 )
 def test_shuffled_and_repeated_records_give_the_same_ledger(order, repeats, as_of):
     when = datetime.fromtimestamp(as_of, UTC)
+    iso = when.isoformat().replace("+00:00", "Z")
     shuffled = [RECORDS[i] for i in order] + [RECORDS[i] for i in repeats]
     rows = outcomes(shuffled, TREATED, when)
     assert rows == outcomes(RECORDS, TREATED, when)
-    assert len(rows) == len(CARTS)
+    abandoned = {r["checkout"] for r in RECORDS if r["type"] == "plan" and r["abandoned_at"] <= iso}
+    assert [r.checkout for r in rows] == sorted(abandoned, key=[c["checkout"] for c in CARTS].index)
     assert reconcile(shuffled, rows, when) == []
 
 
