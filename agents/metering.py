@@ -7,7 +7,7 @@ what the pipeline does and the core never imports prometheus.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -58,7 +58,8 @@ def timers_fired(stage: metrics.TimerStage, pending: int, fired: list[float], no
     metrics.timers(stage, pending, late)
 
 
-def shopper_outputs(out: stage_b.Outputs) -> None:
+def shopper_outputs(out: stage_b.Outputs, bands: Collection[str]) -> None:
+    """Count what stage B decided; ``bands``: the store's band names, bounding that label."""
     for plan in out.planned:
         decisions.log_plan(plan)
         group: metrics.Group = "holdout" if plan.holdout else "treated"
@@ -74,10 +75,10 @@ def shopper_outputs(out: stage_b.Outputs) -> None:
         elif what == "suppressed":
             metrics.touch_suppressed(channel, reason)
     for recovery in out.recoveries:
-        recovered(recovery)
+        recovered(recovery, bands)
 
 
-def recovered(record: dict[str, Any]) -> None:
+def recovered(record: dict[str, Any], bands: Collection[str]) -> None:
     store = str(record.get("store") or "")
     currency = str(record.get("currency") or "")
     group: metrics.Group = "holdout" if record.get("holdout") else "treated"
@@ -85,9 +86,10 @@ def recovered(record: dict[str, Any]) -> None:
     revenue, margin, discount = (
         _decimal(record.get(name)) for name in ("revenue", "margin", "discount")
     )
-    metrics.recovery(store, currency, group, revenue, margin)
+    band = metrics.band_label(record.get("band"), bands)
+    metrics.recovery(store, currency, group, revenue, margin, band=band)
     if discount > 0:
-        metrics.discount_spent(store, currency, discount)
+        metrics.discount_spent(store, currency, discount, band=band)
 
 
 def _text(value: Any) -> str | None:

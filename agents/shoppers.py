@@ -116,9 +116,9 @@ def register(pipeline: Pipeline, output: Output) -> None:
             plan, cart, why = removal["plan"], removal["cart"], removal["why"]
             for command in audience_removal(plan, cart, removal["at"], why):
                 await output.send(pipeline.touch_topics["ads"], command, key.encode())
-        for recovery in out.recoveries:
-            await output.send(pipeline.recoveries, recovery, key.encode())
-        metering.shopper_outputs(out)
+        for record in (*out.plans, *out.recoveries):
+            await output.send(pipeline.recoveries, record, key.encode())
+        metering.shopper_outputs(out, policy_of(key).band_names)
         for record in out.to_every_checkout_partition:
             for target in range(pipeline.partitions):
                 await output.send(pipeline.cart_events, record, partition=target)

@@ -352,6 +352,11 @@ from senders.cli import sender as _sender  # noqa: E402
 cli.add_command(_sender)
 
 
+from cartbands.export import export_command as _export  # noqa: E402
+
+cli.add_command(_export)
+
+
 def main() -> None:
     cli(prog_name="cartbands")
 

@@ -96,7 +96,32 @@ def _timed(events: list[dict[str, Any]]) -> list[tuple[float, dict[str, Any]]]:
 
 
 def recovery_id(value: Any) -> Any:
-    return (value.get("shopper"), value.get("order_id")) if isinstance(value, dict) else None
+    """One record of the ``recoveries`` topic, however often it was written: a recovery by its
+    order, a plan by its cart and cycle."""
+    if not isinstance(value, dict):
+        return None
+    if value.get("type") == "plan":
+        return ("plan", value.get("store"), value.get("checkout"), value.get("cycle"))
+    return (value.get("shopper"), value.get("order_id"))
+
+
+def is_plan(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("type") == "plan"
+
+
+def is_recovery(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("type") == "recovery"
+
+
+def plan_signature(record: dict[str, Any]) -> tuple[Any, ...]:
+    """What must be equal between the stream's and the core's copy of one plan record."""
+    return tuple(
+        str(record.get(name))
+        for name in (
+            "store", "shopper", "checkout", "cycle", "band", "segment", "group", "value",
+            "currency", "abandoned_at", "window_end", "touches",
+        )
+    )  # fmt: skip
 
 
 def _money(record: dict[str, Any], name: str) -> Decimal:
@@ -244,8 +269,9 @@ def run_all_in_one(
                 )  # fmt: skip
                 recovered = asyncio.run(
                     drain(
-                        broker.bootstrap, [names.recoveries], until=len(core.recoveries),
-                        timeout=timeout, idle=None if core.recoveries else 2.0,
+                        broker.bootstrap, [names.recoveries],
+                        until=len(core.recoveries) + len(core.plans), timeout=timeout,
+                        idle=None if core.recoveries or core.plans else 2.0,
                         distinct=recovery_id,
                     )
                 )  # fmt: skip
@@ -264,7 +290,7 @@ def run_all_in_one(
         summary.extra_lines += [
             "",
             f"events in through the gateway (POST /events, acknowledged): {len(events)}",
-            *recovery_lines([value for _topic, _key, value in recovered]),
+            *recovery_lines([value for _t, _k, value in recovered if is_recovery(value)]),
             *summary_lines(outbox, outcomes),
         ]
     commands = [value for _topic, _key, value in received]
@@ -277,7 +303,14 @@ def run_all_in_one(
             f"the stream emitted {len(streamed)} touches, the core planned {summary.expected}, "
             f"and they differ; worker log {log_path}:\n{tail(log_path)}"
         )
-    attributed = sorted(recovery_signature(v) for _t, _k, v in recovered if isinstance(v, dict))
+    planned = sorted(plan_signature(v) for _t, _k, v in recovered if is_plan(v))
+    if planned != sorted(plan_signature(r) for r in core.plans):
+        summary.matches_core = False
+        raise click.ClickException(
+            f"the stream wrote {len(planned)} plan records, the core {len(core.plans)}, and "
+            f"they differ; worker log {log_path}:\n{tail(log_path)}"
+        )
+    attributed = sorted(recovery_signature(v) for _t, _k, v in recovered if is_recovery(v))
     if attributed != sorted(recovery_signature(r) for r in core.recoveries):
         summary.matches_core = False
         raise click.ClickException(

@@ -523,6 +523,10 @@ class StorePolicy(Strict):
         checked: list[Band] = _checked(value, handler, _band_problems)
         return checked
 
+    @property
+    def band_names(self) -> frozenset[str]:
+        return frozenset(band.name for band in self.bands)
+
     def band_named(self, name: str) -> Band:
         for band in self.bands:
             if band.name == name:

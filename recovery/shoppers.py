@@ -84,6 +84,9 @@ class Outputs:
 
     touches: list[Emission] = field(default_factory=list)
     recoveries: list[dict[str, Any]] = field(default_factory=list)
+    # ``plan`` records: one per cart given a plan, for the ledger (recovery.ledger); the shell
+    # writes them to the ``recoveries`` topic beside the ``recovery`` records
+    plans: list[dict[str, Any]] = field(default_factory=list)
     # records for cart-events that erase one checkout each (checkouts.checkout_redaction)
     redact_checkouts: list[dict[str, Any]] = field(default_factory=list)
     # plan, cart, why and at: the time the plan ended, the removal commands' due time
@@ -395,12 +398,50 @@ def apply_abandoned(
         _end_plan(st, shopper, policy, f"replaced: {why}", at, out)
     st["pl"] = candidate
     out.planned.append(new_plan)
+    out.plans.append(plan_record(new_plan, policy))
     out.count("planned", new_plan.band)
     if new_plan.holdout:
         out.count("holdout", new_plan.band)
     if new_plan.rejected:
         out.count("rejected", new_plan.rejected.split(":", 1)[0])
     return _bump(st, shopper, policy), out
+
+
+def window_end(plan: Plan, policy: StorePolicy) -> float:
+    """Until when an order counts as recovered by ``plan``, in the ledger: the band's last
+    scheduled touch plus the attribution window, from the abandonment. The same for both
+    groups (a holdout plan has no touches, yet its window is the one its touches would have
+    had), so the two recovery rates compare like with like."""
+    assert plan.abandoned_at is not None  # every plan stage B makes has its abandonment
+    span = 0.0
+    if plan.band and plan.rejected is None:
+        sequence = policy.band_named(plan.band).sequence
+        span = max((t.offset.total_seconds() for t in sequence), default=0.0)
+    return plan.abandoned_at.timestamp() + span + policy.attribution_window.total_seconds()
+
+
+def plan_record(plan: Plan, policy: StorePolicy) -> dict[str, Any]:
+    """The ``plan`` record of a cart given a plan: what the ledger accounts every abandoned
+    cart by, whether or not it is ever ordered (see recovery.ledger)."""
+    assert plan.abandoned_at is not None
+    return {
+        "type": "plan",
+        "store": plan.store,
+        "shopper": plan.shopper,
+        "checkout": plan.cart,
+        "cycle": plan.version,
+        "band": plan.band,
+        "segment": plan.segment,
+        "group": "holdout" if plan.holdout else "treated",
+        "rejected": plan.rejected,
+        "value": str(plan.value),
+        "currency": plan.currency,
+        "abandoned_at": iso(plan.abandoned_at.timestamp()),
+        "window_end": iso(window_end(plan, policy)),
+        "touches": [
+            {"touch_id": t.touch_id, "step": t.step, "channel": t.channel} for t in plan.touches
+        ],
+    }
 
 
 def recovered_margin(revenue: Decimal, discount: Decimal, policy: StorePolicy) -> Decimal:
@@ -456,6 +497,7 @@ def apply_converted(
                 "store": record.get("store"),
                 "shopper": shopper,
                 "checkout": last.get("ck"),
+                "cycle": last.get("cy"),
                 "order_checkout": checkout,
                 "order_id": record.get("order_id"),
                 "band": last.get("band"),

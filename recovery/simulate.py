@@ -29,6 +29,7 @@ class Simulation:
     shoppers: dict[str, dict[str, Any]] = field(default_factory=dict)
     touches: list[dict[str, Any]] = field(default_factory=list)
     recoveries: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[dict[str, Any]] = field(default_factory=list)  # ``plan`` records, same topic
     rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     # the same due-time heaps as the agents: a tick costs what is due, not what is pending
@@ -108,6 +109,7 @@ class Simulation:
             self.touches.extend(
                 audience_removal(removal["plan"], removal["cart"], removal["at"], removal["why"])
             )
+        self.plans.extend(out.plans)
         self.recoveries.extend(out.recoveries)
         for record in out.to_every_checkout_partition:
             self.event(record)

@@ -312,8 +312,11 @@ class ChannelSender:
             route = self.routes.route(touch_result.store, self.channel)
             cost = route.delivery.costs.get(self.channel)
             if cost:
-                currency = self.routes.policies.for_store(touch_result.store).currency
-                shared.channel_cost(touch_result.store, currency, self.channel, cost)
+                policy = self.routes.policies.for_store(touch_result.store)
+                band = shared.band_label(touch_result.band, policy.band_names)
+                shared.channel_cost(
+                    touch_result.store, policy.currency, self.channel, cost, band=band
+                )
         await self.dedup.record(
             touch_result.touch_id, REPORTED, outcome, self.config.clock(), wait=False
         )

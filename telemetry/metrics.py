@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any, Final, Literal, get_args
@@ -128,29 +129,31 @@ DLQ_RECORDS = Counter(
 # --- money (shared): store currency, fed from Decimal -----------------------------------------
 RECOVERED_REVENUE = Counter(
     "cartbands_recovered_revenue",
-    "Order revenue of converted abandoned carts, in the store currency, by experiment group.",
-    ["store", "currency", "group"],
+    "Order revenue of converted abandoned carts, in the store currency, by experiment group "
+    "and value band.",
+    ["store", "currency", "group", "band"],
 )
 RECOVERED_MARGIN = Counter(
     "cartbands_recovered_margin",
     "Net margin (revenue - cost of goods - discount) of converted abandoned carts, in the "
     "store currency; losses go to cartbands_recovered_margin_loss_total.",
-    ["store", "currency", "group"],
+    ["store", "currency", "group", "band"],
 )
 RECOVERED_MARGIN_LOSS = Counter(
     "cartbands_recovered_margin_loss",
     "Absolute value of negative net margins of converted abandoned carts, store currency.",
-    ["store", "currency", "group"],
+    ["store", "currency", "group", "band"],
 )
 DISCOUNT_SPEND = Counter(
     "cartbands_discount_spend",
-    "Discounts redeemed on recovered orders, in the store currency.",
-    ["store", "currency"],
+    "Discounts redeemed on recovered orders, in the store currency, by value band.",
+    ["store", "currency", "band"],
 )
 CHANNEL_COST = Counter(
     "cartbands_channel_cost",
-    "Cost of delivered touches (SMS, ads, human follow-up, ESP), in the store currency.",
-    ["store", "currency", "channel"],
+    "Cost of delivered touches (SMS, ads, human follow-up, ESP), in the store currency, by "
+    "channel and value band.",
+    ["store", "currency", "channel", "band"],
 )
 
 # --- runtime ----------------------------------------------------------------------------------
@@ -254,9 +257,18 @@ def dead_lettered(dlq: Dlq, reason: str) -> None:
     DLQ_RECORDS.labels(dlq=_known(dlq, DLQS), reason=_token(reason)).inc()
 
 
-def recovery(store: str, currency: str, group: Group, revenue: Decimal, margin: Decimal) -> None:
-    """Money of one converted abandoned cart; ``margin`` is net of cost of goods and discount."""
-    labels = {"store": store, "currency": currency, "group": _known(group, GROUPS)}
+def band_label(band: str | None, known: Collection[str]) -> str:
+    """A ``band`` label value: one of the store's band names (``known``), else ``other``
+    (a band from a record written under an older policy, or by something else)."""
+    return band if band is not None and band in known else OTHER
+
+
+def recovery(
+    store: str, currency: str, group: Group, revenue: Decimal, margin: Decimal, *, band: str
+) -> None:
+    """Money of one converted abandoned cart; ``margin`` is net of cost of goods and discount.
+    ``band`` is a bounded label value (:func:`band_label`)."""
+    labels = {"store": store, "currency": currency, "group": _known(group, GROUPS), "band": band}
     amount = _amount(revenue, "recovered revenue")
     if amount is not None:
         RECOVERED_REVENUE.labels(**labels).inc(amount)
@@ -268,16 +280,16 @@ def recovery(store: str, currency: str, group: Group, revenue: Decimal, margin: 
         RECOVERED_MARGIN_LOSS.labels(**labels).inc(float(-margin))
 
 
-def discount_spent(store: str, currency: str, amount: Decimal) -> None:
+def discount_spent(store: str, currency: str, amount: Decimal, *, band: str) -> None:
     value = _amount(amount, "discount spend")
     if value is not None:
-        DISCOUNT_SPEND.labels(store=store, currency=currency).inc(value)
+        DISCOUNT_SPEND.labels(store=store, currency=currency, band=band).inc(value)
 
 
-def channel_cost(store: str, currency: str, channel: str, amount: Decimal) -> None:
+def channel_cost(store: str, currency: str, channel: str, amount: Decimal, *, band: str) -> None:
     value = _amount(amount, "channel cost")
     if value is not None:
-        CHANNEL_COST.labels(store=store, currency=currency, channel=channel).inc(value)
+        CHANNEL_COST.labels(store=store, currency=currency, channel=channel, band=band).inc(value)
 
 
 def timers(stage: TimerStage, pending: int, overdue_seconds: float) -> None:

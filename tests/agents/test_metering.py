@@ -41,7 +41,7 @@ def test_a_plan_an_emission_and_a_recovery_are_counted() -> None:
         "cartbands_carts_abandoned_total", store="meter", band="high", segment=plan.segment,
         group=group,
     )  # fmt: skip
-    metering.shopper_outputs(out)
+    metering.shopper_outputs(out, policy.band_names)
     after = value(
         "cartbands_carts_abandoned_total", store="meter", band="high", segment=plan.segment,
         group=group,
@@ -50,20 +50,19 @@ def test_a_plan_an_emission_and_a_recovery_are_counted() -> None:
 
     emitted_before = value("cartbands_touches_emitted_total", channel="email", band="high")
     state, out = stage_b.apply_due(state, shopper, T0 + 3 * 3600, policy, b"secret")
-    metering.shopper_outputs(out)
+    metering.shopper_outputs(out, policy.band_names)
     sent = [e for e in out.touches if e.touch.channel == "email"]
     emitted = value("cartbands_touches_emitted_total", channel="email", band="high")
     assert emitted - emitted_before == len(sent)
 
-    revenue_before = value(
-        "cartbands_recovered_revenue_total", store="meter", currency="USD", group=group
-    )
+    money = {"store": "meter", "currency": "USD", "group": group, "band": "high"}
+    revenue_before = value("cartbands_recovered_revenue_total", **money)
     state, out = stage_b.apply_converted(
         state, shopper, order("m-1", "310", T0 + 5 * 3600, store="meter", customer="ann"), 0, policy
     )
     assert out.recoveries
-    metering.shopper_outputs(out)
-    revenue = value("cartbands_recovered_revenue_total", store="meter", currency="USD", group=group)
+    metering.shopper_outputs(out, policy.band_names)
+    revenue = value("cartbands_recovered_revenue_total", **money)
     assert revenue - revenue_before == 310.0
     record = out.recoveries[0]
     assert Decimal(record["margin"]) == Decimal("310") * policy.margin.gross_margin
@@ -79,10 +78,10 @@ def test_discount_spend_counts_what_the_codes_redeemed_not_what_was_issued() -> 
         "type": "cart_converted",
         "discounts": [{"code": "abc", "amount": "24.00"}, {"code": "VIP5", "amount": "5.00"}],
     }
-    labels = {"store": "meter-redeem", "currency": "USD"}
+    labels = {"store": "meter-redeem", "currency": "USD", "band": "high"}
     before = value("cartbands_discount_spend_total", **labels)
     _, out = stage_b.apply_converted(state, "meter-redeem:sh", record, 0, policy)
-    metering.shopper_outputs(out)
+    metering.shopper_outputs(out, policy.band_names)
     assert value("cartbands_discount_spend_total", **labels) - before == 24.0
 
 
@@ -126,3 +125,18 @@ def test_events_read_are_counted_per_message_by_platform_and_type() -> None:
     assert events("shopify", "cart_updated") - shopify == 2
     assert events("generic", "cart_completed") - generic == 1
     assert events("other", "other") - unknown == 2
+
+
+def test_a_band_the_store_does_not_have_is_counted_as_other() -> None:
+    """A recovery written under an older policy (its band since renamed) keeps the label
+    bounded: the store's band names, else ``other``."""
+    policy = load_policy(DEFAULT_POLICY).for_store("meter-renamed")
+    last = {"ck": "c2", "cy": 1, "end": T0, "why": "completed", "band": "platinum", "seg": "new",
+            "ho": False, "sent": [1], "codes": [], "cc": {}}  # fmt: skip
+    state = {"pt": 0, "seq": 1, "pr": {"oc": 0, "ltv": "0"}, "lp": last}
+    record = {**order("c2", "80.00", T0 + 3600, store="meter-renamed"), "type": "cart_converted"}
+    labels = {"store": "meter-renamed", "currency": "USD", "group": "treated"}
+    _, out = stage_b.apply_converted(state, "meter-renamed:sh", record, 0, policy)
+    metering.shopper_outputs(out, policy.band_names)
+    assert value("cartbands_recovered_revenue_total", **labels, band="other") == 80.0
+    assert value("cartbands_recovered_revenue_total", **labels, band="platinum") == 0.0

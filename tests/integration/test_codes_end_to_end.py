@@ -119,10 +119,11 @@ async def test_a_mid_cart_code_is_created_redeemed_and_reported(broker, workers,
         await send(used)
         await send_ticks(broker.bootstrap, names.cart_events, [T0 + 27 * HOUR, T0 + 9 * DAY])
 
+        # the order's recovery record (the cart's plan record is on the topic too)
         recovered = await read_until(
-            broker.bootstrap, [names.recoveries], having("checkout", ["m1"])
+            broker.bootstrap, [names.recoveries], having("order_id", ["o-m1"])
         )
-        record = next(r.value for r in recovered if r.value.get("checkout") == "m1")
+        record = next(r.value for r in recovered if r.value.get("order_id") == "o-m1")
         assert record["discount_codes_used"] == [code], record
         assert record["discount"] == "12.00" and record["revenue"] == "108.00"
         assert record["same_cart"] is True and record["holdout"] is False

@@ -276,7 +276,13 @@ def test_orders_that_use_codes_are_attributed_as_the_core_does(broker, workers, 
     """Invariant 7 for attribution: orders redeeming the codes the plans issued (typed in
     another case, for less than issued), a store code we did not issue, and none at all give
     the stream the core's recovery records, discount fields included."""
-    from cartbands.runner import recovery_signature
+    from cartbands.runner import (
+        is_plan,
+        is_recovery,
+        plan_signature,
+        recovery_id,
+        recovery_signature,
+    )
 
     carts = [
         cart("h1", "310", customer="hana"),
@@ -313,13 +319,17 @@ def test_orders_that_use_codes_are_attributed_as_the_core_does(broker, workers, 
         drain(
             broker.bootstrap,
             [names.recoveries],
-            until=len(expected.recoveries),
+            until=len(expected.recoveries) + len(expected.plans),
             timeout=120,
-            distinct=lambda v: (v.get("shopper"), v.get("order_id")),
+            distinct=recovery_id,
         )
     )
-    streamed = sorted(recovery_signature(value) for _t, _k, value in found)
+    streamed = sorted(recovery_signature(value) for _t, _k, value in found if is_recovery(value))
     assert streamed == sorted(recovery_signature(r) for r in expected.recoveries)
+    # the ledger's plan records too: one per cart given a plan, as the core writes them
+    plans = sorted(plan_signature(value) for _t, _k, value in found if is_plan(value))
+    assert len(expected.plans) == len(carts)
+    assert plans == sorted(plan_signature(r) for r in expected.plans)
     by_order = {r["order_id"]: r for r in expected.recoveries}
     assert by_order["o-h1"]["discount"] == "30.00"
     assert by_order["o-h1"]["discount_codes_used"] == [h1_code]

@@ -97,9 +97,10 @@ async def test_killed_between_send_and_commit_is_not_resent(broker, provider, tm
             f'cartbands_deliveries_total{{channel="sms",outcome="{outcome}"}} 1.0'
             for outcome in ("unknown", "delivered")
         ]
-        # the spend of the one delivery this process made, in the store's currency
+        # the spend of the one delivery this process made, in the store's currency and band
         lines.append(
-            'cartbands_channel_cost_total{channel="sms",currency="USD",store="demo"} 0.0083'
+            'cartbands_channel_cost_total{band="high",channel="sms",currency="USD",store="demo"}'
+            " 0.0083"
         )
         # The counter moves right after the result is acknowledged: poll, do not race it.
         exposition = await metrics_having(f"http://127.0.0.1:{port}/metrics", lines)

@@ -31,17 +31,19 @@ GATEWAY = GatewayMetrics(REGISTRY)
 def create_series() -> None:
     """Every labelled child the feed touches, at zero, so the first scrape is the baseline."""
     for group in metrics.GROUPS:
-        labels = {"store": STORE, "currency": CURRENCY, "group": group}
-        metrics.RECOVERED_REVENUE.labels(**labels)
-        metrics.RECOVERED_MARGIN.labels(**labels)
-        metrics.RECOVERED_MARGIN_LOSS.labels(**labels)
         for band in ("high", "low"):
+            labels = {"store": STORE, "currency": CURRENCY, "group": group, "band": band}
+            metrics.RECOVERED_REVENUE.labels(**labels)
+            metrics.RECOVERED_MARGIN.labels(**labels)
+            metrics.RECOVERED_MARGIN_LOSS.labels(**labels)
             metrics.CARTS_CONVERTED.labels(store=STORE, band=band, group=group)
             for segment in ("new", "returning"):
                 metrics.CARTS_ABANDONED.labels(store=STORE, band=band, segment=segment, group=group)
-    metrics.DISCOUNT_SPEND.labels(store=STORE, currency=CURRENCY)
+    for band in ("high", "low"):
+        metrics.DISCOUNT_SPEND.labels(store=STORE, currency=CURRENCY, band=band)
     for channel in ("email", "sms"):
-        metrics.CHANNEL_COST.labels(store=STORE, currency=CURRENCY, channel=channel)
+        for band in ("high", "low"):
+            metrics.CHANNEL_COST.labels(store=STORE, currency=CURRENCY, channel=channel, band=band)
         metrics.TOUCHES_PLANNED.labels(channel=channel, band="high")
         metrics.TOUCHES_EMITTED.labels(channel=channel, band="high")
         metrics.TOUCHES_SUPPRESSED.labels(channel=channel, reason="converted")
@@ -70,12 +72,12 @@ def repeat(times: int, record: Callable[..., None], *args: Any) -> None:
 
 def feed() -> None:
     # money: treated net margin 120 - 10 = 110; spend 30 + 12.5 + 2.5 = 45
-    metrics.recovery(STORE, CURRENCY, "treated", Decimal("300.00"), Decimal("120.00"))
-    metrics.recovery(STORE, CURRENCY, "treated", Decimal("50.00"), Decimal("-10.00"))
-    metrics.recovery(STORE, CURRENCY, "holdout", Decimal("80.00"), Decimal("30.00"))
-    metrics.discount_spent(STORE, CURRENCY, Decimal("30.00"))
-    metrics.channel_cost(STORE, CURRENCY, "sms", Decimal("12.50"))
-    metrics.channel_cost(STORE, CURRENCY, "email", Decimal("2.50"))
+    metrics.recovery(STORE, CURRENCY, "treated", Decimal("300.00"), Decimal("120.00"), band="high")
+    metrics.recovery(STORE, CURRENCY, "treated", Decimal("50.00"), Decimal("-10.00"), band="high")
+    metrics.recovery(STORE, CURRENCY, "holdout", Decimal("80.00"), Decimal("30.00"), band="high")
+    metrics.discount_spent(STORE, CURRENCY, Decimal("30.00"), band="high")
+    metrics.channel_cost(STORE, CURRENCY, "sms", Decimal("12.50"), band="high")
+    metrics.channel_cost(STORE, CURRENCY, "email", Decimal("2.50"), band="low")
     # carts: treated high 2 of 8 recovered, holdout high 1 of 8, low band none
     repeat(5, metrics.cart_abandoned, STORE, "high", "new", "treated")
     repeat(3, metrics.cart_abandoned, STORE, "high", "returning", "treated")

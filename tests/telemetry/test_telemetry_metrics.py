@@ -27,26 +27,28 @@ def fresh_store() -> str:
 
 def test_money_is_counted_in_store_currency_from_decimal() -> None:
     store = fresh_store()
-    metrics.recovery(store, "EUR", "treated", Decimal("119.90"), Decimal("31.25"))
-    metrics.recovery(store, "EUR", "treated", Decimal("20.10"), Decimal("-4.75"))
-    metrics.discount_spent(store, "EUR", Decimal("12.00"))
-    metrics.channel_cost(store, "EUR", "sms", Decimal("0.0075"))
-    labels = {"store": store, "currency": "EUR", "group": "treated"}
+    metrics.recovery(store, "EUR", "treated", Decimal("119.90"), Decimal("31.25"), band="mid")
+    metrics.recovery(store, "EUR", "treated", Decimal("20.10"), Decimal("-4.75"), band="mid")
+    metrics.discount_spent(store, "EUR", Decimal("12.00"), band="mid")
+    metrics.channel_cost(store, "EUR", "sms", Decimal("0.0075"), band="high")
+    labels = {"store": store, "currency": "EUR", "group": "treated", "band": "mid"}
     assert value("cartbands_recovered_revenue_total", **labels) == pytest.approx(140.0)
     assert value("cartbands_recovered_margin_total", **labels) == pytest.approx(31.25)
     assert value("cartbands_recovered_margin_loss_total", **labels) == pytest.approx(4.75)
-    assert value("cartbands_discount_spend_total", store=store, currency="EUR") == 12.0
-    cost = value("cartbands_channel_cost_total", store=store, currency="EUR", channel="sms")
+    assert value("cartbands_discount_spend_total", store=store, currency="EUR", band="mid") == 12
+    cost = value(
+        "cartbands_channel_cost_total", store=store, currency="EUR", channel="sms", band="high"
+    )
     assert cost == pytest.approx(0.0075)
 
 
 @pytest.mark.parametrize("bad", [Decimal("-1"), Decimal("NaN"), Decimal("Infinity")])
 def test_bad_amounts_are_skipped_not_raised(bad: Decimal) -> None:
     store = fresh_store()
-    metrics.discount_spent(store, "USD", bad)
-    metrics.recovery(store, "USD", "treated", bad, Decimal("1"))
-    assert value("cartbands_discount_spend_total", store=store, currency="USD") == 0.0
-    labels = {"store": store, "currency": "USD", "group": "treated"}
+    metrics.discount_spent(store, "USD", bad, band="low")
+    metrics.recovery(store, "USD", "treated", bad, Decimal("1"), band="low")
+    assert value("cartbands_discount_spend_total", store=store, currency="USD", band="low") == 0
+    labels = {"store": store, "currency": "USD", "group": "treated", "band": "low"}
     assert value("cartbands_recovered_revenue_total", **labels) == 0.0
     assert value("cartbands_recovered_margin_total", **labels) == 1.0
 
@@ -200,3 +202,9 @@ def test_every_sender_outcome_is_a_delivery_label() -> None:
     from senders.outcomes import Outcome
 
     assert {outcome.value for outcome in Outcome} <= set(metrics.DELIVERY_OUTCOMES)
+
+
+def test_a_band_label_is_one_of_the_store_s_bands_or_other() -> None:
+    known = frozenset({"low", "mid", "high"})
+    assert metrics.band_label("mid", known) == "mid"
+    assert [metrics.band_label(b, known) for b in ("vip", "", None, "MID")] == ["other"] * 4

@@ -201,10 +201,16 @@ def test_raw_counters_reach_prometheus_as_recorded(prometheus: Prometheus) -> No
     treated = (("store", "acme"), ("group", "treated"))
     settles(
         prometheus,
-        'cartbands_recovered_revenue_total{store="acme"}',
+        'cartbands_recovered_revenue_total{store="acme",band="high"}',
         {treated: 350.0, (("group", "holdout"),): 80.0},
     )
-    settles(prometheus, 'cartbands_recovered_margin_loss_total{group="treated"}', {treated: 10.0})
+    loss = 'cartbands_recovered_margin_loss_total{group="treated",band="high"}'
+    settles(prometheus, loss, {treated: 10.0})
+    settles(
+        prometheus,
+        'sum by (band) (cartbands_channel_cost_total{store="acme"})',
+        {(("band", "high"),): 12.5, (("band", "low"),): 2.5},
+    )
     settles(
         prometheus,
         'sum by (channel) (cartbands_channel_cost_total{store="acme"})',
@@ -229,7 +235,7 @@ def test_recording_rules_compute_margin_per_spend_recovery_rate_and_lift(
     settles(prometheus, "cartbands:recovered_margin_per_spend:ratio_rate1h", {acme: 110 / 45})
     settles(
         prometheus,
-        'cartbands:cart_recovery:ratio_rate1d{store="acme"}',
+        'cartbands:cart_recovery:ratio_rate7d{store="acme"}',
         {
             (("band", "high"), ("group", "treated")): 0.25,
             (("band", "high"), ("group", "holdout")): 0.125,
@@ -238,8 +244,14 @@ def test_recording_rules_compute_margin_per_spend_recovery_rate_and_lift(
     )
     settles(
         prometheus,
-        'cartbands:holdout_lift:ratio_rate1d{store="acme"}',
+        'cartbands:holdout_lift:ratio_rate7d{store="acme"}',
         {(("band", "high"),): 0.125},
+    )
+    # treated (120 - 10) / 8 carts minus holdout 30 / 8 carts: the margin the touches added
+    settles(
+        prometheus,
+        'cartbands:incremental_margin_per_cart:rate7d{store="acme"}',
+        {(("band", "high"), ("currency", "USD")): 110 / 8 - 30 / 8},
     )
     settles(
         prometheus,
@@ -314,10 +326,10 @@ def test_every_dashboard_query_parses_and_returns_data(
 ) -> None:
     exprs = dashboard_exprs(grafana_dir)
     assert len(exprs) >= 20
-    # Rules with a 1d window need a couple of evaluations after the feed to show up.
+    # Rules with a 7d window need a couple of evaluations after the feed to show up.
     wait_for(
         "the holdout lift rule",
-        lambda: prometheus.values("cartbands:holdout_lift:ratio_rate1d") != {},
+        lambda: prometheus.values("cartbands:holdout_lift:ratio_rate7d") != {},
         prometheus,
     )
     concrete = [(title, with_variables(expr)) for title, expr in exprs]
