@@ -352,6 +352,11 @@ from senders.cli import sender as _sender  # noqa: E402
 cli.add_command(_sender)
 
 
+from cartbands.report_cmd import report as _report  # noqa: E402
+
+cli.add_command(_report)
+
+
 def main() -> None:
     cli(prog_name="cartbands")
 
