@@ -130,7 +130,11 @@ async def read_topics(
             records: list[dict[str, Any]] = []
             problems: list[str] = []
             deadline = time.monotonic() + timeout
-            while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+
+            async def behind() -> bool:
+                return any([await consumer.position(tp) < ends[tp] for tp in partitions])
+
+            while await behind():
                 if time.monotonic() > deadline:
                     raise InputError(f"reading {', '.join(topics)} took over {timeout:.0f}s")
                 batch = await consumer.getmany(timeout_ms=200)
