@@ -23,6 +23,12 @@ li.pays { color: #1a7f37; } li.costs { color: #b3261e; } li.too_few, li.unclear 
 .charts { display: flex; flex-wrap: wrap; gap: 1rem; }
 """
 TREATED, HOLDOUT, INCREMENTAL = "#2f6fb0", "#b0b0b0", "#1a7f37"
+VERDICT_COLOURS = {
+    "pays": "#1a7f37",
+    "costs": "#b3261e",
+    "too_few": "#b0b0b0",
+    "unclear": "#b0b0b0",
+}
 
 
 def render_html(reports: list[Report]) -> str:
@@ -55,7 +61,8 @@ def _section(report: Report) -> str:
     )
     return (
         f"<h1>{title}</h1>\n<ul>{verdicts}</ul>\n"
-        f'<div class="charts">{rate_chart(report.bands)}{spend_chart(report)}</div>\n'
+        f'<div class="charts">{rate_chart(report.bands)}{margin_chart(report)}'
+        f"{spend_chart(report)}</div>\n"
         f"<h2>The numbers</h2>\n<table><thead><tr>{head}</tr></thead>"
         f"<tbody>{rows}</tbody></table>\n{note}"
         "<p>T: treated carts (got the touches); H: holdout carts (kept as a control). "
@@ -90,7 +97,33 @@ def rate_chart(bands: list[BandReport]) -> str:
     ax.set_xticks(xs, [b.band for b in bands])
     ax.set_ylabel("recovery rate, % (95% CI)")
     ax.set_title("Recovered carts: treated vs holdout")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper left")
+    ax.spines[["top", "right"]].set_visible(False)
+    return svg(fig)
+
+
+def margin_chart(report: Report) -> str:
+    """Incremental margin per abandoned cart per band and in total, with its 95% interval:
+    a bar clear of zero is a verdict; one across it is not yet."""
+    from matplotlib.figure import Figure
+
+    shown = [
+        (b, b.incremental_margin)
+        for b in [*report.bands, report.total]
+        if b.incremental_margin is not None
+    ]
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.add_subplot()
+    xs = list(range(len(shown)))
+    values = [float(m.estimate) for _, m in shown]
+    below = [float(m.estimate - m.low) for _, m in shown]
+    above = [float(m.high - m.estimate) for _, m in shown]
+    colours = [VERDICT_COLOURS[b.verdict] for b, _ in shown]
+    ax.bar(xs, values, width=0.6, color=colours, yerr=[below, above], capsize=4)
+    ax.axhline(0, color="#444", linewidth=1)
+    ax.set_xticks(xs, [b.band for b, _ in shown])
+    ax.set_ylabel(f"{report.currency} per abandoned cart (95% CI)")
+    ax.set_title("Margin recovery adds per cart, after its spend")
     ax.spines[["top", "right"]].set_visible(False)
     return svg(fig)
 

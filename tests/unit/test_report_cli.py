@@ -92,7 +92,7 @@ def test_skip_malformed_names_them_and_reports_the_rest(tmp_path: Path, monkeypa
     assert "(1 carts still inside their attribution window are not counted)" in lines
 
 
-def test_html_page_is_well_formed_self_contained_and_has_both_charts(tmp_path: Path, monkeypatch):
+def test_html_page_is_well_formed_self_contained_and_has_its_charts(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(report_cmd, "fold", lambda records, policies, as_of: outcomes())
     export = tmp_path / "export.ndjson"
     export.write_text('{"topic": "recoveries"}\n')
@@ -105,10 +105,11 @@ def test_html_page_is_well_formed_self_contained_and_has_both_charts(tmp_path: P
     root = ET.fromstring(html.removeprefix("<!DOCTYPE html>\n"))  # well-formed, as XML even
     svg = "{http://www.w3.org/2000/svg}svg"
     charts = list(root.iter(svg))
-    assert len(charts) == 2
+    assert len(charts) == 3
     texts = " ".join("".join(c.itertext()) for c in charts)
     assert "Recovered carts: treated vs holdout" in texts
     assert "Recovered margin per unit of recovery spend" in texts
+    assert "Margin recovery adds per cart, after its spend" in texts
     assert [td.text for td in root.iter("td")][:1] == ["low"]
     # Nothing is fetched from anywhere: the only URLs are the SVG format's namespace names.
     rest = html
