@@ -146,13 +146,12 @@ def build_report(
     for outcome in closed:
         by_band.setdefault(outcome.band, []).append(outcome)
     names = _ordered(by_band, band_order)
-    symbol = _symbol(currency)
     bands = [
-        _band(name, by_band[name], [by_band[name]], symbol, seed + 7919 * i, resamples)
+        _band(name, by_band[name], [by_band[name]], currency, seed + 7919 * i, resamples)
         for i, name in enumerate(names, start=1)
     ]
     strata = [by_band[name] for name in names]
-    total = _band(TOTAL, closed, strata, symbol, seed, resamples)
+    total = _band(TOTAL, closed, strata, currency, seed, resamples)
     return Report(scope, currency, bands, total, open_carts)
 
 
@@ -160,7 +159,7 @@ def _band(
     name: str,
     rows: Sequence[CartOutcome],
     strata: Sequence[Sequence[CartOutcome]],
-    symbol: str,
+    currency: str,
     seed: int,
     resamples: int,
 ) -> BandReport:
@@ -191,7 +190,7 @@ def _band(
         expected = t.carts * h.margin / h.carts
         incremental_per_spend = (t.margin - expected) / t.spend
     needed = _needed(t, h, lift)
-    verdict, text = _verdict(h, t, margin, needed, lift, symbol)
+    verdict, text = _verdict(h, t, margin, needed, lift, currency)
     return BandReport(
         name, t, h, lift, margin, per_spend, incremental_per_spend, needed, verdict, text
     )
@@ -258,12 +257,13 @@ def _verdict(
     margin: MoneyInterval | None,
     needed: int | None,
     lift: Interval | None,
-    symbol: str,
+    currency: str,
 ) -> tuple[Verdict, str]:
     few = margin is None or h.carts < MIN_CARTS or t.carts < MIN_CARTS
     if not few and margin is not None:
         span = f"95% CI {_signed(margin.low)}..{_signed(margin.high)}"
-        amount = f"{_signed(margin.estimate, symbol)} margin per cart"
+        sign = "+" if margin.estimate >= 0 else ""
+        amount = f"{sign}{money(margin.estimate, currency)} margin per cart"
         if margin.low > 0:
             return "pays", f"pays: {amount}, {span}"
         if margin.high < 0:
@@ -305,9 +305,9 @@ def _symbol(currency: str) -> str:
     return SYMBOLS.get(currency, "")
 
 
-def _signed(amount: Decimal, symbol: str = "") -> str:
+def _signed(amount: Decimal) -> str:
     sign = "-" if amount < 0 else "+"
-    return f"{sign}{symbol}{abs(amount):,.2f}"
+    return f"{sign}{abs(amount):,.2f}"
 
 
 def money(amount: Decimal, currency: str) -> str:

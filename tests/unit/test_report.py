@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -181,6 +183,16 @@ def test_the_bootstrap_makes_the_same_report_for_the_same_seed():
     first = build_report(rows, scope="s", seed=3, resamples=300)
     assert first == build_report(rows, scope="s", seed=3, resamples=300)
     assert first != build_report(rows, scope="s", seed=4, resamples=300)
+
+
+def test_a_verdict_names_a_currency_without_a_symbol():
+    rows = band_rows("high", 400, 120, 200, 20, 0, margin="60", discount="0", email="0.5")
+    rows = [replace(o, currency="SEK") for o in rows]
+    band = build_report(rows, scope="s", resamples=200).bands[0]
+    assert band.verdict == "pays"
+    assert re.fullmatch(
+        r"pays: \+[\d.,]+ SEK margin per cart, 95% CI \+[\d.]+\.\.\+[\d.]+", band.verdict_text
+    )
 
 
 def test_money_is_shown_in_its_currency():
