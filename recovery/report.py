@@ -185,15 +185,24 @@ def _band(
             _cents(spread.high),
         )
     per_spend = t.margin / t.spend if t.spend > 0 else None
-    incremental_per_spend: Decimal | None = None
-    if t.spend > 0 and h.carts > 0 and t.carts > 0:
-        expected = t.carts * h.margin / h.carts
-        incremental_per_spend = (t.margin - expected) / t.spend
+    incremental_per_spend = _incremental_per_spend(comparable)
     needed = _needed(t, h, lift)
     verdict, text = _verdict(h, t, margin, needed, lift, currency)
     return BandReport(
         name, t, h, lift, margin, per_spend, incremental_per_spend, needed, verdict, text
     )
+
+
+def _incremental_per_spend(strata: Sequence[Sequence[CartOutcome]]) -> Decimal | None:
+    """(treated net margin - what those carts would have brought at their band's holdout
+    margin per cart) / treated spend, over the bands that have both groups."""
+    margin = expected = spend = ZERO
+    for rows in strata:
+        t, h = (_figures(group) for group in _groups(rows))
+        margin += t.margin
+        expected += t.carts * h.margin / h.carts
+        spend += t.spend
+    return (margin - expected) / spend if spend > 0 else None
 
 
 def _figures(rows: Sequence[CartOutcome]) -> GroupFigures:

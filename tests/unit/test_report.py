@@ -93,6 +93,11 @@ def test_the_numbers_reconcile_with_the_outcomes():
     assert total.holdout.recovered == sum(b.holdout.recovered for b in report.bands)
     assert total.treated.spend == sum(b.treated.spend for b in report.bands)
     assert total.treated.margin == sum(b.treated.margin for b in report.bands)
+    # The margin the spend bought: each band's treated carts against their own holdout.
+    expected = 300 * Decimal(320) / 100 + 200 * Decimal(72) / 50
+    assert total.incremental_margin_per_spend == (Decimal(2400 + 360) - expected) / Decimal(
+        "305.00"
+    )
     # The total weighs each band by its carts: 400/650 of mid's, 250/650 of low's.
     low = report.bands[0]
     assert low.incremental_margin is not None
