@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from html import escape
 
-from cartbands.report_text import COLUMNS, row
+from cartbands.report_text import COLUMNS, open_note, row
 from recovery.report import BandReport, Report
 
 STYLE = """
@@ -54,11 +54,7 @@ def _section(report: Report) -> str:
         + "</tr>"
         for b in [*report.bands, report.total]
     )
-    note = (
-        f"<p>{report.open_carts} carts still inside their attribution window are not counted.</p>"
-        if report.open_carts
-        else ""
-    )
+    note = f"<p>{escape(open_note(report.open_carts))}.</p>" if report.open_carts else ""
     return (
         f"<h1>{title}</h1>\n<ul>{verdicts}</ul>\n"
         f'<div class="charts">{rate_chart(report.bands)}{margin_chart(report)}'

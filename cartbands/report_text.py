@@ -37,10 +37,14 @@ def render_text(report: Report) -> str:
     for band in [*report.bands, report.total]:
         lines.append(f"{band.band}: {band.verdict_text}")
     if report.open_carts:
-        lines.append(
-            f"({report.open_carts} carts still inside their attribution window are not counted)"
-        )
+        lines.append(f"({open_note(report.open_carts)})")
     return "\n".join(lines)
+
+
+def open_note(count: int) -> str:
+    if count == 1:
+        return "1 cart still inside its attribution window is not counted"
+    return f"{count} carts still inside their attribution window are not counted"
 
 
 def row(band: BandReport, currency: str) -> tuple[str, ...]:

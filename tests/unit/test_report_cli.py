@@ -89,7 +89,7 @@ def test_skip_malformed_names_them_and_reports_the_rest(tmp_path: Path, monkeypa
         "band", "low", "mid", "high", "total",
     ]  # fmt: skip
     assert any(line.startswith("high: too few carts to tell: 15 holdout carts") for line in lines)
-    assert "(1 carts still inside their attribution window are not counted)" in lines
+    assert "(1 cart still inside its attribution window is not counted)" in lines
 
 
 def test_html_page_is_well_formed_self_contained_and_has_its_charts(tmp_path: Path, monkeypatch):
