@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ def read_export(path: Path, *, skip_malformed: bool) -> list[dict[str, Any]]:
             if not isinstance(value, dict):
                 problems.append(f"{path}:{number}: not a JSON object")
                 continue
-            records.append(value)
+            records.append(unwrapped(value))
     _malformed(problems, skip_malformed)
     return records
 
@@ -75,20 +75,19 @@ def _malformed(problems: list[str], skip: bool) -> None:
     click.echo("\n".join(f"skipped: {line}" for line in listed), err=True)
 
 
-def broker_record(topic: str, key: bytes | None, value: Mapping[str, Any]) -> dict[str, Any]:
-    """One record read from the broker, in the export's shape: the unprefixed topic name,
-    the key as text, the record."""
-    return {
-        "topic": topic,
-        "key": key.decode("utf-8", "replace") if key is not None else None,
-        "value": dict(value),
-    }
+def unwrapped(line: dict[str, Any]) -> dict[str, Any]:
+    """The stream's record of an export line: the line itself (a record carries its
+    ``type``), or its ``value`` when the line wraps it as ``{"topic", "key", "value"}``."""
+    value = line.get("value")
+    if "type" not in line and isinstance(value, dict):
+        return value
+    return line
 
 
 async def read_topics(
-    bootstrap: str, topics: Mapping[str, str], *, timeout: float, skip_malformed: bool
+    bootstrap: str, topics: Sequence[str], *, timeout: float, skip_malformed: bool
 ) -> list[dict[str, Any]]:
-    """Every record of ``topics`` (full name -> unprefixed name), from each partition's start
+    """Every record of ``topics``, from each partition's start
     until the reader has caught up with its end. A broker that does not answer or a missing topic is
     an :class:`InputError`."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -155,7 +154,7 @@ async def read_topics(
                         if not isinstance(value, dict):
                             problems.append(f"{where}: not a JSON object")
                             continue
-                        records.append(broker_record(topics[tp.topic], message.key, value))
+                        records.append(value)
             _malformed(problems, skip_malformed)
             return records
         except KafkaError as exc:
@@ -280,6 +279,6 @@ async def _from_broker(
     from streams.topics import TopicNames
 
     names = TopicNames(prefix)
-    topics = {names.recoveries: "recoveries", names.touch_results: "touch-results"}
+    topics = [names.recoveries, names.touch_results]
     bootstrap = Settings.from_env(broker=url).bootstrap
     return await read_topics(bootstrap, topics, timeout=timeout, skip_malformed=skip_malformed)

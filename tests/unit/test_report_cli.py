@@ -66,7 +66,8 @@ def test_malformed_lines_are_named_by_line_number(tmp_path: Path):
 
 def test_skip_malformed_names_them_and_reports_the_rest(tmp_path: Path, monkeypatch):
     export = tmp_path / "export.ndjson"
-    export.write_text('{"topic": "recoveries", "n": 1}\nnot json\n{"topic": "touch-results"}\n')
+    wrapped = '{"topic": "touch-results", "key": "t1", "value": {"type": "touch_result"}}'
+    export.write_text(f'{{"type": "plan", "n": 1}}\nnot json\n{wrapped}\n{{"type": "recovery"}}\n')
     seen: list[Any] = []
 
     def fold(records: list[dict[str, Any]], policies: Any, as_of: datetime) -> list[Any]:
@@ -79,7 +80,8 @@ def test_skip_malformed_names_them_and_reports_the_rest(tmp_path: Path, monkeypa
     )
     assert result.exit_code == 0, result.output
     records, as_of = seen[0]
-    assert records == [{"topic": "recoveries", "n": 1}, {"topic": "touch-results"}]
+    # Records as the stream wrote them; a line that wraps one as topic/key/value is unwrapped.
+    assert records == [{"type": "plan", "n": 1}, {"type": "touch_result"}, {"type": "recovery"}]
     assert as_of == datetime(2026, 12, 1, tzinfo=UTC)
     assert f"skipped: {export}:2: not JSON" in result.stderr
     lines = result.stdout.splitlines()
