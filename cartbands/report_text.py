@@ -53,8 +53,8 @@ def row(band: BandReport, currency: str) -> tuple[str, ...]:
     return (
         band.band,
         f"{t.carts}/{h.carts}",
-        percent(t.rate.estimate) if t.carts else "-",
-        percent(h.rate.estimate) if h.carts else "-",
+        rate(band, 0),
+        rate(band, 1),
         lift_text(band.lift),
         (
             f"{money(margin.estimate, currency)} ({money(margin.low, currency)}.."
@@ -66,6 +66,15 @@ def row(band: BandReport, currency: str) -> tuple[str, ...]:
         ratio(band.margin_per_spend),
         ratio(band.incremental_margin_per_spend),
     )
+
+
+def rate(band: BandReport, group: int) -> str:
+    """The group's rate as the lift compares it (standardised to the band mix in the total);
+    a group's own rate when the other group is empty."""
+    if band.rates is not None:
+        return percent(band.rates[group])
+    figures = band.treated if group == 0 else band.holdout
+    return percent(figures.rate.estimate) if figures.carts else "-"
 
 
 def percent(value: float) -> str:

@@ -89,6 +89,10 @@ class BandReport:
     holdout_needed: int | None
     verdict: Verdict
     verdict_text: str
+    rates: tuple[float, float] | None = None
+    """(treated, holdout) recovery rates as the lift compares them: a band's own; in the total,
+    each band's rate weighed by its share of the carts, so that lift = treated - holdout.
+    None when no band has both groups."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +193,30 @@ def _band(
     needed = _needed(t, h, lift)
     verdict, text = _verdict(h, t, margin, needed, lift, currency)
     return BandReport(
-        name, t, h, lift, margin, per_spend, incremental_per_spend, needed, verdict, text
+        name,
+        t,
+        h,
+        lift,
+        margin,
+        per_spend,
+        incremental_per_spend,
+        needed,
+        verdict,
+        text,
+        _standardised_rates(comparable),
     )
+
+
+def _standardised_rates(strata: Sequence[Sequence[CartOutcome]]) -> tuple[float, float] | None:
+    carts = sum(len(rows) for rows in strata)
+    if not carts:
+        return None
+    treated = holdout = 0.0
+    for rows in strata:
+        t, h = (_figures(group) for group in _groups(rows))
+        treated += len(rows) / carts * t.rate.estimate
+        holdout += len(rows) / carts * h.rate.estimate
+    return treated, holdout
 
 
 def _incremental_per_spend(strata: Sequence[Sequence[CartOutcome]]) -> Decimal | None:

@@ -44,6 +44,12 @@ def test_the_numbers_reconcile_with_the_outcomes():
     assert total.holdout.recovered == sum(b.holdout.recovered for b in report.bands)
     assert total.treated.spend == sum(b.treated.spend for b in report.bands)
     assert total.treated.margin == sum(b.treated.margin for b in report.bands)
+    # The total's rates are each band's weighed by its carts, as its lift compares them.
+    assert mid.rates == (0.2, 0.08)
+    assert total.rates is not None and total.lift is not None
+    assert total.rates[0] == pytest.approx(400 / 650 * 0.2 + 250 / 650 * 0.15)
+    assert total.rates[1] == pytest.approx(400 / 650 * 0.08 + 250 / 650 * 0.12)
+    assert total.rates[0] - total.rates[1] == pytest.approx(total.lift.estimate)
     # The margin the spend bought: each band's treated carts against their own holdout.
     expected = 300 * Decimal(320) / 100 + 200 * Decimal(72) / 50
     assert total.incremental_margin_per_spend == (Decimal(2400 + 360) - expected) / Decimal(
