@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from cartbands import report_cmd
+from cartbands.broker import free_port
 from cartbands.cli import cli
 from cartbands.report_html import render_html
 from recovery.report import build_report
@@ -34,12 +34,6 @@ def outcomes() -> list[Any]:
     rows += band_rows("high", 60, 20, 15, 2, 2000, margin="90", discount="0", sms="0.8")
     rows.append(cart(9000, "mid", "treated", "open"))
     return rows
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_it_needs_exactly_one_source(tmp_path: Path):
