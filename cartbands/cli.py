@@ -357,6 +357,11 @@ from cartbands.export import export_command as _export  # noqa: E402
 cli.add_command(_export)
 
 
+from cartbands.report_cmd import report as _report  # noqa: E402
+
+cli.add_command(_report)
+
+
 def main() -> None:
     cli(prog_name="cartbands")
 
