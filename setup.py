@@ -39,6 +39,8 @@ KEEP_PYTHON = {
     "policy": "pydantic models",
     "delivery_policy": "pydantic models",
     "ingest_policy": "pydantic models",
+    "response": "pydantic models",
+    "storemodel": "pydantic models",
     # turns pydantic's ValidationError into path-precise errors; parsing is not on a hot path
     "policyset": "imports pydantic",
 }

@@ -356,6 +356,11 @@ from senders.cli import sender as _sender  # noqa: E402
 cli.add_command(_sender)
 
 
+from cartbands.simulate import simulate as _simulate  # noqa: E402
+
+cli.add_command(_simulate)
+
+
 def main() -> None:
     cli(prog_name="cartbands")
 

@@ -15,6 +15,7 @@ from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery.commands import audience_removal, touch_command
 from recovery.ids import checkout_key
+from recovery.model import Plan
 from recovery.policyset import PolicySet
 from recovery.timer_index import TimerIndex
 
@@ -29,6 +30,8 @@ class Simulation:
     shoppers: dict[str, dict[str, Any]] = field(default_factory=dict)
     touches: list[dict[str, Any]] = field(default_factory=list)
     recoveries: list[dict[str, Any]] = field(default_factory=list)
+    # every plan stage B put in force (a holdout plan included): the carts a ledger counts
+    plans: list[Plan] = field(default_factory=list)
     rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     # the same due-time heaps as the agents: a tick costs what is due, not what is pending
@@ -102,6 +105,7 @@ class Simulation:
                 self.shopper_event(effect.key, effect.record)
 
     def _outputs(self, key: str, out: stage_b.Outputs) -> None:
+        self.plans.extend(out.planned)
         for emission in out.touches:
             self.touches.append(touch_command(emission))
         for removal in out.audience_removals:

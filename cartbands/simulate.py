@@ -1,0 +1,312 @@
+"""``cartbands simulate``: two policies on the same traffic, through the same core.
+
+The shell around :mod:`recovery.whatif`: reads the policies, the response model, the store
+model or the merchant's history (canonical NDJSON, as ``cartbands replay`` reads it), runs
+both policies and prints seed 000's benchmark table side by side, in total and per band (the
+bands of the first policy, applied to both by cart value), and optionally an HTML page.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from pydantic import ValidationError
+
+from cartbands.policyfile import DEFAULT_POLICY, PolicyError, load_policy
+from cartbands.replay import ReplayError, read_ndjson
+from recovery.policyset import PolicySet
+from recovery.response import ResponseModel, parse_response
+from recovery.storemodel import StoreModel, generate, parse_store_model
+from recovery.whatif import Benchmark, Run, benchmark, by_band, run, with_margin
+
+POLICIES = DEFAULT_POLICY.parent
+FLAT_POLICY = POLICIES / "flat.yaml"
+RESPONSE = POLICIES / "response.yaml"
+START = datetime(2026, 9, 1, tzinfo=UTC)
+SECRET = b"cartbands-simulate"  # codes are never sent: any fixed key keeps runs identical
+
+METRICS: tuple[tuple[str, str], ...] = (
+    ("carts", "abandoned carts (treated)"),
+    ("rate", "overall recovery rate"),
+    ("low_discount", "discount spend on the lowest band"),
+    ("top_rate", "top-band (VIP) recovery rate"),
+    ("margin_per_cart", "recovered margin per recovered cart"),
+    ("margin_per_spend", "margin per dollar of spend"),
+    ("margin", "recovered margin"),
+    ("spend", "spend (discounts redeemed + channels)"),
+    ("holdout", "holdout recovery rate"),
+)
+
+
+def _yaml(path: Path | None, what: str) -> Any:
+    if path is None:
+        return {}
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise click.ClickException(f"{what} {path}: {exc}") from None
+
+
+def _model(loader: Any, path: Path | None, what: str) -> Any:
+    try:
+        return loader(_yaml(path, what))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise click.ClickException(f"{what} {path}: {problems}") from None
+
+
+def _policies(path: Path) -> PolicySet:
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _rate(count: int, of: int) -> str:
+    return f"{100 * count / of:.1f}% ({count}/{of})" if of else "-"
+
+
+def _money(value: Decimal | None, currency: str) -> str:
+    return "-" if value is None else f"{value:,.2f} {currency}"
+
+
+def figures(total: Benchmark, bands: dict[str, Benchmark], currency: str) -> dict[str, str]:
+    """The benchmark table's cells for one policy."""
+    names = list(bands)
+    low, top = bands[names[0]], bands[names[-1]]
+    ratio = total.margin_per_spend
+    return {
+        "carts": str(total.carts),
+        "rate": _rate(total.recovered, total.carts),
+        "low_discount": _money(low.discount, currency),
+        "top_rate": _rate(top.recovered, top.carts),
+        "margin_per_cart": _money(total.margin_per_recovered, currency),
+        "margin_per_spend": "-" if ratio is None else f"{ratio:,.2f}",
+        "margin": _money(total.margin, currency),
+        "spend": _money(total.spend.quantize(Decimal("0.01")), currency),
+        "holdout": _rate(total.holdout_recovered, total.holdout_carts),
+    }
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+    out = ["  ".join(c.ljust(w) for c, w in zip(header, widths, strict=True)), line]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def render(
+    names: tuple[str, str], runs: tuple[Run, Run], bands: list[tuple[str, Decimal]], currency: str
+) -> tuple[str, dict[str, Any]]:
+    """The terminal text and the numbers behind it (for the HTML page and tests)."""
+    data: dict[str, Any] = {"names": names, "total": [], "bands": []}
+    cells = []
+    for one in runs:
+        per_band = by_band(one.outcomes, bands)
+        total = benchmark(one.outcomes)
+        data["total"].append(total)
+        data["bands"].append(per_band)
+        cells.append(figures(total, per_band, currency))
+    rows = [[label, cells[0][key], cells[1][key]] for key, label in METRICS]
+    text = [_table(["benchmark (seed 000)", names[0], names[1]], rows), ""]
+    band_rows = []
+    for name, low in bands:
+        pair = [data["bands"][i][name] for i in (0, 1)]
+        band_rows.append(
+            [
+                f"{name} (>= {low})",
+                *(_rate(b.recovered, b.carts) for b in pair),
+                *(_money(b.discount, currency) for b in pair),
+                *(_money(b.margin_per_recovered, currency) for b in pair),
+                *(
+                    "-" if b.margin_per_spend is None else f"{b.margin_per_spend:,.2f}"
+                    for b in pair
+                ),
+            ]
+        )
+    header = ["band"] + [
+        f"{what} {name}"
+        for what in ("recovery", "discount", "margin/recovered", "margin/spend")
+        for name in names
+    ]
+    text.append(_table(header, band_rows))
+    return "\n".join(text), data
+
+
+def _bars(title: str, labels: list[str], series: list[tuple[str, list[float]]]) -> str:
+    """A grouped bar chart as inline SVG (no script, no external reference)."""
+    width, height, pad = 640, 260, 40
+    peak = max([v for _, values in series for v in values] + [1e-9])
+    group = (width - 2 * pad) / max(1, len(labels))
+    bar = group / (len(series) + 1)
+    colours = ("#1f77b4", "#ff7f0e")
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{pad}" y="20" font-size="14">{html.escape(title)}</text>',
+    ]
+    for g, label in enumerate(labels):
+        x0 = pad + g * group
+        for s, (_name, values) in enumerate(series):
+            h = (height - 2 * pad - 20) * values[g] / peak
+            x = x0 + s * bar + bar / 2
+            y = height - pad - h
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+                f'fill="{colours[s % 2]}"><title>{values[g]:.2f}</title></rect>'
+            )
+        parts.append(
+            f'<text x="{x0 + group / 2:.1f}" y="{height - pad + 16}" font-size="12" '
+            f'text-anchor="middle">{html.escape(label)}</text>'
+        )
+    for s, (name, _values) in enumerate(series):
+        parts.append(
+            f'<rect x="{width - 200}" y="{12 + 16 * s}" width="10" height="10" '
+            f'fill="{colours[s % 2]}"/><text x="{width - 185}" y="{21 + 16 * s}" '
+            f'font-size="12">{html.escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def html_page(text: str, data: dict[str, Any], bands: list[tuple[str, Decimal]]) -> str:
+    names = list(data["names"])
+    labels = [name for name, _ in bands]
+
+    def per_band(attr: str, scale: float = 1.0) -> list[tuple[str, list[float]]]:
+        return [
+            (names[i], [float(getattr(data["bands"][i][b], attr) or 0) * scale for b in labels])
+            for i in (0, 1)
+        ]
+
+    charts = [
+        _bars("recovery rate per band (%)", labels, per_band("recovery_rate", 100)),
+        _bars("discount spend per band", labels, per_band("discount")),
+        _bars(
+            "recovered margin per dollar of spend, per band", labels, per_band("margin_per_spend")
+        ),
+    ]
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>cartbands simulate</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+        "pre{background:#f4f4f4;padding:1em;overflow-x:auto}</style></head><body>"
+        f"<h1>What if: {html.escape(names[0])} vs {html.escape(names[1])}</h1>"
+        f"<pre>{html.escape(text)}</pre>"
+        + "".join(f"<p>{c}</p>" for c in charts)
+        + "</body></html>"
+    )
+
+
+@click.command("simulate")
+@click.option(
+    "--policy",
+    "policy_a",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_POLICY,
+    show_default="policies/default.yaml",
+    help="The store's policy (its bands group the table).",
+)
+@click.option(
+    "--against",
+    "policy_b",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=FLAT_POLICY,
+    show_default="policies/flat.yaml",
+    help="The policy to compare with.",
+)
+@click.option(
+    "--history",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The store's own carts: canonical events, NDJSON (as cartbands replay).",
+)
+@click.option(
+    "--store-model",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Store model parameters (policies/store-model.yaml); default: seed 000's store.",
+)
+@click.option(
+    "--response",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=RESPONSE,
+    show_default="policies/response.yaml",
+    help="The response model.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--months",
+    type=click.IntRange(1, 24),
+    default=1,
+    show_default=True,
+    help="Months of generated traffic.",
+)
+@click.option(
+    "--margin",
+    type=str,
+    default=None,
+    help="The store's gross margin (0.5); default: the store model's.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write a self-contained HTML page here.",
+)
+def simulate(
+    policy_a: Path,
+    policy_b: Path,
+    history: Path | None,
+    store_model: Path | None,
+    response: Path,
+    seed: int,
+    months: int,
+    margin: str | None,
+    html_path: Path | None,
+) -> None:
+    """What if: run two policies on the same carts through the same core and compare them.
+
+    Shoppers answer the touches each policy's core emits (after caps, consent and quiet
+    hours) under the response model; the same seed gives the same numbers.
+    """  # fmt: skip
+    model: ResponseModel = _model(parse_response, response, "response model")
+    store: StoreModel = _model(parse_store_model, store_model, "store model")
+    if history is not None:
+        try:
+            traffic = read_ndjson(history)
+        except (OSError, ReplayError) as exc:
+            raise click.ClickException(str(exc)) from None
+        source = f"{history} ({len(traffic)} events)"
+    else:
+        traffic = generate(store, seed, months, START)
+        source = f"store model, {months} month(s), {len(traffic)} abandoned carts, seed {seed}"
+    try:
+        gross = Decimal(margin) if margin is not None else store.gross_margin
+    except ArithmeticError:
+        raise click.ClickException(f"--margin: not a number: {margin!r}") from None
+    if not 0 <= gross <= 1:
+        raise click.ClickException(f"--margin: a share between 0 and 1, not {gross}")
+    sets = [with_margin(_policies(path), gross) for path in (policy_a, policy_b)]
+    runs = (
+        run(sets[0], traffic, model, seed, lambda _store: SECRET),
+        run(sets[1], traffic, model, seed, lambda _store: SECRET),
+    )
+    bands = [(band.name, band.min) for band in sets[0].defaults.bands]
+    names = (policy_a.stem, policy_b.stem)
+    text, data = render(names, runs, bands, sets[0].defaults.currency)
+    click.echo(f"traffic: {source}; gross margin {gross}; response model {response}")
+    click.echo(text)
+    if html_path is not None:
+        html_path.write_text(html_page(text, data, bands), encoding="utf-8")
+        click.echo(f"HTML: {html_path}")
