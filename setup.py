@@ -39,6 +39,7 @@ KEEP_PYTHON = {
     "policy": "pydantic models",
     "delivery_policy": "pydantic models",
     "ingest_policy": "pydantic models",
+    "codes_policy": "pydantic models",
     "response": "pydantic models",
     "storemodel": "pydantic models",
     # turns pydantic's ValidationError into path-precise errors; parsing is not on a hot path

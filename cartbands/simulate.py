@@ -18,8 +18,8 @@ import click
 import yaml
 from pydantic import ValidationError
 
+from cartbands.history import HistoryError, read_history
 from cartbands.policyfile import DEFAULT_POLICY, PolicyError, load_policy
-from cartbands.replay import ReplayError, read_ndjson
 from recovery.policyset import PolicySet
 from recovery.response import ResponseModel, parse_response
 from recovery.storemodel import StoreModel, generate, parse_store_model
@@ -227,8 +227,10 @@ def html_page(text: str, data: dict[str, Any], bands: list[tuple[str, Decimal]])
 @click.option(
     "--history",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The store's own carts: canonical events, NDJSON (as cartbands replay).",
+    multiple=True,
+    help="The store's own carts instead of the store model (repeatable): canonical events "
+    "(.ndjson), Shopify's abandoned-checkout export (.csv) and its orders export (.csv, for "
+    "each shopper's earlier orders).",
 )
 @click.option(
     "--store-model",
@@ -267,7 +269,7 @@ def html_page(text: str, data: dict[str, Any], bands: list[tuple[str, Decimal]])
 def simulate(
     policy_a: Path,
     policy_b: Path,
-    history: Path | None,
+    history: tuple[Path, ...],
     store_model: Path | None,
     response: Path,
     seed: int,
@@ -282,12 +284,16 @@ def simulate(
     """  # fmt: skip
     model: ResponseModel = _model(parse_response, response, "response model")
     store: StoreModel = _model(parse_store_model, store_model, "store model")
-    if history is not None:
+    if history:
         try:
-            traffic = read_ndjson(history)
-        except (OSError, ReplayError) as exc:
+            traffic = read_history(list(history), store.store)
+        except HistoryError as exc:
             raise click.ClickException(str(exc)) from None
-        source = f"{history} ({len(traffic)} events)"
+        if not traffic:
+            raise click.ClickException(
+                "history: no abandoned carts in " + ", ".join(map(str, history))
+            )
+        source = f"{', '.join(map(str, history))} ({len(traffic)} abandoned carts)"
     else:
         traffic = generate(store, seed, months, START)
         source = f"store model, {months} month(s), {len(traffic)} abandoned carts, seed {seed}"

@@ -102,7 +102,7 @@ def test_simulate_on_history_ndjson(tmp_path):
     history.write_bytes(b"".join(orjson.dumps(e) + b"\n" for _, e in events))
     result = cartbands("simulate", "--history", str(history))
     assert result.returncode == 0, result.stderr
-    assert f"{history} (200 events)" in result.stdout
+    assert f"{history} (200 abandoned carts)" in result.stdout
     history.write_text('{"type": "cart_updated"}\nnot json\n')
     broken = cartbands("simulate", "--history", str(history))
     assert broken.returncode == 1 and "history.ndjson:1" in broken.stderr
