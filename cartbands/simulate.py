@@ -121,23 +121,26 @@ def render(
     text = [_table(["benchmark (seed 000)", names[0], names[1]], rows), ""]
     band_rows = []
     for name, low in bands:
-        pair = [data["bands"][i][name] for i in (0, 1)]
-        band_rows.append(
-            [
-                f"{name} (>= {low})",
-                *(_rate(b.recovered, b.carts) for b in pair),
-                *(_money(b.discount, currency) for b in pair),
-                *(_money(b.margin_per_recovered, currency) for b in pair),
-                *(
-                    "-" if b.margin_per_spend is None else f"{b.margin_per_spend:,.2f}"
-                    for b in pair
-                ),
-            ]
-        )
-    header = ["band"] + [
-        f"{what} {name}"
-        for what in ("recovery", "discount", "margin/recovered", "margin/spend")
-        for name in names
+        for i, policy in enumerate(names):
+            one = data["bands"][i][name]
+            ratio = one.margin_per_spend
+            band_rows.append(
+                [
+                    f"{name} (>= {low})" if i == 0 else "",
+                    policy,
+                    _rate(one.recovered, one.carts),
+                    _money(one.discount, currency),
+                    _money(one.margin_per_recovered, currency),
+                    "-" if ratio is None else f"{ratio:,.2f}",
+                ]
+            )
+    header = [
+        "band",
+        "policy",
+        "recovery rate",
+        "discount spend",
+        "margin/recovered",
+        "margin/spend",
     ]
     text.append(_table(header, band_rows))
     return "\n".join(text), data
@@ -249,7 +252,7 @@ def html_page(text: str, data: dict[str, Any], bands: list[tuple[str, Decimal]])
 @click.option(
     "--months",
     type=click.IntRange(1, 24),
-    default=1,
+    default=3,
     show_default=True,
     help="Months of generated traffic.",
 )
@@ -311,7 +314,7 @@ def simulate(
     bands = [(band.name, band.min) for band in sets[0].defaults.bands]
     names = (policy_a.stem, policy_b.stem)
     text, data = render(names, runs, bands, sets[0].defaults.currency)
-    click.echo(f"traffic: {source}; gross margin {gross}; response model {response}")
+    click.echo(f"traffic: {source}; gross margin {gross}; response model {response.name}")
     click.echo(text)
     if html_path is not None:
         html_path.write_text(html_page(text, data, bands), encoding="utf-8")
