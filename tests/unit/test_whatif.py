@@ -89,3 +89,22 @@ def test_no_touch_after_the_order(policy):
         at = ordered.get(str(touch["cart"]))
         if at is not None and touch["template"] != "audience_remove":
             assert touch["due_at"] <= at
+
+
+def test_the_flat_band_carries_its_coupon_and_the_default_low_band_none():
+    from recovery.model import Cart, Profile
+    from recovery.plan import plan_recovery
+
+    cart = Cart(
+        store="demo", checkout="c1", currency="USD", total=Decimal("30.00"), abandoned_at=START
+    )
+    flat = load_policy(FLAT).defaults
+    plan = plan_recovery(Profile(), cart, "demo:s1", flat, START)
+    assert [t.incentive_kind for t in plan.touches] == ["percent_off"] * 3
+    assert flat.warnings() and not load_policy(DEFAULT_POLICY).defaults.warnings()
+    lowered = flat.model_copy(
+        update={"bands": [flat.bands[0].model_copy(update={"allow_incentive": False})]}
+    )
+    plan = plan_recovery(Profile(), cart, "demo:s1", lowered, START)
+    assert all(t.incentive_kind is None for t in plan.touches)
+    assert all((t.incentive_withheld_reason or "").startswith("low_band") for t in plan.touches)
