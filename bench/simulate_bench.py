@@ -68,13 +68,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"core: {describe_core()}; {args.months} month(s) of seed 000's store, "
           f"{len(traffic)} abandoned carts, best of {args.repeat}")  # fmt: skip
     print()
-    print("| policy | core alone: events/cpu-s (touches) | simulate: events/cpu-s "
-          "(events incl. orders, touches, recoveries) | simulate / core alone |")  # fmt: skip
+    print("| policy | core alone: events/cpu-s (cpu s, touches) | simulate: events/cpu-s "
+          "(cpu s; events incl. orders, touches, recoveries) | ratio |")  # fmt: skip
     print("|---|---|---|---|")
     for name, carts, base_s, base_touches, events, sim_s, touches, recoveries in rows:
         base_rate, sim_rate = carts / base_s, events / sim_s
-        print(f"| {name} | {base_rate:,.0f} ({base_touches}) | {sim_rate:,.0f} ({events}, "
-              f"{touches}, {recoveries}) | **{sim_rate / base_rate:.2f}x** |")  # fmt: skip
+        print(f"| {name} | {base_rate:,.0f} ({base_s:.2f}, {base_touches}) | {sim_rate:,.0f} "
+              f"({sim_s:.2f}; {events}, {touches}, {recoveries}) | "
+              f"**{sim_rate / base_rate:.2f}x** |")  # fmt: skip
 
 
 if __name__ == "__main__":
