@@ -195,9 +195,7 @@ def html_page(text: str, data: dict[str, Any], bands: list[tuple[str, Decimal]])
     charts = [
         _bars("recovery rate per band (%)", labels, per_band("recovery_rate", 100)),
         _bars("discount spend per band", labels, per_band("discount")),
-        _bars(
-            "recovered margin per dollar of spend, per band", labels, per_band("margin_per_spend")
-        ),
+        _bars("recovered margin per band", labels, per_band("margin")),
     ]
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>cartbands simulate</title>"
