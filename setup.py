@@ -40,6 +40,8 @@ KEEP_PYTHON = {
     "delivery_policy": "pydantic models",
     "ingest_policy": "pydantic models",
     "codes_policy": "pydantic models",
+    "response": "pydantic models",
+    "storemodel": "pydantic models",
     # turns pydantic's ValidationError into path-precise errors; parsing is not on a hot path
     "policyset": "imports pydantic",
 }

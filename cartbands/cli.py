@@ -245,6 +245,10 @@ def policy_check(file: str | None) -> None:
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{policies.source}: ok ({len(policies.stores)} store override(s))")
+    named = [("defaults", policies.defaults), *sorted(policies.stores.items())]
+    for where, store_policy in named:
+        for warning in store_policy.warnings():
+            click.echo(f"  warning: {where}: {warning}")
 
 
 @policy.command("show")
@@ -360,6 +364,11 @@ cli.add_command(_export)
 from cartbands.report_cmd import report as _report  # noqa: E402
 
 cli.add_command(_report)
+
+
+from cartbands.simulate import simulate as _simulate  # noqa: E402
+
+cli.add_command(_simulate)
 
 
 def main() -> None:

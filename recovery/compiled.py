@@ -97,9 +97,9 @@ def compile_policy(policy: StorePolicy) -> Compiled:
         for segment in SEGMENTS:
             made, dropped = _steps(band, segment, policy.segments.rule(segment))
             steps[segment], skipped[segment] = made, tuple(dropped)
-        tables.append(
-            BandTable(band, index == 0, int(band.holdout * HOLDOUT_SCALE), steps, skipped)
-        )
+        # the first band never carries an incentive unless it says so (a flat baseline)
+        low = index == 0 and not band.allow_incentive
+        tables.append(BandTable(band, low, int(band.holdout * HOLDOUT_SCALE), steps, skipped))
     bands = tuple(tables)
     windowed = {ch for ch, window in policy.send_windows.items() if window is not None}
     for rules in policy.regions.values():

@@ -5,7 +5,7 @@ its amount (at most the value), free shipping the cart's shipping charge when it
 (else the store's ``shipping_cost``), a service perk
 its ``service_costs`` entry (0 when not listed). An incentive costing more than
 ``max_discount_share_of_margin`` x the cart margin is withheld with the reason; the first
-(low) band never carries one.
+(low) band never carries one unless it sets ``allow_incentive`` (a flat baseline).
 """
 
 from __future__ import annotations

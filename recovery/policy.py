@@ -143,12 +143,16 @@ class Band(Strict):
     """A value band: carts with ``min <= value < next band's min``.
 
     ``holdout`` is the share of this band's carts kept as a control group (no touches, tracked).
+    ``allow_incentive`` lifts the first band's rule (it never carries an incentive) for this
+    band: a flat baseline (one band, a coupon on every touch) says so explicitly; it changes
+    nothing for the other bands, which may always carry one.
     """
 
     name: str = Field(min_length=1)
     min: Amount
     sequence: list[TouchSpec] = Field(default_factory=list)
     holdout: Share = Decimal("0.05")
+    allow_incentive: bool = False
 
     @field_validator("min")
     @classmethod
@@ -262,13 +266,15 @@ def _band_problems(value: object) -> list[Found]:
             found.append(
                 ((), f"band {name!r} starts at {low}, not above {prev_name!r} ({prev_min})")
             )
+    low_incentive_allowed = _raw_field(value[0], "allow_incentive") is True
     for step, touch in enumerate(_raw_items(_raw_field(value[0], "sequence"))):
-        if _raw_field(touch, "incentive") is not None:
+        if _raw_field(touch, "incentive") is not None and not low_incentive_allowed:
             found.append(
                 (
                     (),
                     f"the first band ({names[0]!r}) never carries an incentive: "
-                    f"remove bands[0].sequence[{step}].incentive",
+                    f"remove bands[0].sequence[{step}].incentive (or set "
+                    "bands[0].allow_incentive: true for a flat baseline)",
                 )
             )
     return found
@@ -526,6 +532,16 @@ class StorePolicy(Strict):
     @property
     def band_names(self) -> frozenset[str]:
         return frozenset(band.name for band in self.bands)
+
+    def warnings(self) -> list[str]:
+        """What is valid but worth a second look (``policy check`` prints it, exit 0)."""
+        first = self.bands[0]
+        if first.allow_incentive and any(t.incentive for t in first.sequence):
+            return [
+                f"bands[0] ({first.name!r}) carries an incentive (allow_incentive: true): "
+                "every cart of the lowest band may get a discount; fine for a flat baseline"
+            ]
+        return []
 
     def band_named(self, name: str) -> Band:
         for band in self.bands:
