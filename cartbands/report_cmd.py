@@ -77,10 +77,14 @@ def _malformed(problems: list[str], skip: bool) -> None:
 
 def unwrapped(line: dict[str, Any]) -> dict[str, Any]:
     """The stream's record of an export line: the line itself (a record carries its
-    ``type``), or its ``value`` when the line wraps it as ``{"topic", "key", "value"}``."""
-    value = line.get("value")
-    if "type" not in line and isinstance(value, dict):
-        return value
+    ``type``), or the record it wraps, as ``cartbands export`` writes it
+    (``{"topic", "record"}``) or as ``{"topic", "key", "value"}``."""
+    if "type" in line:
+        return line
+    for field in ("record", "value"):
+        inner = line.get(field)
+        if isinstance(inner, dict):
+            return inner
     return line
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,3 +112,17 @@ def test_the_stream_s_ledger_is_the_core_s(broker, workers, tmp_path: Path):
     ]
     assert streamed == expected
     assert reconcile(records, streamed, as_of) == []
+    # the report reads the export: every band of the stream's carts, its money, a page
+    page = tmp_path / "report.html"
+    shown = CliRunner().invoke(
+        cli,
+        ["report", "--from", str(out), "--policy", str(policy), "--as-of", as_of.isoformat(),
+         "--html", str(page)],
+    )  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    for band in ("low", "mid", "high", "vip"):
+        assert band in shown.output, shown.output
+    # the one order inside its window recovered the mid cart: 1 of 4 treated carts
+    assert re.search(r"^mid\s+1/0\s+100\.0%", shown.output, re.M), shown.output
+    assert re.search(r"^total\s+4/0\s+25\.0%", shown.output, re.M), shown.output
+    assert page.read_text().count("<svg") >= 1
