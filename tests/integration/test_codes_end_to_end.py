@@ -18,7 +18,7 @@ import orjson
 import pytest
 import yaml
 
-from cartbands.kafka import produce
+from cartbands.kafka import ensure_topics, produce
 from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from cartbands.replay import send_ticks
 from recovery.ids import checkout_key
@@ -75,6 +75,10 @@ async def shop():
 
 async def test_a_mid_cart_code_is_created_redeemed_and_reported(broker, workers, tmp_path, shop):
     names = workers.names
+    # the sender's own topics, before a consumer's metadata request lets Kafka auto-create
+    # one with a single partition
+    sender_topics = [names.touch_results, names.touches_dlq]
+    await ensure_topics(broker.bootstrap, sender_topics, workers.partitions)
     path = policy_with_codes(shop.url, tmp_path / "policy.yaml")
     workers.start(path, "--clock", "event")
 
