@@ -15,6 +15,7 @@ import secrets
 import subprocess
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -128,11 +129,20 @@ def _money(record: dict[str, Any], name: str) -> Decimal:
     return Decimal(str(record.get(name) or 0))
 
 
+LISTED = 20  # more orders than this are summed, not listed
+
+
 def recovery_lines(recoveries: list[dict[str, Any]]) -> list[str]:
     """Orders attributed to a recovery, each with the discount its codes redeemed, and their
     money per experiment group and currency."""
     totals: dict[tuple[str, str], list[Decimal]] = {}
-    lines = ["", f"recovered orders: {len(recoveries)}"]
+    treated = [r for r in recoveries if not r.get("holdout")]
+    # a holdout cart got no touch: its order is the baseline, not a recovery
+    lines = [
+        "",
+        f"recovered orders: {len(treated)}",
+        f"holdout orders (no touch; the baseline, not recovered): {len(recoveries) - len(treated)}",
+    ]
     for record in sorted(recoveries, key=lambda r: str(r.get("occurred_at"))):
         group = "holdout" if record.get("holdout") else "treated"
         currency = str(record.get("currency"))
@@ -141,6 +151,8 @@ def recovery_lines(recoveries: list[dict[str, Any]]) -> list[str]:
         names = ("revenue", "margin", "discount", "discount_issued_cost", "other_discount")
         for index, name in enumerate(names, start=1):
             sums[index] += _money(record, name)
+        if len(recoveries) > LISTED:
+            continue
         codes = ", ".join(record.get("discount_codes_used") or ()) or "no code of ours"
         other = record.get("other_discount_codes") or ()
         lines.append(
@@ -182,6 +194,27 @@ def run_policy(source: Path | None, dest: Path) -> Path:
     return dest
 
 
+def progress(total: int, label: str = "events") -> Callable[[int], None]:
+    """A plain-text progress bar on stderr, redrawn in place: call it with the count done."""
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        before = 100 * done // total if total else 100
+        done += count
+        if 100 * done // total == before and done < total:
+            return  # redraw once per percent
+        width = 30
+        filled = width * done // total if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if done >= total else ""
+        click.echo(f"\r[{bar}] {done}/{total} {label}", err=True, nl=False)
+        if end:
+            click.echo(err=True)
+
+    return advance
+
+
 async def _replay_and_collect(
     bootstrap: str,
     names: TopicNames,
@@ -193,9 +226,16 @@ async def _replay_and_collect(
     token: str,
 ) -> list[tuple[str, bytes | None, Any]]:
     """Post the sample to the gateway in event-time order, then read the touches it led to."""
+    advance = progress(len(events), "events posted through the gateway")
+
     async with IngestClient(gateway_url, token) as gateway:
         await gateway.wait_ready()
-        await replay(bootstrap, names.cart_events, events, deliver=gateway.post)
+
+        async def post(batch: list[dict[str, Any]]) -> None:
+            await gateway.post(batch)
+            advance(len(batch))
+
+        await replay(bootstrap, names.cart_events, events, deliver=post)
 
     def worker_died() -> str | None:
         code = worker.poll()
@@ -212,18 +252,38 @@ async def _replay_and_collect(
     )
 
 
+SAMPLES = ("demo", "small")
+
+
+def sample_timed(sample: str, policies: PolicySet) -> list[tuple[float, dict[str, Any]]]:
+    """The run's events in time order: ``demo``, a month of the seed-000 store with its
+    shoppers' orders, or ``small``, the built-in handful of carts and orders."""
+    if sample == "small":
+        carts = sample_events()
+        first = simulate(_timed(carts), policies, code_secret)
+        return _timed([*carts, redemption(carts, first.touches)])
+    if sample != "demo":
+        raise click.ClickException(f"unknown sample {sample!r}: one of {', '.join(SAMPLES)}")
+    from cartbands.demo import demo_month
+    from cartbands.simulate import RESPONSE
+    from recovery.response import parse_response
+
+    response = parse_response(yaml.safe_load(RESPONSE.read_text(encoding="utf-8")))
+    traffic, orders = demo_month(policies, response, code_secret)
+    return _timed([event for _at, event in traffic] + orders)
+
+
 def run_all_in_one(
     policy_path: Path | None = None,
     partitions: int = 4,
     timeout: float = 90.0,
     work_dir: Path | None = None,
+    sample: str = "demo",
 ) -> tuple[RunSummary, PolicySet]:
     base = work_dir or Path(tempfile.mkdtemp(prefix="cartbands-run-"))
     policy_file = run_policy(policy_path, base / "policy.yaml")
     policies = load_policy(policy_file)
-    sample = sample_events()
-    first = simulate(_timed(sample), policies, code_secret)
-    events = _timed([*sample, redemption(sample, first.touches)])
+    events = sample_timed(sample, policies)
     core = simulate(events, policies, code_secret)
     summary = RunSummary(expected=len(core.touches))
     log_path = base / "worker.log"

@@ -22,7 +22,7 @@ def cartbands(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[s
 
 
 def test_run_prints_summary_naming_every_band():
-    result = cartbands("run")
+    result = cartbands("run", "--sample", "small")
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout
     for band in ("low", "mid", "high", "vip"):
