@@ -17,6 +17,7 @@ import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,11 @@ from cartbands.kafka import DrainAborted, drain, ensure_topics
 from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from cartbands.processes import running, tail
 from cartbands.replay import replay
+from cartbands.report_cmd import InputError, fold, read_topics
+from cartbands.run_story import ledger_lines, report_lines
 from cartbands.sample import SAMPLE_STORE, redemption, sample_events
 from recovery.checkouts import epoch
+from recovery.outcomes import CartOutcome
 from recovery.policyset import PolicySet
 from recovery.simulate import simulate
 from senders.report import collect_results, summary_lines
@@ -52,6 +56,7 @@ class RunSummary:
     discounts_by_band: Counter[str] = field(default_factory=Counter)
     expected: int = 0
     matches_core: bool = False
+    outcomes: list[CartOutcome] = field(default_factory=list)
     extra_lines: list[str] = field(default_factory=list)
 
     @property
@@ -88,6 +93,8 @@ class RunSummary:
         return "\n".join(lines)
 
 
+# the replay ticks this long past the last event: the ledger closes there
+LEDGER_AFTER = timedelta(days=8)
 RUN_TOKEN_ENV = "CARTBANDS_RUN_INGEST_TOKEN"
 
 
@@ -341,7 +348,13 @@ def run_all_in_one(
                         abort=lambda: None if sender.poll() is None else "the sender exited",
                     )
                 )  # fmt: skip
-            except (DrainAborted, IngestError) as exc:
+                records = asyncio.run(
+                    read_topics(
+                        broker.bootstrap, [names.recoveries, names.touch_results],
+                        timeout=timeout, skip_malformed=False,
+                    )
+                )  # fmt: skip
+            except (DrainAborted, IngestError, InputError) as exc:
                 logs = (
                     f"{tail(log_path)}\n--- sender log:\n{tail(sender_log)}"
                     f"\n--- gateway log:\n{tail(gateway_log)}"
@@ -352,6 +365,17 @@ def run_all_in_one(
             f"events in through the gateway (POST /events, acknowledged): {len(events)}",
             *recovery_lines([value for _t, _k, value in recovered if is_recovery(value)]),
             *summary_lines(outbox, outcomes),
+        ]
+        closed = datetime.fromtimestamp(events[-1][0], UTC) + LEDGER_AFTER if events else None
+        summary.outcomes = fold(records, policies, closed or datetime.fromtimestamp(0, UTC))
+        bands = [b.name for b in policies.defaults.bands]
+        html_path = base / "report.html"
+        summary.extra_lines += [
+            *ledger_lines(summary.outcomes, bands),
+            *report_lines(summary.outcomes, bands, html_path),
+            "",
+            f"outbox: {outbox}",
+            f"HTML report: {html_path}",
         ]
     commands = [value for _topic, _key, value in received]
     for command in commands:
