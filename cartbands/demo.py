@@ -33,3 +33,25 @@ def demo_month(
     traffic = generate(model or StoreModel(), seed, 1, DEMO_START)
     outcome = run(policies, traffic, response, seed, secret)
     return traffic, outcome.orders
+
+
+def comparison_lines(policies: PolicySet, response: ResponseModel, seed: int = DEMO_SEED) -> str:
+    """``cartbands simulate``'s table, flat baseline vs ``policies``, on the demo month."""
+    from cartbands.policyfile import load_policy
+    from cartbands.simulate import FLAT_POLICY, SECRET, render
+    from recovery.whatif import with_margin
+
+    model = StoreModel()
+    traffic = generate(model, seed, 1, DEMO_START)
+    sets = [with_margin(p, model.gross_margin) for p in (load_policy(FLAT_POLICY), policies)]
+    runs = (
+        run(sets[0], traffic, response, seed, lambda _store: SECRET),
+        run(sets[1], traffic, response, seed, lambda _store: SECRET),
+    )
+    bands = [(band.name, band.min) for band in sets[1].defaults.bands]
+    text, _data = render(("flat", "tiered"), runs, bands, sets[1].defaults.currency)
+    return (
+        f"what if (cartbands simulate): the same month, {len(traffic)} abandoned carts, seed "
+        f"{seed}, gross margin {model.gross_margin}, flat = {FLAT_POLICY.name}, tiered = the "
+        f"run's policy\n{text}"
+    )

@@ -37,6 +37,7 @@ from cartbands.sample import SAMPLE_STORE, redemption, sample_events
 from recovery.checkouts import epoch
 from recovery.outcomes import CartOutcome
 from recovery.policyset import PolicySet
+from recovery.response import ResponseModel, parse_response
 from recovery.simulate import simulate
 from senders.report import collect_results, summary_lines
 from streams.app import code_secret
@@ -262,6 +263,12 @@ async def _replay_and_collect(
 SAMPLES = ("demo", "small")
 
 
+def demo_response() -> ResponseModel:
+    from cartbands.simulate import RESPONSE
+
+    return parse_response(yaml.safe_load(RESPONSE.read_text(encoding="utf-8")))
+
+
 def sample_timed(sample: str, policies: PolicySet) -> list[tuple[float, dict[str, Any]]]:
     """The run's events in time order: ``demo``, a month of the seed-000 store with its
     shoppers' orders, or ``small``, the built-in handful of carts and orders."""
@@ -272,10 +279,8 @@ def sample_timed(sample: str, policies: PolicySet) -> list[tuple[float, dict[str
     if sample != "demo":
         raise click.ClickException(f"unknown sample {sample!r}: one of {', '.join(SAMPLES)}")
     from cartbands.demo import demo_month
-    from cartbands.simulate import RESPONSE
-    from recovery.response import parse_response
 
-    response = parse_response(yaml.safe_load(RESPONSE.read_text(encoding="utf-8")))
+    response = demo_response()
     traffic, orders = demo_month(policies, response, code_secret)
     return _timed([event for _at, event in traffic] + orders)
 
@@ -377,6 +382,10 @@ def run_all_in_one(
             f"outbox: {outbox}",
             f"HTML report: {html_path}",
         ]
+        if sample == "demo":
+            from cartbands.demo import comparison_lines
+
+            summary.extra_lines += ["", comparison_lines(policies, demo_response())]
     commands = [value for _topic, _key, value in received]
     for command in commands:
         summary.add(command)
