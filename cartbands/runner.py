@@ -118,6 +118,10 @@ def is_plan(value: Any) -> bool:
     return isinstance(value, dict) and value.get("type") == "plan"
 
 
+def planned_carts(records: list[tuple[str, bytes | None, Any]]) -> int:
+    return len({(v.get("store"), v.get("checkout")) for _t, _k, v in records if is_plan(v)})
+
+
 def is_recovery(value: Any) -> bool:
     return isinstance(value, dict) and value.get("type") == "recovery"
 
@@ -368,6 +372,7 @@ def run_all_in_one(
         summary.extra_lines += [
             "",
             f"events in through the gateway (POST /events, acknowledged): {len(events)}",
+            f"carts planned (distinct carts in the plan records): {planned_carts(recovered)}",
             *recovery_lines([value for _t, _k, value in recovered if is_recovery(value)]),
             *summary_lines(outbox, outcomes),
         ]
