@@ -167,12 +167,19 @@ def worker(
 @click.option("--policy", type=click.Path(dir_okay=False), default=None, help=POLICY_HELP)
 @click.option("--partitions", type=int, default=4, show_default=True)
 @click.option("--timeout", type=float, default=90.0, show_default=True)
-def run(policy: str | None, partitions: int, timeout: float) -> None:
+@click.option(
+    "--sample",
+    type=click.Choice(["demo", "small"]),
+    default="demo",
+    show_default=True,
+    help="demo: a month of the seed-000 store; small: a handful of hand-made carts.",
+)
+def run(policy: str | None, partitions: int, timeout: float, sample: str) -> None:
     """All-in-one: embedded broker + worker, feed a built-in sample, print a summary."""
     from cartbands.runner import run_all_in_one
 
     path = Path(policy) if policy else None
-    summary, policies = run_all_in_one(path, partitions=partitions, timeout=timeout)
+    summary, policies = run_all_in_one(path, partitions=partitions, timeout=timeout, sample=sample)
     click.echo(summary.render([b.name for b in policies.defaults.bands]))
 
 

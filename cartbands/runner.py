@@ -15,7 +15,9 @@ import secrets
 import subprocess
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,9 +31,13 @@ from cartbands.kafka import DrainAborted, drain, ensure_topics
 from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from cartbands.processes import running, tail
 from cartbands.replay import replay
+from cartbands.report_cmd import InputError, fold, read_topics
+from cartbands.run_story import ledger_lines, report_lines
 from cartbands.sample import SAMPLE_STORE, redemption, sample_events
 from recovery.checkouts import epoch
+from recovery.outcomes import CartOutcome
 from recovery.policyset import PolicySet
+from recovery.response import ResponseModel, parse_response
 from recovery.simulate import simulate
 from senders.report import collect_results, summary_lines
 from streams.app import code_secret
@@ -51,6 +57,7 @@ class RunSummary:
     discounts_by_band: Counter[str] = field(default_factory=Counter)
     expected: int = 0
     matches_core: bool = False
+    outcomes: list[CartOutcome] = field(default_factory=list)
     extra_lines: list[str] = field(default_factory=list)
 
     @property
@@ -87,6 +94,8 @@ class RunSummary:
         return "\n".join(lines)
 
 
+# the replay ticks this long past the last event: the ledger closes there
+LEDGER_AFTER = timedelta(days=8)
 RUN_TOKEN_ENV = "CARTBANDS_RUN_INGEST_TOKEN"
 
 
@@ -109,6 +118,10 @@ def is_plan(value: Any) -> bool:
     return isinstance(value, dict) and value.get("type") == "plan"
 
 
+def planned_carts(records: list[tuple[str, bytes | None, Any]]) -> int:
+    return len({(v.get("store"), v.get("checkout")) for _t, _k, v in records if is_plan(v)})
+
+
 def is_recovery(value: Any) -> bool:
     return isinstance(value, dict) and value.get("type") == "recovery"
 
@@ -128,11 +141,20 @@ def _money(record: dict[str, Any], name: str) -> Decimal:
     return Decimal(str(record.get(name) or 0))
 
 
+LISTED = 20  # more orders than this are summed, not listed
+
+
 def recovery_lines(recoveries: list[dict[str, Any]]) -> list[str]:
     """Orders attributed to a recovery, each with the discount its codes redeemed, and their
     money per experiment group and currency."""
     totals: dict[tuple[str, str], list[Decimal]] = {}
-    lines = ["", f"recovered orders: {len(recoveries)}"]
+    treated = [r for r in recoveries if not r.get("holdout")]
+    # a holdout cart got no touch: its order is the baseline, not a recovery
+    lines = [
+        "",
+        f"recovered orders: {len(treated)}",
+        f"holdout orders (no touch; the baseline, not recovered): {len(recoveries) - len(treated)}",
+    ]
     for record in sorted(recoveries, key=lambda r: str(r.get("occurred_at"))):
         group = "holdout" if record.get("holdout") else "treated"
         currency = str(record.get("currency"))
@@ -141,6 +163,8 @@ def recovery_lines(recoveries: list[dict[str, Any]]) -> list[str]:
         names = ("revenue", "margin", "discount", "discount_issued_cost", "other_discount")
         for index, name in enumerate(names, start=1):
             sums[index] += _money(record, name)
+        if len(recoveries) > LISTED:
+            continue
         codes = ", ".join(record.get("discount_codes_used") or ()) or "no code of ours"
         other = record.get("other_discount_codes") or ()
         lines.append(
@@ -182,6 +206,27 @@ def run_policy(source: Path | None, dest: Path) -> Path:
     return dest
 
 
+def progress(total: int, label: str = "events") -> Callable[[int], None]:
+    """A plain-text progress bar on stderr, redrawn in place: call it with the count done."""
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        before = 100 * done // total if total else 100
+        done += count
+        if 100 * done // total == before and done < total:
+            return  # redraw once per percent
+        width = 30
+        filled = width * done // total if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if done >= total else ""
+        click.echo(f"\r[{bar}] {done}/{total} {label}", err=True, nl=False)
+        if end:
+            click.echo(err=True)
+
+    return advance
+
+
 async def _replay_and_collect(
     bootstrap: str,
     names: TopicNames,
@@ -193,9 +238,16 @@ async def _replay_and_collect(
     token: str,
 ) -> list[tuple[str, bytes | None, Any]]:
     """Post the sample to the gateway in event-time order, then read the touches it led to."""
+    advance = progress(len(events), "events posted through the gateway")
+
     async with IngestClient(gateway_url, token) as gateway:
         await gateway.wait_ready()
-        await replay(bootstrap, names.cart_events, events, deliver=gateway.post)
+
+        async def post(batch: list[dict[str, Any]]) -> None:
+            await gateway.post(batch)
+            advance(len(batch))
+
+        await replay(bootstrap, names.cart_events, events, deliver=post)
 
     def worker_died() -> str | None:
         code = worker.poll()
@@ -212,18 +264,42 @@ async def _replay_and_collect(
     )
 
 
+SAMPLES = ("demo", "small")
+
+
+def demo_response() -> ResponseModel:
+    from cartbands.simulate import RESPONSE
+
+    return parse_response(yaml.safe_load(RESPONSE.read_text(encoding="utf-8")))
+
+
+def sample_timed(sample: str, policies: PolicySet) -> list[tuple[float, dict[str, Any]]]:
+    """The run's events in time order: ``demo``, a month of the seed-000 store with its
+    shoppers' orders, or ``small``, the built-in handful of carts and orders."""
+    if sample == "small":
+        carts = sample_events()
+        first = simulate(_timed(carts), policies, code_secret)
+        return _timed([*carts, redemption(carts, first.touches)])
+    if sample != "demo":
+        raise click.ClickException(f"unknown sample {sample!r}: one of {', '.join(SAMPLES)}")
+    from cartbands.demo import demo_month
+
+    response = demo_response()
+    traffic, orders = demo_month(policies, response, code_secret)
+    return _timed([event for _at, event in traffic] + orders)
+
+
 def run_all_in_one(
     policy_path: Path | None = None,
     partitions: int = 4,
     timeout: float = 90.0,
     work_dir: Path | None = None,
+    sample: str = "demo",
 ) -> tuple[RunSummary, PolicySet]:
     base = work_dir or Path(tempfile.mkdtemp(prefix="cartbands-run-"))
     policy_file = run_policy(policy_path, base / "policy.yaml")
     policies = load_policy(policy_file)
-    sample = sample_events()
-    first = simulate(_timed(sample), policies, code_secret)
-    events = _timed([*sample, redemption(sample, first.touches)])
+    events = sample_timed(sample, policies)
     core = simulate(events, policies, code_secret)
     summary = RunSummary(expected=len(core.touches))
     log_path = base / "worker.log"
@@ -281,7 +357,13 @@ def run_all_in_one(
                         abort=lambda: None if sender.poll() is None else "the sender exited",
                     )
                 )  # fmt: skip
-            except (DrainAborted, IngestError) as exc:
+                records = asyncio.run(
+                    read_topics(
+                        broker.bootstrap, [names.recoveries, names.touch_results],
+                        timeout=timeout, skip_malformed=False,
+                    )
+                )  # fmt: skip
+            except (DrainAborted, IngestError, InputError) as exc:
                 logs = (
                     f"{tail(log_path)}\n--- sender log:\n{tail(sender_log)}"
                     f"\n--- gateway log:\n{tail(gateway_log)}"
@@ -290,9 +372,25 @@ def run_all_in_one(
         summary.extra_lines += [
             "",
             f"events in through the gateway (POST /events, acknowledged): {len(events)}",
+            f"carts planned (distinct carts in the plan records): {planned_carts(recovered)}",
             *recovery_lines([value for _t, _k, value in recovered if is_recovery(value)]),
             *summary_lines(outbox, outcomes),
         ]
+        closed = datetime.fromtimestamp(events[-1][0], UTC) + LEDGER_AFTER if events else None
+        summary.outcomes = fold(records, policies, closed or datetime.fromtimestamp(0, UTC))
+        bands = [b.name for b in policies.defaults.bands]
+        html_path = base / "report.html"
+        summary.extra_lines += [
+            *ledger_lines(summary.outcomes, bands),
+            *report_lines(summary.outcomes, bands, html_path),
+            "",
+            f"outbox: {outbox}",
+            f"HTML report: {html_path}",
+        ]
+        if sample == "demo":
+            from cartbands.demo import comparison_lines
+
+            summary.extra_lines += ["", comparison_lines(policies, demo_response())]
     commands = [value for _topic, _key, value in received]
     for command in commands:
         summary.add(command)

@@ -126,6 +126,8 @@ class Run:
     outcomes: list[CartOutcome]
     sim: Simulation
     events: int
+    # the shoppers' ``cart_completed`` events, in the order they went into the core
+    orders: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run(
@@ -147,6 +149,7 @@ def run(
     planned = 0
     fed = 0
     seen = 0
+    fed_orders: list[dict[str, Any]] = []
     now = events[0][0] if events else 0.0
     end = (events[-1][0] if events else now) + drain
     index = 0
@@ -157,7 +160,9 @@ def run(
             orders = shoppers.pop_due(min(now, next_event))
             for at, checkout in orders:
                 policy = policies.for_store(str(carts[checkout]["store"]))
-                sim.event(shoppers.order(checkout, at, policy))
+                order = shoppers.order(checkout, at, policy)
+                fed_orders.append(order)
+                sim.event(order)
                 fed += 1
             if next_event >= now:
                 break
@@ -174,7 +179,7 @@ def run(
         for touch in sim.touches[seen:]:
             shoppers.touched(touch, now)
         seen = len(sim.touches)
-    return Run(outcomes(sim, policies), sim, fed)
+    return Run(outcomes(sim, policies), sim, fed, fed_orders)
 
 
 def outcomes(sim: Simulation, policies: PolicySet) -> list[CartOutcome]:

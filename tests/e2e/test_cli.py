@@ -22,7 +22,7 @@ def cartbands(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[s
 
 
 def test_run_prints_summary_naming_every_band():
-    result = cartbands("run")
+    result = cartbands("run", "--sample", "small")
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout
     for band in ("low", "mid", "high", "vip"):
@@ -110,3 +110,53 @@ def test_policy_show_yaml_gives_every_effective_setting(tmp_path):
     assert shown["margin"]["max_discount_share_of_margin"] == "0.5"  # inherited default
     assert [band["name"] for band in shown["bands"]] == ["low", "mid", "high", "vip"]
     assert shown["caps"]["on_new_cart"] == "keep_higher_value"
+
+
+def _counts(out: str, heading: str) -> dict[str, tuple[int, int]]:
+    """``name -> (count, suppressed)`` of the indented lines under ``heading``."""
+    lines = out.splitlines()
+    start = lines.index(heading) + 1
+    counts = {}
+    for line in lines[start:]:
+        if not line.startswith("  "):
+            break
+        parts = line.split()
+        suppressed = int(parts[3].rstrip(")")) if len(parts) > 3 else 0
+        counts[parts[0]] = (int(parts[1]), suppressed)
+    return counts
+
+
+def test_run_demo_month_reconciles_with_outbox_and_topics():
+    result = cartbands("run")
+    assert result.returncode == 0, result.stderr + result.stdout
+    out = result.stdout
+    assert "stream matches core: yes" in out
+    assert "events posted through the gateway" in result.stderr  # the progress bar
+    touches = _counts(out, "touches per channel")
+    delivered = _counts(out, "delivered to the outbox per channel")
+    outbox = Path(next(ln for ln in out.splitlines() if ln.startswith("outbox: ")).split(": ")[1])
+    for channel, (count, _none) in touches.items():
+        path = outbox / f"{channel}.ndjson"
+        lines = len(path.read_bytes().splitlines()) if path.exists() else 0
+        sent, suppressed = delivered[channel]
+        assert lines == sent, (channel, lines, sent)
+        assert count == sent + suppressed, (channel, count, sent, suppressed)
+    assert sum(count for count, _ in touches.values()) > 1000
+    planned = [ln for ln in out.splitlines() if ln.startswith("carts planned")]
+    plans = int(planned[0].rsplit(":", 1)[1])
+    lines = out.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("ledger per band")) + 2
+    ledger = []
+    for line in lines[start:]:
+        if not line.startswith("  "):
+            break
+        ledger.append(line.split())
+    assert sum(int(row[2]) for row in ledger) == plans > 1500
+    assert {row[1] for row in ledger} == {"treated", "holdout"}
+    recovered = int(next(ln for ln in lines if ln.startswith("recovered orders:")).split(":")[1])
+    treated = sum(int(row[3]) for row in ledger if row[1] == "treated")
+    assert recovered == treated
+    html = Path(next(ln for ln in lines if ln.startswith("HTML report: ")).split(": ")[1])
+    assert html.parent == outbox.parent and "<svg" in html.read_text()
+    assert "cartbands report:" in out and "lift (95% CI)" in out
+    assert "what if (cartbands simulate)" in out and "flat" in out and "tiered" in out
