@@ -283,7 +283,9 @@ def _needed(t: GroupFigures, h: GroupFigures, lift: Interval | None) -> int | No
     seen = lift.estimate if lift is not None else 0.0
     target = seen if seen >= SMALLEST_LIFT / 4 else SMALLEST_LIFT
     share = t.carts / (t.carts + h.carts)
-    return holdout_needed(h.rate.estimate, target, treated_share=share)
+    needed = holdout_needed(h.rate.estimate, target, treated_share=share)
+    # below MIN_CARTS a group is too small to tell whatever the power guide says
+    return None if needed is None else max(needed, MIN_CARTS)
 
 
 def _verdict(

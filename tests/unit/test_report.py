@@ -98,6 +98,15 @@ def test_small_counts_get_too_few_to_tell_with_the_holdout_needed():
     )
 
 
+def test_a_large_lift_never_asks_for_fewer_holdout_carts_than_the_floor():
+    # 9 holdout carts, none recovered, against 60% treated: the power guide alone says ~3
+    rows = band_rows("high", 90, 54, 9, 0, 0, margin="50", discount="0", email="0.01")
+    band = build_report(rows, scope="s", resamples=200).bands[0]
+    assert band.verdict == "too_few"
+    assert band.holdout_needed is not None and band.holdout_needed >= 20 > 9
+    assert f"9 holdout carts, need ~{band.holdout_needed}" in band.verdict_text
+
+
 def test_a_band_without_holdout_carts_has_no_lift_and_says_why():
     rows = [
         cart(i, "low", "treated", "recovered" if i < 5 else "not_recovered", margin="10")
