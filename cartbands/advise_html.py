@@ -65,7 +65,7 @@ def histogram_svg(
             )
         figure.tight_layout()
         buffer = io.StringIO()
-        figure.savefig(buffer, format="svg")
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
     finally:
         plt.close(figure)
     text = buffer.getvalue()

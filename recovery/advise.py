@@ -255,7 +255,8 @@ def economics(carts: Sequence[HistoryCart], margin: Decimal, a: Assumptions) -> 
     touches = _costs(a.costs, "email", "sms")
     median = quantile(sorted(cart.total for cart in carts), Decimal("0.5"))
     # Carts in brackets of a tenth of a decade; the ceiling is the top of the highest bracket,
-    # at or under the median cart, where the coupon erases most of the margin of most carts.
+    # at or under the median cart, where the coupon erases most of the margin of most carts: up
+    # to its highest cart so erased.
     brackets: dict[int, list[int]] = {}
     tops: dict[int, Decimal] = {}
     for cart in carts:
@@ -267,7 +268,8 @@ def economics(carts: Sequence[HistoryCart], margin: Decimal, a: Assumptions) -> 
         tally = brackets.setdefault(key, [0, 0])
         tally[0] += erased
         tally[1] += 1
-        tops[key] = max(tops.get(key, cart.total), cart.total)
+        if erased:
+            tops[key] = max(tops.get(key, cart.total), cart.total)
     for key in sorted(brackets, reverse=True):
         hit, count = brackets[key]
         if 2 * hit > count:
