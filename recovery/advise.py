@@ -400,8 +400,8 @@ def _structure(
         return low_q, dips[0], vip_q
     reasons.append(
         "one spread of values without gaps: the low ceiling at the 33rd percentile "
-        f"({_money(low_q, code)}) and the high floor at the 89th ({_money(high_q, code)}), "
-        "the shares of seed 000's worked example"
+        f"({_money(low_q, code)}), the high floor at the 89th ({_money(high_q, code)}): the "
+        f"shares of seed 000's worked example; the VIP floor at the 98th ({_money(vip_q, code)})"
     )
     return low_q, high_q, vip_q
 
