@@ -10,7 +10,11 @@ Forms (told apart by the file's first character: ``{`` is NDJSON, else CSV with 
   latest snapshot is its cart, converted when a ``cart_completed`` names its checkout; a
   ``cart_completed`` with no snapshot is an order. Other record types are skipped.
 
-``time`` is ISO 8601; one without an offset is taken as UTC.
+- Shopify's orders export (columns ``Name``, ``Currency``, ``Total``, ``Created at``, as the
+  export's header names them; an order's own columns fill its first line only, its further line
+  items leave them empty): each order is a converted cart, so the advice is about order values.
+
+``time`` is ISO 8601 (``2026-01-15 10:23:45 -0500`` too); one without an offset is UTC.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ TRUE = {"true", "1", "yes", "y", "t"}
 FALSE = {"false", "0", "no", "n", "f", ""}
 REQUIRED = ("total", "currency", "time", "converted")
 CANONICAL = {"cart_updated", "cart_completed"}
+SHOPIFY_ORDERS = ("name", "currency", "total", "created at")
 
 
 class RowError(ValueError):
@@ -125,6 +130,9 @@ def _csv(text: str) -> History:
     history = History()
     reader = csv.DictReader(io.StringIO(text))
     fields = [name.strip().lower() for name in reader.fieldnames or []]
+    if "converted" not in fields and all(name in fields for name in SHOPIFY_ORDERS):
+        reader.fieldnames = fields
+        return _shopify_orders(reader)
     absent = [name for name in REQUIRED if name not in fields]
     if absent:
         history.problems.append(
@@ -141,6 +149,31 @@ def _csv(text: str) -> History:
             continue
         try:
             history.carts.append(simple_cart(row))
+        except RowError as exc:
+            history.problems.append((line, str(exc)))
+    return history
+
+
+def _shopify_orders(reader: csv.DictReader[str]) -> History:
+    history = History()
+    seen: set[str] = set()
+    for row in reader:
+        line = reader.line_num
+        name = (row.get("name") or "").strip()
+        if not name or name in seen or not (row.get("total") or "").strip():
+            continue  # a further line item of an order already read
+        seen.add(name)
+        try:
+            history.carts.append(
+                simple_cart(
+                    {
+                        "total": row["total"],
+                        "currency": row.get("currency"),
+                        "time": row.get("created at"),
+                        "converted": True,
+                    }
+                )
+            )
         except RowError as exc:
             history.problems.append((line, str(exc)))
     return history

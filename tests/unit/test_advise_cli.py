@@ -218,3 +218,25 @@ def test_html_has_the_histogram_and_the_threshold_lines(tmp_path: Path):
     assert "log scale" in text
     assert "<script" not in text and 'href="http' not in text and "src=" not in text
     assert "Drift against the current bands" in text
+
+
+def test_shopify_orders_export_is_read_one_order_per_name():
+    header = (
+        "Name,Email,Financial Status,Paid at,Fulfillment Status,Fulfilled at,Accepts Marketing,"
+        "Currency,Subtotal,Shipping,Taxes,Total,Discount Code,Discount Amount,Shipping Method,"
+        "Created at,Lineitem quantity,Lineitem name,Lineitem price"
+    )
+    rows = [
+        "#1001,a@example.com,paid,,,,no,USD,90.00,10.00,0.00,100.00,,0,,"
+        "2026-01-15 10:23:45 -0500,1,Knife,90.00",
+        "#1001,a@example.com,,,,,,,,,,,,,,,1,Board,20.00",
+        "#1002,b@x.io,paid,,,,no,USD,40.00,0,0,40.00,,0,,2026-01-16 09:00:00 -0500,1,Salt,40",
+        "#1003,c@x.io,paid,,,,no,USD,40.00,0,0,4O.00,,0,,2026-01-16 09:00:00 -0500,1,Salt,40",
+    ]
+    history = read_history("\n".join([header, *rows]) + "\n")
+    assert [(c.total, c.converted) for c in history.carts] == [
+        (Decimal("100.00"), True),
+        (Decimal("40.00"), True),
+    ]
+    assert history.carts[0].time == datetime(2026, 1, 15, 15, 23, 45, tzinfo=UTC)
+    assert history.problems == [(5, "total: not a decimal amount: '4O.00'")]
