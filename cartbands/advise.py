@@ -84,7 +84,7 @@ def advise_command(
     canonical cart_updated/cart_completed records). Malformed rows are listed by line.
     """
     try:
-        text = history.read_text(encoding="utf-8")
+        text = history.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is no column
     except (OSError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{history}: cannot read: {exc}") from None
     read = read_history(text, store)

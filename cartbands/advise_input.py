@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from recovery.advise import HistoryCart
-from recovery.money import MoneyError, check_currency, parse_amount
+from recovery.money import MoneyError, bounded_amount, check_currency, parse_amount
 
 TRUE = {"true", "1", "yes", "y", "t"}
 FALSE = {"false", "0", "no", "n", "f", ""}
@@ -75,7 +75,7 @@ def _amount(value: Any, name: str) -> Decimal:
     if isinstance(value, str):
         value = value.strip()
     try:
-        amount = parse_amount(value)
+        amount = bounded_amount(value)
     except MoneyError as exc:
         raise RowError(f"{name}: {exc}") from None
     if amount < 0:

@@ -61,6 +61,7 @@ def test_malformed_rows_are_named_by_line_and_the_rest_is_used(tmp_path: Path):
         "10.00,USD,2026-01-02T00:00:00Z,maybe\n"
         "-5,USD,2026-01-02T00:00:00Z,false\n"
         "1,2,3,4,5\n"
+        "1E+400,USD,2026-01-02T00:00:00Z,false\n"
     )
     rows = three_clusters(random.Random(2))
     history = write_csv(tmp_path / "h.csv", rows, bad)
@@ -68,10 +69,18 @@ def test_malformed_rows_are_named_by_line_and_the_rest_is_used(tmp_path: Path):
     assert code == 0, out + err
     first = len(rows) + 2
     for offset, why in enumerate(
-        ["not a decimal amount", "ISO-4217", "ISO 8601", "true or false", "negative", "more fields"]
+        [
+            "not a decimal amount",
+            "ISO-4217",
+            "ISO 8601",
+            "true or false",
+            "negative",
+            "more fields",
+            "out of range",
+        ]
     ):
         assert f"h.csv: line {first + offset}: " in err and why in err, err
-    assert "6 malformed rows skipped" in out
+    assert "7 malformed rows skipped" in out
     assert "Traceback" not in out + err
 
 
@@ -240,3 +249,11 @@ def test_shopify_orders_export_is_read_one_order_per_name():
     ]
     assert history.carts[0].time == datetime(2026, 1, 15, 15, 23, 45, tzinfo=UTC)
     assert history.problems == [(5, "total: not a decimal amount: '4O.00'")]
+
+
+def test_a_spreadsheet_bom_is_not_part_of_the_header(tmp_path: Path):
+    history = write_csv(tmp_path / "h.csv", three_clusters(random.Random(8)))
+    history.write_bytes(b"\xef\xbb\xbf" + history.read_bytes())
+    code, out, err = advise(str(history))
+    assert code == 0, out + err
+    assert "Proposed bands:" in out
