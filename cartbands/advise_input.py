@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -128,8 +128,12 @@ def read_history(text: str, store: str | None = None) -> History:
 
 def _csv(text: str) -> History:
     history = History()
-    reader = csv.DictReader(io.StringIO(text))
-    fields = [name.strip().lower() for name in reader.fieldnames or []]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        fields = [name.strip().lower() for name in reader.fieldnames or []]
+    except csv.Error as exc:
+        history.problems.append((1, f"not a CSV header: {exc}"))
+        return history
     if "converted" not in fields and all(name in fields for name in SHOPIFY_ORDERS):
         reader.fieldnames = fields
         return _shopify_orders(reader)
@@ -140,8 +144,7 @@ def _csv(text: str) -> History:
         )
         return history
     reader.fieldnames = fields
-    for row in reader:
-        line = reader.line_num
+    for line, row in _rows(reader, history):
         if None in row:
             history.problems.append((line, "more fields than the header has"))
             continue
@@ -154,11 +157,23 @@ def _csv(text: str) -> History:
     return history
 
 
+def _rows(reader: csv.DictReader[str], history: History) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows with their line numbers; a line the csv module cannot read is a problem."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            history.problems.append((reader.line_num, f"unreadable CSV: {exc}"))
+            continue
+        yield reader.line_num, row
+
+
 def _shopify_orders(reader: csv.DictReader[str]) -> History:
     history = History()
     seen: set[str] = set()
-    for row in reader:
-        line = reader.line_num
+    for line, row in _rows(reader, history):
         name = (row.get("name") or "").strip()
         if not name or name in seen or not (row.get("total") or "").strip():
             continue  # a further line item of an order already read
@@ -180,7 +195,8 @@ def _shopify_orders(reader: csv.DictReader[str]) -> History:
 
 
 def _records(text: str, history: History) -> Iterable[tuple[int, dict[str, Any]]]:
-    for line, raw in enumerate(text.splitlines(), start=1):
+    # split on "\n" only, as editors number lines: a U+2028 may sit inside a JSON string
+    for line, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:

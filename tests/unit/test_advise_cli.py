@@ -12,10 +12,14 @@ from pathlib import Path
 
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cartbands.advise_input import read_history
 from cartbands.cli import cli
 from cartbands.policyfile import DEFAULT_POLICY
+from recovery.advise import AdviceError
+from recovery.advise import advise as advise_core
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -257,3 +261,34 @@ def test_a_spreadsheet_bom_is_not_part_of_the_header(tmp_path: Path):
     code, out, err = advise(str(history))
     assert code == 0, out + err
     assert "Proposed bands:" in out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=40),
+            st.sampled_from(
+                [
+                    '{"total": "1", "currency": "USD", "time": "2026-01-01", "converted": 1}',
+                    '{"type": "cart_updated", "total": []}',
+                    '{"batch": [1, {"type": "cart_completed"}]}',
+                    "12,USD,2026-02-30T00:00:00Z,false",
+                    "NaN,USD,2026-01-01,false",
+                    "1e-9,USD,2026-01-01,no",
+                ]
+            ),
+        ),
+        max_size=8,
+    ),
+    st.booleans(),
+)
+def test_any_text_reads_into_carts_and_named_problems(lines: list[str], as_csv: bool):
+    head = ["total,currency,time,converted,margin"] if as_csv else []
+    history = read_history("\n".join(head + lines))
+    assert all(isinstance(line, int) and why for line, why in history.problems)
+    if history.carts:
+        try:
+            advise_core(history.carts)
+        except AdviceError as exc:
+            assert "currencies" in str(exc) or "positive total" in str(exc)
