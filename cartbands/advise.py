@@ -25,7 +25,7 @@ def problem_lines(history: History, limit: int = MAX_PROBLEMS) -> list[str]:
     return lines
 
 
-def render(advice: Advice) -> list[str]:
+def render(advice: Advice, coupon: Decimal) -> list[str]:
     """The advice as terminal lines."""
     kind = "abandoned carts" if advice.abandoned else "orders (no abandoned cart in the history)"
     q = advice.quantiles
@@ -42,12 +42,17 @@ def render(advice: Advice) -> list[str]:
         lines.append("Proposed bands:")
         for band in advice.bands:
             upper = "and up" if band.max is None else f"to {band.max:,}"
+            cost = ""
+            if band.median is not None and band.coupon_cost is not None and band.margin:
+                cost = (
+                    f"  median {band.median:,}: a {coupon:.0%} coupon takes {band.coupon_cost:,}"
+                    f" of its {band.margin:,} margin ({band.coupon_cost / band.margin:.0%})"
+                )
             lines.append(
                 f"  {band.name:<5} {band.min:>8,} {upper:<12} {band.carts:>7,} carts "
-                f"({band.share:.0%})"
+                f"({band.share:>3.0%}){cost}"
             )
     lines += [f"  - {reason}" for reason in advice.reasons]
-    lines.append("Re-check quarterly: AOV and margin drift (cartbands advise --policy).")
     return lines
 
 
@@ -126,10 +131,12 @@ def advise_command(
             shift = drift(read.carts, bands, code, assumptions)
     except AdviceError as exc:
         raise click.ClickException(str(exc)) from None
-    lines = render(advice)
+    lines = render(advice, coupon)
     if shift is not None:
         lines.append(f"Drift against the current bands of {store or 'the defaults'}:")
         lines += [f"  {line}" for line in shift.lines()]
+    else:
+        lines.append("Re-check quarterly (AOV and margin drift): add --policy to compare.")
     if read.problems:
         lines.append(f"{len(read.problems)} malformed rows skipped (listed on stderr).")
     click.echo("\n".join(lines))

@@ -72,6 +72,10 @@ def histogram_svg(
     return text[text.index("<svg") :]
 
 
+def _amount(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
 def page(
     advice: Advice,
     values: Sequence[Decimal],
@@ -84,7 +88,9 @@ def page(
     rows = "".join(
         f"<tr><td>{html.escape(band.name)}</td><td>{band.min:,}</td>"
         f"<td>{'' if band.max is None else f'{band.max:,}'}</td>"
-        f"<td>{band.carts:,}</td><td>{band.share:.1%}</td></tr>"
+        f"<td>{band.carts:,}</td><td>{band.share:.1%}</td>"
+        f"<td>{_amount(band.median)}</td><td>{_amount(band.coupon_cost)}</td>"
+        f"<td>{_amount(band.margin)}</td></tr>"
         for band in advice.bands
     )
     flags = "".join(f'<li class="flag">{html.escape(f)}</li>' for f in advice.flags)
@@ -100,7 +106,8 @@ def page(
         f"<style>{STYLE}</style></head><body><h1>Band advice ({html.escape(advice.currency)})</h1>"
         f"<figure>{svg}<figcaption>{legend}</figcaption></figure>"
         f"<ul>{flags}</ul>"
-        "<table><tr><th>band</th><th>from</th><th>below</th><th>carts</th><th>share</th></tr>"
+        "<table><tr><th>band</th><th>from</th><th>below</th><th>carts</th><th>share</th>"
+        "<th>median cart</th><th>coupon on it</th><th>its margin</th></tr>"
         f"{rows}</table><h2>Why</h2><ul>{reasons}</ul>{drift_part}"
         f"<h2>Report</h2><pre>{report}</pre></body></html>"
     )

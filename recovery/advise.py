@@ -99,6 +99,9 @@ class ProposedBand:
     max: Decimal | None  # exclusive; None for the open top band
     carts: int
     share: Decimal
+    median: Decimal | None = None  # the band's median cart (None: no cart in it)
+    coupon_cost: Decimal | None = None  # the typical coupon on that cart
+    margin: Decimal | None = None  # that cart's gross margin (the band's median share)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,15 +303,37 @@ def _one_price_point(values: Sequence[Decimal]) -> Decimal | None:
     return median if near >= ONE_POINT_SHARE * len(values) else None
 
 
-def _bands(values: Sequence[Decimal], thresholds: Sequence[Decimal]) -> list[ProposedBand]:
+def _bands(
+    carts: Sequence[HistoryCart], thresholds: Sequence[Decimal], a: Assumptions
+) -> list[ProposedBand]:
+    """Carts per band, and what the typical coupon would cost the band's median cart against
+    its margin (seed 000's "10% coupon cost" table)."""
     mins = [ZERO, *thresholds]
     names = BAND_NAMES if len(mins) > 1 else ("all",)
     bands = []
     for index, low in enumerate(mins):
         high = mins[index + 1] if index + 1 < len(mins) else None
-        count = sum(1 for v in values if v >= low and (high is None or v < high))
-        share = (Decimal(count) / Decimal(len(values))).quantize(Decimal("0.0001"))
-        bands.append(ProposedBand(names[index], low, high, count, share))
+        inside = [c for c in carts if c.total >= low and (high is None or c.total < high)]
+        share = (Decimal(len(inside)) / Decimal(len(carts))).quantize(Decimal("0.0001"))
+        if not inside:
+            bands.append(ProposedBand(names[index], low, high, 0, share))
+            continue
+        median = quantile(sorted(c.total for c in inside), Decimal("0.5"))
+        margin_share = quantile(
+            sorted(c.margin if c.margin is not None else a.margin for c in inside), Decimal("0.5")
+        )
+        bands.append(
+            ProposedBand(
+                names[index],
+                low,
+                high,
+                len(inside),
+                share,
+                median,
+                (a.coupon * median).quantize(CENT),
+                (margin_share * median).quantize(CENT),
+            )
+        )
     return bands
 
 
@@ -354,7 +379,7 @@ def advise(
     if flags:
         return Advice(
             code, len(values), abandoned, months, per_month, quantiles, margin, dips, econ,
-            _bands(values, []), reasons, flags,
+            _bands(chosen, [], a), reasons, flags,
         )  # fmt: skip
     low, high, vip = _structure(values, dips, reasons, code)
     low = _raise(low, econ.get("low_ceiling"), "low ceiling", reasons, code, a)
@@ -378,7 +403,7 @@ def advise(
             thresholds.pop()
     return Advice(
         code, len(values), abandoned, months, per_month, quantiles, margin, dips, econ,
-        _bands(values, thresholds), reasons, flags,
+        _bands(chosen, thresholds, a), reasons, flags,
     )  # fmt: skip
 
 

@@ -151,6 +151,12 @@ def test_thin_margins_on_low_carts_raise_the_low_ceiling():
     assert Decimal(50) <= raised.economics["low_ceiling"] < Decimal(60)
     assert raised.thresholds[0] >= Decimal(50)
     assert any("low ceiling raised" in reason for reason in raised.reasons)
+    low, mid = raised.bands[:2]
+    assert low.median is not None and low.coupon_cost == (low.median / 10).quantize(Decimal("0.01"))
+    assert low.margin is not None and mid.margin is not None and mid.median is not None
+    # the band's own margin: 15% of the low median cart, 50% of the mid one
+    assert low.margin == (low.median * Decimal("0.15")).quantize(Decimal("0.01"))
+    assert mid.margin == (mid.median * Decimal("0.5")).quantize(Decimal("0.01"))
 
 
 def test_the_economic_floors_follow_the_costs():
