@@ -41,6 +41,7 @@ from decimal import ROUND_HALF_UP, Decimal
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 DAYS_PER_MONTH = Decimal("30.4375")
+SHORT_HISTORY = Decimal("0.75")  # months: a history shorter than this is said to be short
 VALLEY_DEPTH = 0.6  # a valley at most this share of the lower neighbouring peak's density
 GRID = 512  # points of the density grid
 ONE_POINT_SHARE = Decimal("0.8")
@@ -294,7 +295,7 @@ def _months(carts: Sequence[HistoryCart]) -> Decimal:
     first = min(cart.time for cart in carts)
     last = max(cart.time for cart in carts)
     days = Decimal((last - first).total_seconds()) / Decimal(86400)
-    return max(days / DAYS_PER_MONTH, Decimal(1))
+    return days / DAYS_PER_MONTH
 
 
 def _one_price_point(values: Sequence[Decimal]) -> Decimal | None:
@@ -351,7 +352,8 @@ def advise(
     if not chosen:
         raise AdviceError(f"no cart in {code} has a positive total")
     values = sorted(cart.total for cart in chosen)
-    months = _months(chosen)
+    spanned = _months(chosen)
+    months = max(spanned, Decimal(1))
     per_month = (Decimal(len(values)) / months).quantize(Decimal("0.1"))
     shares = sorted(c.margin if c.margin is not None else a.margin for c in chosen)
     margin = quantile(shares, Decimal("0.5"))
@@ -363,6 +365,11 @@ def advise(
     dips = [Decimal(10**x).quantize(CENT) for x in valleys(logs)]
     econ = economics(chosen, margin, a)
     reasons: list[str] = []
+    if spanned < SHORT_HISTORY:
+        # a shorter history is not extrapolated: an hour of carts says little about a month
+        reasons.append(
+            f"the history spans {spanned * DAYS_PER_MONTH:.0f} days: its carts count as one month's"
+        )
     flags: list[str] = []
     kind = "abandoned carts" if abandoned else "orders (the history has no abandoned cart)"
     if per_month < a.min_monthly:

@@ -69,6 +69,10 @@ class Drift:
             )
         if self.then_label is None:
             out.append("the history spans one quarter: no earlier shares to compare with")
+        if self.advice.one_flow:
+            flags = "; ".join(self.advice.flags)
+            out.append(f"on {self.now_label}'s carts the advisor recommends one flow: {flags}")
+            return out
         for place in self.placements:
             where = f"{place.name} starts at {place.current:,} {self.currency}"
             if place.advised is None:

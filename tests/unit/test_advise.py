@@ -244,3 +244,20 @@ def test_drift_needs_carts_in_the_bands_currency():
     rng = random.Random(12)
     with pytest.raises(AdviceError, match="bands are in EUR"):
         drift(seed_store(rng, START, 96, 100), SEED_BANDS, "EUR")
+
+
+def test_drift_of_a_small_store_says_the_advisor_wants_one_flow():
+    rng = random.Random(13)
+    then = seed_store(rng, datetime(2026, 1, 1, tzinfo=UTC), 96, 200)
+    now = seed_store(rng, datetime(2026, 4, 1, tzinfo=UTC), 96, 200)
+    text = "\n".join(drift(then + now, SEED_BANDS, "USD").lines())
+    assert "on 2026-Q2's carts the advisor recommends one flow: only" in text
+    assert "starts at" not in text
+
+
+def test_a_history_shorter_than_a_month_is_not_extrapolated():
+    rng = random.Random(14)
+    advice = advise(lognormal(rng, 96, 0.8, 250, days=3))
+    assert advice.months == 1 and advice.per_month == 250
+    assert advice.one_flow
+    assert "the history spans 3 days: its carts count as one month's" in advice.reasons[0]
