@@ -41,6 +41,7 @@ from decimal import ROUND_HALF_UP, Decimal
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 DAYS_PER_MONTH = Decimal("30.4375")
+MIN_BAND_SHARE = Decimal("0.01")  # a proposed band holds at least this share of the carts
 SHORT_HISTORY = Decimal("0.75")  # months: a history shorter than this is said to be short
 VALLEY_DEPTH = 0.6  # a valley at most this share of the lower neighbouring peak's density
 GRID = 512  # points of the density grid
@@ -408,10 +409,33 @@ def advise(
                 f"{_money(thresholds[2], code)} (fewer than {a.vip_min_monthly})"
             )
             thresholds.pop()
+    thresholds = _populated(values, thresholds, reasons, code)
     return Advice(
         code, len(values), abandoned, months, per_month, quantiles, margin, dips, econ,
         _bands(chosen, thresholds, a), reasons, flags,
     )  # fmt: skip
+
+
+def _populated(
+    values: Sequence[Decimal], thresholds: Sequence[Decimal], reasons: list[str], code: str
+) -> list[Decimal]:
+    """``thresholds`` without those whose band would hold under MIN_BAND_SHARE of the carts
+    (a band too thin to learn anything from joins the band below it)."""
+    kept = list(thresholds)
+    index = 0
+    while index < len(kept):
+        low = kept[index]
+        high = kept[index + 1] if index + 1 < len(kept) else None
+        count = sum(1 for v in values if v >= low and (high is None or v < high))
+        if Decimal(count) < MIN_BAND_SHARE * len(values):
+            reasons.append(
+                f"no {BAND_NAMES[index + 1]} band from {_money(low, code)}: {count} carts would "
+                f"fall in it (under {MIN_BAND_SHARE:.0%})"
+            )
+            del kept[index]
+        else:
+            index += 1
+    return kept
 
 
 def _structure(

@@ -261,3 +261,22 @@ def test_a_history_shorter_than_a_month_is_not_extrapolated():
     assert advice.months == 1 and advice.per_month == 250
     assert advice.one_flow
     assert "the history spans 3 days: its carts count as one month's" in advice.reasons[0]
+
+
+def test_boundaries_without_carts_make_no_band():
+    rng = random.Random(15)
+    carts = [
+        HistoryCart(Decimal(f"{rng.uniform(40, 60):.2f}"), "USD", START + timedelta(hours=i), False)
+        for i in range(3000)
+    ]
+    advice = advise(carts)
+    assert not advice.flags
+    assert advice.thresholds == sorted(set(advice.thresholds))
+    # the 89th percentile (57.9) rounds to 60, the top of the values: a band of a handful
+    assert advice.thresholds == [Decimal(50)]
+    assert all(band.carts > 0 for band in advice.bands)
+    assert "no mid band" not in " ".join(advice.reasons)
+    assert any(
+        r.startswith("no high band from 60.00 USD:") and r.endswith("(under 1%)")
+        for r in advice.reasons
+    ), advice.reasons
