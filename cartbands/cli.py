@@ -353,6 +353,11 @@ from cartbands.explain import explain as _explain  # noqa: E402
 policy.add_command(_explain)
 
 
+from cartbands.advise import advise_command as _advise  # noqa: E402
+
+cli.add_command(_advise)
+
+
 from gateway.cli import gateway_command as _gateway  # noqa: E402
 
 cli.add_command(_gateway)
