@@ -59,8 +59,12 @@ def test_sender_stops_when_its_topics_are_gone(broker, tmp_path: Path) -> None:
         found = asyncio.run(layout(broker.bootstrap))
         assert found.get(names.sender_dedup) == 2 and found.get(names.touch_results) == 2
         asyncio.run(delete_topics(broker.bootstrap, [names.sender_dedup, names.touches("email")]))
-        assert wait_not_ready(port, process), tail(log)  # says so before it stops
+        # it says so before it stops; on Apache Kafka a consumer's metadata request may bring
+        # the topics back with one partition first, and the sender stops on that at once,
+        # sooner than a poll of /readyz can see it not ready
+        said = wait_not_ready(port, process)
         code = wait_exit(process, 60)
+        assert said or code not in (None, 0), tail(log)
     finally:
         stop(process)
     # the de-dup log is gone: going on could deliver a touch twice
