@@ -69,7 +69,7 @@ def test_sender_stops_when_its_topics_are_gone(broker, tmp_path: Path) -> None:
         stop(process)
     # the de-dup log is gone: going on could deliver a touch twice
     assert code is not None and code != 0, tail(log)
-    assert "stopping the sender" in tail(log, 50_000), tail(log)
+    assert "stopping the sender" in log.read_text(errors="replace"), tail(log)
 
 
 def test_sender_waits_for_the_broker_without_a_traceback(tmp_path: Path) -> None:
