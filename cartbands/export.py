@@ -24,6 +24,7 @@ import click
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from cartbands.kafka import partitions_to_read
 from cartbands.settings import Settings
 from streams.topics import TopicNames
 
@@ -46,16 +47,9 @@ async def read_topics(
     )
     await consumer.start()
     try:
-        known = await consumer.topics()
-        missing = sorted(topic for topic in full if topic not in known)
+        partitions, missing = await partitions_to_read(consumer._client, full)
         if len(missing) == len(full):
             raise ExportError(f"no topic {', '.join(missing)} on {bootstrap}")
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in full
-            if topic not in missing
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

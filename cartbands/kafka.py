@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
@@ -61,6 +61,23 @@ async def topic_layout(
         cluster.need_all_topic_metadata = True  # a missing topic is an answer, not an error
         cluster.update_metadata(await client.send(node, request))
     return {topic: len(cluster.partitions_for_topic(topic) or ()) for topic in cluster.topics()}
+
+
+async def partitions_to_read(
+    client: AIOKafkaClient, names: Iterable[str]
+) -> tuple[list[TopicPartition], list[str]]:
+    """(every partition of the ``names`` that exist, the names that do not), asked of the
+    broker: a consumer outside any group keeps metadata only of what it is assigned, so its
+    own ``partitions_for_topic`` can be empty before the first ``assign`` (on Apache Kafka)."""
+    wanted = list(dict.fromkeys(names))
+    layout = await topic_layout(client, wanted)
+    found = [
+        TopicPartition(name, number)
+        for name in wanted
+        if name in layout
+        for number in range(layout[name])
+    ]
+    return found, [name for name in wanted if layout.get(name, 0) == 0]
 
 
 def layout_problems(

@@ -94,9 +94,10 @@ async def read_topics(
     """Every record of ``topics``, from each partition's start
     until the reader has caught up with its end. A broker that does not answer or a missing topic is
     an :class:`InputError`."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
     from aiokafka.errors import KafkaError
 
+    from cartbands.kafka import partitions_to_read
     from schemas.codec import loads
 
     consumer = AIOKafkaConsumer(
@@ -115,18 +116,12 @@ async def read_topics(
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(f"broker at {bootstrap} not reachable: {reason}") from None
         try:
-            present = await consumer.topics()
-            missing = sorted(name for name in topics if name not in present)
+            partitions, missing = await partitions_to_read(consumer._client, topics)
             if missing:
                 raise InputError(
                     f"topics missing at {bootstrap}: {', '.join(missing)} "
                     "(check --topic-prefix; the stream creates them when it starts)"
                 )
-            partitions = [
-                TopicPartition(name, p)
-                for name in topics
-                for p in sorted(consumer.partitions_for_topic(name) or ())
-            ]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             ends = await consumer.end_offsets(partitions)
