@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from html import escape
 
-from cartbands.report_text import COLUMNS, open_note, row
+from cartbands.report_text import COLUMNS, notes, row
 from recovery.report import BandReport, Report
 
 STYLE = """
@@ -54,7 +54,7 @@ def _section(report: Report) -> str:
         + "</tr>"
         for b in [*report.bands, report.total]
     )
-    note = f"<p>{escape(open_note(report.open_carts))}.</p>" if report.open_carts else ""
+    note = "".join(f"<p>{escape(text)}.</p>" for text in notes(report))
     return (
         f"<h1>{title}</h1>\n<ul>{verdicts}</ul>\n"
         f'<div class="charts">{rate_chart(report.bands)}{margin_chart(report)}'

@@ -36,15 +36,26 @@ def render_text(report: Report) -> str:
     lines.append("")
     for band in [*report.bands, report.total]:
         lines.append(f"{band.band}: {band.verdict_text}")
-    if report.open_carts:
-        lines.append(f"({open_note(report.open_carts)})")
+    lines.extend(f"({note})" for note in notes(report))
     return "\n".join(lines)
 
 
-def open_note(count: int) -> str:
-    if count == 1:
-        return "1 cart still inside its attribution window is not counted"
-    return f"{count} carts still inside their attribution window are not counted"
+def notes(report: Report) -> list[str]:
+    """The carts a report leaves out of its rates, and why."""
+    said = []
+    if report.open_carts == 1:
+        said.append("1 cart still inside its attribution window is not counted")
+    elif report.open_carts:
+        said.append(
+            f"{report.open_carts} carts still inside their attribution window are not counted"
+        )
+    if report.passed_over:
+        carts = "1 cart" if report.passed_over == 1 else f"{report.passed_over} carts"
+        said.append(
+            f"{carts} abandoned while the shopper's plan for another cart ran "
+            "count in that plan (one sequence per shopper)"
+        )
+    return said
 
 
 def row(band: BandReport, currency: str) -> tuple[str, ...]:

@@ -26,8 +26,10 @@ def ledger_lines(rows: Sequence[CartOutcome], band_order: Sequence[str]) -> list
     unit = currencies[0] if len(currencies) == 1 else "mixed currencies"
     lines = [
         "",
-        f"ledger per band ({unit}; treated carts got touches, holdout carts none)",
-        f"  {'band':<6} {'group':<8} {'carts':>6} {'recovered':>9} {'revenue':>11} "
+        f"ledger per band ({unit}; treated carts got touches, holdout carts none; passed "
+        "over: abandoned while the shopper's plan for another cart ran)",
+        f"  {'band':<6} {'group':<8} {'carts':>6} {'recovered':>9} {'passed over':>11} "
+        f"{'revenue':>11} "
         f"{'discount':>9} {'costs':>8}",
     ]
     for band, group in keys:
@@ -35,7 +37,7 @@ def ledger_lines(rows: Sequence[CartOutcome], band_order: Sequence[str]) -> list
         costs = sum(summary.costs.values(), start=Decimal(0)).quantize(CENT)
         lines.append(
             f"  {band:<6} {group:<8} {summary.carts:>6} {summary.recovered:>9} "
-            f"{summary.revenue:>11} {summary.discount:>9} {costs:>8}"
+            f"{summary.passed_over:>11} {summary.revenue:>11} {summary.discount:>9} {costs:>8}"
         )
     return lines
 

@@ -132,7 +132,7 @@ def plan_signature(record: dict[str, Any]) -> tuple[Any, ...]:
         str(record.get(name))
         for name in (
             "store", "shopper", "checkout", "cycle", "band", "segment", "group", "value",
-            "currency", "abandoned_at", "window_end", "touches",
+            "currency", "abandoned_at", "window_end", "touches", "passed_over",
         )
     )  # fmt: skip
 
@@ -372,7 +372,7 @@ def run_all_in_one(
         summary.extra_lines += [
             "",
             f"events in through the gateway (POST /events, acknowledged): {len(events)}",
-            f"carts planned (distinct carts in the plan records): {planned_carts(recovered)}",
+            f"carts abandoned (distinct carts in the plan records): {planned_carts(recovered)}",
             *recovery_lines([value for _t, _k, value in recovered if is_recovery(value)]),
             *summary_lines(outbox, outcomes),
         ]

@@ -10,6 +10,8 @@ The rules, the same for the treated and the holdout group:
 
 - a cart's window runs from its abandonment to the plan record's ``window_end`` (the band's
   last scheduled touch plus the attribution window, see ``recovery.shoppers.window_end``);
+- a cart passed over for the shopper's plan that stayed in force (its record names that plan
+  in ``passed_over``) is ``passed_over``: orders and touches count in the kept plan;
 - the cart's first attributed order (by time, then order id) at or before ``as_of`` decides:
   inside the window ``recovered``, after it ``ordered_later``; without one, ``not_recovered``
   once ``as_of`` has passed the window, else ``open``;
@@ -52,6 +54,7 @@ class _Plan:
     abandoned_at: datetime
     window_end: datetime
     touches: Mapping[str, tuple[str, int]]  # touch id -> (channel, step)
+    passed_over: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ def _plan(record: Mapping[str, Any]) -> _Plan:
         abandoned_at=_time(record, "abandoned_at"),
         window_end=_time(record, "window_end"),
         touches=touches,
+        passed_over=record.get("passed_over") is not None,
     )
 
 
@@ -220,6 +224,8 @@ def _outcome(
     plan: _Plan, order: _Order | None, seen: _Records, policies: PolicySet, as_of: datetime
 ) -> CartOutcome:
     store = plan.key[0]
+    if plan.passed_over:
+        return _row(plan, {}, "passed_over")
     prices = policies.for_store(store).delivery.costs
     costs: dict[str, Decimal] = {}
     delivered_steps: dict[int, str] = {}
@@ -271,6 +277,7 @@ class Summary:
     ordered_later: int = 0
     not_recovered: int = 0
     open: int = 0
+    passed_over: int = 0
     revenue: Decimal = ZERO
     margin: Decimal = ZERO
     discount: Decimal = ZERO
@@ -284,6 +291,8 @@ class Summary:
             self.ordered_later += 1
         elif row.outcome == "not_recovered":
             self.not_recovered += 1
+        elif row.outcome == "passed_over":
+            self.passed_over += 1
         else:
             self.open += 1
         self.revenue += row.revenue
@@ -294,8 +303,9 @@ class Summary:
 
     @property
     def decided(self) -> int:
-        """Carts whose outcome is known (the window passed or an order came): not open."""
-        return self.carts - self.open
+        """Carts whose recovery is decided (the window passed or an order came): not open,
+        not passed over."""
+        return self.carts - self.open - self.passed_over
 
     @property
     def spend(self) -> Decimal:

@@ -4,8 +4,10 @@ Every abandoned cart that got a plan ends in exactly one outcome, in its group (
 got the plan's touches; ``holdout``: kept as a control, no touches): ``recovered`` (an order
 within the attribution window after the plan ended, or while it ran), ``ordered_later`` (an
 order after the window), ``not_recovered`` (no order, and the window has passed) or ``open``
-(the window has not passed yet: counted nowhere until it does). Money is in the store's
-currency, exact.
+(the window has not passed yet: counted nowhere until it does). A cart abandoned while its
+shopper's plan for another cart stays in force (one sequence per shopper) is ``passed_over``:
+it appears once, but its shopper's touches and any order count in the plan that was kept, so
+it is left out of recovery rates. Money is in the store's currency, exact.
 """
 
 from __future__ import annotations
@@ -16,9 +18,17 @@ from decimal import Decimal
 from typing import Literal
 
 Group = Literal["treated", "holdout"]
-Outcome = Literal["recovered", "ordered_later", "not_recovered", "open"]
+Outcome = Literal["recovered", "ordered_later", "not_recovered", "open", "passed_over"]
 GROUPS: tuple[Group, ...] = ("treated", "holdout")
-OUTCOMES: tuple[Outcome, ...] = ("recovered", "ordered_later", "not_recovered", "open")
+OUTCOMES: tuple[Outcome, ...] = (
+    "recovered",
+    "ordered_later",
+    "not_recovered",
+    "open",
+    "passed_over",
+)
+# outcomes that are not a decided recovery attempt: left out of rates, lift and spend
+UNDECIDED: frozenset[Outcome] = frozenset({"open", "passed_over"})
 ZERO = Decimal(0)
 
 

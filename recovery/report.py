@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
 
-from recovery.outcomes import ZERO, CartOutcome
+from recovery.outcomes import UNDECIDED, ZERO, CartOutcome
 from recovery.stats import (
     Interval,
     holdout_needed,
@@ -102,6 +102,7 @@ class Report:
     bands: list[BandReport]
     total: BandReport
     open_carts: int
+    passed_over: int = 0  # carts whose shopper's kept plan counts for them (not in rates)
 
 
 def build_reports(
@@ -144,8 +145,9 @@ def build_report(
             f"one report holds one currency, these outcomes have {', '.join(sorted(currencies))}"
         )
     currency = currencies.pop() if currencies else ""
-    closed = [o for o in outcomes if o.outcome != "open"]
-    open_carts = len(outcomes) - len(closed)
+    closed = [o for o in outcomes if o.outcome not in UNDECIDED]
+    open_carts = sum(1 for o in outcomes if o.outcome == "open")
+    passed_over = sum(1 for o in outcomes if o.outcome == "passed_over")
     by_band: dict[str, list[CartOutcome]] = {}
     for outcome in closed:
         by_band.setdefault(outcome.band, []).append(outcome)
@@ -156,7 +158,7 @@ def build_report(
     ]
     strata = [by_band[name] for name in names]
     total = _band(TOTAL, closed, strata, currency, seed, resamples)
-    return Report(scope, currency, bands, total, open_carts)
+    return Report(scope, currency, bands, total, open_carts, passed_over)
 
 
 def _band(

@@ -394,6 +394,7 @@ def apply_abandoned(
         chosen, why = choose_plan(active[0], new_plan, policy.caps.on_new_cart)
         if chosen is active[0]:
             out.count("plan_kept", why)
+            out.plans.append(plan_record(new_plan, policy, kept=active[0]))
             return _bump(st, shopper, policy), out
         _end_plan(st, shopper, policy, f"replaced: {why}", at, out)
     st["pl"] = candidate
@@ -420,11 +421,13 @@ def window_end(plan: Plan, policy: StorePolicy) -> float:
     return plan.abandoned_at.timestamp() + span + policy.attribution_window.total_seconds()
 
 
-def plan_record(plan: Plan, policy: StorePolicy) -> dict[str, Any]:
-    """The ``plan`` record of a cart given a plan: what the ledger accounts every abandoned
-    cart by, whether or not it is ever ordered (see recovery.ledger)."""
+def plan_record(plan: Plan, policy: StorePolicy, kept: Plan | None = None) -> dict[str, Any]:
+    """The ``plan`` record of an abandoned cart: what the ledger accounts every abandoned cart
+    by, whether or not it is ever ordered (see recovery.ledger). ``kept``: the shopper's plan
+    that stays in force instead (one sequence per shopper): ``plan`` was passed over, none of
+    its touches go out, and the record names the plan that covers the shopper."""
     assert plan.abandoned_at is not None
-    return {
+    record: dict[str, Any] = {
         "type": "plan",
         "store": plan.store,
         "shopper": plan.shopper,
@@ -439,9 +442,13 @@ def plan_record(plan: Plan, policy: StorePolicy) -> dict[str, Any]:
         "abandoned_at": iso(plan.abandoned_at.timestamp()),
         "window_end": iso(window_end(plan, policy)),
         "touches": [
-            {"touch_id": t.touch_id, "step": t.step, "channel": t.channel} for t in plan.touches
+            {"touch_id": t.touch_id, "step": t.step, "channel": t.channel}
+            for t in (plan.touches if kept is None else ())
         ],
     }
+    if kept is not None:
+        record["passed_over"] = {"checkout": kept.cart, "cycle": kept.version}
+    return record
 
 
 def recovered_margin(revenue: Decimal, discount: Decimal, policy: StorePolicy) -> Decimal:

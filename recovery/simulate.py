@@ -15,7 +15,6 @@ from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery.commands import audience_removal, touch_command
 from recovery.ids import checkout_key
-from recovery.model import Plan
 from recovery.policyset import PolicySet
 from recovery.timer_index import TimerIndex
 
@@ -31,8 +30,6 @@ class Simulation:
     touches: list[dict[str, Any]] = field(default_factory=list)
     recoveries: list[dict[str, Any]] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)  # ``plan`` records, same topic
-    # every plan stage B put in force (a holdout plan included), as the core's objects
-    planned: list[Plan] = field(default_factory=list)
     rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     # the same due-time heaps as the agents: a tick costs what is due, not what is pending
@@ -106,7 +103,6 @@ class Simulation:
                 self.shopper_event(effect.key, effect.record)
 
     def _outputs(self, key: str, out: stage_b.Outputs) -> None:
-        self.planned.extend(out.planned)
         for emission in out.touches:
             self.touches.append(touch_command(emission))
         for removal in out.audience_removals:

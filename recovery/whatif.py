@@ -5,9 +5,10 @@ uses) over a store's abandoned carts in event time, ticking every ``tick_step`` 
 every touch the core emits (after caps, consent, quiet hours) is delivered and answered under
 the response model (:mod:`recovery.response`): the shopper's order, if any, goes back into
 stage A as a ``cart_completed`` at its time, with the code they redeem, so the core ends the
-plan and attributes the recovery as it would live. Each planned cart becomes one
-:class:`recovery.outcomes.CartOutcome`, its money taken from the core's own ``recovery``
-record. :func:`benchmark` reduces outcomes to seed 000's benchmark table.
+plan and attributes the recovery as it would live. Each abandoned cart becomes one
+:class:`recovery.outcomes.CartOutcome` of the ledger the report uses
+(:func:`recovery.ledger.outcomes` over the core's own records). :func:`benchmark` reduces
+outcomes to seed 000's benchmark table.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from recovery import ledger
 from recovery.checkouts import epoch, iso
 from recovery.incentives import PRICE_KINDS, cost_of
-from recovery.model import Plan
-from recovery.outcomes import ZERO, CartOutcome
+from recovery.outcomes import UNDECIDED, ZERO, CartOutcome
 from recovery.policy import StorePolicy
 from recovery.policyset import PolicySet
 from recovery.response import ResponseModel, organic_order, redeems, touch_order
@@ -170,63 +171,37 @@ def run(
             index += 1
             fed += 1
         sim.tick(now)
-        for plan in sim.planned[planned:]:
-            if plan.abandoned_at is not None:
-                organic = organic_order(model, seed, plan.cart, plan.abandoned_at.timestamp())
-                if organic is not None:
-                    shoppers.order_at(plan.cart, organic)
-        planned = len(sim.planned)
+        for plan in sim.plans[planned:]:
+            # run until every plan's attribution window has closed: no cart is left open
+            end = max(end, epoch(plan["window_end"], "window_end"))
+            abandoned = epoch(plan["abandoned_at"], "abandoned_at")
+            organic = organic_order(model, seed, str(plan["checkout"]), abandoned)
+            if organic is not None:
+                shoppers.order_at(str(plan["checkout"]), organic)
+        planned = len(sim.plans)
         for touch in sim.touches[seen:]:
             shoppers.touched(touch, now)
         seen = len(sim.touches)
-    return Run(outcomes(sim, policies), sim, fed, fed_orders)
+    return Run(outcomes(sim, policies, now), sim, fed, fed_orders)
 
 
-def outcomes(sim: Simulation, policies: PolicySet) -> list[CartOutcome]:
-    """One row per planned cart (its latest plan), in the order the plans were made."""
-    latest: dict[str, Plan] = {}
-    for plan in sim.planned:
-        if plan.rejected is None:
-            latest[plan.cart] = plan
-    recovered = {str(r["checkout"]): r for r in sim.recoveries}
-    sent: dict[str, list[dict[str, Any]]] = {}
-    for touch in sim.touches:
-        if touch.get("template") != "audience_remove":
-            sent.setdefault(str(touch["cart"]), []).append(touch)
-    rows = []
-    for checkout, plan in latest.items():
-        policy = policies.for_store(plan.store)
-        record = recovered.get(checkout)
-        touches = sent.get(checkout, [])
-        if record is not None:
-            ordered = epoch(record["occurred_at"], "occurred_at")
-            touches = [t for t in touches if epoch(t["due_at"], "due_at") <= ordered]
-        costs: dict[str, Decimal] = {}
-        for touch in touches:
-            channel = str(touch["channel"])
-            cost = policy.delivery.costs.get(channel, ZERO)
-            costs[channel] = costs.get(channel, ZERO) + cost
-        last = touches[-1] if touches and record is not None else None
-        rows.append(
-            CartOutcome(
-                store=plan.store,
-                checkout=checkout,
-                band=plan.band,
-                segment=plan.segment,
-                group="holdout" if plan.holdout else "treated",
-                currency=plan.currency,
-                value=plan.value,
-                abandoned_at=plan.abandoned_at or datetime.fromtimestamp(0, UTC),
-                outcome="recovered" if record is not None else "not_recovered",
-                revenue=Decimal(record["revenue"]) if record else ZERO,
-                margin=Decimal(record["margin"]) if record else ZERO,
-                discount=Decimal(record.get("discount", "0")) if record else ZERO,
-                costs=costs,
-                last_channel=str(last["channel"]) if last else None,
-                last_step=int(last["step"]) if last else None,
-            )
-        )
-    return rows
+def outcomes(sim: Simulation, policies: PolicySet, as_of: float) -> list[CartOutcome]:
+    """The ledger of what the core wrote (:func:`recovery.ledger.outcomes`, as the report
+    reads the stream's topics), every touch delivered: the simulated shoppers get what the
+    core emits."""
+    delivered = [
+        {
+            "type": "touch_result",
+            "store": t["store"],
+            "touch_id": t["touch_id"],
+            "outcome": "delivered",
+        }
+        for t in sim.touches
+        if t.get("template") != "audience_remove"
+    ]
+    return ledger.outcomes(
+        [*sim.plans, *sim.recoveries, *delivered], policies, datetime.fromtimestamp(as_of, UTC)
+    )
 
 
 @dataclass(frozen=True)
@@ -259,7 +234,7 @@ def benchmark(rows: Iterable[CartOutcome]) -> Benchmark:
     carts = recovered = holdout = holdout_recovered = 0
     revenue = margin = discount = spend = ZERO
     for row in rows:
-        if row.outcome == "open":
+        if row.outcome in UNDECIDED:
             continue
         if row.group == "holdout":
             holdout += 1

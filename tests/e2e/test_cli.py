@@ -142,7 +142,7 @@ def test_run_demo_month_reconciles_with_outbox_and_topics():
         assert lines == sent, (channel, lines, sent)
         assert count == sent + suppressed, (channel, count, sent, suppressed)
     assert sum(count for count, _ in touches.values()) > 1000
-    planned = [ln for ln in out.splitlines() if ln.startswith("carts planned")]
+    planned = [ln for ln in out.splitlines() if ln.startswith("carts abandoned")]
     plans = int(planned[0].rsplit(":", 1)[1])
     lines = out.splitlines()
     start = next(i for i, ln in enumerate(lines) if ln.startswith("ledger per band")) + 2

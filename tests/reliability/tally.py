@@ -30,6 +30,8 @@ COLUMNS = (
 # by design: it is how the stop reaches the ads platform
 WITHDRAWALS = frozenset({"audience_remove"})
 
+CASES_SHOWN = 20
+
 TALLIES: list[Tally] = []
 
 
@@ -49,6 +51,8 @@ class Tally:
     leaks: int = 0
     stuck: int = 0
     notes: dict[str, Any] = field(default_factory=dict)
+    # the first few broken promises by name, so that a failed run says which touches
+    cases: list[str] = field(default_factory=list)
 
     def failures(self) -> dict[str, int]:
         """The counts that are not zero (each one a broken promise)."""
@@ -61,7 +65,13 @@ class Tally:
         """Keep this row for the session's table and print it (shown when the test fails)."""
         TALLIES.append(self)
         print("\n" + self.render())
+        for case in self.cases:
+            print("    " + case)
         return self
+
+    def case(self, text: str) -> None:
+        if len(self.cases) < CASES_SHOWN:
+            self.cases.append(text)
 
 
 def render(rows: Iterable[Tally]) -> str:
@@ -119,8 +129,15 @@ def compare(
             copies[touch["touch_id"]].add(signature(touch))
     tally.expected = len(wanted)
     tally.emitted = len(copies)
-    tally.lost += len(wanted.keys() - copies.keys())
-    tally.differing += sum(1 for touch_id, seen in copies.items() if seen != {wanted.get(touch_id)})
+    for touch_id in sorted(wanted.keys() - copies.keys()):
+        tally.lost += 1
+        tally.case(f"lost {touch_id}: {wanted[touch_id]}")
+    for touch_id, seen in sorted(copies.items()):
+        if seen != {wanted.get(touch_id)}:
+            tally.differing += 1
+            tally.case(
+                f"differs {touch_id}: stream {sorted(seen, key=repr)}, core {wanted.get(touch_id)}"
+            )
     by_shopper: dict[str, int] = Counter()
     for touch in stream:
         by_shopper[touch["shopper"]] += 1
@@ -189,6 +206,7 @@ def after_order(
             for at, checkout in orders.get(who, ())
         ):
             tally.after_order += 1
+            tally.case(f"after order {touch['touch_id']}: cart {cart} due {touch['due_at']}")
 
 
 def after_redaction(

@@ -117,6 +117,29 @@ def test_reconcile_names_a_cart_missing_or_counted_twice_and_money_that_does_not
     assert any(p.startswith("band mid: revenue - discounts") for p in problems)
 
 
+def test_a_cart_passed_over_for_the_shoppers_running_plan_appears_once_and_adds_nothing():
+    # one shopper: a high cart, then a cheaper one while the high plan runs (kept), then an
+    # order of the cheap one, which ends and recovers the kept plan
+    records = _records(
+        TREATED,
+        cart("big", "310", T0, customer="one"),
+        cart("small", "60", T0 + 3 * HOUR, customer="one"),
+        order("small", "60", T0 + 30 * HOUR, customer="one"),
+    )
+    passed = [r for r in records if r.get("type") == "plan" and r.get("passed_over")]
+    assert [(r["checkout"], r["passed_over"]["checkout"], r["touches"]) for r in passed] == [
+        ("small", "big", [])
+    ]
+    rows = outcomes(records, TREATED, LATER)
+    found = _by_checkout(rows)
+    assert len(rows) == 2
+    assert (found["big"].outcome, found["small"].outcome) == ("recovered", "passed_over")
+    assert (found["small"].revenue, found["small"].spend) == (0, 0)
+    assert reconcile(records, rows, LATER) == []
+    summary = by_band(rows)[("mid", "treated")]
+    assert (summary.carts, summary.passed_over, summary.decided) == (1, 1, 0)
+
+
 def test_open_until_the_window_has_passed_then_not_recovered():
     records = _records(TREATED, cart("mid-9", "120", T0))
     # abandoned after an hour idle; mid: the SMS 24 h later, then the 7-day attribution window
