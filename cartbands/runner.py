@@ -195,13 +195,17 @@ def recovery_signature(record: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def run_policy(source: Path | None, dest: Path) -> Path:
-    """``source`` with the sample store's ``POST /events`` token named, written to ``dest``."""
+    """``source`` with the sample store's ``POST /events`` token named and its request rate
+    unlimited, written to ``dest``."""
     data = yaml.safe_load((source or DEFAULT_POLICY).read_text(encoding="utf-8")) or {}
     node = data
     for name in ("stores", SAMPLE_STORE, "ingest", "generic"):
         node[name] = node.get(name) or {}  # a key may be present but empty (None)
         node = node[name]
     node["token_env"] = [RUN_TOKEN_ENV]
+    # a month replayed in seconds posts far faster than a live store: the store's request
+    # rate limit (a guard against one store flooding the gateway) would only slow the replay
+    data["stores"][SAMPLE_STORE]["ingest"]["rate_limit"] = {"per_second": 100_000, "burst": 100_000}
     dest.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return dest
 

@@ -449,7 +449,9 @@ class SenderService:
         ]
         await ensure_compacted(config.bootstrap, names.sender_dedup, config.partitions)
         await ensure_topics(config.bootstrap, topics, config.partitions)
-        out = producer(config.bootstrap)
+        # each touch waits for its de-dup and result records in turn: a linger would be paid
+        # on every one of them (records still batch while a request is in flight)
+        out = producer(config.bootstrap, linger_ms=0)
         await out.start()
         dedup = DedupLog(config.bootstrap, names.sender_dedup, out)
         ledger = CodeLedger(dedup)
