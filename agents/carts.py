@@ -94,6 +94,10 @@ def register(pipeline: Pipeline, output: Output) -> None:
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         index.forget_all()
+        # a partition given back resumes from its committed offset, possibly before ticks
+        # read here already: a clock kept from then would fire timers ahead of the records
+        # it has yet to read again (an order among them), as stage B's watermarks would
+        clocks.clear()
 
     async def erase(partition: int, record: dict[str, Any]) -> None:
         """A store's or a shopper's redaction: forget their checkouts on this partition."""
