@@ -88,6 +88,23 @@ def test_a_band_whose_coupons_cost_more_than_they_bring_says_so():
     assert band.verdict_text.startswith("costs more than it brings: -$")
 
 
+def test_a_margin_interval_above_zero_is_not_pays_while_the_lift_is_unclear():
+    # make run's low band: 40 of 619 treated carts recovered, 1 of 37 held out. The bootstrap
+    # puts the margin difference above zero (most resamples hold no recovered holdout cart),
+    # but the lift's interval (Newcombe) spans zero: too few holdout carts to say it pays.
+    rows = band_rows("low", 619, 40, 0, 0, 0, margin="14", discount="0", email="0.001")
+    rows += [
+        cart(700 + i, "low", "holdout", "recovered" if i == 0 else "not_recovered", margin="6.6")
+        for i in range(37)
+    ]
+    band = build_report(rows, scope="s", resamples=1000).bands[0]
+    assert band.lift is not None and band.lift.low < 0 < band.lift.high
+    assert band.incremental_margin is not None and band.incremental_margin.low > 0
+    assert band.verdict == "too_few"
+    assert band.holdout_needed is not None and band.holdout_needed > 37
+    assert band.verdict_text.startswith("too few carts to tell: 37 holdout carts, need ~")
+
+
 def test_small_counts_get_too_few_to_tell_with_the_holdout_needed():
     rows = band_rows("vip", 40, 8, 12, 1, 0, margin="50", discount="0", email="0.01")
     band = build_report(rows, scope="s", resamples=200).bands[0]
