@@ -15,6 +15,7 @@ import yaml
 
 from cartbands.policyfile import DEFAULT_POLICY, PolicyError, check_policy, load_policy
 from cartbands.settings import Settings
+from recovery.bands import band_range
 from recovery.durations import format_duration
 from recovery.policy import StorePolicy
 
@@ -307,10 +308,9 @@ def _policy_lines(name: str, policy: StorePolicy) -> list[str]:
         f"  abandon after {format_duration(policy.abandonment_window)}, "
         f"band on {policy.amount_basis}, forget after {format_duration(policy.retention)}",
     ]
-    bands = policy.bands
-    for index, band in enumerate(bands):
-        upper = bands[index + 1].min if index + 1 < len(bands) else None
-        span = f"{band.min} .. {upper}" if upper is not None else f">= {band.min}"
+    for band in policy.bands:
+        low, upper = band_range(policy, band)
+        span = f"{low} .. {upper}" if upper is not None else f">= {low}"
         lines.append(
             f"  band {band.name:<5} {span} {policy.currency}, "
             f"holdout {(band.holdout * 100).normalize():f}%"

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from recovery.bands import band_index
+
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 DAYS_PER_MONTH = Decimal("30.4375")
@@ -312,10 +314,13 @@ def _bands(
     its margin (seed 000's "10% coupon cost" table)."""
     mins = [ZERO, *thresholds]
     names = BAND_NAMES if len(mins) > 1 else ("all",)
+    members: list[list[HistoryCart]] = [[] for _ in mins]
+    for cart in carts:
+        members[band_index(mins, cart.total)].append(cart)
     bands = []
     for index, low in enumerate(mins):
         high = mins[index + 1] if index + 1 < len(mins) else None
-        inside = [c for c in carts if c.total >= low and (high is None or c.total < high)]
+        inside = members[index]
         share = (Decimal(len(inside)) / Decimal(len(carts))).quantize(Decimal("0.0001"))
         if not inside:
             bands.append(ProposedBand(names[index], low, high, 0, share))

@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from recovery.advise import Advice, AdviceError, Assumptions, HistoryCart, advise, population
+from recovery.bands import band_index
 
 TOLERANCE = Decimal("0.25")
 SHIFT = Decimal("0.10")
@@ -91,11 +92,7 @@ def quarter(moment: datetime) -> str:
 def _shares(values: Sequence[Decimal], mins: Sequence[Decimal]) -> list[Decimal]:
     counts = [0] * len(mins)
     for value in values:
-        index = 0
-        for i, low in enumerate(mins):
-            if value >= low:
-                index = i
-        counts[index] += 1
+        counts[band_index(mins, value)] += 1
     total = len(values)
     return [(Decimal(c) / Decimal(total)).quantize(Decimal("0.0001")) for c in counts]
 

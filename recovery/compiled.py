@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from recovery.bands import band_index
 from recovery.durations import format_duration
 from recovery.policy import SEGMENTS, Band, Incentive, SegmentRule, StorePolicy
 
@@ -73,14 +74,7 @@ class Compiled:
     zone_overrides: tuple[tuple[str, str], ...]
 
     def band_for(self, amount: Decimal) -> BandTable:
-        """Same rule as :func:`recovery.bands.classify`: the last band whose min <= amount."""
-        chosen = self.bands[0]
-        for table, low in zip(self.bands[1:], self.mins[1:], strict=True):
-            if amount >= low:
-                chosen = table
-            else:
-                break
-        return chosen
+        return self.bands[band_index(self.mins, amount)]
 
 
 _cache: dict[int, Compiled] = {}

@@ -36,6 +36,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from recovery.bands import band_index
+
 HOUR = 3600.0
 
 
@@ -115,11 +117,8 @@ class ResponseModel(BaseModel):
 
     def band_of(self, value: Decimal) -> str:
         """The model's value band of a cart worth ``value``."""
-        chosen = next(iter(self.bands))
-        for name, low in self.bands.items():
-            if value >= low:
-                chosen = name
-        return chosen
+        names = list(self.bands)
+        return names[band_index(list(self.bands.values()), value)]
 
     def uplift(self, incentive: Mapping[str, Any] | None) -> float:
         """The factor an incentive (a touch command's ``incentive``) puts on a touch."""

@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from recovery import ledger
+from recovery.bands import band_index
 from recovery.checkouts import epoch, iso
 from recovery.incentives import PRICE_KINDS, cost_of
 from recovery.outcomes import UNDECIDED, ZERO, CartOutcome
@@ -251,12 +252,8 @@ def benchmark(rows: Iterable[CartOutcome]) -> Benchmark:
 
 
 def value_band(bands: list[tuple[str, Decimal]], value: Decimal) -> str:
-    """The name of the last band (``(name, min)`` in order) whose minimum ``value`` reaches."""
-    chosen = bands[0][0]
-    for name, low in bands:
-        if value >= low:
-            chosen = name
-    return chosen
+    """The name of the reference band (``(name, min)`` ascending) holding ``value``."""
+    return bands[band_index([low for _, low in bands], value)][0]
 
 
 def by_band(rows: list[CartOutcome], bands: list[tuple[str, Decimal]]) -> dict[str, Benchmark]:

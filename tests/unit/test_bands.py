@@ -1,9 +1,14 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cartbands.policyfile import load_policy
-from recovery.bands import band_range, classify
+from recovery.bands import band_index, band_range, classify
+from recovery.compiled import compile_policy
+from recovery.response import ResponseModel
+from recovery.whatif import value_band
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +60,24 @@ def test_bands_use_the_store_currency_value_not_the_cart_currency():
     assert plan_recovery(Profile(), eur, "x", policy, eur.abandoned_at).band == "high"
     rejected = plan_recovery(Profile(), usd, "x", policy, usd.abandoned_at)
     assert rejected.rejected is not None and rejected.touches == ()
+
+
+@given(
+    st.lists(st.decimals(min_value=1, max_value=10_000, places=2), max_size=6, unique=True),
+    st.decimals(min_value=-100, max_value=20_000, places=2),
+)
+def test_band_index_is_the_last_minimum_the_amount_reaches(rest, amount):
+    mins = [Decimal(0), *sorted(rest)]
+    reached = [i for i, low in enumerate(mins) if amount >= low]
+    assert band_index(mins, amount) == (reached[-1] if reached else 0)
+
+
+@given(st.decimals(min_value=-100, max_value=5_000, places=2))
+def test_every_user_of_the_band_rule_agrees(amount):
+    policy = load_policy().defaults
+    names = [band.name for band in policy.bands]
+    expected = classify(amount, policy).name
+    assert compile_policy(policy).band_for(amount).band.name == expected
+    assert value_band([(band.name, band.min) for band in policy.bands], amount) == expected
+    model = ResponseModel(bands=dict(zip(names, (band.min for band in policy.bands), strict=True)))
+    assert model.band_of(amount) == expected
