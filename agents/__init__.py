@@ -5,16 +5,14 @@ May import faust, schemas, recovery and streams. Every decision is a call into `
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from agents import carts, shoppers
+from agents.output import Output
+from streams.app import Pipeline
 
-if TYPE_CHECKING:
-    from streams.app import Pipeline
 
-
-def register_all(pipeline: Pipeline) -> None:
-    from agents import carts, shoppers
-    from agents.output import Output
-
+def register_all(pipeline: Pipeline) -> Pipeline:
+    """Add both stages' agents and tables to ``pipeline``'s app (one output they share)."""
     output = Output(pipeline.app)
     carts.register(pipeline, output)
     shoppers.register(pipeline, output)
+    return pipeline

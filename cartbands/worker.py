@@ -17,6 +17,7 @@ from typing import Any
 
 import faust
 
+from agents import register_all
 from cartbands.kafka import (
     TopicMismatch,
     TopicsMissing,
@@ -138,16 +139,18 @@ def run_worker(
     """
     setup_logging(loglevel, log_format)
     tune_runtime()
-    pipeline = create_app(
-        broker=settings.broker,
-        policies=policies,
-        app_id=settings.app_id,
-        partitions=settings.partitions,
-        store=settings.store,
-        state_dir=settings.state_dir,
-        topic_prefix=settings.topic_prefix,
-        clock="event" if settings.clock == "event" else "wall",
-        tick_interval=settings.tick_interval,
+    pipeline = register_all(
+        create_app(
+            broker=settings.broker,
+            policies=policies,
+            app_id=settings.app_id,
+            partitions=settings.partitions,
+            store=settings.store,
+            state_dir=settings.state_dir,
+            topic_prefix=settings.topic_prefix,
+            clock="event" if settings.clock == "event" else "wall",
+            tick_interval=settings.tick_interval,
+        )
     )
     if customize is not None:
         customize(pipeline)

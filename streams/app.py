@@ -67,7 +67,9 @@ def create_app(
     clock: Clock = "wall",
     tick_interval: float = 1.0,
 ) -> Pipeline:
-    """Build the two-stage app; ``clock='event'`` takes time only from ticks in the input."""
+    """Build the two-stage app, its topics and settings; ``clock='event'`` takes time only from
+    ticks in the input. The agents and their tables are the caller's to add
+    (``agents.register_all``): this package never imports them."""
     names = TopicNames(topic_prefix)
     app = ExitingApp(
         app_id,
@@ -117,7 +119,4 @@ def create_app(
         clock=clock,
         tick_interval=tick_interval,
     )
-    from agents import register_all
-
-    register_all(pipeline)
     return pipeline
