@@ -27,6 +27,7 @@ from faust.types import EventT
 from agents import metering
 from agents.output import Output
 from agents.wire import BadTick, Undecodable, records_in, text_of, tick, tick_time
+from bus.partitioning import key_partition
 from recovery import checkouts as stage_a
 from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
@@ -34,7 +35,6 @@ from recovery.timer_index import TimerIndex
 from schemas.batches import packed
 from schemas.codec import dumps
 from streams.app import Pipeline
-from streams.partitioning import key_partition
 from telemetry import metrics
 
 log = logging.getLogger(__name__)

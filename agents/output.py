@@ -41,8 +41,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from faust.streams import _current_event
 
+from bus.partitioning import key_partition
 from schemas.codec import dumps
-from streams.partitioning import key_partition
 
 log = logging.getLogger(__name__)
 PERSIST_EVERY = 1.0  # seconds between records of the changelog offsets in a store

@@ -31,8 +31,8 @@ from decimal import Decimal
 
 from bench.core_ceiling import timed_replay
 from bench.events import generate
-from cartbands.policyfile import load_policy
 from cartbands.runtime import describe_core, tune_gc
+from config.policyfile import load_policy
 from recovery.decide import decide_touch
 from recovery.ids import shopper_key
 from recovery.model import Cart, ContactInfo, Item, Plan, Profile

@@ -94,8 +94,8 @@ def timed_replay(
 
 
 def _replay_here(source: Path, policy: Path, tick_step: float) -> dict[str, Any]:
-    from cartbands.policyfile import load_policy
     from cartbands.runtime import describe_core, tune_gc
+    from config.policyfile import load_policy
 
     tune_gc()
     events = read_ndjson(source)

@@ -31,15 +31,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bus.kafka import ensure_topics
+from bus.topics import TopicNames
 from cartbands.broker import _die_with_parent
-from cartbands.kafka import ensure_topics
 from cartbands.kafka_broker import KafkaBroker
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from cartbands.replay import replay
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.simulate import simulate
 from schemas.codec import loads
 from streams.app import code_secret
-from streams.topics import TopicNames
 
 MODES = ("at_least_once", "exactly_once")
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC).timestamp()

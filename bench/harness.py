@@ -30,13 +30,13 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.wire import tick
+from bus.kafka import producer
+from bus.partitioning import key_partition
 from cartbands.broker import _die_with_parent
-from cartbands.kafka import producer
 from recovery.checkouts import epoch
 from recovery.ids import checkout_key
 from recovery.simulate import boundaries
 from schemas.codec import dumps
-from streams.partitioning import key_partition
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_FORMATS = ("array", "object")

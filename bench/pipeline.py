@@ -61,12 +61,12 @@ from bench.harness import (
     watch_group,
 )
 from bench.naive_faust import TABLE as NAIVE_TABLE
+from bus.kafka import ensure_topics
+from bus.topics import TopicNames
 from cartbands.broker import BROKER_KINDS, Broker, make_broker
-from cartbands.kafka import ensure_topics
-from cartbands.policyfile import DEFAULT_POLICY
 from cartbands.processes import spawn, stop
+from config.policyfile import DEFAULT_POLICY
 from recovery.checkouts import epoch
-from streams.topics import TopicNames
 
 NAIVE_TARGET = 8.0
 WORKER_TABLES = ("checkouts", "shoppers")  # the agents' Faust tables (agents/carts, shoppers)

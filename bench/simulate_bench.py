@@ -19,8 +19,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from cartbands.runtime import describe_core, tune_gc
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.response import ResponseModel
 from recovery.simulate import DAY, simulate
 from recovery.storemodel import StoreModel, generate

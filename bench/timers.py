@@ -61,7 +61,7 @@ from bench.pipeline import (
     options_from,
     prepare_pipeline,
 )
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery.ids import checkout_key

@@ -9,7 +9,7 @@ import click
 
 from cartbands.advise_input import History, read_history
 from cartbands.explain import amount_param, store_policy
-from cartbands.policyfile import PolicyError, load_policy
+from config.policyfile import PolicyError, load_policy
 from recovery.advise import Advice, AdviceError, Assumptions, advise, population, single_currency
 from recovery.band_drift import Drift, drift
 

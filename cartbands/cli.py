@@ -13,8 +13,8 @@ from typing import Any
 import click
 import yaml
 
-from cartbands.policyfile import DEFAULT_POLICY, PolicyError, check_policy, load_policy
-from cartbands.settings import Settings
+from config.policyfile import DEFAULT_POLICY, PolicyError, check_policy, load_policy
+from config.settings import Settings
 from recovery.bands import band_range
 from recovery.durations import format_duration
 from recovery.policy import StorePolicy
@@ -34,7 +34,7 @@ def log_format_option(fun: Any) -> Any:
 
 
 def checked_log_format(settings: Settings) -> str:
-    from cartbands.logs import log_format
+    from config.logs import log_format
 
     try:
         return log_format(settings.log_format)
@@ -212,10 +212,10 @@ def replay(
     """
     import asyncio
 
+    from bus.topics import TopicNames
     from cartbands.replay import ReplayError, parse_speed, read_ndjson
     from cartbands.replay import replay as run_replay
     from recovery.durations import parse_duration
-    from streams.topics import TopicNames
 
     try:
         events = read_ndjson(file)

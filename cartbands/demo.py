@@ -37,8 +37,8 @@ def demo_month(
 
 def comparison_lines(policies: PolicySet, response: ResponseModel, seed: int = DEMO_SEED) -> str:
     """``cartbands simulate``'s table, flat baseline vs ``policies``, on the demo month."""
-    from cartbands.policyfile import load_policy
     from cartbands.simulate import FLAT_POLICY, SECRET, render
+    from config.policyfile import load_policy
     from recovery.whatif import with_margin
 
     model = StoreModel()

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import click
 
-from cartbands.policyfile import PolicyError, PolicySet, load_policy
+from config.policyfile import PolicyError, PolicySet, load_policy
 from recovery.decide import PlanState, TouchDecision, due_touches
 from recovery.durations import format_duration
 from recovery.ids import shopper_key

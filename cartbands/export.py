@@ -24,9 +24,9 @@ import click
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from cartbands.kafka import partitions_to_read
-from cartbands.settings import Settings
-from streams.topics import TopicNames
+from bus.kafka import partitions_to_read
+from bus.topics import TopicNames
+from config.settings import Settings
 
 LEDGER_TOPICS = ("recoveries", "touch-results")
 

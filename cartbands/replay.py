@@ -20,12 +20,12 @@ from typing import Any
 import orjson
 
 from agents.wire import tick
-from cartbands.kafka import producer
+from bus.kafka import producer
+from bus.partitioning import key_partition
 from recovery.checkouts import BadEvent, epoch
 from recovery.ids import checkout_key
 from recovery.simulate import boundaries, drain_ticks
 from schemas.codec import dumps
-from streams.partitioning import key_partition
 
 
 class ReplayError(ValueError):

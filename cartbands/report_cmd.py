@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from cartbands.policyfile import PolicyError, PolicySet, load_policy
+from config.policyfile import PolicyError, PolicySet, load_policy
 from recovery.outcomes import CartOutcome
 from recovery.report import ReportError, build_reports
 
@@ -97,7 +97,7 @@ async def read_topics(
     from aiokafka import AIOKafkaConsumer
     from aiokafka.errors import KafkaError
 
-    from cartbands.kafka import partitions_to_read
+    from bus.kafka import partitions_to_read
     from schemas.codec import loads
 
     consumer = AIOKafkaConsumer(
@@ -274,8 +274,8 @@ def report(
 async def _from_broker(
     url: str, prefix: str, timeout: float, skip_malformed: bool
 ) -> list[dict[str, Any]]:
-    from cartbands.settings import Settings
-    from streams.topics import TopicNames
+    from bus.topics import TopicNames
+    from config.settings import Settings
 
     names = TopicNames(prefix)
     topics = [names.recoveries, names.touch_results]

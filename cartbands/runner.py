@@ -25,15 +25,16 @@ from typing import Any
 import click
 import yaml
 
+from bus.kafka import DrainAborted, drain, ensure_topics
+from bus.topics import CHANNELS, TopicNames
 from cartbands.broker import EmbeddedBroker, free_port
 from cartbands.ingest_client import IngestClient, IngestError
-from cartbands.kafka import DrainAborted, drain, ensure_topics
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from cartbands.processes import running, tail
 from cartbands.replay import replay
 from cartbands.report_cmd import InputError, fold, read_topics
 from cartbands.run_story import ledger_lines, report_lines
 from cartbands.sample import SAMPLE_STORE, redemption, sample_events
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.checkouts import epoch
 from recovery.outcomes import CartOutcome
 from recovery.policyset import PolicySet
@@ -41,7 +42,6 @@ from recovery.response import ResponseModel, parse_response
 from recovery.simulate import simulate
 from senders.report import collect_results, summary_lines
 from streams.app import code_secret
-from streams.topics import CHANNELS, TopicNames
 
 
 def touch_signature(command: dict[str, Any]) -> tuple[str, str, str, str | None]:

@@ -20,7 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from cartbands.history import HistoryError, read_history
-from cartbands.policyfile import DEFAULT_POLICY, PolicyError, load_policy
+from config.policyfile import DEFAULT_POLICY, PolicyError, load_policy
 from recovery.policyset import PolicySet
 from recovery.response import ResponseModel, parse_response
 from recovery.storemodel import StoreModel, generate, parse_store_model

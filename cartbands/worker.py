@@ -18,16 +18,16 @@ from typing import Any
 import faust
 
 from agents import register_all
-from cartbands.kafka import (
+from bus.kafka import (
     TopicMismatch,
     TopicsMissing,
     check_topics,
     ensure_topics,
     until_broker_answers,
 )
-from cartbands.logs import setup_logging
 from cartbands.runtime import describe_core, tune_runtime
-from cartbands.settings import Settings
+from config.logs import setup_logging
+from config.settings import Settings
 from recovery.policyset import PolicySet
 from streams.app import Pipeline, create_app
 from streams.supervision import stop_app

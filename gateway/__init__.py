@@ -13,5 +13,5 @@ Pure modules (no I/O, ``now`` passed in): :mod:`gateway.signatures`, :mod:`gatew
 (Kafka producer), :mod:`gateway.bigcommerce_api` (REST enrichment), :mod:`gateway.cli`.
 
 May import: aiohttp, aiokafka, orjson, prometheus-client, jsonschema, click, ``schemas``,
-``recovery``, ``streams.topics`` and ``cartbands`` shell helpers; never Faust agents.
+``recovery``, ``bus.topics`` and ``cartbands`` shell helpers; never Faust agents.
 """

@@ -12,15 +12,15 @@ import signal
 import click
 from aiohttp import web
 
-from cartbands.logs import log_format as checked_format
-from cartbands.logs import setup_logging
-from cartbands.policyfile import PolicyError, load_policy
-from cartbands.settings import Settings
+from bus.topics import TopicNames
+from config.logs import log_format as checked_format
+from config.logs import setup_logging
+from config.policyfile import PolicyError, load_policy
+from config.settings import Settings
 from gateway.app import ONE_MIB, Gateway
 from gateway.config import ConfigError, build_config
 from gateway.output import ACK_TIMEOUT, Output
 from gateway.server import QuietRunner
-from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ Stream = Literal["cart_events", "shopper_events", "ingest_dlq"]
 
 @dataclass(frozen=True)
 class Emit:
-    """One record for ``stream`` (a :class:`streams.topics.TopicNames` attribute).
+    """One record for ``stream`` (a :class:`bus.topics.TopicNames` attribute).
 
     ``broadcast``: one copy to every partition (store-wide records such as a shop redaction),
     since a single key would reach one partition's owner only.

@@ -33,19 +33,19 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from cartbands.kafka import (
+from bus.kafka import (
     TopicMismatch,
     check_topics,
     ensure_topics,
     producer,
     until_broker_answers,
 )
+from bus.partitioning import key_partition
+from bus.topics import TopicNames
 from gateway.emit import Emit
 from gateway.topicguard import TopicGuard
 from schemas.batches import BATCH_MAX_BYTES, packed
 from schemas.codec import dumps
-from streams.partitioning import key_partition
-from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from cartbands.kafka import TopicMismatch, TopicsMissing
+from bus.kafka import TopicMismatch, TopicsMissing
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 A policy file has ``defaults`` and per-store overrides under ``stores``; each store's effective
 policy is the defaults deep-merged with its override (lists replace, mappings merge) and then
 validated as a :class:`StorePolicy`. Reading the file is the shell's job
-(:mod:`cartbands.policyfile`); this module only describes and validates data.
+(:mod:`config.policyfile`); this module only describes and validates data.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A whole policy (defaults + stores) validated from parsed data, with path-precise errors.
 
 Errors name the source, the path inside it (``stores.acme.bands[2].min``) and what is wrong.
-Pure: the file is read by :mod:`cartbands.policyfile`.
+Pure: the file is read by :mod:`config.policyfile`.
 """
 
 from __future__ import annotations

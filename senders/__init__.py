@@ -6,6 +6,6 @@ shell around them (provider adapters, the Kafka de-duplication log, per-channel 
 ``cartbands sender`` command).
 
 May import: aiokafka, aiohttp, smtplib/email/aiosmtplib, orjson, prometheus-client, click,
-``schemas``, ``recovery``, ``streams.topics``, ``telemetry`` and ``cartbands`` shell helpers.
+``schemas``, ``recovery``, ``bus.topics``, ``telemetry`` and ``cartbands`` shell helpers.
 Never the agents.
 """

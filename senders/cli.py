@@ -12,21 +12,21 @@ from pathlib import Path
 import click
 from aiokafka import AIOKafkaClient
 
-from cartbands.kafka import (
+from bus.kafka import (
     TopicMismatch,
     TopicsMissing,
     check_topics,
     ensure_topics,
     until_broker_answers,
 )
-from cartbands.logs import log_format as checked_format
-from cartbands.logs import setup_logging
-from cartbands.policyfile import PolicyError, load_policy
-from cartbands.settings import Settings
+from bus.topics import CHANNELS, TopicNames
+from config.logs import log_format as checked_format
+from config.logs import setup_logging
+from config.policyfile import PolicyError, load_policy
+from config.settings import Settings
 from recovery.durations import parse_duration
 from senders.adapters.base import ConfigError
 from senders.service import SenderConfig, SenderService
-from streams.topics import CHANNELS, TopicNames
 from telemetry.readiness import PROCESS
 
 TOPIC_CHECK_INTERVAL = 5.0  # seconds between checks of the topics' presence and partitions

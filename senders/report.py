@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from cartbands.kafka import drain
-from streams.topics import CHANNELS, TopicNames
+from bus.kafka import drain
+from bus.topics import CHANNELS, TopicNames
 
 
 async def collect_results(

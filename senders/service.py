@@ -22,7 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 
-from cartbands.kafka import ensure_topics, producer
+from bus.kafka import ensure_topics, producer
+from bus.topics import TopicNames
 from recovery.policyset import PolicySet
 from recovery.social_proof import ProductOrders, Proof, best_seller, day_of
 from schemas.codec import dumps, loads
@@ -40,7 +41,6 @@ from senders.follow import ShopperEventsFollower
 from senders.outcomes import Outcome, PermanentError
 from senders.registry import Routes
 from senders.suppression import SuppressionView
-from streams.topics import TopicNames
 from telemetry import metrics as shared
 
 log = logging.getLogger(__name__)

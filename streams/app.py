@@ -10,10 +10,10 @@ from typing import Literal
 import faust
 
 import schemas  # noqa: F401  (registers the orjson codec)
+from bus.topics import CHANNELS, TopicNames
 from recovery.policyset import PolicySet
 from streams.supervision import ExitingApp, StopOnCrash
 from streams.tables import KeptTable
-from streams.topics import CHANNELS, TopicNames
 
 Clock = Literal["wall", "event"]
 CODE_SECRET_ENV = "CARTBANDS_CODE_SECRET"

@@ -19,10 +19,10 @@ from subprocess import Popen
 
 import pytest
 
+from bus.kafka import ensure_topics
+from bus.topics import TopicNames
 from cartbands.broker import BROKER_KINDS, Broker, make_broker
-from cartbands.kafka import ensure_topics
 from cartbands.processes import spawn, stop, tail
-from streams.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parent.parent
 _app_ids = itertools.count(1)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from prometheus_client import REGISTRY
 
 from agents import metering
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery.checkouts import Effect

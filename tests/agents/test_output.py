@@ -14,10 +14,10 @@ from aiokafka.structs import TopicPartition
 import agents.output as output_module
 from agents import register_all
 from agents.output import Output
-from cartbands.policyfile import load_policy
+from bus.partitioning import key_partition
+from config.policyfile import load_policy
 from schemas.codec import dumps
 from streams.app import create_app
-from streams.partitioning import key_partition
 
 STATE: dict[str, Any] = {
     "pt": 3,

@@ -15,7 +15,7 @@ from typing import Any
 from aiokafka.structs import TopicPartition
 
 from agents import register_all
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from schemas.codec import dumps
 from streams.app import create_app
 

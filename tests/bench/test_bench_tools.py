@@ -33,7 +33,7 @@ from bench.harness import (
 from bench.pipeline import Options, PipelineRun, Report
 from bench.profile import OTHER, Stacks, categorize, package, short
 from bench.timers import Rebuilds, crash_reason
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.checkouts import epoch, validate
 from recovery.simulate import simulate
 from schemas.records import CartCompleted, CartUpdated

@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cartbands.policyfile import DEFAULT_POLICY
+from config.policyfile import DEFAULT_POLICY
 
 
 def cartbands(*args: str) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from cartbands.policyfile import DEFAULT_POLICY
+from config.policyfile import DEFAULT_POLICY
 
 
 def cartbands(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:

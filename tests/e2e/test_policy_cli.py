@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from cartbands.policyfile import DEFAULT_POLICY
+from config.policyfile import DEFAULT_POLICY
 from tests.e2e.test_cli import cartbands
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from cartbands.policyfile import DEFAULT_POLICY
+from config.policyfile import DEFAULT_POLICY
 from recovery.storemodel import StoreModel
 from tests.e2e.test_cli import cartbands
 

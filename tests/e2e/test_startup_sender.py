@@ -10,10 +10,10 @@ import time
 import uuid
 from pathlib import Path
 
+from bus.kafka import ensure_topics
+from bus.topics import TopicNames
 from cartbands.broker import EmbeddedBroker, free_port
-from cartbands.kafka import ensure_topics
 from cartbands.processes import spawn, stop, tail
-from streams.topics import TopicNames
 from tests.pipeline.test_startup_worker import (
     delete_topics,
     layout,

@@ -17,15 +17,15 @@ from typing import Any, NamedTuple
 import aiohttp
 
 from agents.wire import records_of
-from cartbands.kafka import drain, reader
-from cartbands.policyfile import load_policy
+from bus.kafka import drain, reader
+from bus.topics import TopicNames
+from config.policyfile import load_policy
 from gateway.app import Gateway
 from gateway.bigcommerce_api import BigCommerceApi
 from gateway.cli import bound_port, serve
 from gateway.config import build_config
 from gateway.output import Output
 from recovery.ids import checkout_key
-from streams.topics import TopicNames
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHOP_DOMAIN = "acme-coffee.myshopify.com"

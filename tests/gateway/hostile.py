@@ -21,7 +21,8 @@ from typing import Any
 
 import orjson
 
-from cartbands.policyfile import load_policy
+from bus.topics import TopicNames
+from config.policyfile import load_policy
 from gateway.app import Gateway
 from gateway.bigcommerce_api import BigCommerceApi
 from gateway.cli import bound_port, serve
@@ -29,7 +30,6 @@ from gateway.config import StoreIngest, build_config
 from gateway.emit import Emit
 from gateway.output import Output
 from schemas.codec import dumps
-from streams.topics import TopicNames
 from tests.gateway.helpers import ENV, write_policy
 
 

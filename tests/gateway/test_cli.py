@@ -13,12 +13,12 @@ from urllib.parse import urlencode
 
 import pytest
 
+from bus.topics import TopicNames
 from cartbands.broker import free_port
 from cartbands.processes import running, tail
 from gateway.cli import gateway_command
 from gateway.output import Output
 from gateway.signatures import twilio_signature
-from streams.topics import TopicNames
 from tests.gateway.helpers import (
     ENV,
     STORE_NUMBER,

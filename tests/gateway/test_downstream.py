@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from cartbands.replay import send_ticks
+from config.policyfile import DEFAULT_POLICY, load_policy
 from gateway import shopify
 from recovery.checkouts import apply_event, apply_tick, epoch
 from recovery.simulate import simulate

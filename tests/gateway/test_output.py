@@ -13,12 +13,12 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bus.partitioning import murmur2
+from bus.topics import TopicNames
 from gateway.emit import Emit
 from gateway.output import Batcher, BrokerUnavailable, Output, pack
 from gateway.topicguard import TopicGuard
 from schemas.batches import records_of
-from streams.partitioning import murmur2
-from streams.topics import TopicNames
 
 NAMES = TopicNames("t-")
 TOPIC = NAMES.cart_events

@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 from aiohttp import web
 
-from cartbands.kafka import reader
-from cartbands.policyfile import load_policy
+from bus.kafka import reader
+from config.policyfile import load_policy
 from gateway.bigcommerce_api import BigCommerceApi
 from gateway.cli import bound_port
 from gateway.config import build_config

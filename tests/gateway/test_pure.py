@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from gateway import bigcommerce, generic, shopify, twilio, woocommerce
 from gateway.config import ConfigError, build_config, site_host
 from gateway.dlq import rejection, scrub_headers

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from cartbands.kafka import TopicMismatch, TopicsMissing
+from bus.kafka import TopicMismatch, TopicsMissing
+from bus.topics import TopicNames
 from gateway.output import BrokerUnavailable, Output
 from gateway.topicguard import Rounds, TopicGuard
-from streams.topics import TopicNames
 
 
 class Checks:

@@ -12,10 +12,10 @@ import uuid
 import aiohttp
 import pytest
 
+from bus.kafka import ensure_topics
+from bus.topics import TopicNames
 from cartbands.broker import EmbeddedBroker, free_port
-from cartbands.kafka import ensure_topics
 from cartbands.processes import spawn, stop, tail
-from streams.topics import TopicNames
 from tests.gateway.helpers import (
     ENV,
     fixture_bytes,

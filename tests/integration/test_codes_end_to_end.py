@@ -18,9 +18,9 @@ import orjson
 import pytest
 import yaml
 
-from cartbands.kafka import ensure_topics, produce
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from bus.kafka import ensure_topics, produce
 from cartbands.replay import send_ticks
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.ids import checkout_key
 from senders.service import SenderConfig, SenderService
 from tests.gateway.helpers import Records, having, read_until

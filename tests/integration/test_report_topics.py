@@ -8,10 +8,10 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
+from bus.kafka import ensure_topics, produce, producer
+from bus.topics import TopicNames
 from cartbands.cli import cli
-from cartbands.kafka import ensure_topics, produce, producer
 from cartbands.report_cmd import InputError, read_topics
-from streams.topics import TopicNames
 
 
 def test_every_record_of_both_topics_is_read(broker):

@@ -6,7 +6,7 @@ import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from cartbands.kafka import drain, produce
+from bus.kafka import drain, produce
 from recovery.ids import checkout_key
 from tests.pipeline.helpers import read_touches, recent
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from cartbands.kafka import drain, producer
+from bus.kafka import drain, producer
 from senders.decide import DONE, SENDING
 from senders.dedup import MARKER_KEY, DedupLog
 from senders.service import ensure_compacted

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bus.kafka import drain, ensure_topics, produce
 from cartbands.broker import BrokerError, make_broker, wait_ready
-from cartbands.kafka import drain, ensure_topics, produce
 from cartbands.kafka_broker import KafkaBroker, cluster_id, kafka_classpath, server_properties
 from cartbands.processes import spawn, stop, tail
 

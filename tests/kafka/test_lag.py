@@ -18,8 +18,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
+from bus.kafka import ensure_topics, producer
 from cartbands.broker import free_port
-from cartbands.kafka import ensure_topics, producer
 from cartbands.replay import send_ticks
 from recovery.ids import checkout_key
 from schemas.codec import dumps

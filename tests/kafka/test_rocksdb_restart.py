@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from cartbands.kafka import produce
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from bus.kafka import produce
 from cartbands.processes import stop
 from cartbands.replay import send_ticks
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.checkouts import epoch
 from recovery.ids import checkout_key
 from recovery.simulate import simulate

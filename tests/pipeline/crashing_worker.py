@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 
-from cartbands.policyfile import load_policy
-from cartbands.settings import Settings
 from cartbands.worker import run_worker
+from config.policyfile import load_policy
+from config.settings import Settings
 from streams.app import Pipeline
 
 

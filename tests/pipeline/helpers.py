@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from cartbands.kafka import drain
+from bus.kafka import drain
 
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC).timestamp()  # 10:00 in New York
 

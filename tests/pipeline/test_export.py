@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bus.kafka import ensure_topics, producer
+from bus.topics import TopicNames
 from cartbands.cli import cli
 from cartbands.export import ExportError, export_lines, read_export
-from cartbands.kafka import ensure_topics, producer
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
 from cartbands.replay import replay
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.checkouts import epoch
 from recovery.ledger import outcomes, reconcile
 from recovery.simulate import simulate
 from streams.app import code_secret
-from streams.topics import TopicNames
 from tests.pipeline.helpers import T0, cart, order, without_holdout
 
 HOUR = 3600.0

@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from cartbands.kafka import layout_problems, mismatch_message
-from cartbands.logs import JsonFormatter, log_format
+from bus.kafka import layout_problems, mismatch_message
+from config.logs import JsonFormatter, log_format
 from recovery.model import Plan, PlannedTouch
 from telemetry.decisions import describe_plan
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from cartbands.kafka import produce
+from bus.kafka import produce
 from recovery.ids import checkout_key
 from tests.conftest import Workers
 from tests.pipeline.helpers import cart, read_touches, recent, without_holdout

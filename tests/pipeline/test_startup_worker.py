@@ -14,8 +14,8 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bus.kafka import ensure_topics, produce
 from cartbands.broker import EmbeddedBroker, free_port
-from cartbands.kafka import ensure_topics, produce
 from cartbands.processes import stop, tail
 from tests.conftest import ROOT, Workers
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cartbands.kafka import drain, produce, producer
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from bus.kafka import drain, produce, producer
 from cartbands.processes import stop
 from cartbands.replay import replay, send_ticks
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.checkouts import epoch
 from recovery.ids import checkout_key, shopper_key
 from recovery.simulate import simulate

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cartbands.kafka import drain, produce, producer
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from bus.kafka import drain, produce, producer
 from cartbands.replay import send_ticks
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery import checkouts as stage_a
 from recovery.ids import checkout_key, shopper_key
 from schemas.codec import dumps

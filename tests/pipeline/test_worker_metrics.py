@@ -8,8 +8,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bus.kafka import drain, produce, producer
 from cartbands.broker import free_port
-from cartbands.kafka import drain, produce, producer
 from recovery.ids import checkout_key
 from tests.pipeline.helpers import cart, read_touches, recent, without_holdout
 

@@ -21,10 +21,10 @@ from typing import Any
 import orjson
 
 from bench.events import Mix, generate
-from cartbands.kafka import producer, reader
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from bus.kafka import producer, reader
 from cartbands.processes import spawn, stop, tail
 from cartbands.replay import replay
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.checkouts import epoch
 from recovery.ids import checkout_key
 from recovery.simulate import DAY, Simulation, boundaries, drain_ticks, simulate

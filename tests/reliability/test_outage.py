@@ -21,10 +21,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bus.kafka import ensure_topics
+from bus.topics import TopicNames
 from cartbands.broker import EmbeddedBroker, free_port
-from cartbands.kafka import ensure_topics
 from cartbands.processes import running, tail
-from streams.topics import TopicNames
 from tests.gateway.helpers import ENV, GENERIC_TOKEN, having, read_until, write_policy
 from tests.reliability.tally import Tally, leaks
 

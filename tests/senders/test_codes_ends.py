@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
-from cartbands.policyfile import DEFAULT_POLICY, load_policy, parse_policy
+from config.policyfile import DEFAULT_POLICY, load_policy, parse_policy
 from recovery.ids import shopper_key
 from senders.adapters.base import ConfigError
 from senders.codes.ends import ended

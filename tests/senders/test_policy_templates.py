@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cartbands.explain import profile_for
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery.delivery_policy import SenderIdentity
 from recovery.model import Cart, ContactInfo, Item
 from recovery.plan import plan_recovery

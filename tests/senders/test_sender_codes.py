@@ -17,14 +17,14 @@ import yaml
 from fake_platforms import FakeShopify
 from sender_helpers import first_outcomes, having, read_until, touch_data
 
-from cartbands.kafka import ensure_topics, produce
-from cartbands.policyfile import DEFAULT_POLICY, load_policy, parse_policy
+from bus.kafka import ensure_topics, produce
+from bus.topics import TopicNames
+from config.policyfile import DEFAULT_POLICY, load_policy, parse_policy
 from recovery.checkouts import epoch
 from recovery.simulate import simulate
 from senders.adapters.base import ConfigError
 from senders.service import SenderConfig, SenderService
 from streams.app import code_secret
-from streams.topics import TopicNames
 from tests.pipeline.helpers import cart, without_holdout
 
 pytestmark = pytest.mark.broker

@@ -18,13 +18,13 @@ import yaml
 from aiokafka.structs import ConsumerRecord
 from sender_helpers import answered, first_outcomes, having, only_repeats, read_until, touch_data
 
-from cartbands.kafka import ensure_topics, produce, producer
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from bus.kafka import ensure_topics, produce, producer
+from bus.topics import TopicNames
 from cartbands.processes import spawn, stop, tail
+from config.policyfile import DEFAULT_POLICY, load_policy
 from senders.dedup import DedupLog
 from senders.registry import Routes
 from senders.service import ChannelSender, SenderConfig, ensure_compacted
-from streams.topics import TopicNames
 
 pytestmark = pytest.mark.broker
 

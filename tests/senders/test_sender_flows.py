@@ -12,7 +12,7 @@ import yaml
 from fake_flows import FakeBrevoEvents, FakeKlaviyo
 from pydantic import ValidationError
 
-from cartbands.policyfile import DEFAULT_POLICY
+from config.policyfile import DEFAULT_POLICY
 from recovery.delivery_policy import BrevoEventsAdapter as BrevoEventsConfig
 from recovery.delivery_policy import DeliveryPolicy, RetryPolicy, SenderIdentity
 from recovery.delivery_policy import KlaviyoEventsAdapter as KlaviyoConfig
@@ -374,8 +374,8 @@ async def test_a_touch_ends_as_one_klaviyo_event_through_the_sender(broker, tmp_
     from sender_helpers import answered, having, only_repeats, read_until, touch_data
     from test_sender_service import start_service
 
-    from cartbands.kafka import produce
-    from streams.topics import TopicNames
+    from bus.kafka import produce
+    from bus.topics import TopicNames
 
     data = yaml.safe_load(DEFAULT_POLICY.read_text())
     data["defaults"]["delivery"] = {

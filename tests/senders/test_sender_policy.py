@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.policyset import PolicyError, parse_policy
 from senders.templates import TemplateSource
 

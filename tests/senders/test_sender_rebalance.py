@@ -13,9 +13,9 @@ import orjson
 import pytest
 from sender_helpers import Records, answered, read_until, touch_data
 
-from cartbands.kafka import ensure_topics, produce
+from bus.kafka import ensure_topics, produce
+from bus.topics import TopicNames
 from cartbands.processes import spawn, stop, tail
-from streams.topics import TopicNames
 
 pytestmark = pytest.mark.broker
 

@@ -20,11 +20,11 @@ from sender_helpers import (
     touch_data,
 )
 
-from cartbands.kafka import ensure_topics, produce, producer
-from cartbands.policyfile import load_policy
+from bus.kafka import ensure_topics, produce, producer
+from bus.topics import TopicNames
+from config.policyfile import load_policy
 from recovery.policyset import PolicySet
 from senders.service import SenderConfig, SenderService
-from streams.topics import TopicNames
 
 pytestmark = pytest.mark.broker
 _numbers = itertools.count(1)

@@ -14,12 +14,12 @@ import pytest
 import yaml
 from sender_helpers import DUE, having, read_until, touch_data
 
-from cartbands.kafka import ensure_topics, produce
-from cartbands.policyfile import DEFAULT_POLICY
+from bus.kafka import ensure_topics, produce
+from bus.topics import TopicNames
+from config.policyfile import DEFAULT_POLICY
 from recovery.policyset import PolicySet, parse_policy
 from recovery.social_proof import day_of
 from senders.service import longest_window
-from streams.topics import TopicNames
 
 pytestmark = pytest.mark.broker
 

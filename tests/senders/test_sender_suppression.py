@@ -11,12 +11,12 @@ import orjson
 import pytest
 from sender_helpers import having, read_until, touch_data
 
-from cartbands.kafka import ensure_topics, produce
+from bus.kafka import ensure_topics, produce
+from bus.topics import TopicNames
 from recovery.ids import shopper_key
 from schemas.records import TouchCommand
 from senders.outcomes import Outcome
 from senders.suppression import SuppressionView
-from streams.topics import TopicNames
 
 
 def consent(channel: str, granted: bool, at: str, **who: str) -> dict:

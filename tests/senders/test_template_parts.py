@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cartbands.templatecheck import PARTS
+from config.templatecheck import PARTS
 from recovery.delivery_policy import SenderIdentity
 from schemas.records import TouchCommand
 from senders.compose import compose

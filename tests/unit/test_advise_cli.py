@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from cartbands.advise_input import read_history
 from cartbands.cli import cli
-from cartbands.policyfile import DEFAULT_POLICY
+from config.policyfile import DEFAULT_POLICY
 from recovery.advise import AdviceError
 from recovery.advise import advise as advise_core
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery.bands import band_index, band_range, classify
 from recovery.compiled import compile_policy
 from recovery.response import ResponseModel

@@ -8,7 +8,7 @@ import yaml
 from click.testing import CliRunner
 
 from cartbands.cli import cli
-from cartbands.policyfile import DEFAULT_POLICY
+from config.policyfile import DEFAULT_POLICY
 
 
 def check(path: Path | str) -> tuple[int, str]:

@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 
 from bench.events import generate
-from cartbands.policyfile import load_policy
 from cartbands.runtime import compiled_core
+from config.policyfile import load_policy
 from recovery.checkouts import epoch
 from recovery.simulate import Simulation, boundaries, drain_ticks, simulate
 from schemas import codec

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery.commands import touch_command
 from recovery.decide import PlanState, due_touches
 from recovery.model import Cart, ContactInfo, Item, Profile

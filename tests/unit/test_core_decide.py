@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery.codes import ALPHABET, AMBIGUOUS, discount_code
 from recovery.decide import (
     choose_plan,

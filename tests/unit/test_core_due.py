@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery.decide import PlanState, due_touches
 from recovery.model import Cart, ContactInfo, Item, Plan, PlannedTouch, Profile
 from recovery.plan import plan_recovery

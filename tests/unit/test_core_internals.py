@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery.bands import classify
 from recovery.compiled import compile_policy
 from recovery.fastinit import fast_constructor

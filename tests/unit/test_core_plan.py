@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery.holdout import holdout_bucket, in_holdout
 from recovery.ids import touch_id
 from recovery.model import Cart, ContactInfo, Item, Profile

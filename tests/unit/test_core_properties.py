@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery.decide import PlanState, decide_touch, due_touches
 from recovery.ids import phone_e164
 from recovery.model import Cart, ContactInfo, Item, PlannedTouch, Profile

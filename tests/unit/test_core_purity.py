@@ -103,7 +103,7 @@ def test_building_the_stream_app_does_not_import_the_agents():
     # agents import streams.app (the Pipeline); the worker registers them, so no cycle
     script = (
         "import sys\n"
-        "from cartbands.policyfile import load_policy\n"
+        "from config.policyfile import load_policy\n"
         "from streams.app import create_app\n"
         "create_app(broker='kafka://127.0.0.1:9', policies=load_policy())\n"
         "print('agents' in sys.modules)\n"

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.checkouts import epoch
 from recovery.ledger import LedgerError, by_band, by_channel, by_segment, outcomes, reconcile
 from recovery.policyset import PolicySet

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cartbands.policyfile import DEFAULT_POLICY, PolicyError, load_policy
+from config.policyfile import DEFAULT_POLICY, PolicyError, load_policy
 from recovery.policy import SEGMENTS
 from recovery.policyset import parse_policy
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cartbands.policyfile import DEFAULT_POLICY
+from config.policyfile import DEFAULT_POLICY
 from recovery.policy import StorePolicy
 from recovery.policyset import PolicyError, did_you_mean, locate, parse_policy
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery.ids import shopper_key
 from recovery.simulate import Simulation
 from streams.app import code_secret
@@ -61,7 +61,7 @@ def test_a_store_redaction_erases_the_store_and_nothing_else() -> None:
 
 
 def test_an_audience_removal_is_due_when_the_plan_ended(tmp_path) -> None:
-    from cartbands.policyfile import DEFAULT_POLICY
+    from config.policyfile import DEFAULT_POLICY
     from tests.pipeline.helpers import order, without_holdout
 
     sim = Simulation(load_policy(without_holdout(DEFAULT_POLICY, tmp_path / "p.yaml")), code_secret)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery.ids import checkout_key

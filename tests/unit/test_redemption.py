@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.checkouts import BadEvent, apply_event, validate
 from recovery.checkouts import epoch as to_epoch
 from recovery.redemption import BadDiscount, attribute, normal_code, order_discounts

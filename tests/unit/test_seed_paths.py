@@ -20,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cartbands.policyfile import DEFAULT_POLICY, PolicyError, load_policy
+from config.policyfile import DEFAULT_POLICY, PolicyError, load_policy
 from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery.checkouts import epoch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.checkouts import epoch
 from recovery.simulate import simulate
 from streams.app import code_secret

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery import checkouts as a
 from recovery.policy import SocialProof
 from recovery.social_proof import (

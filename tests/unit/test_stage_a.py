@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery import checkouts as a
 from schemas.codec import dumps
 from tests.pipeline.helpers import T0, cart, order

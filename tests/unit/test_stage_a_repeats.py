@@ -3,7 +3,7 @@ delivers the same body again under a new webhook id must not start a second plan
 
 from __future__ import annotations
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery import checkouts as a
 from tests.pipeline.helpers import T0, cart
 
@@ -54,7 +54,7 @@ def test_a_newer_change_reopens_as_before():
 
 
 def test_through_the_simulator_the_shopper_gets_one_plan(tmp_path) -> None:
-    from cartbands.policyfile import DEFAULT_POLICY
+    from config.policyfile import DEFAULT_POLICY
     from recovery.simulate import Simulation
     from streams.app import code_secret
     from tests.pipeline.helpers import without_holdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery.ids import checkout_key

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cartbands.policyfile import load_policy
+from config.policyfile import load_policy
 from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery import stored_cart as sc

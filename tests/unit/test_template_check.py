@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cartbands.policyfile import DEFAULT_POLICY, PolicyError, check_policy
-from cartbands.templatecheck import available, template_problems
+from config.policyfile import DEFAULT_POLICY, PolicyError, check_policy
+from config.templatecheck import available, template_problems
 from senders.templates import TemplateSource
 
 

@@ -8,7 +8,7 @@ from functools import cache
 
 import pytest
 
-from cartbands.policyfile import DEFAULT_POLICY, load_policy
+from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.outcomes import CartOutcome
 from recovery.response import ResponseModel
 from recovery.storemodel import StoreModel, generate

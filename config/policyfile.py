@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from cartbands.templatecheck import template_problems
+from config.templatecheck import template_problems
 from recovery.policyset import PolicyError, PolicySet, Problem, parse_policy
 
 DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "default.yaml"
