@@ -30,11 +30,11 @@ CORE = "recovery"
 KEEP_PYTHON = {
     # the package itself: nothing hot, and it holds compiled_core(), which reports on the rest
     "__init__": "package marker and compiled_core()",
-    # frozen slots dataclasses that fastinit builds constructors for through their slot
+    # frozen slots dataclasses that fast_constructors builds constructors for through their slot
     # descriptors; compiled, they become native classes without those descriptors
-    "model": "slots dataclasses used by fastinit",
+    "model": "slots dataclasses used by fast_constructors",
     # writes constructor source and exec()s it at import time: nothing a compiler speeds up
-    "fastinit": "exec-generated constructors",
+    "fast_constructors": "exec-generated constructors",
     # pydantic models: pydantic reads the classes' annotations and validators at runtime
     "policy": "pydantic models",
     "delivery_policy": "pydantic models",

@@ -24,9 +24,9 @@ import faust
 from faust.streams import _current_event
 from faust.types import EventT
 
-from agents import metering
+from agents import decision_metrics
+from agents.messages import BadTick, Undecodable, records_in, text_of, tick, tick_time
 from agents.output import Output
-from agents.wire import BadTick, Undecodable, records_in, text_of, tick, tick_time
 from bus.partitioning import key_partition
 from recovery import checkouts as stage_a
 from recovery.checkouts import BadEvent
@@ -129,7 +129,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
     def emit(effects: list[stage_a.Effect]) -> None:
         """Queue the records for stage B, by the partition their shopper key hashes to (the
         producer's own partitioner, so keyed records from elsewhere land there too)."""
-        metering.cart_effects(effects)
+        decision_metrics.cart_effects(effects)
         for effect in effects:
             if effect.record is not None and effect.key is not None:
                 target = target_of(effect.key)
@@ -154,7 +154,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         outgoing.clear()
 
     async def reject(partition: int, record: Any, reason: str, *, malformed: bool = True) -> None:
-        metering.cart_event_refused(reason, malformed=malformed)
+        decision_metrics.cart_event_refused(reason, malformed=malformed)
         log.warning("cart event rejected on partition %d: %s", partition, reason)
         await output.send(
             pipeline.cart_events_dlq,
@@ -174,13 +174,13 @@ def register(pipeline: Pipeline, output: Output) -> None:
 
     async def on_records(partition: int, records: list[Any]) -> None:
         ensure_index(partition)
-        seen: metering.EventsRead = {}
+        seen: decision_metrics.EventsRead = {}
         try:
             await fold(partition, records, seen)
         finally:
-            metering.events_read(seen)
+            decision_metrics.events_read(seen)
 
-    async def fold(partition: int, records: list[Any], seen: metering.EventsRead) -> None:
+    async def fold(partition: int, records: list[Any], seen: decision_metrics.EventsRead) -> None:
         for record in records:
             kind = record.get("type") if isinstance(record, dict) else None
             if kind == "tick":
@@ -200,7 +200,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 if stage_a.erases_checkout(record, state_of(key)):
                     keep(partition, key, None)
                 continue
-            metering.event_read(record, seen)
+            decision_metrics.event_read(record, seen)
             try:
                 checked = stage_a.validate(record)
                 _, store, checkout, _ = checked
@@ -265,7 +265,9 @@ def register(pipeline: Pipeline, output: Output) -> None:
             keep(partition, key, new)
             emit(effects)
         reference = time.time() if pipeline.clock == "wall" else now
-        metering.timers_fired("carts", index.pending(), [due for due, _ in fired], reference)
+        decision_metrics.timers_fired(
+            "carts", index.pending(), [due for due, _ in fired], reference
+        )
         # queued after every record this partition emitted up to now, so they all reach
         # stage B before the tick does
         forwarded = tick(now, partition, pipeline.partitions)

@@ -14,9 +14,9 @@ from typing import Any
 
 import faust
 
-from agents import metering
+from agents import decision_metrics
+from agents.messages import BadTick, Undecodable, records_in, text_of, tick_time
 from agents.output import Output
-from agents.wire import BadTick, Undecodable, records_in, text_of, tick_time
 from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent
 from recovery.commands import audience_removal, touch_command
@@ -118,7 +118,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 await output.send(pipeline.touch_topics["ads"], command, key.encode())
         for record in (*out.plans, *out.recoveries):
             await output.send(pipeline.recoveries, record, key.encode())
-        metering.shopper_outputs(out, policy_of(key).band_names)
+        decision_metrics.shopper_outputs(out, policy_of(key).band_names)
         for record in out.to_every_checkout_partition:
             for target in range(pipeline.partitions):
                 await output.send(pipeline.cart_events, record, partition=target)
@@ -175,7 +175,9 @@ def register(pipeline: Pipeline, output: Output) -> None:
             except Exception:
                 log.exception("due touches of a shopper failed; skipping it until it changes")
         reference = time.time() if pipeline.clock == "wall" else now
-        metering.timers_fired("recovery", index.pending(), [due for due, _ in fired], reference)
+        decision_metrics.timers_fired(
+            "recovery", index.pending(), [due for due, _ in fired], reference
+        )
 
     async def erase_store(partition: int, record: dict[str, Any]) -> None:
         """A store's redaction: forget every shopper of that store on this partition."""

@@ -293,7 +293,7 @@ def main() -> None:
 
 async def _count_messages(bootstrap: str, topic: str) -> tuple[int, int]:
     """(events, messages) on ``topic``: how many events the gateway packed per message."""
-    from agents.wire import records_of
+    from agents.messages import records_of
     from bus.kafka import reader
 
     consumer = reader(bootstrap, [topic])

@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.wire import tick
+from agents.messages import tick
 from bus.kafka import producer
 from bus.partitioning import key_partition
 from cartbands.broker import _die_with_parent

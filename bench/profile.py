@@ -157,7 +157,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
       "Channel.as_future_message")),
     ("message decode: Faust codec -> orjson", ("Codec.loads", "Registry.loads_value")),
     ("stage A core: recovery/checkouts, valuation, money",
-     ("recovery/checkouts", "recovery/valuation", "recovery/money", "recovery/compiled",
+     ("recovery/checkouts", "recovery/valuation", "recovery/money", "recovery/policy_tables",
       "recovery/bands")),
     ("stage B core: recovery/shoppers, plan, decide, ...", ("recovery/",)),
     ("agents glue: agents/carts, shoppers, timers", ("agents/",)),

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from agents.wire import tick
+from agents.messages import tick
 from bus.kafka import producer
 from bus.partitioning import key_partition
 from recovery.checkouts import BadEvent, epoch

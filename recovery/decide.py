@@ -19,12 +19,12 @@ from typing import Literal
 
 from recovery.code_spec import code_kind
 from recovery.codes import discount_code
-from recovery.compiled import Compiled, compile_policy
 from recovery.durations import format_duration
-from recovery.fastinit import fast_constructor
+from recovery.fast_constructors import fast_constructor
 from recovery.ids import phone_e164
 from recovery.model import Cart, Decision, Plan, PlannedTouch, Profile
 from recovery.policy import StorePolicy
+from recovery.policy_tables import PolicyTables, compile_policy
 from recovery.quiet import NoAllowedMinute, next_allowed, window_for
 from recovery.regions import Locale, locate_cached
 
@@ -184,16 +184,16 @@ def _gap_until(
 
 
 def _cap_until(
-    sends: tuple[tuple[str, datetime], ...], compiled: Compiled, at: datetime
+    sends: tuple[tuple[str, datetime], ...], tables: PolicyTables, at: datetime
 ) -> datetime | None:
     """When the rolling cap frees a slot, if it is full at ``at``."""
-    since = at - compiled.cap_window
-    counted = compiled.counted
+    since = at - tables.cap_window
+    counted = tables.counted
     times = [sent for ch, sent in sends if ch in counted and since < sent <= at]
-    if len(times) < compiled.max_touches:
+    if len(times) < tables.max_touches:
         return None
     times.sort()
-    return times[len(times) - compiled.max_touches] + compiled.cap_window
+    return times[len(times) - tables.max_touches] + tables.cap_window
 
 
 def decide_touch(
@@ -217,19 +217,19 @@ def decide_touch(
         return Decision("skip", f"ended: {ended}")
     if now < touch.due_at:
         return Decision("defer", f"not_due: due at {touch.due_at.isoformat()}", at=touch.due_at)
-    compiled = compile_policy(policy)
-    deadline = touch.due_at + compiled.max_delay
+    tables = compile_policy(policy)
+    deadline = touch.due_at + tables.max_delay
     if now > deadline:
-        return Decision("skip", f"stale: more than {compiled.max_delay_text} past due")
+        return Decision("skip", f"stale: more than {tables.max_delay_text} past due")
     refusal, note = _permission(touch, profile, cart, policy)
     if refusal is not None:
         return Decision("skip", refusal)
     channel = touch.channel
-    gap = compiled.gaps.get(channel)
-    counted = channel in compiled.counted
+    gap = tables.gaps.get(channel)
+    counted = channel in tables.counted
     sends = profile.sends
     window = None
-    if channel in compiled.windowed:
+    if channel in tables.windowed:
         locale = locale_for(touch, cart, policy)
         window = window_for(policy, channel, locale.regions)
     at = now
@@ -242,10 +242,10 @@ def decide_touch(
                 at = gap_at
                 why.append(f"gap: one {channel} per {format_duration(gap)} until {at.isoformat()}")
         if sends and counted:
-            cap_at = _cap_until(sends, compiled, at)
+            cap_at = _cap_until(sends, tables, at)
             if cap_at is not None:
                 at = cap_at
-                why.append(f"cap: {compiled.cap_text} until {at.isoformat()}")
+                why.append(f"cap: {tables.cap_text} until {at.isoformat()}")
         if window is not None:
             try:
                 quiet_at = next_allowed(at, window, locale.zones)

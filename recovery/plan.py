@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from recovery.compiled import BandTable, compile_policy
-from recovery.fastinit import fast_constructor
+from recovery.fast_constructors import fast_constructor
 from recovery.holdout import in_holdout
 from recovery.ids import touch_ids
 from recovery.incentives import resolve
 from recovery.model import Cart, Plan, PlannedTouch, Profile
 from recovery.policy import StorePolicy
+from recovery.policy_tables import BandTable, compile_policy
 from recovery.segments import segment_of
 from recovery.valuation import CENT, CurrencyMismatch, Valuation, margin, valuate
 
@@ -68,8 +68,8 @@ def plan_recovery(
             version=version, touches=(), reasons=(str(exc),), rejected=str(exc),
             value=cart.total, currency=cart.currency, abandoned_at=cart.abandoned_at,
         )  # fmt: skip
-    compiled = compile_policy(policy)
-    table = compiled.band_for(valued.value)
+    tables = compile_policy(policy)
+    table = tables.band_for(valued.value)
     band = table.band
     segment, segment_reason = segment_of(profile, cart, policy, now)
     held, holdout_reason = in_holdout(

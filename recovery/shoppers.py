@@ -47,7 +47,7 @@ from recovery.ids import phone_e164
 from recovery.model import Cart, ContactInfo, Decision, Item, Plan, PlannedTouch, Profile
 from recovery.money import bounded_amount
 from recovery.plan import plan_recovery
-from recovery.plan_memo import PlanMemo
+from recovery.plan_cache import PlanCache
 from recovery.policy import StorePolicy
 from recovery.redemption import BadDiscount, attribute, order_discounts
 from recovery.stored_cart import pack, unpack
@@ -64,7 +64,7 @@ AUDIENCE_EXITS = frozenset({"converted", "unsubscribe", "redacted"})
 # platform's order history) folded into the profile when the cart is abandoned.
 PLAN_CART_DROP = frozenset({"store", "checkout", "occurred_at", "customer"})
 # A plan depends on its stored inputs only (and the last order, read by the segment).
-_plans = PlanMemo()
+_plans = PlanCache()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +199,7 @@ def derive_plan(state: State, shopper: str, policy: StorePolicy) -> tuple[Plan, 
         return plan, cart
 
     last_order = (state.get("pr") or {}).get("lo")
-    return _plans.get(PlanMemo.key(shopper, pl, last_order), policy, derive)
+    return _plans.get(PlanCache.key(shopper, pl, last_order), policy, derive)
 
 
 def _effective_due(pl: dict[str, Any], touch: PlannedTouch) -> float:
@@ -388,7 +388,7 @@ def apply_abandoned(
     new_plan = plan_recovery(
         profile_of(st, candidate["pp"]), new_cart, shopper, policy, _dt(at), version=cycle
     )
-    _plans.put(PlanMemo.key(shopper, candidate, pr.get("lo")), policy, (new_plan, new_cart))
+    _plans.put(PlanCache.key(shopper, candidate, pr.get("lo")), policy, (new_plan, new_cart))
     active = derive_plan(st, shopper, policy)
     if active is not None:
         chosen, why = choose_plan(active[0], new_plan, policy.caps.on_new_cart)

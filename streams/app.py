@@ -109,7 +109,7 @@ def create_app(
         app=app,
         policies=policies,
         names=names,
-        # the agents' sources: values stay bytes until the agent decodes them (agents/wire.py)
+        # the agents' sources: values stay bytes until the agent decodes them (agents/messages.py)
         cart_events=topic(names.cart_events, "raw"),
         shopper_events=topic(names.shopper_events, "raw"),
         cart_events_dlq=topic(names.cart_events_dlq),

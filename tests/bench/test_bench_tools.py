@@ -14,7 +14,7 @@ import orjson
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from agents.wire import records_of
+from agents.messages import records_of
 from bench.core_ceiling import CoreRun, replay
 from bench.events import Mix, generate, keyed, read_ndjson, summarize, write_ndjson
 from bench.harness import (

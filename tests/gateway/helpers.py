@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import aiohttp
 
-from agents.wire import records_of
+from agents.messages import records_of
 from bus.kafka import drain, reader
 from bus.topics import TopicNames
 from config.policyfile import load_policy

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from config.policyfile import load_policy
 from recovery.bands import band_index, band_range, classify
-from recovery.compiled import compile_policy
+from recovery.policy_tables import compile_policy
 from recovery.response import ResponseModel
 from recovery.whatif import value_band
 

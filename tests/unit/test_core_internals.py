@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from config.policyfile import load_policy
 from recovery.bands import classify
-from recovery.compiled import compile_policy
-from recovery.fastinit import fast_constructor
+from recovery.fast_constructors import fast_constructor
 from recovery.ids import touch_id, touch_ids
 from recovery.model import Decision, Plan, PlannedTouch
+from recovery.policy_tables import compile_policy
 
 POLICY = load_policy().defaults
 AT = datetime(2026, 1, 1, tzinfo=UTC)

@@ -47,7 +47,7 @@ def test_schema_rejects_float_money():
 
 
 def test_batch_runs_keep_order_and_size_and_read_back_as_the_records():
-    from agents.wire import records_of
+    from agents.messages import records_of
     from schemas.batches import batch_message, runs
     from schemas.codec import dumps
 
@@ -64,7 +64,7 @@ def test_batch_runs_keep_order_and_size_and_read_back_as_the_records():
 
 
 def test_packed_runs_leave_a_lone_record_as_it_is():
-    from agents.wire import records_of
+    from agents.messages import records_of
     from schemas.batches import packed
     from schemas.codec import dumps
 

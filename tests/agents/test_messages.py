@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.wire import BadTick, tick, tick_time
+from agents.messages import BadTick, tick, tick_time
 
 
 def test_the_ticks_we_send_are_taken() -> None:

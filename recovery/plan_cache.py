@@ -24,7 +24,7 @@ Derived = tuple[Plan, Cart]
 MAX_ENTRIES = 16_384
 
 
-class PlanMemo:
+class PlanCache:
     def __init__(self, size: int = MAX_ENTRIES) -> None:
         self._size = size
         self._entries: dict[tuple[Any, ...], tuple[StorePolicy, Derived]] = {}

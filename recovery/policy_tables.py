@@ -59,7 +59,7 @@ class BandTable:
 
 
 @dataclass(frozen=True, slots=True)
-class Compiled:
+class PolicyTables:
     policy: StorePolicy
     mins: tuple[Decimal, ...]
     bands: tuple[BandTable, ...]
@@ -77,10 +77,10 @@ class Compiled:
         return self.bands[band_index(self.mins, amount)]
 
 
-_cache: dict[int, Compiled] = {}
+_cache: dict[int, PolicyTables] = {}
 
 
-def compile_policy(policy: StorePolicy) -> Compiled:
+def compile_policy(policy: StorePolicy) -> PolicyTables:
     found = _cache.get(id(policy))
     if found is not None and found.policy is policy:
         return found
@@ -99,7 +99,7 @@ def compile_policy(policy: StorePolicy) -> Compiled:
     for rules in policy.regions.values():
         windowed.update(ch for ch, window in rules.windows.items() if window is not None)
     caps = policy.caps
-    compiled = Compiled(
+    built = PolicyTables(
         policy=policy,
         mins=tuple(b.min for b in policy.bands),
         bands=bands,
@@ -115,5 +115,5 @@ def compile_policy(policy: StorePolicy) -> Compiled:
     )
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
-    _cache[id(policy)] = compiled
-    return compiled
+    _cache[id(policy)] = built
+    return built

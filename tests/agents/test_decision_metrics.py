@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from prometheus_client import REGISTRY
 
-from agents import metering
+from agents import decision_metrics
 from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
@@ -41,7 +41,7 @@ def test_a_plan_an_emission_and_a_recovery_are_counted() -> None:
         "cartbands_carts_abandoned_total", store="meter", band="high", segment=plan.segment,
         group=group,
     )  # fmt: skip
-    metering.shopper_outputs(out, policy.band_names)
+    decision_metrics.shopper_outputs(out, policy.band_names)
     after = value(
         "cartbands_carts_abandoned_total", store="meter", band="high", segment=plan.segment,
         group=group,
@@ -50,7 +50,7 @@ def test_a_plan_an_emission_and_a_recovery_are_counted() -> None:
 
     emitted_before = value("cartbands_touches_emitted_total", channel="email", band="high")
     state, out = stage_b.apply_due(state, shopper, T0 + 3 * 3600, policy, b"secret")
-    metering.shopper_outputs(out, policy.band_names)
+    decision_metrics.shopper_outputs(out, policy.band_names)
     sent = [e for e in out.touches if e.touch.channel == "email"]
     emitted = value("cartbands_touches_emitted_total", channel="email", band="high")
     assert emitted - emitted_before == len(sent)
@@ -61,7 +61,7 @@ def test_a_plan_an_emission_and_a_recovery_are_counted() -> None:
         state, shopper, order("m-1", "310", T0 + 5 * 3600, store="meter", customer="ann"), 0, policy
     )
     assert out.recoveries
-    metering.shopper_outputs(out, policy.band_names)
+    decision_metrics.shopper_outputs(out, policy.band_names)
     revenue = value("cartbands_recovered_revenue_total", **money)
     assert revenue - revenue_before == 310.0
     record = out.recoveries[0]
@@ -81,14 +81,14 @@ def test_discount_spend_counts_what_the_codes_redeemed_not_what_was_issued() -> 
     labels = {"store": "meter-redeem", "currency": "USD", "band": "high"}
     before = value("cartbands_discount_spend_total", **labels)
     _, out = stage_b.apply_converted(state, "meter-redeem:sh", record, 0, policy)
-    metering.shopper_outputs(out, policy.band_names)
+    decision_metrics.shopper_outputs(out, policy.band_names)
     assert value("cartbands_discount_spend_total", **labels) - before == 24.0
 
 
 def test_duplicates_and_stale_updates_are_counted_as_rejections() -> None:
     before = value("cartbands_events_rejected_total", reason="duplicate")
     stale_before = value("cartbands_events_rejected_total", reason="stale")
-    metering.cart_effects([Effect("duplicate"), Effect("stale"), Effect("abandoned")])
+    decision_metrics.cart_effects([Effect("duplicate"), Effect("stale"), Effect("abandoned")])
     assert value("cartbands_events_rejected_total", reason="duplicate") - before == 1
     assert value("cartbands_events_rejected_total", reason="stale") - stale_before == 1
 
@@ -96,8 +96,8 @@ def test_duplicates_and_stale_updates_are_counted_as_rejections() -> None:
 def test_refused_events_are_dead_lettered_by_cause() -> None:
     before = value("cartbands_dlq_records_total", dlq="cart_events", reason="total")
     internal = value("cartbands_dlq_records_total", dlq="cart_events", reason="internal_error")
-    metering.cart_event_refused("total: not a decimal amount", malformed=True)
-    metering.cart_event_refused("internal error: KeyError: 'x'", malformed=False)
+    decision_metrics.cart_event_refused("total: not a decimal amount", malformed=True)
+    decision_metrics.cart_event_refused("internal error: KeyError: 'x'", malformed=False)
     assert value("cartbands_dlq_records_total", dlq="cart_events", reason="total") - before == 1
     after = value("cartbands_dlq_records_total", dlq="cart_events", reason="internal_error")
     assert after - internal == 1
@@ -110,7 +110,7 @@ def test_events_read_are_counted_per_message_by_platform_and_type() -> None:
     shopify = events("shopify", "cart_updated")
     generic = events("generic", "cart_completed")
     unknown = events("other", "other")
-    seen: metering.EventsRead = {}
+    seen: decision_metrics.EventsRead = {}
     records = [
         {"platform": "shopify", "type": "cart_updated"},
         {"platform": "shopify", "type": "cart_updated"},
@@ -119,9 +119,9 @@ def test_events_read_are_counted_per_message_by_platform_and_type() -> None:
         "not an object",
     ]
     for record in records:
-        metering.event_read(record, seen)
+        decision_metrics.event_read(record, seen)
     assert events("shopify", "cart_updated") == shopify  # nothing reaches Prometheus yet
-    metering.events_read(seen)
+    decision_metrics.events_read(seen)
     assert events("shopify", "cart_updated") - shopify == 2
     assert events("generic", "cart_completed") - generic == 1
     assert events("other", "other") - unknown == 2
@@ -137,6 +137,6 @@ def test_a_band_the_store_does_not_have_is_counted_as_other() -> None:
     record = {**order("c2", "80.00", T0 + 3600, store="meter-renamed"), "type": "cart_converted"}
     labels = {"store": "meter-renamed", "currency": "USD", "group": "treated"}
     _, out = stage_b.apply_converted(state, "meter-renamed:sh", record, 0, policy)
-    metering.shopper_outputs(out, policy.band_names)
+    decision_metrics.shopper_outputs(out, policy.band_names)
     assert value("cartbands_recovered_revenue_total", **labels, band="other") == 80.0
     assert value("cartbands_recovered_revenue_total", **labels, band="platinum") == 0.0
