@@ -6,9 +6,9 @@ single-event producers keep working unchanged.
 
 The agents' source topics hand them each message's bytes, and :func:`records_in` decodes them
 in the agent: a message is decoded just before its records are folded, so what it decodes to
-is freed as soon as they are, instead of waiting, decoded, in Faust's buffers (with batched
-messages, hundreds of thousands of objects the cyclic GC scanned over and over, ~15% of a
-worker's time). An undecodable message is the agent's to reject with a reason, not a log line.
+is freed as soon as they are, instead of waiting, decoded, in Faust's buffers, where with
+batched messages the cyclic GC would scan hundreds of thousands of objects over and over. An
+undecodable message is the agent's to reject with a reason, not a log line.
 """
 
 from __future__ import annotations

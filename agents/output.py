@@ -1,13 +1,13 @@
 """The agents' way out: records and table writes queued per partition, shipped as batches.
 
 Faust's ``Topic.send`` and a table's ``__setitem__`` cost a ``FutureMessage``, a trip through
-the producer buffer, schema lookups and callbacks for every record: with batched input that
-was ~40% of the worker's time (bench/README.md, profile), and ``AIOKafkaProducer.send`` still
-costs a coroutine, a future and a done-callback per record. Here a record is serialized once
-(the same bytes Faust writes: its JSON codec for table keys and values, raw topic keys, the
-orjson codec for topic values) and queued for its topic partition (a keyed record without a
-partition goes where the producer's partitioner would put it); :meth:`Output.ship` hands the
-queue to the producer as closed record batches (``send_batch``), one future per batch.
+the producer buffer, schema lookups and callbacks for every record, the largest share of a
+worker's time with batched input, and ``AIOKafkaProducer.send`` still costs a coroutine, a
+future and a done-callback per record. Here a record is serialized once (the same bytes Faust
+writes: its JSON codec for table keys and values, raw topic keys, the orjson codec for topic
+values) and queued for its topic partition (a keyed record without a partition goes where the
+producer's partitioner would put it); :meth:`Output.ship` hands the queue to the producer as
+closed record batches (``send_batch``), one future per batch.
 
 At-least-once is kept: an agent ships before its input messages are acknowledged, and Faust
 flushes this same producer before it commits offsets (``Consumer.commit`` ->

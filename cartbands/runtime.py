@@ -9,8 +9,7 @@ import pkgutil
 from importlib.machinery import EXTENSION_SUFFIXES
 
 # A worker's heap is mostly long-lived table rows (and a replay's mostly state): collecting the
-# youngest generation every 700 allocations made the cyclic GC ~13% of a batched worker run and
-# ~35% of the core replay (bench/README.md).
+# youngest generation every 700 allocations (the default) rescans them far too often.
 GC_THRESHOLDS = (50_000, 20, 100)
 
 

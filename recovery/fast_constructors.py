@@ -1,13 +1,11 @@
 """Fast positional constructors for the core's frozen slots dataclasses (hot path only).
 
-A frozen dataclass's generated ``__init__`` sets each field through ``object.__setattr__``;
-on Python 3.11 that costs about 0.25 us per field, which made building the touches the
-largest part of planning. :func:`fast_constructor` returns a function taking every field
-positionally, in declaration order, that stores them through the slot descriptors directly
-(about 3x faster). The result is an ordinary, equal, frozen instance. Defaults and default
-factories apply as in the dataclass; ``__post_init__`` is not supported. A test checks the
-result equals the dataclass's own constructor.
-"""
+A frozen dataclass's generated ``__init__`` sets each field through ``object.__setattr__``, a
+slow path on Python 3.11, and planning builds many touches. :func:`fast_constructor` returns a
+function taking every field positionally, in declaration order, that stores them through the
+slot descriptors directly. The result is an ordinary, equal, frozen instance. Defaults and
+default factories apply as in the dataclass; ``__post_init__`` is not supported. A test checks
+the result equals the dataclass's own constructor."""
 
 from __future__ import annotations
 

@@ -84,8 +84,8 @@ def create_app(
         broker_rebalance_timeout=10.0,
         broker_commit_interval=1.0,
         producer_linger=0.01,
-        # Per partition: batched messages are ~70 KB, and at Faust's 1 MiB a worker with a
-        # backlog waited on fetches (0.6-0.7 of a core busy; 4 MiB: 0.97, bench/README.md).
+        # Per partition: batched messages are tens of KB each, and at Faust's 1 MiB a worker
+        # with a backlog waits on fetches instead of keeping its core busy.
         consumer_max_fetch_size=4 * 1024 * 1024,
         producer_max_batch_size=256 * 1024,
         producer_acks=-1,
