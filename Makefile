@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest test-compiled test-kafka test-reliability bench clean
+.PHONY: run test lint typecheck pytest test-fast test-compiled test-kafka test-reliability bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ typecheck: $(VENV)/.installed-dev
 # Everything but the reliability suite, which has its own target (minutes of injected faults).
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -q --durations=20 --ignore=tests/reliability
+
+# The tests that need no broker (unit tests of the core, the agents' and services' own logic,
+# the CLI's offline commands): a quick loop while working; `make test` runs everything.
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/pytest -q -m "not broker" --ignore=tests/reliability
 
 # The core compiled with mypyc as the production image builds it (setup.py), in a throwaway
 # wheel, against tests/unit. Skipped, loudly, where there is no C compiler or Python.h, unless

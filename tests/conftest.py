@@ -73,11 +73,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On Apache Kafka, run only the tests that use the session broker, and tests/kafka."""
+    """Mark ``broker`` every test that uses the session broker (``make test-fast`` runs the
+    others); on Apache Kafka, run only those, and tests/kafka."""
+    kafka_tests = ROOT / "tests" / "kafka"
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "broker" in fixtures or "workers" in fixtures or item.path.is_relative_to(kafka_tests):
+            item.add_marker(pytest.mark.broker)
     if TEST_BROKER == "tansu":
         return
     keep, drop = [], []
-    kafka_tests = ROOT / "tests" / "kafka"
     for item in items:
         wanted = "broker" in getattr(item, "fixturenames", ()) or item.path.is_relative_to(
             kafka_tests

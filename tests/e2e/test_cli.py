@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from config.policyfile import DEFAULT_POLICY
@@ -21,6 +22,7 @@ def cartbands(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.mark.broker  # cartbands run starts its own
 def test_run_prints_summary_naming_every_band():
     result = cartbands("run", "--sample", "small")
     assert result.returncode == 0, result.stderr + result.stdout
@@ -126,6 +128,7 @@ def _counts(out: str, heading: str) -> dict[str, tuple[int, int]]:
     return counts
 
 
+@pytest.mark.broker  # cartbands run starts its own
 def test_run_demo_month_reconciles_with_outbox_and_topics():
     result = cartbands("run")
     assert result.returncode == 0, result.stderr + result.stdout

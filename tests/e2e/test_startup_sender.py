@@ -10,6 +10,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from bus.kafka import ensure_topics
 from bus.topics import TopicNames
 from cartbands.broker import EmbeddedBroker, free_port
@@ -72,6 +74,7 @@ def test_sender_stops_when_its_topics_are_gone(broker, tmp_path: Path) -> None:
     assert "stopping the sender" in log.read_text(errors="replace"), tail(log)
 
 
+@pytest.mark.broker  # starts its own, late
 def test_sender_waits_for_the_broker_without_a_traceback(tmp_path: Path) -> None:
     port = free_port()
     names = TopicNames("snw-")
