@@ -17,6 +17,7 @@ import faust
 from agents import decision_metrics
 from agents.messages import BadTick, Undecodable, records_in, text_of, tick_time
 from agents.output import Output
+from recovery import shopper_holds as holding
 from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent
 from recovery.commands import audience_removal, touch_command
@@ -81,7 +82,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
             return
         entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
         for key, state in output.items(table):
-            if not state or (due := stage_b.due_of(state)) is None:
+            if not state or (due := holding.due_of(state)) is None:
                 continue
             if index.built(owner := state.get("pt", -1)):
                 continue
@@ -130,14 +131,14 @@ def register(pipeline: Pipeline, output: Output) -> None:
         if state is None:
             return
         await output.put(table, partition, key, state)
-        index.schedule(partition, stage_b.due_of(state), state.get("seq", 0), key)
+        index.schedule(partition, holding.due_of(state), state.get("seq", 0), key)
 
     async def on_record(partition: int, key: str, record: dict[str, Any]) -> None:
         state = output.get(table, key)
-        if stage_b.holds(record, watermarks.current(partition)):
-            await write(partition, key, stage_b.hold(state, record, partition))
+        if holding.holds(record, watermarks.current(partition)):
+            await write(partition, key, holding.hold(state, record, partition))
             return
-        new, out = stage_b.apply_now(state, key, record, partition, policy_of(key))
+        new, out = holding.apply_now(state, key, record, partition, policy_of(key))
         await write(partition, key, new)
         await perform(partition, key, out)
 
@@ -147,7 +148,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         outs: list[stage_b.Outputs] = []
         current: dict[str, Any] | None = state
         if state.get("qd") is not None and state["qd"] <= now:
-            current, released = stage_b.release(state, key, now, partition, policy)
+            current, released = holding.release(state, key, now, partition, policy)
             outs.extend(released)
         if current is not None and current.get("nd") is not None and current["nd"] <= now:
             current, out = stage_b.apply_due(

@@ -9,7 +9,7 @@ cycle), in the order of the carts' abandonment.
 The rules, the same for the treated and the holdout group:
 
 - a cart's window runs from its abandonment to the plan record's ``window_end`` (the band's
-  last scheduled touch plus the attribution window, see ``recovery.shoppers.window_end``);
+  last scheduled touch plus the attribution window, see ``recovery.plan_records.window_end``);
 - a cart passed over for the shopper's plan that stayed in force (its record names that plan
   in ``passed_over``) is ``passed_over``: orders and touches count in the kept plan;
 - the cart's first attributed order (by time, then order id) at or before ``as_of`` decides:

@@ -19,7 +19,7 @@ State is a compact dict stored in the ``shoppers`` table as-is::
         dropped: a record at or before it is too old to tell from a repeat, and is ignored
     rd  redacted at (epoch s): everything personal from before it is gone, and a record of
         what was given before it is ignored (kept once activity starts anew)
-    q   records held until the partition's watermark passes them (see :func:`hold`), in
+    q   records held until the partition's watermark passes them (recovery.shopper_holds), in
         order; qd the time of the first
 
 The plan itself is not stored: it is re-derived by :func:`recovery.plan.plan_recovery` from the
@@ -35,7 +35,6 @@ from decimal import Decimal
 from typing import Any
 
 from recovery.checkouts import (
-    TICK_PHASE,
     BadEvent,
     check_amounts,
     checkout_redaction,
@@ -48,10 +47,10 @@ from recovery.model import Cart, ContactInfo, Decision, Item, Plan, PlannedTouch
 from recovery.money import bounded_amount
 from recovery.plan import plan_recovery
 from recovery.plan_cache import PlanCache
+from recovery.plan_records import plan_record, recovered_margin
 from recovery.policy import StorePolicy
 from recovery.redemption import BadDiscount, attribute, order_discounts
 from recovery.stored_cart import pack, unpack
-from recovery.valuation import CENT
 
 State = dict[str, Any]
 HISTORY_WINDOW = 90 * 86400  # abandonments kept for the hesitant segment
@@ -331,7 +330,7 @@ def _cycle(record: dict[str, Any]) -> int:
     return value
 
 
-def _abandonment(record: dict[str, Any]) -> tuple[float, str, int, dict[str, Any]]:
+def abandonment_of(record: dict[str, Any]) -> tuple[float, str, int, dict[str, Any]]:
     """The fields of a ``cart_abandoned`` stage B relies on: ``(abandoned_at, checkout,
     cycle, cart)``; BadEvent names the one it cannot take (a record may come from elsewhere
     than stage A: a replay, another producer)."""
@@ -347,7 +346,7 @@ def apply_abandoned(
     state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
 ) -> tuple[State, Outputs]:
     out = Outputs()
-    at, checkout, cycle, cart_snapshot = _abandonment(record)
+    at, checkout, cycle, cart_snapshot = abandonment_of(record)
     if state and _known_abandonment(state, checkout, cycle, at):
         # stage A sends again after a crash: a plan is its cart and abandonment, and one
         # taken in (active, ended or passed over) is never planned again (invariant 8)
@@ -406,54 +405,6 @@ def apply_abandoned(
     if new_plan.rejected:
         out.count("rejected", new_plan.rejected.split(":", 1)[0])
     return _bump(st, shopper, policy), out
-
-
-def window_end(plan: Plan, policy: StorePolicy) -> float:
-    """Until when an order counts as recovered by ``plan``, in the ledger: the band's last
-    scheduled touch plus the attribution window, from the abandonment. The same for both
-    groups (a holdout plan has no touches, yet its window is the one its touches would have
-    had), so the two recovery rates compare like with like."""
-    assert plan.abandoned_at is not None  # every plan stage B makes has its abandonment
-    span = 0.0
-    if plan.band and plan.rejected is None:
-        sequence = policy.band_named(plan.band).sequence
-        span = max((t.offset.total_seconds() for t in sequence), default=0.0)
-    return plan.abandoned_at.timestamp() + span + policy.attribution_window.total_seconds()
-
-
-def plan_record(plan: Plan, policy: StorePolicy, kept: Plan | None = None) -> dict[str, Any]:
-    """The ``plan`` record of an abandoned cart: what the ledger accounts every abandoned cart
-    by, whether or not it is ever ordered (see recovery.ledger). ``kept``: the shopper's plan
-    that stays in force instead (one sequence per shopper): ``plan`` was passed over, none of
-    its touches go out, and the record names the plan that covers the shopper."""
-    assert plan.abandoned_at is not None
-    record: dict[str, Any] = {
-        "type": "plan",
-        "store": plan.store,
-        "shopper": plan.shopper,
-        "checkout": plan.cart,
-        "cycle": plan.version,
-        "band": plan.band,
-        "segment": plan.segment,
-        "group": "holdout" if plan.holdout else "treated",
-        "rejected": plan.rejected,
-        "value": str(plan.value),
-        "currency": plan.currency,
-        "abandoned_at": iso(plan.abandoned_at.timestamp()),
-        "window_end": iso(window_end(plan, policy)),
-        "touches": [
-            {"touch_id": t.touch_id, "step": t.step, "channel": t.channel}
-            for t in (plan.touches if kept is None else ())
-        ],
-    }
-    if kept is not None:
-        record["passed_over"] = {"checkout": kept.cart, "cycle": kept.version}
-    return record
-
-
-def recovered_margin(revenue: Decimal, discount: Decimal, policy: StorePolicy) -> Decimal:
-    """Net margin of a recovered order: the store's gross margin on it, less the discount."""
-    return (revenue * policy.margin.gross_margin - discount).quantize(CENT)
 
 
 def _order_discounts(record: dict[str, Any]) -> list[dict[str, str]]:
@@ -690,10 +641,9 @@ CART_LEFT = {
     "cart_emptied": "emptied: cart emptied",
 }
 RECORD_TYPES = frozenset({*TRANSITIONS, *CART_LEFT})
-HELD = ("q", "qd")
 
 
-def _known(record: dict[str, Any]) -> str:
+def known_type(record: dict[str, Any]) -> str:
     kind = record.get("type")
     if not isinstance(kind, str) or kind not in RECORD_TYPES:
         raise BadEvent(f"type: unknown shopper event type {kind!r}")
@@ -704,7 +654,7 @@ def apply_record(
     state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
 ) -> tuple[State | None, Outputs]:
     """One ``shopper-events`` record (not a tick) through its transition."""
-    kind = _known(record)
+    kind = known_type(record)
     if kind in CART_LEFT:
         return apply_cart_left(state, shopper, record, partition, policy, CART_LEFT[kind])
     return TRANSITIONS[kind](state, shopper, record, partition, policy)
@@ -719,103 +669,3 @@ def order_key(record: dict[str, Any]) -> tuple[float, int] | None:
     if isinstance(at, bool) or not isinstance(at, int | float) or phase not in (0, 1):
         return None
     return float(at), int(phase)
-
-
-def _held_order(record: dict[str, Any]) -> tuple[float, int, str, str]:
-    at, phase = order_key(record) or (float("-inf"), TICK_PHASE)
-    return at, phase, str(record.get("checkout")), str(record.get("type"))
-
-
-def holds(record: dict[str, Any], watermark: float | None) -> bool:
-    """Whether stage B must hold ``record`` until its partition's watermark passes it.
-
-    A shopper's records come from every stage-A partition, each at its own pace; the watermark
-    (the slowest one's tick) says up to when all of them have arrived. A record beyond it is
-    held, so that it lands after the records and the due touches that precede it in stage A's
-    time, as the pure core's replay orders them. A record without ``sk`` (from elsewhere than
-    stage A) or at or before the watermark is applied at once."""
-    key = order_key(record)
-    return key is not None and (watermark is None or key > (watermark, TICK_PHASE))
-
-
-def _held(queue: list[dict[str, Any]]) -> State:
-    """The row's fields for ``queue`` (in order): nothing when it is empty."""
-    return {"q": queue, "qd": _held_order(queue[0])[0]} if queue else {}
-
-
-def _holds_only(state: State) -> bool:
-    """A row made only to hold records: no shopper yet."""
-    return set(state) <= {"pt", "seq", *HELD}
-
-
-def hold(state: State | None, record: dict[str, Any], partition: int) -> State:
-    """``state`` with ``record`` held (a shopper seen for the first time gets a row for it);
-    a record it could not apply is refused now, never held."""
-    if _known(record) == "cart_abandoned":
-        _abandonment(record)
-    st: State = dict(state) if state else {"pt": partition, "seq": 0}
-    st.update(_held(sorted([*st.get("q", ()), record], key=_held_order)))
-    st["seq"] = st.get("seq", 0) + 1
-    return st
-
-
-def due_of(state: State) -> float | None:
-    """When the shopper next needs the clock: a touch falls due or a held record is reached."""
-    times = [t for t in (state.get("nd"), state.get("qd")) if t is not None]
-    return min(times) if times else None
-
-
-def apply_now(
-    state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
-) -> tuple[State | None, Outputs]:
-    """Apply ``record`` to the shopper, keeping the records held in its row as they are."""
-    held = {name: state[name] for name in HELD if state and name in state}
-    base = (
-        None
-        if not state or _holds_only(state)
-        else {k: v for k, v in state.items() if k not in HELD}
-    )
-    new, out = apply_record(base, shopper, record, partition, policy)
-    if held and new and new.get("rd") is not None:
-        # erased: what was held from before the redaction goes with the rest (invariant 6)
-        held = _held([r for r in held["q"] if given_at(r) > new["rd"]])
-    if not held:
-        return new, out
-    kept: State = dict(new) if new else {"pt": partition}
-    kept.update(held)
-    kept["seq"] = max(kept.get("seq", 0), (state or {}).get("seq", 0)) + 1
-    return kept, out
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, BadEvent):
-        return str(exc)
-    return f"internal error: {type(exc).__name__}: {exc}"[:300]
-
-
-def release(
-    state: State, shopper: str, watermark: float, partition: int, policy: StorePolicy
-) -> tuple[State | None, list[Outputs]]:
-    """Apply the held records the watermark has passed, in order; the rest stay held."""
-    queue = state.get("q") or []
-    ready = [r for r in queue if _held_order(r)[:2] <= (watermark, TICK_PHASE)]
-    if not ready:
-        return state, []
-    current: State | None = {k: v for k, v in state.items() if k not in HELD}
-    outs = []
-    for record in ready:
-        try:
-            current, out = apply_now(current, shopper, record, partition, policy)
-        except Exception as exc:  # one record must never stop the shopper's others
-            out = Outputs()
-            out.rejected.append((record, _reason(exc)))
-        outs.append(out)
-    rest = queue[len(ready) :]
-    if current is not None and _holds_only(current):
-        current = None  # the row only held records, and none of them made a shopper
-    if current is None and not rest:
-        return None, outs
-    final: State = dict(current) if current else {"pt": partition}
-    final.update(_held(rest))
-    final["seq"] = max(final.get("seq", 0), state.get("seq", 0) + 1)
-    return final, outs

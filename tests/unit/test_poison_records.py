@@ -10,6 +10,7 @@ import pytest
 
 from config.policyfile import load_policy
 from recovery import checkouts as stage_a
+from recovery import shopper_holds as holding
 from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent
 from recovery.ids import shopper_key
@@ -61,7 +62,7 @@ def test_stage_b_refuses_an_abandoned_cart_with_a_poison_line_item(field, value)
 def test_stage_b_refuses_a_poison_order_history() -> None:
     event = {**cart("x-4", "10", store=STORE), "customer": {"orders_count": "²"}}
     with pytest.raises(BadEvent, match=r"^cart\.customer\.orders_count: "):
-        stage_b.hold(None, poison_abandonment("s:x", "x-4", "10") | {"cart": event}, 0)
+        holding.hold(None, poison_abandonment("s:x", "x-4", "10") | {"cart": event}, 0)
 
 
 @pytest.mark.parametrize("value", [1e300, "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
@@ -106,7 +107,7 @@ def test_stage_b_refuses_a_poison_abandonment_from_elsewhere_and_goes_on() -> No
     with pytest.raises(BadEvent, match=r"^cart\.total: "):
         stage_b.apply_record(None, shopper, bad, 0, policy)
     with pytest.raises(BadEvent, match=r"^cart\.total: "):
-        stage_b.hold(None, bad, 0)  # never held, to block the records after it
+        holding.hold(None, bad, 0)  # never held, to block the records after it
     sim = Simulation(load_policy(), code_secret)
     sim.shopper_event(shopper, bad)
     sim.event(cart("x-b2", "310.00", T0 + 60, store=STORE, customer="bo"))
@@ -116,7 +117,7 @@ def test_stage_b_refuses_a_poison_abandonment_from_elsewhere_and_goes_on() -> No
 
 
 @pytest.mark.skipif(
-    not str(stage_b.__file__).endswith(".py"),
+    not str(holding.__file__).endswith(".py"),
     reason="a compiled core calls its own functions: a patched module global never reaches them",
 )
 def test_a_held_record_that_fails_is_rejected_and_the_others_are_applied(monkeypatch) -> None:
@@ -131,10 +132,10 @@ def test_a_held_record_that_fails_is_rejected_and_the_others_are_applied(monkeyp
             raise ArithmeticError("a bug")
         return applied(state, key, record, partition, policy)
 
-    monkeypatch.setattr(stage_b, "apply_record", failing)
+    monkeypatch.setattr(holding, "apply_record", failing)
     first, good = (valid_abandonment(shopper, checkout) for checkout in ("x-c1", "x-c2"))
-    held = stage_b.hold(stage_b.hold(None, first, 0), {**good, "sk": [T0 + HOUR, 1]}, 0)
-    state, outs = stage_b.release(held, shopper, T0 + 2 * HOUR, 0, policy)
+    held = holding.hold(holding.hold(None, first, 0), {**good, "sk": [T0 + HOUR, 1]}, 0)
+    state, outs = holding.release(held, shopper, T0 + 2 * HOUR, 0, policy)
     assert [(r["checkout"], why) for o in outs for r, why in o.rejected] == [
         ("x-c1", "internal error: ArithmeticError: a bug")
     ]

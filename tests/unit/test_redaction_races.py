@@ -9,6 +9,7 @@ import pytest
 
 from config.policyfile import load_policy
 from recovery import checkouts as stage_a
+from recovery import shopper_holds as holding
 from recovery import shoppers as stage_b
 from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
@@ -70,8 +71,8 @@ def test_a_cart_updated_after_the_redaction_starts_anew(policy):
 
 def test_a_held_abandonment_of_a_cart_given_before_goes_with_the_redaction(policy):
     shopper, gone = abandoned(cart("rr-4", "310", store=STORE, customer="cy"), T0 + HOUR, policy)
-    held = stage_b.hold(None, gone, 0)
-    new, _ = stage_b.apply_now(held, shopper, redaction(shopper, T0 + HOUR / 2), 0, policy)
+    held = holding.hold(None, gone, 0)
+    new, _ = holding.apply_now(held, shopper, redaction(shopper, T0 + HOUR / 2), 0, policy)
     assert new is not None and "q" not in new
     assert "cy@example.com" not in orjson.dumps(new).decode()
 

@@ -7,6 +7,7 @@ import pytest
 
 from config.policyfile import load_policy
 from recovery import checkouts as stage_a
+from recovery import shopper_holds as holding
 from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
@@ -49,11 +50,11 @@ def test_stage_a_stamps_its_time_ticks_before_events_of_the_same_time(policy):
 
 def test_a_record_is_held_until_the_watermark_passes_it(policy):
     bought = converted(order("o-3", "80", T0 + 2 * HOUR, store="ord", customer="bo"), policy)
-    assert stage_b.holds(bought, None)  # no watermark yet
-    assert stage_b.holds(bought, T0 + HOUR)
-    assert stage_b.holds(bought, T0 + 2 * HOUR)  # an event of the tick's time comes after it
-    assert not stage_b.holds(bought, T0 + 2 * HOUR + 1)
-    assert not stage_b.holds({"type": "consent_changed", "channel": "sms"}, None)
+    assert holding.holds(bought, None)  # no watermark yet
+    assert holding.holds(bought, T0 + HOUR)
+    assert holding.holds(bought, T0 + 2 * HOUR)  # an event of the tick's time comes after it
+    assert not holding.holds(bought, T0 + 2 * HOUR + 1)
+    assert not holding.holds({"type": "consent_changed", "channel": "sms"}, None)
 
 
 def test_held_records_are_released_in_order_and_later_ones_stay(policy):
@@ -62,18 +63,18 @@ def test_held_records_are_released_in_order_and_later_ones_stay(policy):
     early = converted(order("o-6", "60", T0 + 30 * 60, store="ord", customer="cy"), policy)
     state = None
     for record in (late, gone, early):  # as three stage-A partitions might deliver them
-        state = stage_b.hold(state, record, 2)
+        state = holding.hold(state, record, 2)
     assert state is not None and [r["checkout"] for r in state["q"]] == ["o-6", "o-4", "o-5"]
-    assert stage_b.due_of(state) == T0 + 30 * 60
+    assert holding.due_of(state) == T0 + 30 * 60
 
-    released, outs = stage_b.release(state, shopper, T0 + HOUR, 2, policy)
+    released, outs = holding.release(state, shopper, T0 + HOUR, 2, policy)
     assert released is not None and len(outs) == 2
     assert [r["checkout"] for r in released["q"]] == ["o-5"]
     assert released["pr"]["oc"] == 1  # the earlier order counted before the abandonment
     assert released["pl"]["ck"] == "o-4"  # ... which then got a plan
-    assert released["seq"] > state["seq"] and stage_b.due_of(released) == released["nd"]
+    assert released["seq"] > state["seq"] and holding.due_of(released) == released["nd"]
 
-    ended, outs = stage_b.release(released, shopper, T0 + 3 * HOUR + 1, 2, policy)
+    ended, outs = holding.release(released, shopper, T0 + 3 * HOUR + 1, 2, policy)
     assert ended is not None and "q" not in ended and "qd" not in ended
     assert ended["pl"] is None and ended["pr"]["oc"] == 2  # the later order ended the plan
 
@@ -83,8 +84,8 @@ def test_same_result_as_applying_in_order(policy):
     bought = converted(order("o-8", "90", T0 + 2 * HOUR, store="ord", customer="di"), policy)
     direct, _ = stage_b.apply_record(None, shopper, gone, 1, policy)
     direct, _ = stage_b.apply_record(direct, shopper, bought, 1, policy)
-    held = stage_b.hold(stage_b.hold(None, bought, 1), gone, 1)
-    released, _ = stage_b.release(held, shopper, T0 + 3 * HOUR, 1, policy)
+    held = holding.hold(holding.hold(None, bought, 1), gone, 1)
+    released, _ = holding.release(held, shopper, T0 + 3 * HOUR, 1, policy)
     assert released is not None and direct is not None
     assert {k: v for k, v in released.items() if k != "seq"} == {
         k: v for k, v in direct.items() if k != "seq"
@@ -94,23 +95,23 @@ def test_same_result_as_applying_in_order(policy):
 def test_a_row_that_only_held_records_goes_when_they_make_no_shopper(policy):
     left = {"type": "cart_reopened", "store": "ord", "shopper": "ord:x", "checkout": "o-9",
             "occurred_at": "2026-11-02T16:00:00Z", "sk": [T0 + HOUR, 1]}  # fmt: skip
-    held = stage_b.hold(None, left, 0)
+    held = holding.hold(None, left, 0)
     assert set(held) == {"pt", "seq", "q", "qd"}
-    assert stage_b.release(held, "ord:x", T0 + 2 * HOUR, 0, policy) == (None, [stage_b.Outputs()])
+    assert holding.release(held, "ord:x", T0 + 2 * HOUR, 0, policy) == (None, [stage_b.Outputs()])
 
 
 def test_a_record_applied_at_once_keeps_the_held_ones(policy):
     shopper, gone = abandoned(cart("o-10", "120", store="ord", customer="ed"), T0 + HOUR, policy)
     later = converted(order("o-11", "80", T0 + 5 * HOUR, store="ord", customer="ed"), policy)
-    state = stage_b.hold(None, later, 0)
-    new, _ = stage_b.apply_now(state, shopper, gone, 0, policy)
+    state = holding.hold(None, later, 0)
+    new, _ = holding.apply_now(state, shopper, gone, 0, policy)
     assert new is not None and new["q"] == [later] and new["pl"]["ck"] == "o-10"
     assert new["seq"] > state["seq"]
 
 
 def test_an_unknown_record_is_refused_rather_than_held(policy):
     with pytest.raises(BadEvent):
-        stage_b.hold(None, {"type": "cart_exploded", "sk": [T0, 1]}, 0)
+        holding.hold(None, {"type": "cart_exploded", "sk": [T0, 1]}, 0)
     with pytest.raises(BadEvent):
         stage_b.apply_record(None, "s:x", {"type": "cart_exploded"}, 0, policy)
 
@@ -118,9 +119,9 @@ def test_an_unknown_record_is_refused_rather_than_held(policy):
 def test_a_redaction_takes_the_records_held_from_before_it(policy):
     shopper, gone = abandoned(cart("o-12", "120", store="ord", customer="fi"), T0 + HOUR, policy)
     later = converted(order("o-13", "80", T0 + 5 * HOUR, store="ord", customer="fi"), policy)
-    state = stage_b.hold(stage_b.hold(None, gone, 0), later, 0)
+    state = holding.hold(holding.hold(None, gone, 0), later, 0)
     erase = {"type": "shopper_redacted", "store": "ord", "shopper": shopper,
              "occurred_at": stage_a.iso(T0 + 2 * HOUR)}  # fmt: skip
-    new, _ = stage_b.apply_now(state, shopper, erase, 0, policy)
+    new, _ = holding.apply_now(state, shopper, erase, 0, policy)
     assert new is not None and new["rd"] == T0 + 2 * HOUR
     assert new["q"] == [later] and new["qd"] == T0 + 5 * HOUR  # the cart held before is gone
