@@ -37,7 +37,7 @@ test-fast: $(VENV)/.installed-dev
 	$(BIN)/pytest -q -m "not broker" --ignore=tests/reliability
 
 # The core compiled with mypyc as the production image builds it (setup.py), in a throwaway
-# wheel, against tests/unit. Skipped, loudly, where there is no C compiler or Python.h, unless
+# wheel, against tests/recovery. Skipped, loudly, where there is no C compiler or Python.h, unless
 # CARTBANDS_COMPILED_TESTS=required (.ci/run sets it).
 test-compiled: $(VENV)/.installed-dev
 	.ci/test-compiled $(abspath $(BIN))/python

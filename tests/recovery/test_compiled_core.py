@@ -161,7 +161,7 @@ def in_python(function: str) -> Any:
     code = (
         "import json, sys\n"
         "from cartbands.runtime import compiled_core\n"
-        "from tests.unit import test_compiled_core as module\n"
+        "from tests.recovery import test_compiled_core as module\n"
         f"result = module.{function}()\n"
         "json.dump({'compiled': compiled_core(), 'result': result}, sys.stdout)\n"
     )

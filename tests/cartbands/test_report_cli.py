@@ -16,7 +16,7 @@ from cartbands.broker import free_port
 from cartbands.cli import cli
 from cartbands.report_html import render_html
 from recovery.report import build_report
-from tests.unit.report_rows import band_rows, cart
+from tests.recovery.report_rows import band_rows, cart
 
 SVG_NAMESPACES = ("http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink")
 

@@ -11,7 +11,7 @@ import pytest
 
 from recovery.report import ReportError, build_report, build_reports, money
 from recovery.stats import newcombe_difference
-from tests.unit.report_rows import band_rows, cart
+from tests.recovery.report_rows import band_rows, cart
 
 
 def test_the_numbers_reconcile_with_the_outcomes():
