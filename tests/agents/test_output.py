@@ -12,12 +12,10 @@ from aiokafka.errors import KafkaTimeoutError
 from aiokafka.structs import TopicPartition
 
 import agents.output as output_module
-from agents import register_all
 from agents.output import Output
 from bus.partitioning import key_partition
-from config.policyfile import load_policy
 from schemas.codec import dumps
-from streams.app import create_app
+from tests.agents.apps import offline_pipeline
 
 STATE: dict[str, Any] = {
     "pt": 3,
@@ -29,10 +27,7 @@ STATE: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def pipeline():  # type: ignore[no-untyped-def]
-    # Building the app connects to nothing: the broker address is only read at start.
-    return register_all(
-        create_app(broker="kafka://127.0.0.1:9", policies=load_policy(), app_id="bytes-test")
-    )
+    return offline_pipeline("bytes-test")
 
 
 @pytest.mark.parametrize("name", ["checkouts", "shoppers"])
@@ -57,15 +52,7 @@ class Acks:
     """An Output over a RocksDB-backed app, and its changelog batches acknowledged by hand."""
 
     def __init__(self, tmp_path: Any) -> None:
-        app = register_all(
-            create_app(
-                broker="kafka://127.0.0.1:9",
-                policies=load_policy(),
-                app_id="offsets-test",
-                store="rocksdb://",
-                state_dir=tmp_path,
-            )
-        ).app
+        app = offline_pipeline("offsets-test", tmp_path).app
         self.table = app.tables["checkouts"]
         self.topic = self.table.changelog_topic.get_topic_name()
         self.output = Output(app)

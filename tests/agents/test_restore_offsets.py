@@ -14,24 +14,14 @@ from typing import Any
 
 from aiokafka.structs import TopicPartition
 
-from agents import register_all
-from config.policyfile import load_policy
 from schemas.codec import dumps
-from streams.app import create_app
+from tests.agents.apps import offline_pipeline
 
 
 def restored(tmp_path: Path, highwater: int | None) -> tuple[Any, TopicPartition]:
     """A RocksDB-backed table after the restore of a batch of 4 records (offsets 13 to 16) of
     its changelog partition 2, the recovery having read ``highwater`` for it."""
-    app = register_all(
-        create_app(
-            broker="kafka://127.0.0.1:9",
-            policies=load_policy(),
-            app_id="restore-test",
-            store="rocksdb://",
-            state_dir=tmp_path,
-        )
-    ).app
+    app = offline_pipeline("restore-test", tmp_path).app
     table = app.tables["shoppers"]
     tp = TopicPartition(table.changelog_topic.get_topic_name(), 2)
     if highwater is not None:
