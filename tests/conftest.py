@@ -30,7 +30,10 @@ _app_ids = itertools.count(1)
 # with the core compiled by mypyc, never the sources of this checkout.
 EXPECT_COMPILED_CORE = os.environ.get("CARTBANDS_EXPECT_COMPILED_CORE") == "1"
 TEST_BROKER = os.environ.get("CARTBANDS_TEST_BROKER") or "tansu"
-OWN_PACKAGES = ("recovery", "cartbands", "agents", "streams", "gateway", "senders", "telemetry")
+OWN_PACKAGES = (
+    "recovery", "cartbands", "agents", "streams", "gateway", "senders", "telemetry", "bus",
+    "config", "schemas",
+)  # fmt: skip
 
 
 def _check_compiled_core(when: str) -> None:
