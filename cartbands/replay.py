@@ -98,8 +98,7 @@ async def replay(
     started = time.monotonic()
     step = tick_step.total_seconds()
     messages = ticks = 0
-    # delivering elsewhere, every tick is awaited before the next events: no linger on them
-    async with producer(bootstrap, **({} if deliver is None else {"linger_ms": 0})) as out:
+    async with producer(bootstrap) as out:
         partitions = sorted(await out.partitions_for(topic))
         futures: list[Any] = []
 

@@ -449,9 +449,7 @@ class SenderService:
         ]
         await ensure_compacted(config.bootstrap, names.sender_dedup, config.partitions)
         await ensure_topics(config.bootstrap, topics, config.partitions)
-        # each touch waits for its de-dup and result records in turn: a linger would be paid
-        # on every one of them (records still batch while a request is in flight)
-        out = producer(config.bootstrap, linger_ms=0)
+        out = producer(config.bootstrap)
         await out.start()
         dedup = DedupLog(config.bootstrap, names.sender_dedup, out)
         ledger = CodeLedger(dedup)
