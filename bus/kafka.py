@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from aiokafka.protocol.metadata import MetadataRequest
+from aiokafka.structs import ConsumerRecord
 
 from schemas.codec import dumps, loads
 
@@ -78,6 +79,40 @@ async def partitions_to_read(
         for number in range(layout[name])
     ]
     return found, [name for name in wanted if layout.get(name, 0) == 0]
+
+
+async def read_to_end(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition], timeout: float
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every message of ``partitions`` (see :func:`partitions_to_read`), from each one's start
+    up to its end when the read began: a snapshot, which ends while producers keep writing.
+    ``consumer``: started, outside any group. :class:`TimeoutError` after ``timeout`` s."""
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    ends = await consumer.end_offsets(partitions)
+    pending = {tp for tp in partitions if ends[tp] > 0}
+    read: list[ConsumerRecord[bytes, bytes]] = []
+    deadline = time.monotonic() + timeout
+    next_offset = {tp: 0 for tp in pending}
+    fixed: set[TopicPartition] = set()
+    while pending:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"read for over {timeout:.0f}s")
+        batch = await consumer.getmany(*pending, timeout_ms=500)
+        for tp, messages in batch.items():
+            if tp not in fixed:
+                # the high-water mark of the first fetch ends the snapshot: some brokers'
+                # ListOffsets answer the last batch's base offset + 1 (tansu, quirk 4)
+                ends[tp] = max(ends[tp], consumer.highwater(tp) or 0)
+                fixed.add(tp)
+            for message in messages:
+                if message.offset >= ends[tp]:
+                    break
+                next_offset[tp] = message.offset + 1
+                read.append(message)
+            if next_offset[tp] >= ends[tp]:
+                pending.discard(tp)
+    return read
 
 
 def layout_problems(

@@ -15,16 +15,15 @@ pipeline keeps writing. A topic that does not exist yet (no sender ever ran: no
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import click
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
-from bus.kafka import partitions_to_read
+from bus.kafka import partitions_to_read, read_to_end
 from bus.topics import TopicNames
 from config.settings import Settings
 
@@ -50,39 +49,21 @@ async def read_topics(
         partitions, missing = await partitions_to_read(consumer._client, full)
         if len(missing) == len(full):
             raise ExportError(f"no topic {', '.join(missing)} on {bootstrap}")
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        pending = {tp for tp in partitions if ends[tp] > 0}
-        found: list[tuple[str, dict[str, Any]]] = []
-        bad = 0
-        deadline = time.monotonic() + timeout
-        next_offset = {tp: 0 for tp in pending}
-        fixed: set[TopicPartition] = set()
-        while pending:
-            if time.monotonic() > deadline:
-                raise ExportError(f"timed out after {timeout:.0f}s reading {sorted(full)}")
-            batch = await consumer.getmany(*pending, timeout_ms=500)
-            for tp, messages in batch.items():
-                if tp not in fixed:
-                    # the high-water mark of the first fetch ends the snapshot: some brokers'
-                    # ListOffsets answer the last batch's base offset + 1 (tansu)
-                    ends[tp] = max(ends[tp], consumer.highwater(tp) or 0)
-                    fixed.add(tp)
-                for message in messages:
-                    if message.offset >= ends[tp]:
-                        break
-                    next_offset[tp] = message.offset + 1
-                    record = _decoded(message.value)
-                    if record is None:
-                        bad += 1
-                    else:
-                        found.append((full[tp.topic], record))
-                if next_offset[tp] >= ends[tp]:
-                    pending.discard(tp)
-        return found, bad, missing
+        try:
+            messages = await read_to_end(consumer, partitions, timeout)
+        except TimeoutError:
+            raise ExportError(f"timed out after {timeout:.0f}s reading {sorted(full)}") from None
     finally:
         await consumer.stop()
+    found: list[tuple[str, dict[str, Any]]] = []
+    bad = 0
+    for message in messages:
+        record = _decoded(message.value)
+        if record is None:
+            bad += 1
+        else:
+            found.append((full[message.topic], record))
+    return found, bad, missing
 
 
 def _decoded(value: bytes | None) -> dict[str, Any] | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,13 +90,13 @@ def unwrapped(line: dict[str, Any]) -> dict[str, Any]:
 async def read_topics(
     bootstrap: str, topics: Sequence[str], *, timeout: float, skip_malformed: bool
 ) -> list[dict[str, Any]]:
-    """Every record of ``topics``, from each partition's start
-    until the reader has caught up with its end. A broker that does not answer or a missing topic is
-    an :class:`InputError`."""
+    """Every record of ``topics``, from each partition's start to its end when the read began
+    (:func:`bus.kafka.read_to_end`). A broker that does not answer or a missing topic is an
+    :class:`InputError`."""
     from aiokafka import AIOKafkaConsumer
     from aiokafka.errors import KafkaError
 
-    from bus.kafka import partitions_to_read
+    from bus.kafka import partitions_to_read, read_to_end
     from schemas.codec import loads
 
     consumer = AIOKafkaConsumer(
@@ -122,38 +121,23 @@ async def read_topics(
                     f"topics missing at {bootstrap}: {', '.join(missing)} "
                     "(check --topic-prefix; the stream creates them when it starts)"
                 )
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
+            try:
+                messages = await read_to_end(consumer, partitions, timeout)
+            except TimeoutError:
+                raise InputError(f"reading {', '.join(topics)} took over {timeout:.0f}s") from None
             records: list[dict[str, Any]] = []
             problems: list[str] = []
-            deadline = time.monotonic() + timeout
-
-            async def behind() -> bool:
-                # The fetch high-water mark, not only ListOffsets: tansu answers ListOffsets
-                # with the last batch's base offset + 1 (shared/BROKER.md, quirk 4).
-                for tp in partitions:
-                    mark = consumer.highwater(tp)
-                    if mark is None or await consumer.position(tp) < max(mark, ends[tp]):
-                        return True
-                return False
-
-            while await behind():
-                if time.monotonic() > deadline:
-                    raise InputError(f"reading {', '.join(topics)} took over {timeout:.0f}s")
-                batch = await consumer.getmany(timeout_ms=200)
-                for tp, messages in batch.items():
-                    for message in messages:
-                        where = f"{tp.topic}[{tp.partition}]@{message.offset}"
-                        try:
-                            value = loads(message.value) if message.value else None
-                        except ValueError:
-                            problems.append(f"{where}: not JSON")
-                            continue
-                        if not isinstance(value, dict):
-                            problems.append(f"{where}: not a JSON object")
-                            continue
-                        records.append(value)
+            for message in messages:
+                where = f"{message.topic}[{message.partition}]@{message.offset}"
+                try:
+                    value = loads(message.value) if message.value else None
+                except ValueError:
+                    problems.append(f"{where}: not JSON")
+                    continue
+                if not isinstance(value, dict):
+                    problems.append(f"{where}: not a JSON object")
+                    continue
+                records.append(value)
             _malformed(problems, skip_malformed)
             return records
         except KafkaError as exc:
