@@ -25,11 +25,12 @@ from faust.streams import _current_event
 from faust.types import EventT
 
 from agents import decision_metrics
-from agents.messages import BadTick, Undecodable, records_in, text_of, tick, tick_time
+from agents.messages import Undecodable, records_in, text_of
 from agents.output import Output
 from bus.partitioning import key_partition
 from recovery import checkouts as stage_a
 from recovery.checkouts import BadEvent
+from recovery.clock import BadTick, PartitionClocks, tick, tick_time
 from recovery.ids import checkout_key
 from recovery.timer_index import TimerIndex
 from schemas.batches import packed
@@ -53,7 +54,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
     app = pipeline.app
     table = app.Table("checkouts", default=None, partitions=pipeline.partitions)
     index = TimerIndex()
-    clocks: dict[int, float] = {}
+    clocks = PartitionClocks()
 
     # the window's latest state per checkout key (None: delete), with the key's partition:
     # read before the table, written to it when the window is handed over
@@ -94,10 +95,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         index.forget_all()
-        # a partition given back resumes from its committed offset, possibly before ticks
-        # read here already: a clock kept from then would fire timers ahead of the records
-        # it has yet to read again (an order among them), as stage B's watermarks would
-        clocks.clear()
+        clocks.forget_all()
 
     async def erase(partition: int, record: dict[str, Any]) -> None:
         """A store's or a shopper's redaction: forget their checkouts on this partition."""
@@ -254,8 +252,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         await output.ship()
 
     def on_tick(partition: int, now: float) -> None:
-        now = max(now, clocks.get(partition, now))
-        clocks[partition] = now
+        now = clocks.advance(partition, now)
         fired = index.pop_due(partition, now, current_seq)
         for _due, key in fired:
             state = state_of(key)

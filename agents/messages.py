@@ -24,15 +24,6 @@ class Undecodable(ValueError):
     """A message that is not JSON; the text says so, after ``json:``."""
 
 
-class BadTick(ValueError):
-    """A tick record whose fields cannot be a clock; the text names the field."""
-
-
-# the times a tick may carry: what a datetime can hold (recovery.checkouts.epoch's range)
-TICK_MIN = 0.0
-TICK_MAX = 253402300799.0
-
-
 def records_in(payload: Any) -> list[Any]:
     """The records of a message read from a source topic: its bytes, decoded here."""
     if isinstance(payload, bytes | bytearray | memoryview):
@@ -48,24 +39,3 @@ def text_of(payload: Any) -> Any:
     if isinstance(payload, bytes | bytearray | memoryview):
         return bytes(payload).decode("utf-8", "replace")
     return payload
-
-
-def tick(now: float, source: int | None = None, of: int | None = None) -> dict[str, Any]:
-    record: dict[str, Any] = {"type": "tick", "now": now}
-    if source is not None:
-        record["src"] = source
-        record["of"] = of
-    return record
-
-
-def tick_time(record: dict[str, Any]) -> float:
-    """The time of a tick record, its fields checked: ``now`` epoch seconds, and ``src`` /
-    ``of`` (which stage-A partition forwarded it, of how many) whole numbers if present."""
-    now = record.get("now")
-    if isinstance(now, bool) or not isinstance(now, int | float) or not TICK_MIN <= now <= TICK_MAX:
-        raise BadTick("now: expected epoch seconds")
-    for name in ("src", "of"):
-        value = record.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise BadTick(f"{name}: expected a partition number")
-    return float(now)

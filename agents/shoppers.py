@@ -15,11 +15,12 @@ from typing import Any
 import faust
 
 from agents import decision_metrics
-from agents.messages import BadTick, Undecodable, records_in, text_of, tick_time
+from agents.messages import Undecodable, records_in, text_of
 from agents.output import Output
 from recovery import shopper_holds as holding
 from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent
+from recovery.clock import BadTick, Watermarks, tick_time
 from recovery.commands import audience_removal, touch_command
 from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
@@ -28,36 +29,6 @@ from streams.app import Pipeline
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
-
-
-class Watermarks:
-    """Per stage-B partition: the latest tick of each stage-A partition; time is their min."""
-
-    def __init__(self) -> None:
-        self._ticks: dict[int, dict[int, float]] = {}
-        self._marks: dict[int, float] = {}
-
-    def advance(self, partition: int, record: dict[str, Any]) -> float | None:
-        ticks = self._ticks.setdefault(partition, {})
-        source = int(record.get("src", 0))
-        now = float(record.get("now", 0.0))
-        ticks[source] = max(now, ticks.get(source, now))
-        if len(ticks) < int(record.get("of", 1)):
-            return None
-        self._marks[partition] = min(ticks.values())
-        return self._marks[partition]
-
-    def current(self, partition: int) -> float | None:
-        """The partition's watermark: None until every stage-A partition has ticked."""
-        return self._marks.get(partition)
-
-    def forget_all(self) -> None:
-        """Start again from the ticks read from now on. A worker given back a partition
-        resumes from its committed offset, possibly before ticks it had read: a watermark
-        kept from then would let touches fall due ahead of records it has yet to re-read (an
-        order among them)."""
-        self._ticks.clear()
-        self._marks.clear()
 
 
 def register(pipeline: Pipeline, output: Output) -> None:

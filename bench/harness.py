@@ -29,11 +29,11 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.messages import tick
 from bus.kafka import producer
 from bus.partitioning import key_partition
 from cartbands.broker import _die_with_parent
 from recovery.checkouts import epoch
+from recovery.clock import tick
 from recovery.ids import checkout_key
 from recovery.simulate import boundaries
 from schemas.codec import dumps

@@ -19,10 +19,10 @@ from typing import Any
 
 import orjson
 
-from agents.messages import tick
 from bus.kafka import producer
 from bus.partitioning import key_partition
 from recovery.checkouts import BadEvent, epoch
+from recovery.clock import tick
 from recovery.ids import checkout_key
 from recovery.simulate import boundaries, drain_ticks
 from schemas.codec import dumps
