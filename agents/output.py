@@ -15,9 +15,14 @@ flushes this same producer before it commits offsets (``Consumer.commit`` ->
 acknowledged. A table write queues the changelog record for the table's changelog partition,
 as ``Table.__setitem__`` does; every write of the two tables goes through here and a
 partition's records leave in the order they were queued, so each key's changelog stays in
-write order. The write reaches the local store (RocksDB keeps it across a kill -9) only once
-every record and changelog record of its ship is acknowledged, ships in order: after a crash
-the local state is never ahead of what was emitted, and the input is read again from there.
+write order. A ship hands its changelog batches over only once the broker has acknowledged its
+records: batches of different partitions are acknowledged independently (a batch retried after
+a retriable error lands after later ones), and a changelog ahead of the records would, after a
+crash, restore a state whose records were never delivered, with the input's event ids already
+in it, so reading the input again would not make them again. The write reaches the local
+store (RocksDB keeps it across a kill -9) only once every record and changelog record of its
+ship is acknowledged, ships in order: after a crash the local state is never ahead of what was
+emitted, and the input is read again from there.
 Until then the agents read the new state here (:meth:`Output.get`, :meth:`Output.items`).
 A delivery that failed stops the output (the next ship raises): the writes behind it never
 reach the store, and the worker is restarted rather than going on with state it never stored.
@@ -76,6 +81,7 @@ class _Shipment:
     sealed: bool = False  # every batch of the ship handed over (and counted in ``pending``)
     failed: BaseException | None = None
     offsets: dict[TopicPartition, int] = field(default_factory=dict)  # changelog: newest acked
+    records: list[asyncio.Future[Any]] = field(default_factory=list)  # its non-changelog batches
 
     @property
     def settled(self) -> bool:
@@ -171,7 +177,7 @@ class Output:
         order (a record too large for a batch goes alone, through ``send``); the records
         before the table writes, so a crash part way through leaves records sent again
         rather than states whose records were never sent. Returns once the producer has
-        them, not once the broker acknowledged them."""
+        them, once the broker has acknowledged its records if it carries table writes."""
         # One ship at a time (the agents and the wall clock's timer share this output): two
         # interleaved would race for a partition's queue in the producer and could reorder
         # it. A caller also waits for a ship under way, which may be carrying its records.
@@ -199,10 +205,14 @@ class Output:
 
     async def _hand_over(self, queued: dict[tuple[str, int], Queued], shipment: _Shipment) -> None:
         producer = self._producer()
+        waited = False
         for tp, records in queued.items():
             name, partition = tp
             start = 0
             try:
+                if not waited and name in self._changelogs:
+                    waited = True  # the changelogs come after every record (see ship)
+                    await self._records_acknowledged(shipment)
                 while start < len(records):
                     start += await self._send_from(
                         producer, name, partition, records, start, shipment
@@ -210,6 +220,16 @@ class Output:
             except BaseException:
                 self._requeue(queued, tp, start)
                 raise
+
+    async def _records_acknowledged(self, shipment: _Shipment) -> None:
+        """Wait for the broker to acknowledge the records ``shipment`` handed over; raise if
+        any was not delivered (its changelog batches are then never handed over)."""
+        if shipment.records:
+            await asyncio.wait(shipment.records)
+        for sent in shipment.records:
+            error = asyncio.CancelledError() if sent.cancelled() else sent.exception()
+            if error is not None:
+                raise OutputFailed(f"produced records were not delivered: {error}") from error
 
     async def _send_from(
         self,
@@ -242,6 +262,8 @@ class Output:
                 "(topics deleted, or re-created with fewer partitions)"
             ) from exc
         changelog = name in self._changelogs
+        if not changelog:
+            shipment.records.append(sent)
         shipment.pending += 1
         sent.add_done_callback(self._on_delivered(shipment, name, partition, changelog))
         return count

@@ -144,6 +144,12 @@ class RecordingProducer:
     async def partitions_for(self, topic: str) -> set[int]:
         return set(range(8))
 
+    def ack_all(self, offset: int = 0) -> None:
+        """Acknowledge every batch not answered yet."""
+        for future in self.futures:
+            if not future.done():
+                future.set_result(SimpleNamespace(offset=offset))
+
     def _answer(self) -> asyncio.Future[Any]:
         future = asyncio.get_running_loop().create_future()
         self.futures.append(future)
@@ -162,6 +168,12 @@ class RecordingProducer:
         return self._answer()
 
 
+async def settle() -> None:
+    """Let the tasks waiting on the event loop run until they wait on something else."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
 def test_ship_hands_each_partition_its_records_in_order_as_batches() -> None:
     async def scenario() -> None:
         output = Output(SimpleNamespace())  # type: ignore[arg-type]
@@ -176,7 +188,12 @@ def test_ship_hands_each_partition_its_records_in_order_as_batches() -> None:
         await output.send_encoded(events, b"last", partition=2)
         await output.send_encoded(events, b"keyed", key=b"store:shopper")
         assert output.get(table, "k5")["n"] == 5 and not producer.sent  # queued, not sent yet
-        await output.ship()
+        shipping = asyncio.create_task(output.ship())
+        await settle()
+        assert {topic for topic, _, _ in producer.sent} == {"shopper-events"}  # records first
+        for future in producer.futures:
+            future.set_result(SimpleNamespace(offset=0))
+        await shipping
 
         changelog = [r for t, p, rs in producer.sent if t == "checkouts-changelog" for r in rs]
         assert [k for k, _ in changelog] == [dumps(f"k{n}") for n in range(6)]
@@ -192,7 +209,8 @@ def test_ship_hands_each_partition_its_records_in_order_as_batches() -> None:
         # worker whose store records an offset at or past that end (a restart after kill -9).
         base = 40
         for (topic, _, records), future in zip(producer.sent, producer.futures, strict=True):
-            future.set_result(SimpleNamespace(offset=base))
+            if not future.done():
+                future.set_result(SimpleNamespace(offset=base))
             if topic == "checkouts-changelog":
                 assert len(records) > 1  # else its base is its last record
                 tansu_end = base + 1
@@ -239,7 +257,10 @@ def test_ship_hands_over_records_before_table_writes() -> None:
         table = FakeTable("checkouts-changelog")
         await output.put(table, 3, "k", {"n": 1})
         await output.send_encoded(FakeTopic("shopper-events"), b"record", partition=3)
-        await output.ship()
+        shipping = asyncio.create_task(output.ship())
+        await settle()
+        producer.ack_all()
+        await shipping
         assert [topic for topic, _, _ in producer.sent] == ["shopper-events", "checkouts-changelog"]
 
     asyncio.run(scenario())

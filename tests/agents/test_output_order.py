@@ -1,6 +1,8 @@
 """A table write reaches the local store (RocksDB survives a kill -9) only once the records and
-changelog records of its ship are acknowledged: after a crash, local state is never ahead of
-what was emitted. Until then the agents read it from the output."""
+changelog records of its ship are acknowledged, and its changelog record reaches the broker only
+once the ship's records are acknowledged: after a crash, neither the local state nor the
+changelog it is restored from is ahead of what was emitted. Until then the agents read the
+state from the output."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from aiokafka.errors import KafkaTimeoutError
 from aiokafka.structs import TopicPartition
 
 from agents.output import Output, OutputFailed
-from tests.agents.test_output import FakeTable, FakeTopic, RecordingProducer
+from tests.agents.test_output import FakeTable, FakeTopic, RecordingProducer, settle
 
 
 def setup() -> tuple[Output, RecordingProducer, FakeTable, FakeTopic]:
@@ -35,16 +37,39 @@ def test_a_write_reaches_the_store_after_its_records_are_acknowledged() -> None:
         await output.send_encoded(touches, b"touch 1", partition=0)
         await output.put(table, 0, "ann", {"sent": [1]})
         assert "ann" not in table.data and output.get(table, "ann") == {"sent": [1]}
-        await output.ship()
-        assert topics(producer) == ["touches.email", "shoppers-changelog"]
-        assert "ann" not in table.data  # handed over, not acknowledged: a crash loses both
-        ack(producer, 1, offset=7)  # the changelog first: the touch is not acknowledged yet
-        await asyncio.sleep(0)
-        assert "ann" not in table.data
+        shipping = asyncio.create_task(output.ship())
+        await settle()
+        # the touch is handed over, the changelog record waits for the touch's acknowledgement
+        assert topics(producer) == ["touches.email"] and not shipping.done()
         ack(producer, 0)
+        await shipping
+        assert topics(producer) == ["touches.email", "shoppers-changelog"]
+        assert "ann" not in table.data  # handed over, not acknowledged: a crash loses it
+        ack(producer, 1, offset=7)
         await asyncio.sleep(0)
         assert table.data["ann"] == {"sent": [1]} and output.get(table, "ann") == {"sent": [1]}
         assert output._acked[TopicPartition("shoppers-changelog", 0)] == 7
+
+    asyncio.run(scenario())
+
+
+def test_the_changelog_never_reaches_the_broker_ahead_of_its_ships_records() -> None:
+    """Records of several partitions are acknowledged apart, a retried one after the rest: the
+    changelog waits for all of them, so a state restored after a crash has its records."""
+
+    async def scenario() -> None:
+        output, producer, table, touches = setup()
+        await output.send_encoded(touches, b"touch 1", partition=0)
+        await output.send_encoded(touches, b"touch 2", partition=5)
+        await output.put(table, 0, "ann", {"sent": [1, 2]})
+        shipping = asyncio.create_task(output.ship())
+        await settle()
+        ack(producer, 1)  # partition 5's batch; partition 0's still in flight (retried)
+        await settle()
+        assert topics(producer) == ["touches.email", "touches.email"]
+        ack(producer, 0)
+        await shipping
+        assert topics(producer)[-1] == "shoppers-changelog"
 
     asyncio.run(scenario())
 
@@ -90,10 +115,12 @@ def test_a_failed_delivery_keeps_its_writes_out_of_the_store_and_stops_the_outpu
         output, producer, table, touches = setup()
         await output.send_encoded(touches, b"touch 1", partition=0)
         await output.put(table, 0, "gil", {"sent": [1]})
-        await output.ship()
+        shipping = asyncio.create_task(output.ship())
+        await settle()
         producer.futures[0].set_exception(KafkaTimeoutError())
-        ack(producer, 1)
-        await asyncio.sleep(0)
+        with pytest.raises(OutputFailed):
+            await shipping
+        assert topics(producer) == ["touches.email"]  # the changelog record never left
         assert "gil" not in table.data
         await output.send_encoded(touches, b"touch 2", partition=0)
         with pytest.raises(OutputFailed):
@@ -111,9 +138,12 @@ def test_a_ship_that_could_not_hand_over_keeps_its_writes_for_the_next() -> None
         with pytest.raises(KafkaTimeoutError):
             await output.ship()
         assert output.get(table, "hal") == {"sent": [1]}
-        await output.ship()  # sends what the failed one had not handed over
-        for index in range(len(producer.futures)):
-            ack(producer, index)
+        shipping = asyncio.create_task(output.ship())  # what the failed one had not handed over
+        await settle()
+        producer.ack_all()
+        await settle()
+        producer.ack_all()
+        await shipping
         await asyncio.sleep(0)
         assert table.data["hal"] == {"sent": [1]}
 
