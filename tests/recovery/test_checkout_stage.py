@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.events import Mix, generate
 from config.policyfile import load_policy
 from recovery import checkouts as stage_a
 from recovery.checkout_stage import CheckoutEffects, CheckoutStage
 from recovery.clock import tick
 from recovery.policy import StorePolicy
 from recovery.policyset import PolicySet
+from recovery.simulate import boundaries, drain_ticks, simulate
 from recovery.stage_effects import DEAD_LETTERS, SHOPPER_EVENTS, Outgoing, State
 from tests.pipeline.helpers import T0, cart
 
@@ -248,3 +250,38 @@ def test_the_index_is_rebuilt_from_states_still_pending_in_the_window() -> None:
     processor.revoked()  # mid-window: c1 is in no table yet
     processor.fold(0, [tick(T0 + HOUR)])
     assert kinds(processor.take())[0] == (SHOPPER_EVENTS, "cart_abandoned")
+
+
+def test_the_stage_keeps_the_same_checkouts_as_the_simulation() -> None:
+    """A replay folded in windows of a few messages, with its ticks, ends with the checkouts
+    (and the stage A effects) of :func:`recovery.simulate.simulate`."""
+    events = generate(3000, 7, Mix(duplicate_rate=0.05))
+    events[100:100] = [{**events[100], "total": "lots"}, {**events[100], "type": "refund"}]
+    timed = [(stage_a.epoch(e["occurred_at"], "occurred_at"), e) for e in events]
+    sim = simulate(timed, POLICIES, lambda store: b"secret")
+    table: dict[str, State] = {}
+    processor = CheckoutStage(POLICIES, 1, table)
+    counts: dict[str, int] = {}
+    rejected = []
+
+    def window(records: list[Any]) -> None:
+        for start in range(0, len(records), 7):  # messages of a few records
+            processor.fold(0, records[start : start + 7])
+        effects = processor.take()
+        for effect in effects.cart_effects:
+            counts[effect.kind] = counts.get(effect.kind, 0) + 1
+        rejected.extend(r.record["reason"] for r in effects.records if r.to == DEAD_LETTERS)
+        store(table, effects)
+
+    watermark = timed[0][0]
+    for tick_at, chunk in boundaries(timed, 300.0):
+        if tick_at is not None:
+            window([tick(tick_at)])
+            watermark = tick_at
+        window(chunk)
+    for now in drain_ticks(watermark, timed[-1][0], 8 * 86400.0):
+        window([tick(now)])
+    assert table == sim.carts
+    assert counts == sim.counts
+    assert rejected == [reason for _, reason in sim.rejected] and len(rejected) == 2
+    assert counts["abandoned"] and counts["duplicate"]
