@@ -1,10 +1,11 @@
 """Stage A: the per-checkout agent on ``cart-events`` (key ``store:checkout``).
 
-Moves data only: each message (one event or a batch) is folded into the ``checkouts`` table by
-:mod:`recovery.checkouts`; a tick pops the checkouts whose abandonment deadline or retention
-has come, and is then forwarded to every partition of ``shopper-events`` so stage B's clock is
-the minimum of its upstream partitions' clocks (a watermark): every ``cart_abandoned`` a stage-A
-partition emits before a tick reaches stage B before that tick does.
+A thin driver of :class:`recovery.checkout_stage.CheckoutStage`, which does the stage's work
+without I/O: this agent decodes each message (one event or a batch), hands its records to the
+stage, and hands the stage's effects over: the records for ``shopper-events`` (per partition,
+in the stage's order, packed into batches) and the dead letters to the producer, then the
+``checkouts`` table writes, then :meth:`agents.output.Output.ship`. It also counts what the
+stage did in Prometheus and keeps the wall clock (a tick on every partition of the input).
 
 Messages are handled in windows (see WINDOW_MESSAGES). At-least-once holds because a window's
 messages are acknowledged only after its table writes and records are with the producer, which
@@ -14,10 +15,10 @@ records together, and its messages are read again.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 import faust
@@ -28,11 +29,9 @@ from agents import decision_metrics
 from agents.messages import Undecodable, records_in, text_of
 from agents.output import Output
 from bus.partitioning import key_partition
-from recovery import checkouts as stage_a
-from recovery.checkouts import BadEvent
-from recovery.clock import BadTick, PartitionClocks, tick, tick_time
-from recovery.ids import checkout_key
-from recovery.timer_index import TimerIndex
+from recovery.checkout_stage import CheckoutEffects, CheckoutStage
+from recovery.clock import tick
+from recovery.stage_effects import DEAD_LETTERS, Outgoing, State
 from schemas.batches import packed
 from schemas.codec import dumps
 from streams.app import Pipeline
@@ -50,69 +49,31 @@ WINDOW_SECONDS = 0.05
 HANDOVER_AT = 1000
 
 
+class TableView:
+    """The ``checkouts`` table as the stage reads it: with the writes not in the store yet."""
+
+    def __init__(self, output: Output, table: Any) -> None:
+        self._output = output
+        self._table = table
+
+    def get(self, key: str) -> State | None:
+        state: State | None = self._output.get(self._table, key)
+        return state
+
+    def items(self) -> Iterable[tuple[str, State | None]]:
+        return self._output.items(self._table)
+
+
 def register(pipeline: Pipeline, output: Output) -> None:
     app = pipeline.app
     table = app.Table("checkouts", default=None, partitions=pipeline.partitions)
-    index = TimerIndex()
-    clocks = PartitionClocks()
-
-    # the window's latest state per checkout key (None: delete), with the key's partition:
-    # read before the table, written to it when the window is handed over
-    pending: dict[str, tuple[int, dict[str, Any] | None]] = {}
-
-    def state_of(key: str) -> dict[str, Any] | None:
-        found = pending.get(key)
-        return output.get(table, key) if found is None else found[1]
-
-    def current_seq(key: str) -> int | None:
-        state = state_of(key)
-        return state.get("seq") if state else None
-
-    def keep(partition: int, key: str, state: dict[str, Any] | None) -> None:
-        """Keep ``state`` for the hand-over and schedule its next due time."""
-        pending[key] = (partition, state)
-        # a partition whose index a rebalance dropped mid-window is rebuilt from the table
-        if state is not None and index.built(partition):
-            index.schedule(partition, stage_a.next_due(state), state.get("seq", 0), key)
-
-    def ensure_index(partition: int) -> None:
-        """Rebuild the heaps of every partition not indexed yet, in one pass over the table."""
-        if index.built(partition):
-            return
-        entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
-        # the table, and the window's states not written to it yet (after a rebalance)
-        unwritten = ((key, state) for key, (_, state) in list(pending.items()))
-        for key, state in itertools.chain(output.items(table), unwritten):
-            if not state or index.built(owner := state.get("pt", -1)):
-                continue
-            due = stage_a.next_due(state)
-            if due is not None:
-                entries.setdefault(owner, []).append((due, state.get("seq", 0), key))
-        for owner, found in entries.items():
-            index.rebuild(owner, found)
-            log.info("checkout timers of partition %d rebuilt: %d pending", owner, len(found))
+    stage = CheckoutStage(pipeline.policies, pipeline.partitions, TableView(output, table))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
-        index.forget_all()
-        clocks.forget_all()
-
-    async def erase(partition: int, record: dict[str, Any]) -> None:
-        """A store's or a shopper's redaction: forget their checkouts on this partition."""
-        doomed = [
-            key
-            for key, state in output.items(table)
-            if state and state.get("pt") == partition and stage_a.erased_by(record, key, state)
-        ]
-        for key in doomed:
-            await output.put(table, partition, key, None)
-        log.info(
-            "%s: %d checkouts erased on partition %d", record.get("type"), len(doomed), partition
-        )
+        stage.revoked()
 
     targets = list(range(pipeline.partitions))
-    # the window's records for stage B by partition, in order: (shopper key or None, record)
-    outgoing: dict[int, list[tuple[str | None, dict[str, Any]]]] = {}
     partition_of: dict[str, int] = {}  # murmur2 is pure Python: hash a shopper key once
 
     def target_of(key: str) -> int:
@@ -124,21 +85,22 @@ def register(pipeline: Pipeline, output: Output) -> None:
             partition_of[key] = found
         return found
 
-    def emit(effects: list[stage_a.Effect]) -> None:
-        """Queue the records for stage B, by the partition their shopper key hashes to (the
-        producer's own partitioner, so keyed records from elsewhere land there too)."""
-        decision_metrics.cart_effects(effects)
-        for effect in effects:
-            if effect.record is not None and effect.key is not None:
-                target = target_of(effect.key)
-                record = effect.record
-                if record.get("shopper") != effect.key:
-                    record = {**record, "shopper": effect.key}
-                outgoing.setdefault(target, []).append((effect.key, record))
-
-    async def send_outgoing() -> None:
-        """The window's records for stage B: per partition, ``{"batch": [...]}`` messages of
-        up to BATCH_MAX_BYTES (each record names its shopper); a lone record as itself, keyed."""
+    async def produce(records: list[Outgoing]) -> None:
+        """The window's records: dead letters to the DLQ; those for stage B per partition (a
+        keyed one where its key hashes to, the producer's own partitioner, so keyed records
+        from elsewhere land there too), in order, as ``{"batch": [...]}`` messages of up to
+        BATCH_MAX_BYTES (each record names its shopper); a lone record as itself, keyed."""
+        outgoing: dict[int, list[tuple[str | None, dict[str, Any]]]] = {}
+        for out in records:
+            if out.to == DEAD_LETTERS:
+                await output.send(pipeline.cart_events_dlq, out.record)
+                continue
+            if out.partition is not None:
+                target = out.partition
+            else:
+                assert out.key is not None  # the stage keys every record it does not address
+                target = target_of(out.key)
+            outgoing.setdefault(target, []).append((out.key, out.record))
         topic = pipeline.shopper_events
         for target, queued in outgoing.items():
             encoded = [(key, dumps(record)) for key, record in queued]
@@ -149,15 +111,6 @@ def register(pipeline: Pipeline, output: Output) -> None:
                     await output.send_encoded(topic, payload, keyed, target)
                 else:
                     await output.send_encoded(topic, message, partition=target)
-        outgoing.clear()
-
-    async def reject(partition: int, record: Any, reason: str, *, malformed: bool = True) -> None:
-        decision_metrics.cart_event_refused(reason, malformed=malformed)
-        log.warning("cart event rejected on partition %d: %s", partition, reason)
-        await output.send(
-            pipeline.cart_events_dlq,
-            {"reason": reason, "partition": partition, "record": record},
-        )
 
     # the window's latest event of each partition
     latest: dict[int, EventT] = {}
@@ -170,106 +123,64 @@ def register(pipeline: Pipeline, output: Output) -> None:
         the stream's attribute that take_events' buffering task reads)."""
         _current_event.set(weakref.ref(event))
 
-    async def on_records(partition: int, records: list[Any]) -> None:
-        ensure_index(partition)
-        seen: decision_metrics.EventsRead = {}
-        try:
-            await fold(partition, records, seen)
-        finally:
-            decision_metrics.events_read(seen)
-
-    async def fold(partition: int, records: list[Any], seen: decision_metrics.EventsRead) -> None:
-        for record in records:
-            kind = record.get("type") if isinstance(record, dict) else None
-            if kind == "tick":
-                try:
-                    now = tick_time(record)
-                except BadTick as exc:
-                    await reject(partition, record, str(exc))
-                    continue
-                on_tick(partition, now)
-                continue
-            if isinstance(kind, str) and kind in stage_a.REDACTIONS:
-                await hand_over()  # the erasure scans the table
-                await erase(partition, record)
-                continue
-            if kind == "checkout_redacted":
-                key = checkout_key(str(record.get("store")), str(record.get("checkout")))
-                if stage_a.erases_checkout(record, state_of(key)):
-                    keep(partition, key, None)
-                continue
-            decision_metrics.event_read(record, seen)
-            try:
-                checked = stage_a.validate(record)
-                _, store, checkout, _ = checked
-                key = checkout_key(store, checkout)
-                state = state_of(key)
-                policy = pipeline.policies.for_store(store)
-                new, effects = stage_a.apply_event(state, record, partition, policy, checked)
-            except BadEvent as exc:
-                await reject(partition, record, str(exc))
-                continue
-            except Exception as exc:  # a bug must not stop the partition
-                log.exception("cart event failed")
-                reason = f"internal error: {type(exc).__name__}: {exc}"
-                await reject(partition, record, reason, malformed=False)
-                continue
-            if new is not state:
-                keep(partition, key, new)
-            emit(effects)
-
-    async def on_message(partition: int, payload: Any) -> None:
-        try:
-            records = records_in(payload)
-        except Undecodable as exc:
-            await reject(partition, text_of(payload), str(exc))
-            return
-        await on_records(partition, records)
-
-    async def write_pending() -> None:
+    async def write(writes: dict[str, tuple[int, State | None]]) -> None:
         """One table write per key per window, however many events and ticks touched it."""
-        if not pending:
+        if not writes:
             return
         was = faust.current_event()
         current = None
-        for key, (partition, state) in pending.items():
+        for key, (partition, state) in writes.items():
             if partition != current:
                 make_current(latest[partition])
                 current = partition
             await output.put(table, partition, key, state)
-        pending.clear()
         if was is not None:
             make_current(was)
 
-    async def hand_over() -> None:
-        """The window's records for stage B and its table writes, to the producer. Output.ship
-        hands the records over first: a crash between the two re-reads the window and sends
-        those records again (at least once) rather than keeping states whose records were
-        never sent (their event ids would make the re-read events duplicates, and the records
-        would be lost)."""
-        await send_outgoing()
-        await write_pending()
-        await output.ship()
+    def report(effects: CheckoutEffects) -> None:
+        """What the window did, in Prometheus and the log."""
+        decision_metrics.events_read(effects.events_read)
+        decision_metrics.cart_effects(effects.cart_effects)
+        for refused in effects.refused:
+            if refused.error is not None:
+                log.error("cart event failed", exc_info=refused.error)
+            decision_metrics.cart_event_refused(refused.reason, malformed=refused.malformed)
+            log.warning(
+                "cart event rejected on partition %d: %s", refused.partition, refused.reason
+            )
+        for erased in effects.erased:
+            log.info(
+                "%s: %d checkouts erased on partition %d",
+                erased.kind,
+                erased.count,
+                erased.partition,
+            )
+        for partition, count in effects.rebuilt:
+            log.info("checkout timers of partition %d rebuilt: %d pending", partition, count)
+        wall = pipeline.clock == "wall"
+        for timers in effects.timers:
+            reference = time.time() if wall else timers.now
+            decision_metrics.timers_fired("carts", timers.pending, timers.due, reference)
 
-    def on_tick(partition: int, now: float) -> None:
-        now = clocks.advance(partition, now)
-        fired = index.pop_due(partition, now, current_seq)
-        for _due, key in fired:
-            state = state_of(key)
-            if not state:
-                continue
-            new, effects = stage_a.apply_tick(state, key, now)
-            keep(partition, key, new)
-            emit(effects)
-        reference = time.time() if pipeline.clock == "wall" else now
-        decision_metrics.timers_fired(
-            "carts", index.pending(), [due for due, _ in fired], reference
-        )
-        # queued after every record this partition emitted up to now, so they all reach
-        # stage B before the tick does
-        forwarded = tick(now, partition, pipeline.partitions)
-        for target in targets:
-            outgoing.setdefault(target, []).append((None, forwarded))
+    async def hand_over() -> None:
+        """The window's records and its table writes, to the producer. Output.ship hands the
+        records over first: a crash between the two re-reads the window and sends those
+        records again (at least once) rather than keeping states whose records were never
+        sent (their event ids would make the re-read events duplicates, and the records
+        would be lost)."""
+        effects = stage.take()
+        await produce(effects.records)
+        await write(effects.writes)
+        await output.ship()
+        report(effects)
+
+    def on_message(partition: int, payload: Any) -> None:
+        try:
+            records = records_in(payload)
+        except Undecodable as exc:
+            stage.refuse(partition, text_of(payload), str(exc))
+            return
+        stage.fold(partition, records)
 
     @app.agent(pipeline.cart_events, name="checkouts", concurrency=1)
     async def checkouts(stream: faust.StreamT[Any]) -> None:
@@ -280,10 +191,10 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 make_current(event)
                 try:
                     with metrics.processing("checkouts"):
-                        await on_message(event.message.partition, event.value)
+                        on_message(event.message.partition, event.value)
                 except Exception:
                     log.exception("cart-events message failed; continuing")
-                if len(pending) >= HANDOVER_AT:
+                if stage.pending >= HANDOVER_AT:
                     await hand_over()
             await hand_over()
             latest.clear()

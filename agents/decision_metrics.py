@@ -12,24 +12,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from recovery import shoppers as stage_b
+from recovery.checkout_stage import EventsRead
 from recovery.checkouts import Effect
 from telemetry import decisions, metrics
 
-EventsRead = dict[tuple[str | None, str | None], int]
-
-
-def event_read(record: Any, seen: EventsRead) -> None:
-    """Count a cart event taken in into ``seen`` (by platform and type, as sent); the counts
-    reach Prometheus with :func:`events_read`, once per message rather than once per event."""
-    if isinstance(record, dict):
-        # A canonical event without ``platform`` is a generic one (the schemas' default).
-        label = (_text(record.get("platform", "generic")), _text(record.get("type")))
-    else:
-        label = (None, None)
-    seen[label] = seen.get(label, 0) + 1
-
 
 def events_read(seen: EventsRead) -> None:
+    """The cart events stage A took in, counted by platform and type as sent
+    (:func:`recovery.checkout_stage.event_label`): once per window rather than once per event."""
     for (platform, kind), count in seen.items():
         metrics.event_in(platform, kind, count)
 
@@ -90,10 +80,6 @@ def recovered(record: dict[str, Any], bands: Collection[str]) -> None:
     metrics.recovery(store, currency, group, revenue, margin, band=band)
     if discount > 0:
         metrics.discount_spent(store, currency, discount, band=band)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _decimal(value: Any) -> Decimal:

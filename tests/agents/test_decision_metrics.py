@@ -10,6 +10,7 @@ from agents import decision_metrics
 from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
+from recovery.checkout_stage import CheckoutStage
 from recovery.checkouts import Effect
 from recovery.ids import checkout_key
 from tests.pipeline.helpers import T0, cart, order
@@ -103,14 +104,14 @@ def test_refused_events_are_dead_lettered_by_cause() -> None:
     assert after - internal == 1
 
 
-def test_events_read_are_counted_per_message_by_platform_and_type() -> None:
+def test_events_read_are_counted_per_window_by_platform_and_type() -> None:
     def events(platform: str, kind: str) -> float:
         return value("cartbands_events_total", platform=platform, type=kind)
 
     shopify = events("shopify", "cart_updated")
     generic = events("generic", "cart_completed")
     unknown = events("other", "other")
-    seen: decision_metrics.EventsRead = {}
+    stage = CheckoutStage(load_policy(DEFAULT_POLICY), 1, {})
     records = [
         {"platform": "shopify", "type": "cart_updated"},
         {"platform": "shopify", "type": "cart_updated"},
@@ -118,10 +119,9 @@ def test_events_read_are_counted_per_message_by_platform_and_type() -> None:
         {"platform": ["not", "text"], "type": {"x": 1}},
         "not an object",
     ]
-    for record in records:
-        decision_metrics.event_read(record, seen)
+    stage.fold(0, records)
     assert events("shopify", "cart_updated") == shopify  # nothing reaches Prometheus yet
-    decision_metrics.events_read(seen)
+    decision_metrics.events_read(stage.take().events_read)
     assert events("shopify", "cart_updated") - shopify == 2
     assert events("generic", "cart_completed") - generic == 1
     assert events("other", "other") - unknown == 2

@@ -1,0 +1,263 @@
+"""Stage A's per-partition work, without I/O: a partition's records in, a window's effects out.
+
+:class:`CheckoutStage` folds the decoded records of ``cart-events`` (events, ticks, redactions)
+into the ``checkouts`` table with the pure transitions of :mod:`recovery.checkouts`. It keeps
+the window's latest state per checkout key, read before the table, so a window writes each key
+once however many events and ticks touched it; the timer index of each partition, rebuilt
+from the table and those states on the partition's first use; and each partition's clock.
+
+A tick pops the checkouts whose abandonment deadline or retention has come, and is then
+forwarded to every partition of ``shopper-events`` after the records this partition emitted
+before it, so stage B's clock is the minimum of its upstream partitions' clocks (a watermark):
+every ``cart_abandoned`` a stage-A partition emits before a tick reaches stage B before that
+tick does. Bad input becomes a dead letter with its reason, never an exception.
+
+:meth:`CheckoutStage.take` hands the window's effects to the driver (a Faust agent, or an
+in-memory pipeline), which produces the records, in order, before it writes the states.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from recovery import checkouts as stage_a
+from recovery.checkouts import BadEvent, Effect
+from recovery.clock import BadTick, PartitionClocks, tick, tick_time
+from recovery.ids import checkout_key
+from recovery.policyset import PolicySet
+from recovery.stage_effects import (
+    DEAD_LETTERS,
+    SHOPPER_EVENTS,
+    Effects,
+    Outgoing,
+    State,
+    StateTable,
+    TimersFired,
+)
+from recovery.timer_index import TimerIndex
+
+# cart events read, by (platform, type) as sent; None where the field is not text
+EventsRead = dict[tuple[str | None, str | None], int]
+
+
+def event_label(record: Any) -> tuple[str | None, str | None]:
+    """How a cart event is counted: ``(platform, type)``; a canonical event without
+    ``platform`` is a generic one (the schemas' default)."""
+    if not isinstance(record, dict):
+        return (None, None)
+    platform = record.get("platform", "generic")
+    kind = record.get("type")
+    return (
+        platform if isinstance(platform, str) else None,
+        kind if isinstance(kind, str) else None,
+    )
+
+
+@dataclass(slots=True, frozen=True)
+class Refused:
+    """A record sent to the dead letters: malformed (the reason names the field at fault), or
+    one our own code failed on (``error``, for the driver to log with its traceback)."""
+
+    partition: int
+    reason: str
+    malformed: bool = True
+    error: BaseException | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Erased:
+    """A store's or a shopper's redaction and how many checkouts it erased on the partition."""
+
+    kind: str
+    partition: int
+    count: int
+
+
+@dataclass(slots=True)
+class CheckoutEffects(Effects):
+    """A window of stage A: the writes and records of :class:`Effects`, and what the driver
+    counts and logs of it."""
+
+    events_read: EventsRead = field(default_factory=dict)
+    cart_effects: list[Effect] = field(default_factory=list)  # every transition's, in order
+    refused: list[Refused] = field(default_factory=list)
+    erased: list[Erased] = field(default_factory=list)
+    rebuilt: list[tuple[int, int]] = field(default_factory=list)  # (partition, timers)
+
+
+class CheckoutStage:
+    """Stage A over the partitions this driver holds; ``table`` reads the ``checkouts``
+    states it holds (with the writes it has taken but not stored yet)."""
+
+    def __init__(self, policies: PolicySet, partitions: int, table: StateTable) -> None:
+        self._policies = policies
+        self._partitions = partitions
+        self._table = table
+        self._index = TimerIndex()
+        self._clocks = PartitionClocks()
+        # the window's latest state per checkout key (None: delete), with the key's partition
+        self._pending: dict[str, tuple[int, State | None]] = {}
+        self._effects = CheckoutEffects()
+
+    @property
+    def pending(self) -> int:
+        """How many checkouts the window has states for (one write each)."""
+        return len(self._pending)
+
+    def take(self) -> CheckoutEffects:
+        """The window's effects, and a new window: the driver produces ``records`` in order,
+        then stores ``writes``."""
+        effects = self._effects
+        effects.writes = self._pending
+        self._pending = {}
+        self._effects = CheckoutEffects()
+        return effects
+
+    def revoked(self) -> None:
+        """Partitions were given back: every partition's timers are rebuilt on next use, and
+        its clock starts again from the ticks read from then on (see PartitionClocks)."""
+        self._index.forget_all()
+        self._clocks.forget_all()
+
+    def refuse(self, partition: int, record: Any, reason: str) -> None:
+        """Dead-letter a malformed ``record``: one the driver could not decode, or one of
+        :meth:`fold`'s, in the window's order."""
+        self._refuse(partition, record, reason, True, None)
+
+    def fold(self, partition: int, records: list[Any]) -> None:
+        """Fold one message's records, read from ``partition``, in order. A bad record is
+        dead-lettered and the next one folded."""
+        self._ensure_index(partition)
+        seen = self._effects.events_read
+        for record in records:
+            kind = record.get("type") if isinstance(record, dict) else None
+            if kind == "tick":
+                try:
+                    now = tick_time(record)
+                except BadTick as exc:
+                    self.refuse(partition, record, str(exc))
+                    continue
+                self._tick(partition, now)
+                continue
+            if isinstance(kind, str) and kind in stage_a.REDACTIONS:
+                self._erase(partition, record)
+                continue
+            if kind == "checkout_redacted":
+                key = checkout_key(str(record.get("store")), str(record.get("checkout")))
+                if stage_a.erases_checkout(record, self._state_of(key)):
+                    self._keep(partition, key, None)
+                continue
+            label = event_label(record)
+            seen[label] = seen.get(label, 0) + 1
+            try:
+                checked = stage_a.validate(record)
+                _, store, checkout, _ = checked
+                key = checkout_key(store, checkout)
+                state = self._state_of(key)
+                policy = self._policies.for_store(store)
+                new, effects = stage_a.apply_event(state, record, partition, policy, checked)
+            except BadEvent as exc:
+                self.refuse(partition, record, str(exc))
+                continue
+            except Exception as exc:  # a bug must not stop the partition
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                self._refuse(partition, record, reason, False, exc)
+                continue
+            if new is not state:
+                self._keep(partition, key, new)
+            self._emit(effects)
+
+    def _refuse(
+        self,
+        partition: int,
+        record: Any,
+        reason: str,
+        malformed: bool,
+        error: BaseException | None,
+    ) -> None:
+        self._effects.refused.append(Refused(partition, reason, malformed, error))
+        letter = {"reason": reason, "partition": partition, "record": record}
+        self._effects.records.append(Outgoing(DEAD_LETTERS, letter))
+
+    def _state_of(self, key: str) -> State | None:
+        found = self._pending.get(key)
+        return self._table.get(key) if found is None else found[1]
+
+    def _current_seq(self, key: str) -> int | None:
+        state = self._state_of(key)
+        return state.get("seq") if state else None
+
+    def _keep(self, partition: int, key: str, state: State | None) -> None:
+        """Keep ``state`` for the window's writes and schedule its next due time."""
+        self._pending[key] = (partition, state)
+        # a partition whose index a rebalance dropped mid-window is rebuilt from the table
+        if state is not None and self._index.built(partition):
+            self._index.schedule(partition, stage_a.next_due(state), state.get("seq", 0), key)
+
+    def _ensure_index(self, partition: int) -> None:
+        """Rebuild the heaps of every partition not indexed yet, in one pass over the table."""
+        if self._index.built(partition):
+            return
+        entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
+        # the table, and the window's states not written to it yet (after a rebalance)
+        unwritten = [(key, state) for key, (_, state) in self._pending.items()]
+        for key, state in itertools.chain(self._table.items(), unwritten):
+            if not state or self._index.built(owner := state.get("pt", -1)):
+                continue
+            due = stage_a.next_due(state)
+            if due is not None:
+                entries.setdefault(owner, []).append((due, state.get("seq", 0), key))
+        for owner, found in entries.items():
+            self._index.rebuild(owner, found)
+            self._effects.rebuilt.append((owner, len(found)))
+
+    def _erase(self, partition: int, record: dict[str, Any]) -> None:
+        """A store's or a shopper's redaction: forget their checkouts on this partition, those
+        in the table and those only in the window."""
+        pending = self._pending
+        stored = ((key, state) for key, state in self._table.items() if key not in pending)
+        unwritten = [(key, state) for key, (_, state) in pending.items()]
+        doomed = [
+            key
+            for key, state in itertools.chain(stored, unwritten)
+            if state and state.get("pt") == partition and stage_a.erased_by(record, key, state)
+        ]
+        for key in doomed:
+            self._keep(partition, key, None)
+        self._effects.erased.append(Erased(str(record.get("type")), partition, len(doomed)))
+
+    def _emit(self, effects: list[Effect]) -> None:
+        """Queue the records for stage B, keyed by their shopper (the driver sends each to the
+        partition its key hashes to)."""
+        if not effects:
+            return
+        self._effects.cart_effects.extend(effects)
+        records = self._effects.records
+        for effect in effects:
+            if effect.record is not None and effect.key is not None:
+                record = effect.record
+                if record.get("shopper") != effect.key:
+                    record = {**record, "shopper": effect.key}
+                records.append(Outgoing(SHOPPER_EVENTS, record, key=effect.key))
+
+    def _tick(self, partition: int, now: float) -> None:
+        now = self._clocks.advance(partition, now)
+        fired = self._index.pop_due(partition, now, self._current_seq)
+        for _due, key in fired:
+            state = self._state_of(key)
+            if not state:
+                continue
+            new, effects = stage_a.apply_tick(state, key, now)
+            self._keep(partition, key, new)
+            self._emit(effects)
+        self._effects.timers.append(
+            TimersFired("carts", now, [due for due, _ in fired], self._index.pending())
+        )
+        # after every record this partition emitted up to now, so they all reach stage B
+        # before the tick does
+        forwarded = tick(now, partition, self._partitions)
+        records = self._effects.records
+        for target in range(self._partitions):
+            records.append(Outgoing(SHOPPER_EVENTS, forwarded, partition=target))
