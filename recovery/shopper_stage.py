@@ -1,0 +1,282 @@
+"""Stage B's work on its partitions, pure: :class:`ShopperStage` folds the records of
+``shopper-events`` (key ``store:shopper``) into the shoppers' states and collects what the
+driver must do about them in :class:`ShopperEffects`.
+
+Per record: a tick advances the partition's watermark (:class:`recovery.clock.Watermarks`, the
+minimum of the ticks forwarded by every stage-A partition) and fires the shoppers whose next
+due time it reached (their held records released, then their due touches decided); a
+``store_redacted`` erases the store's shoppers of the partition; any other record is held in
+the shopper's row while it is ahead of the watermark (:mod:`recovery.shopper_holds`), else
+applied at once. A record that cannot be taken is dead-lettered with its reason, and the next
+one goes on.
+
+The stage reads states through the window's own writes first, then the driver's table; the
+driver takes the window's effects (:meth:`ShopperStage.take`), produces the records, writes
+the states to that table, and only then acknowledges the window's input.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from recovery import shopper_holds as holding
+from recovery import shoppers as stage_b
+from recovery.checkouts import BadEvent
+from recovery.clock import BadTick, Watermarks, tick_time
+from recovery.commands import audience_removal, touch_command
+from recovery.ids import checkout_key
+from recovery.policy import StorePolicy
+from recovery.policyset import PolicySet
+from recovery.stage_effects import (
+    CART_EVENTS,
+    DEAD_LETTERS,
+    RECOVERIES,
+    Effects,
+    Outgoing,
+    State,
+    StateTable,
+    TimersFired,
+    touches_of,
+)
+from recovery.timer_index import TimerIndex
+
+# the topic stage B reads, as its dead letters name it
+SOURCE = "shopper-events"
+
+
+@dataclass(slots=True, frozen=True)
+class Rejection:
+    """A record dead-lettered on ``partition``; ``error``: the exception of an internal error
+    (a bug of ours rather than a bad record), for the driver to log with its traceback."""
+
+    partition: int
+    reason: str
+    error: Exception | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class DueFailure:
+    """A shopper whose due work failed: skipped until its state changes, the others go on."""
+
+    partition: int
+    key: str
+    error: Exception
+
+
+@dataclass(slots=True)
+class ShopperEffects(Effects):
+    """A window's effects, and what the driver counts and logs about them."""
+
+    # every transition's outputs with its shopper key, in order (decision metrics)
+    outputs: list[tuple[str, stage_b.Outputs]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    due_failures: list[DueFailure] = field(default_factory=list)
+    # (partition, shoppers erased) per store redaction
+    erased: list[tuple[int, int]] = field(default_factory=list)
+    # (partition, timers pending) per timer index rebuilt from the table
+    rebuilt: list[tuple[int, int]] = field(default_factory=list)
+
+
+def store_of(key: str) -> str:
+    return key.partition(":")[0]
+
+
+class ShopperStage:
+    """Stage B over the partitions a driver holds. ``table``: the driver's ``shoppers`` table
+    (every state it holds, of every partition); the effects a :meth:`take` returns must be
+    in it before the next :meth:`fold` (the stage forgets them once taken)."""
+
+    def __init__(
+        self,
+        policies: PolicySet,
+        secret: Callable[[str], bytes],
+        partitions: int,
+        table: StateTable,
+    ) -> None:
+        self._policies = policies
+        self._secret = secret
+        self._partitions = partitions
+        self._table = table
+        self._index = TimerIndex()
+        self._watermarks = Watermarks()
+        self._effects = ShopperEffects()
+
+    # -- the driver's calls
+
+    def fold(self, partition: int, key: str | None, records: list[Any]) -> None:
+        """One message's records, read from ``partition`` with the message's ``key``. Never
+        raises for a record: one that cannot be taken is dead-lettered and the next goes on."""
+        self._ensure_index(partition)
+        for record in records:
+            try:
+                if not isinstance(record, dict):
+                    raise BadEvent("event: expected a JSON object")
+                if record.get("type") == "tick":
+                    tick_time(record)
+                    self._on_tick(partition, record)
+                    continue
+                if record.get("type") == "store_redacted":
+                    self._erase_store(partition, record)
+                    continue
+                shopper = record.get("shopper") or key
+                if not isinstance(shopper, str) or ":" not in shopper:
+                    raise BadEvent("shopper: missing store:shopper key")
+                self._on_record(partition, shopper, record)
+            except (BadEvent, BadTick) as exc:
+                self.dead_letter(partition, record, str(exc))
+            except Exception as exc:  # a bug must not stop the partition
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                self.dead_letter(partition, record, reason, exc)
+
+    def dead_letter(
+        self, partition: int, record: Any, reason: str, error: Exception | None = None
+    ) -> None:
+        """A record stage B cannot take (or a message the driver could not decode, as text):
+        to the dead letters with its reason, so it is neither lost silently nor in the way of
+        the shopper's next record."""
+        self._effects.rejections.append(Rejection(partition, reason, error))
+        dead = {"reason": reason, "partition": partition, "record": record, "topic": SOURCE}
+        self._effects.records.append(Outgoing(DEAD_LETTERS, dead))
+
+    def take(self) -> ShopperEffects:
+        """The effects since the last take, in the order they were made; the stage starts
+        afresh (its reads go to the table again)."""
+        effects, self._effects = self._effects, ShopperEffects()
+        return effects
+
+    def revoked(self) -> None:
+        """Partitions were taken away (or given back): forget the timers and watermarks. A
+        partition is read again from its committed offset, possibly before ticks read here
+        already; its timers are rebuilt from the table on its next message."""
+        self._index.forget_all()
+        self._watermarks.forget_all()
+
+    # -- states
+
+    def _state_of(self, key: str) -> State | None:
+        found = self._effects.writes.get(key)
+        return self._table.get(key) if found is None else found[1]
+
+    def _items(self) -> Iterator[tuple[str, State | None]]:
+        """The table's states with the window's writes not in it yet."""
+        writes = self._effects.writes
+        unwritten = ((key, state) for key, (_, state) in list(writes.items()))
+        stored = ((key, state) for key, state in self._table.items() if key not in writes)
+        return itertools.chain(stored, unwritten)
+
+    def _current_seq(self, key: str) -> int | None:
+        state = self._state_of(key)
+        return state.get("seq") if state else None
+
+    def _write(self, partition: int, key: str, state: State | None) -> None:
+        """Keep a new state of the shopper and schedule its next due time; None: nothing
+        changed (a transition returns None when it leaves no row to write)."""
+        if state is None:
+            return
+        self._effects.writes[key] = (partition, state)
+        # a partition whose index was forgotten is rebuilt from the table and these writes
+        if self._index.built(partition):
+            self._index.schedule(partition, holding.due_of(state), state.get("seq", 0), key)
+
+    def _delete(self, partition: int, key: str) -> None:
+        self._effects.writes[key] = (partition, None)
+
+    def _ensure_index(self, partition: int) -> None:
+        """Rebuild the heaps of every partition not indexed yet, in one pass over the table."""
+        if self._index.built(partition):
+            return
+        entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
+        for key, state in self._items():
+            if not state or (due := holding.due_of(state)) is None:
+                continue
+            if self._index.built(owner := state.get("pt", -1)):
+                continue
+            entries.setdefault(owner, []).append((due, state.get("seq", 0), key))
+        for owner, found in entries.items():
+            self._index.rebuild(owner, found)
+            self._effects.rebuilt.append((owner, len(found)))
+
+    # -- records
+
+    def _policy_of(self, key: str) -> StorePolicy:
+        return self._policies.for_store(store_of(key))
+
+    def _on_record(self, partition: int, key: str, record: dict[str, Any]) -> None:
+        state = self._state_of(key)
+        if holding.holds(record, self._watermarks.current(partition)):
+            self._write(partition, key, holding.hold(state, record, partition))
+            return
+        new, out = holding.apply_now(state, key, record, partition, self._policy_of(key))
+        self._write(partition, key, new)
+        self._perform(partition, key, out)
+
+    def _on_tick(self, partition: int, record: dict[str, Any]) -> None:
+        now = self._watermarks.advance(partition, record)
+        if now is None:
+            return
+        fired = self._index.pop_due(partition, now, self._current_seq)
+        for _due, key in fired:
+            state = self._state_of(key)
+            if not state:
+                continue
+            try:
+                self._on_due(partition, key, state, now)
+            except Exception as exc:  # one shopper's failure must not stop the others'
+                self._effects.due_failures.append(DueFailure(partition, key, exc))
+        dues = [due for due, _ in fired]
+        self._effects.timers.append(TimersFired("recovery", now, dues, self._index.pending()))
+
+    def _on_due(self, partition: int, key: str, state: State, now: float) -> None:
+        """The watermark reached the shopper: its held records up to now, then due touches."""
+        policy = self._policy_of(key)
+        outs: list[stage_b.Outputs] = []
+        current: State | None = state
+        if state.get("qd") is not None and state["qd"] <= now:
+            current, released = holding.release(state, key, now, partition, policy)
+            outs.extend(released)
+        if current is not None and current.get("nd") is not None and current["nd"] <= now:
+            secret = self._secret(store_of(key))
+            current, out = stage_b.apply_due(current, key, now, policy, secret)
+            outs.append(out)
+        if current is None:
+            self._delete(partition, key)
+        else:
+            self._write(partition, key, current)
+        for out in outs:
+            self._perform(partition, key, out)
+
+    def _erase_store(self, partition: int, record: dict[str, Any]) -> None:
+        """A store's redaction: forget every shopper of that store on this partition."""
+        doomed = [
+            key
+            for key, state in self._items()
+            if state and state.get("pt") == partition and stage_b.erased_by_store(record, key)
+        ]
+        for key in doomed:
+            self._delete(partition, key)
+        self._effects.erased.append((partition, len(doomed)))
+
+    def _perform(self, partition: int, key: str, out: stage_b.Outputs) -> None:
+        """A transition's outputs as records, in the order the shell has always sent them."""
+        records = self._effects.records
+        for record, reason in out.rejected:
+            self.dead_letter(partition, record, reason)
+        for emission in out.touches:
+            command = touch_command(emission)
+            records.append(Outgoing(touches_of(emission.touch.channel), command, key))
+        for removal in out.audience_removals:
+            plan, cart, why = removal["plan"], removal["cart"], removal["why"]
+            for command in audience_removal(plan, cart, removal["at"], why):
+                records.append(Outgoing(touches_of("ads"), command, key))
+        for record in (*out.plans, *out.recoveries):
+            records.append(Outgoing(RECOVERIES, record, key))
+        self._effects.outputs.append((key, out))
+        for record in out.to_every_checkout_partition:
+            for target in range(self._partitions):
+                records.append(Outgoing(CART_EVENTS, record, partition=target))
+        for record in out.redact_checkouts:
+            erased = checkout_key(record["store"], record["checkout"])
+            records.append(Outgoing(CART_EVENTS, record, erased))
