@@ -1,24 +1,55 @@
-"""The pipeline in one process: stage A and stage B transitions over in-memory tables.
+"""The pipeline in one process: the stream's own stage processors, driven in memory.
 
-Feeds events in time order with the same tick boundaries as ``cartbands replay`` and returns
-every record the stream would emit. Used by ``cartbands run`` (to check the stream against it),
-by tests (the stream and the core agree) and by the core benchmark (replayed events/s).
+:class:`Simulation` drives :class:`recovery.checkout_stage.CheckoutStage` and
+:class:`recovery.shopper_stage.ShopperStage` (what the Faust agents drive) over dict tables on
+one partition: each stage's records go straight to the other (stage A's abandonments, orders
+and forwarded ticks to stage B; stage B's redactions back to stage A), touch commands and the
+ledger's records are kept. Events are fed in time order with the same tick boundaries as
+``cartbands replay``. Used by ``cartbands run`` (to check the stream against it), by tests (the
+stream and the core agree) and by the core benchmark (replayed events/s).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from recovery import checkouts as stage_a
-from recovery import shoppers as stage_b
-from recovery.commands import audience_removal, touch_command
-from recovery.ids import checkout_key
+from recovery.checkout_stage import CheckoutStage
+from recovery.clock import tick
 from recovery.policyset import PolicySet
-from recovery.timer_index import TimerIndex
+from recovery.shopper_stage import ShopperStage
+from recovery.stage_effects import (
+    CART_EVENTS,
+    DEAD_LETTERS,
+    RECOVERIES,
+    SHOPPER_EVENTS,
+    TOUCHES,
+    Effects,
+    State,
+)
 
 DAY = 86400.0
+
+
+class MemoryTable:
+    """A stage's table as a dict the simulation holds (and tests read)."""
+
+    def __init__(self, states: dict[str, State]) -> None:
+        self.states = states
+
+    def get(self, key: str) -> State | None:
+        return self.states.get(key)
+
+    def items(self) -> Iterator[tuple[str, State | None]]:
+        return iter(list(self.states.items()))
+
+    def store(self, effects: Effects) -> None:
+        for key, (_partition, state) in effects.writes.items():
+            if state is None:
+                self.states.pop(key, None)
+            else:
+                self.states[key] = state
 
 
 @dataclass
@@ -30,106 +61,73 @@ class Simulation:
     touches: list[dict[str, Any]] = field(default_factory=list)
     recoveries: list[dict[str, Any]] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)  # ``plan`` records, same topic
-    rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    # the same due-time heaps as the agents: a tick costs what is due, not what is pending
-    cart_timers: TimerIndex = field(default_factory=TimerIndex)
-    shopper_timers: TimerIndex = field(default_factory=TimerIndex)
+    rejected: list[tuple[Any, str]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # stage A's transitions by kind
 
-    def _set_cart(self, key: str, state: dict[str, Any]) -> None:
-        self.carts[key] = state
-        self.cart_timers.schedule(0, stage_a.next_due(state), state.get("seq", 0), key)
+    def __post_init__(self) -> None:
+        self._cart_table = MemoryTable(self.carts)
+        self._shopper_table = MemoryTable(self.shoppers)
+        self._carts = CheckoutStage(self.policies, 1, self._cart_table)
+        self._shoppers = ShopperStage(self.policies, self.secret, 1, self._shopper_table)
 
-    def _set_shopper(self, key: str, state: dict[str, Any]) -> None:
-        self.shoppers[key] = state
-        self.shopper_timers.schedule(0, state.get("nd"), state.get("seq", 0), key)
+    def event(self, event: Any) -> None:
+        """An event as the gateway hands it on (see :meth:`events`)."""
+        self.events([event])
 
-    def _cart_seq(self, key: str) -> int | None:
-        state = self.carts.get(key)
-        return None if state is None else int(state.get("seq", 0))
-
-    def _shopper_seq(self, key: str) -> int | None:
-        state = self.shoppers.get(key)
-        return None if state is None else int(state.get("seq", 0))
-
-    def _count(self, name: str) -> None:
-        self.counts[name] = self.counts.get(name, 0) + 1
-
-    def event(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "checkout_redacted":
-            key = checkout_key(str(event.get("store")), str(event.get("checkout")))
-            if stage_a.erases_checkout(event, self.carts.get(key)):
-                del self.carts[key]
-            return
-        if isinstance(kind, str) and kind in stage_a.REDACTIONS:
-            for key in [k for k, s in self.carts.items() if stage_a.erased_by(event, k, s)]:
-                del self.carts[key]
-            if kind == "store_redacted":
-                for key in [k for k in self.shoppers if stage_b.erased_by_store(event, k)]:
-                    del self.shoppers[key]
-            return
-        try:
-            checked = stage_a.validate(event)
-            _, store, checkout, _ = checked
-            key = checkout_key(store, checkout)
-            new, effects = stage_a.apply_event(
-                self.carts.get(key), event, 0, self.policies.for_store(store), checked
-            )
-        except stage_a.BadEvent as exc:
-            self.rejected.append((event, str(exc)))
-            return
-        if new is not None:
-            self._set_cart(key, new)
-        self._effects(effects)
-
-    def shopper_event(self, key: str, record: dict[str, Any]) -> None:
-        """Stage B applies ``record`` at once: here records come in stage A's time order
-        already, which the stream's stage B restores by holding records (stage_b.hold)."""
-        policy = self.policies.for_store(key.partition(":")[0])
-        try:
-            new, out = stage_b.apply_record(self.shoppers.get(key), key, record, 0, policy)
-        except stage_a.BadEvent as exc:
-            self.rejected.append((record, str(exc)))
-            return
-        if new is not None:
-            self._set_shopper(key, new)
-        self._outputs(key, out)
-
-    def _effects(self, effects: list[stage_a.Effect]) -> None:
-        for effect in effects:
-            self._count(effect.kind)
-            if effect.record is not None and effect.key is not None:
-                self.shopper_event(effect.key, effect.record)
-
-    def _outputs(self, key: str, out: stage_b.Outputs) -> None:
-        for emission in out.touches:
-            self.touches.append(touch_command(emission))
-        for removal in out.audience_removals:
-            self.touches.extend(
-                audience_removal(removal["plan"], removal["cart"], removal["at"], removal["why"])
-            )
-        self.plans.extend(out.plans)
-        self.recoveries.extend(out.recoveries)
-        for record in out.to_every_checkout_partition:
-            self.event(record)
-        for record in out.redact_checkouts:
-            self.event(record)
+    def events(self, events: list[Any]) -> None:
+        """Events as the gateway hands them on, in order: to ``cart-events``, and a store's
+        redaction to ``shopper-events`` too (it erases the store's shoppers there)."""
+        start = 0
+        for end, event in enumerate(events):
+            if isinstance(event, dict) and event.get("type") == "store_redacted":
+                self._cart_events(events[start : end + 1])
+                self.shopper_events([event])
+                start = end + 1
+        if start < len(events):
+            self._cart_events(events[start:] if start else events)
 
     def tick(self, now: float) -> None:
-        for _due, key in self.cart_timers.pop_due(0, now, self._cart_seq):
-            new, effects = stage_a.apply_tick(self.carts[key], key, now)
-            if new is None:
-                del self.carts[key]
-            else:
-                self._set_cart(key, new)
-            self._effects(effects)
-        for _due, key in self.shopper_timers.pop_due(0, now, self._shopper_seq):
-            store = key.partition(":")[0]
-            policy = self.policies.for_store(store)
-            state, out = stage_b.apply_due(self.shoppers[key], key, now, policy, self.secret(store))
-            self._set_shopper(key, state)
-            self._outputs(key, out)
+        self._cart_events([tick(now)])
+
+    def _cart_events(self, records: list[Any]) -> None:
+        """Records on ``cart-events``: cart events, redactions, ticks."""
+        self._carts.fold(0, records)
+        effects = self._carts.take()
+        self._cart_table.store(effects)
+        for effect in effects.cart_effects:
+            self.counts[effect.kind] = self.counts.get(effect.kind, 0) + 1
+        self._route(effects)
+
+    def shopper_events(self, records: list[Any]) -> None:
+        """Records on ``shopper-events``, each naming its shopper (a tick names none)."""
+        self._shoppers.fold(0, None, records)
+        effects = self._shoppers.take()
+        self._shopper_table.store(effects)
+        self._route(effects)
+
+    def _route(self, effects: Effects) -> None:
+        """Each record where the stream's topics would take it, in order; stage B takes a run
+        of its records in one go, as the stream's windows do. The writes are in the tables
+        already: a stage reads them there from its next record on."""
+        run: list[Any] = []
+        for out in effects.records:
+            to, record = out.to, out.record
+            if to == SHOPPER_EVENTS:
+                run.append(record)
+                continue
+            if run:
+                self.shopper_events(run)
+                run = []
+            if to.startswith(TOUCHES):
+                self.touches.append(record)
+            elif to == RECOVERIES:
+                (self.plans if record.get("type") == "plan" else self.recoveries).append(record)
+            elif to == CART_EVENTS:
+                self._cart_events([record])
+            elif to == DEAD_LETTERS:
+                self.rejected.append((record.get("record"), str(record.get("reason"))))
+        if run:
+            self.shopper_events(run)
 
 
 def boundaries(
@@ -179,8 +177,7 @@ def simulate(
         if tick_at is not None:
             sim.tick(tick_at)
             watermark = tick_at
-        for event in chunk:
-            sim.event(event)
+        sim.events(chunk)
     last = events[-1][0] if events else watermark
     for now in drain_ticks(watermark, last, drain):
         sim.tick(now)

@@ -70,5 +70,6 @@ def test_an_audience_removal_is_due_when_the_plan_ended(tmp_path) -> None:
     assert [t for t in sim.touches if t["channel"] == "ads"], sim.touches  # in an audience
     sent = len(sim.touches)
     sim.event(order("vip-1", "900", T0 + 31 * HOUR, store=STORE, customer="vic"))
+    sim.tick(T0 + 32 * HOUR)  # stage B applies the order once its watermark passes it
     removals = [t for t in sim.touches[sent:] if t["template"] == "audience_remove"]
     assert removals and {t["due_at"] for t in removals} == {iso(T0 + 31 * HOUR)}

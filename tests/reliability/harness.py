@@ -68,10 +68,11 @@ class Recording(Simulation):
 
     abandoned: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
-    def shopper_event(self, key: str, record: dict[str, Any]) -> None:
-        if record.get("type") == "cart_abandoned":
-            self.abandoned.append((key, record))
-        super().shopper_event(key, record)
+    def shopper_events(self, records: list[Any]) -> None:
+        for record in records:
+            if record.get("type") == "cart_abandoned":
+                self.abandoned.append((record["shopper"], record))
+        super().shopper_events(records)
 
 
 def recorded_run(events: Timed, policy: Path) -> Recording:
@@ -82,8 +83,7 @@ def recorded_run(events: Timed, policy: Path) -> Recording:
         if tick_at is not None:
             sim.tick(tick_at)
             watermark = tick_at
-        for event in chunk:
-            sim.event(event)
+        sim.events(chunk)
     for now in drain_ticks(watermark, events[-1][0] if events else watermark, 8 * DAY):
         sim.tick(now)
     return sim
