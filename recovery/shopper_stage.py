@@ -45,6 +45,9 @@ from recovery.timer_index import TimerIndex
 
 # the topic stage B reads, as its dead letters name it
 SOURCE = "shopper-events"
+# Exception under a name of this module: compiled by mypyc, a dataclass resolves its fields'
+# annotations in the module's globals, which do not hold the builtins
+Failure = Exception
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,7 +57,7 @@ class Rejection:
 
     partition: int
     reason: str
-    error: Exception | None = None
+    error: Failure | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -63,7 +66,7 @@ class DueFailure:
 
     partition: int
     key: str
-    error: Exception
+    error: Failure
 
 
 @dataclass(slots=True)
