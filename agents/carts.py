@@ -17,51 +17,27 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
-from collections.abc import Iterable
 from typing import Any
 
 import faust
-from faust.streams import _current_event
-from faust.types import EventT
 
 from agents import decision_metrics
 from agents.messages import Undecodable, records_in, text_of
 from agents.output import Output
+from agents.windows import WINDOW_MESSAGES, WINDOW_SECONDS, TableView, Window
 from bus.partitioning import key_partition
 from recovery.checkout_stage import CheckoutEffects, CheckoutStage
 from recovery.clock import tick
-from recovery.stage_effects import DEAD_LETTERS, Outgoing, State
+from recovery.stage_effects import DEAD_LETTERS, Outgoing
 from schemas.batches import packed
 from schemas.codec import dumps
 from streams.app import Pipeline
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
-# Input messages are taken in windows (Faust ``take_events``: acked only after the window's
-# writes and records are handed to the producer). A window's table writes are coalesced per
-# checkout and its records for stage B leave as one batch per partition: fewer, larger
-# messages on both topics. A window closes after this many messages or this many seconds.
-WINDOW_MESSAGES = 1024
-WINDOW_SECONDS = 0.05
 # Within a window, writes and records are handed to the producer once this many checkouts
 # are pending, so producing overlaps the rest of the window instead of following it.
 HANDOVER_AT = 1000
-
-
-class TableView:
-    """The ``checkouts`` table as the stage reads it: with the writes not in the store yet."""
-
-    def __init__(self, output: Output, table: Any) -> None:
-        self._output = output
-        self._table = table
-
-    def get(self, key: str) -> State | None:
-        state: State | None = self._output.get(self._table, key)
-        return state
-
-    def items(self) -> Iterable[tuple[str, State | None]]:
-        return self._output.items(self._table)
 
 
 def register(pipeline: Pipeline, output: Output) -> None:
@@ -112,30 +88,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 else:
                     await output.send_encoded(topic, message, partition=target)
 
-    # the window's latest event of each partition
-    latest: dict[int, EventT] = {}
-
-    def make_current(event: EventT) -> None:
-        """Make ``event`` Faust's current event in this task. A window's events are handed
-        over as a list, outside the stream's iteration, and a RocksDB table reads and writes
-        the store of the current event's partition. The context variable is Faust's own
-        (faust.streams has no public setter; Stream._set_current_event would also change
-        the stream's attribute that take_events' buffering task reads)."""
-        _current_event.set(weakref.ref(event))
-
-    async def write(writes: dict[str, tuple[int, State | None]]) -> None:
-        """One table write per key per window, however many events and ticks touched it."""
-        if not writes:
-            return
-        was = faust.current_event()
-        current = None
-        for key, (partition, state) in writes.items():
-            if partition != current:
-                make_current(latest[partition])
-                current = partition
-            await output.put(table, partition, key, state)
-        if was is not None:
-            make_current(was)
+    window = Window()
 
     def report(effects: CheckoutEffects) -> None:
         """What the window did, in Prometheus and the log."""
@@ -170,7 +123,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         would be lost)."""
         effects = stage.take()
         await produce(effects.records)
-        await write(effects.writes)
+        await window.write(output, table, effects.writes)
         await output.ship()
         report(effects)
 
@@ -185,19 +138,18 @@ def register(pipeline: Pipeline, output: Output) -> None:
     @app.agent(pipeline.cart_events, name="checkouts", concurrency=1)
     async def checkouts(stream: faust.StreamT[Any]) -> None:
         assert isinstance(stream, faust.Stream)  # StreamT does not declare take_events
-        async for window in stream.take_events(WINDOW_MESSAGES, within=WINDOW_SECONDS):
-            for event in window:
-                latest[event.message.partition] = event
-                make_current(event)
+        async for events in stream.take_events(WINDOW_MESSAGES, within=WINDOW_SECONDS):
+            for event in events:
+                partition = window.enter(event)
                 try:
                     with metrics.processing("checkouts"):
-                        on_message(event.message.partition, event.value)
+                        on_message(partition, event.value)
                 except Exception:
                     log.exception("cart-events message failed; continuing")
                 if stage.pending >= HANDOVER_AT:
                     await hand_over()
             await hand_over()
-            latest.clear()
+            window.close()
 
     if pipeline.clock == "wall":
 

@@ -18,53 +18,28 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 from faust.types import EventT
 
 from agents import decision_metrics
 from agents.messages import Undecodable, records_in, text_of
 from agents.output import Output
+from agents.windows import WINDOW_MESSAGES, WINDOW_SECONDS, TableView, Window
 from recovery.shopper_stage import ShopperEffects, ShopperStage, store_of
-from recovery.stage_effects import CART_EVENTS, DEAD_LETTERS, RECOVERIES, TOUCHES, State
+from recovery.stage_effects import CART_EVENTS, DEAD_LETTERS, RECOVERIES, TOUCHES
 from streams.app import Pipeline
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
-# Input messages are taken in windows (Faust ``take_events``: acked only after the window's
-# records and writes are handed to the producer), so the producer is shipped to once per
-# window rather than once per message, and a shopper's table write is one per window however
-# many of its records the window holds. A window closes after this many messages or this many
-# seconds.
-WINDOW_MESSAGES = 1024
-WINDOW_SECONDS = 0.05
-
-
-class _Table:
-    """The ``shoppers`` table as the stage reads it: with the writes the output holds that
-    have not reached the store yet."""
-
-    def __init__(self, output: Output, table: Any) -> None:
-        self._output = output
-        self._table = table
-
-    def get(self, key: str) -> State | None:
-        state: State | None = self._output.get(self._table, key)
-        return state
-
-    def items(self) -> Iterator[tuple[str, State | None]]:
-        return self._output.items(self._table)
 
 
 def register(pipeline: Pipeline, output: Output) -> None:
     app = pipeline.app
     table = app.Table("shoppers", default=None, partitions=pipeline.partitions)
     stage = ShopperStage(
-        pipeline.policies, pipeline.secret, pipeline.partitions, _Table(output, table)
+        pipeline.policies, pipeline.secret, pipeline.partitions, TableView(output, table)
     )
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -107,16 +82,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         for partition, erased in effects.erased:
             log.info("store_redacted: %d shoppers erased on partition %d", erased, partition)
 
-    # the window's latest event of each partition
-    latest: dict[int, EventT] = {}
-
-    def make_current(event: EventT) -> None:
-        """Make ``event`` Faust's current event in this task. A window's events are handed
-        over as a list, outside the stream's iteration, and a RocksDB table reads and writes
-        the store of the current event's partition. The context variable is Faust's own
-        (faust.streams has no public setter; Stream._set_current_event would also change
-        the stream's attribute that take_events' buffering task reads)."""
-        _current_event.set(weakref.ref(event))
+    window = Window()
 
     async def hand_over() -> None:
         """The window's records, then its table writes, to the producer: a crash between the
@@ -127,16 +93,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         for out in effects.records:
             encoded = None if out.key is None else out.key.encode()
             await output.send(topic_of(out.to), out.record, encoded, out.partition)
-        if effects.writes:
-            was = faust.current_event()
-            current = None
-            for key, (partition, state) in effects.writes.items():
-                if partition != current and partition in latest:
-                    make_current(latest[partition])
-                    current = partition
-                await output.put(table, partition, key, state)
-            if was is not None:
-                make_current(was)
+        await window.write(output, table, effects.writes)
         await output.ship()
 
     def on_message(event: EventT) -> None:
@@ -154,11 +111,10 @@ def register(pipeline: Pipeline, output: Output) -> None:
     @app.agent(pipeline.shopper_events, name="shoppers", concurrency=1)
     async def shoppers(stream: faust.StreamT[Any]) -> None:
         assert isinstance(stream, faust.Stream)  # StreamT does not declare take_events
-        async for window in stream.take_events(WINDOW_MESSAGES, within=WINDOW_SECONDS):
-            for event in window:
-                latest[event.message.partition] = event
-                make_current(event)  # the stage reads the table of this event's partition
+        async for events in stream.take_events(WINDOW_MESSAGES, within=WINDOW_SECONDS):
+            for event in events:
+                window.enter(event)  # the stage reads the table of this event's partition
                 with metrics.processing("shoppers"):
                     on_message(event)
             await hand_over()  # before the window is acknowledged (the next one's read)
-            latest.clear()
+            window.close()
