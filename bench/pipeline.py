@@ -9,7 +9,10 @@ One run, one embedded broker, the same generated events (bench/events.py) for al
 - **pipeline**: ``python -m cartbands worker`` (whatever it does today) on its own topic prefix;
 - **core alone**: the same events and tick rounds replayed through the pure core in a child
   process (bench/core_ceiling.py), events per CPU second: what a worker that did nothing but
-  the core would reach, the ceiling of the pipeline's events per CPU second.
+  the core would reach, the ceiling of the pipeline's events per CPU second;
+- **quixstreams** (bench/quix_peer.py, when an interpreter with quixstreams is given by
+  ``--quix-python`` or ``CARTBANDS_QUIX_PYTHON``): stage A's per-event core on quixstreams with
+  RocksDB state, and a minimal state-write-per-event variant, on the pipeline's own input topic.
 
 Faust-based figures come from the consumer group's commits (see bench/harness.py): measured from
 the first commit showing progress to the commit reaching the end of every partition, so process
@@ -68,6 +71,8 @@ from cartbands.processes import spawn, stop
 from config.policyfile import DEFAULT_POLICY
 from recovery.checkouts import epoch
 
+QUIX_PYTHON_ENV = "CARTBANDS_QUIX_PYTHON"
+QUIX_VARIANTS = ("stage-a", "minimal")  # bench/quix_peer.py's VARIANTS (it imports quixstreams)
 NAIVE_TARGET = 8.0
 WORKER_TABLES = ("checkouts", "shoppers")  # the agents' Faust tables (agents/carts, shoppers)
 RAW_TARGET = 0.15
@@ -98,6 +103,8 @@ class Options:
     tick_step: float | None = None  # event-time seconds between ticks (clock=event) ...
     events_per_tick: int = 2_000  # ... else as many as give one tick round per this many events
     broker: str = "tansu"  # or "kafka": Apache Kafka (cartbands/kafka_broker.py)
+    quix_python: Path | None = None  # an interpreter with quixstreams: the quixstreams peer
+    quix_note: str | None = None  # why the quixstreams peer is not run, if it is not
 
 
 @dataclass
@@ -334,6 +341,57 @@ async def follow_downstream(
         progress.downstream[f"{table_name}-changelog"] = sum(marks.values())
 
 
+def measure_quix(
+    bench: Bench, names: TopicNames, loaded: Loaded, mapped: TopicMap, variant: str
+) -> Progress:
+    """bench/quix_peer.py in the quixstreams interpreter, on the pipeline's input topic."""
+    python = bench.options.quix_python
+    assert python is not None
+    group = bench.fresh(f"quix-{variant}")
+    output = f"{group}-out"
+    asyncio.run(ensure_topics(bench.broker.bootstrap, [output], bench.options.partitions))
+    log = bench.workdir / f"{group}.log"
+    args = [
+        "--broker", bench.broker.bootstrap,
+        "--topic", loaded.topic,
+        "--output", output,
+        "--group", group,
+        "--state-dir", str(bench.workdir / f"{group}-state"),
+        "--variant", variant,
+        "--policy", str(bench.options.policy),
+        *(["--batched"] if loaded.batch > 1 else []),
+    ]  # fmt: skip
+    started = time.monotonic()
+    process = spawn_module("bench.quix_peer", args, log, python=str(python))
+    label = f"quixstreams {variant}"
+    try:
+        progress = _watch(bench, label, group, loaded.topic, mapped, [(process, log)], started)
+    finally:
+        stop(process)
+    bootstrap, partitions = bench.broker.bootstrap, bench.options.partitions
+    if variant != "minimal":
+        marks = asyncio.run(highwaters(bootstrap, output, partitions))
+        progress.downstream["output"] = sum(marks.values())
+    return progress
+
+
+def quix_python(given: Path | None) -> tuple[Path | None, str | None]:
+    """The quixstreams interpreter (option, else environment), or why there is none."""
+    if given is None and os.environ.get(QUIX_PYTHON_ENV):
+        given = Path(os.environ[QUIX_PYTHON_ENV])
+    if given is None:
+        return None, (
+            f"quixstreams peer skipped: no --quix-python nor {QUIX_PYTHON_ENV} (an interpreter "
+            "with the bench-quix extra, outside the project's venv)"
+        )
+    check = subprocess.run(
+        [str(given), "-c", "import quixstreams"], capture_output=True, text=True, check=False
+    )
+    if check.returncode != 0:
+        return None, f"quixstreams peer skipped: {given} cannot import quixstreams"
+    return given, None
+
+
 @dataclass
 class PipelineRun:
     """The pipeline on one wire format, with the raw ceiling of the very same topic."""
@@ -342,6 +400,8 @@ class PipelineRun:
     raw: RawRun
     progress: Progress | None
     failure: str | None = None
+    quix: dict[str, Progress] = field(default_factory=dict)  # by bench/quix_peer.py variant
+    quix_failures: dict[str, str] = field(default_factory=dict)
 
     def ratio_raw(self) -> float | None:
         if self.progress is None or self.progress.rate is None or not self.raw.rate:
@@ -380,6 +440,9 @@ class Report:
         for run in self.runs:
             if run.progress is not None:
                 rows.append(progress_row(run.progress, f"cartbands worker, {run.loaded.wire}"))
+            for variant, found in run.quix.items():
+                label = f"quixstreams {QUIX_LABELS[variant]}, {run.loaded.wire}"
+                rows.append(progress_row(found, label))
         if self.core is not None:
             label = f"pure core alone, same input and ticks ({self.core.core})"
             rows.append([label, "-", "-", "-", "-", "1.00", "-", fmt_rate(self.core.rate)])
@@ -402,6 +465,7 @@ class Report:
             "",
         ]
         lines.extend(self.core_lines())
+        lines.extend(self.quix_lines())
         if self.naive is not None:
             written = ", ".join(f"{t} {n:,}" for t, n in self.naive.downstream.items())
             lines.append(f"naive Faust: messages out: {written} (one table write per event)")
@@ -441,6 +505,32 @@ class Report:
         )
         return "\n".join(lines)
 
+    def quix_lines(self) -> list[str]:
+        """The quixstreams peer against the worker and the references of the same run."""
+        if self.options.quix_note:
+            return [self.options.quix_note]
+        lines: list[str] = []
+        naive = self.naive.rate if self.naive is not None else None
+        for run in self.runs:
+            wire = run.loaded.wire
+            for variant, reason in run.quix_failures.items():
+                lines.append(f"quixstreams {variant} ({wire}) NOT MEASURED: {reason}")
+            for variant, found in run.quix.items():
+                if found.rate is None:
+                    continue
+                parts = [f"quixstreams {QUIX_LABELS[variant]}, {wire}:"]
+                if naive:
+                    parts.append(f"/ naive Faust {found.rate / naive:.2f}x;")
+                if run.raw.rate:
+                    parts.append(f"/ raw {found.rate / run.raw.rate:.1%};")
+                worker = run.progress.rate if run.progress is not None else None
+                if worker:
+                    parts.append(f"worker / it {worker / found.rate:.2f}x;")
+                out = ", ".join(f"{t} {n:,}" for t, n in found.downstream.items())
+                parts.append(f"messages out: {out or 'none'}")
+                lines.append(" ".join(parts))
+        return lines
+
     def core_lines(self) -> list[str]:
         """What the core alone bounds: no worker that runs it can beat its events per CPU s."""
         if self.core is None or not self.core.rate:
@@ -460,6 +550,11 @@ class Report:
                 )
         return lines
 
+
+QUIX_LABELS = {
+    "stage-a": "stage A (validate + apply_event, RocksDB state)",
+    "minimal": "minimal (1 state write per event)",
+}
 
 PROGRESS_HEADERS = (
     "what",
@@ -510,9 +605,16 @@ def run(options: Options) -> Report:
             names, loaded, mapped = asyncio.run(prepare_pipeline(bench, data, batch))
             raw = measure_raw(bench, loaded)
             try:
-                runs.append(PipelineRun(loaded, raw, measure_workers(bench, names, mapped)))
+                found = PipelineRun(loaded, raw, measure_workers(bench, names, mapped))
             except BenchError as exc:
-                runs.append(PipelineRun(loaded, raw, None, str(exc)))
+                found = PipelineRun(loaded, raw, None, str(exc))
+            runs.append(found)
+            if options.quix_python is not None:
+                for variant in QUIX_VARIANTS:
+                    try:
+                        found.quix[variant] = measure_quix(bench, names, loaded, mapped, variant)
+                    except BenchError as exc:
+                        found.quix_failures[variant] = str(exc)
     core = None
     if options.core and options.clock == "event":
         step = tick_step(data.events, options)
@@ -604,12 +706,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--raw-runs", type=int, default=3)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive Faust reference")
     parser.add_argument(
+        "--quix-python",
+        type=Path,
+        default=None,
+        help=f"an interpreter with quixstreams (else ${QUIX_PYTHON_ENV}): run the quixstreams "
+        "peer (bench/quix_peer.py) on the same input",
+    )
+    parser.add_argument("--no-quix", action="store_true", help="skip the quixstreams peer")
+    parser.add_argument(
         "--no-core", action="store_true", help="skip the pure core's replay of the same input"
     )
     args = parser.parse_args(argv)
     quiet_clients()
+    python, note = (None, None) if args.no_quix else quix_python(args.quix_python)
     options = options_from(
-        args, raw_runs=args.raw_runs, naive=not args.no_naive, core=not args.no_core
+        args,
+        raw_runs=args.raw_runs,
+        naive=not args.no_naive,
+        core=not args.no_core,
+        quix_python=python,
+        quix_note=note,
     )
     print(run(options).render())
 
