@@ -105,6 +105,7 @@ class Options:
     broker: str = "tansu"  # or "kafka": Apache Kafka (cartbands/kafka_broker.py)
     quix_python: Path | None = None  # an interpreter with quixstreams: the quixstreams peer
     quix_note: str | None = None  # why the quixstreams peer is not run, if it is not
+    shell: bool = False  # also Faust consume-only, Faust's shell and the worker's (streams/)
 
 
 @dataclass
@@ -225,23 +226,35 @@ def _watch(
     )
 
 
-def measure_naive(bench: Bench, loaded: Loaded, mapped: TopicMap) -> Progress:
-    group = bench.fresh("naive")
+def measure_naive(
+    bench: Bench,
+    loaded: Loaded,
+    mapped: TopicMap,
+    on_start: Callable[[list[int]], Callable[[], None] | None] | None = None,
+    shell: str | None = None,
+) -> Progress:
+    """bench/naive_faust.py; with ``shell`` (faust or cartbands) its consume-only variant on
+    that shell (no table write, nothing produced)."""
+    group = bench.fresh("naive" if shell is None else f"shell-{shell}")
     log = bench.workdir / f"{group}.log"
     args = [
         "--broker", bench.broker.url,
         "--topic", loaded.topic,
         "--app-id", group,
         "--partitions", str(bench.options.partitions),
+        *(["--work", "none", "--shell", shell] if shell is not None else []),
     ]  # fmt: skip
     started = time.monotonic()
     process = spawn_module("bench.naive_faust", args, log)
+    hook = on_start([process.pid]) if on_start else None
     try:
         progress = _watch(
-            bench, "naive Faust", group, loaded.topic, mapped, [(process, log)], started
+            bench, "naive Faust", group, loaded.topic, mapped, [(process, log)], started, hook
         )
     finally:
         stop(process)
+    if shell is not None:
+        return progress
     # It must have written one table entry (a changelog message) per event: check it did.
     changelog = f"{group}-{NAIVE_TABLE}-changelog"
     marks = asyncio.run(highwaters(bench.broker.bootstrap, changelog, bench.options.partitions))
@@ -417,6 +430,7 @@ class Report:
     raw_single: RawRun | None
     runs: list[PipelineRun]
     core: CoreRun | None = None
+    shells: dict[str, Progress] = field(default_factory=dict)  # Faust consume-only, by shell
 
     def ratio_naive(self, run: PipelineRun) -> float | None:
         if run.progress is None or run.progress.rate is None:
@@ -437,6 +451,8 @@ class Report:
             )
         if self.naive is not None:
             rows.append(progress_row(self.naive, "naive Faust, 1 event/message"))
+        for shell, found in self.shells.items():
+            rows.append(progress_row(found, f"Faust consume only, {SHELL_LABELS[shell]}"))
         for run in self.runs:
             if run.progress is not None:
                 rows.append(progress_row(run.progress, f"cartbands worker, {run.loaded.wire}"))
@@ -466,6 +482,7 @@ class Report:
         ]
         lines.extend(self.core_lines())
         lines.extend(self.quix_lines())
+        lines.extend(self.shell_lines())
         if self.naive is not None:
             written = ", ".join(f"{t} {n:,}" for t, n in self.naive.downstream.items())
             lines.append(f"naive Faust: messages out: {written} (one table write per event)")
@@ -504,6 +521,22 @@ class Report:
             "broker: the tansu process."
         )
         return "\n".join(lines)
+
+    def shell_lines(self) -> list[str]:
+        """Faust's consumer shell per message: CPU us per message of a consume-only agent,
+        less what raw aiokafka getmany + orjson of the same topic takes per message."""
+        raw = self.raw_single or next((run.raw for run in self.runs if run.loaded.batch == 1), None)
+        lines: list[str] = []
+        for shell, found in self.shells.items():
+            per_cpu = found.per_cpu_second()
+            if not per_cpu:
+                continue
+            us = 1e6 / per_cpu
+            line = f"Faust consume only, {SHELL_LABELS[shell]}: {us:.1f} us of CPU per message"
+            if raw is not None and raw.rate:
+                line += f" ({us - 1e6 / raw.rate:.1f} us more than raw getmany + orjson)"
+            lines.append(line)
+        return lines
 
     def quix_lines(self) -> list[str]:
         """The quixstreams peer against the worker and the references of the same run."""
@@ -551,6 +584,11 @@ class Report:
         return lines
 
 
+SHELL_LABELS = {
+    "faust": "Faust's shell (default Monitor, wait_first per message)",
+    "cartbands": "the worker's shell (OffsetsMonitor, eager delivery)",
+}
+
 QUIX_LABELS = {
     "stage-a": "stage A (validate + apply_event, RocksDB state)",
     "minimal": "minimal (1 state write per event)",
@@ -592,15 +630,19 @@ def progress_row(progress: Progress, label: str | None = None) -> list[str]:
 def run(options: Options) -> Report:
     data = make_input(options)
     runs: list[PipelineRun] = []
+    shells: dict[str, Progress] = {}
     with bench_context(options) as bench:
         raw_single = naive = None
-        if options.naive or 1 not in options.batches:
+        if options.naive or options.shell or 1 not in options.batches:
             single_topic = f"{bench.fresh('single')}-cart-events"
             single, single_map = asyncio.run(bench.load(data, single_topic, 1, ticks=False))
             if 1 not in options.batches:
                 raw_single = measure_raw(bench, single)
             if options.naive:
                 naive = measure_naive(bench, single, single_map)
+            if options.shell:
+                for shell in SHELL_LABELS:
+                    shells[shell] = measure_naive(bench, single, single_map, shell=shell)
         for batch in options.batches:
             names, loaded, mapped = asyncio.run(prepare_pipeline(bench, data, batch))
             raw = measure_raw(bench, loaded)
@@ -619,7 +661,7 @@ def run(options: Options) -> Report:
     if options.core and options.clock == "event":
         step = tick_step(data.events, options)
         core = replay(data.events, options.policy, step, options.worker_root)
-    return Report(options, data.summary, naive, raw_single, runs, core)
+    return Report(options, data.summary, naive, raw_single, runs, core, shells)
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -714,6 +756,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-quix", action="store_true", help="skip the quixstreams peer")
     parser.add_argument(
+        "--shell",
+        action="store_true",
+        help="also run Faust consume-only (bench/naive_faust.py --work none) on Faust's shell "
+        "and on the worker's (streams/): Faust's cost per message",
+    )
+    parser.add_argument(
         "--no-core", action="store_true", help="skip the pure core's replay of the same input"
     )
     args = parser.parse_args(argv)
@@ -726,6 +774,7 @@ def main(argv: list[str] | None = None) -> None:
         core=not args.no_core,
         quix_python=python,
         quix_note=note,
+        shell=args.shell,
     )
     print(run(options).render())
 
