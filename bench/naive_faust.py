@@ -7,9 +7,10 @@ table values, default producer and commit settings, one agent, ``-l info``) exce
 the checkout's summary is written to a table, i.e. one changelog message per event.
 
 ``--work none`` drops the table write (the agent only iterates and acknowledges, nothing is
-produced): what Faust's consumer shell alone costs per message. ``--shell cartbands`` builds the
-app with the worker's shell (streams/: the OffsetsMonitor sensor and the eager consumer) instead
-of Faust's defaults, everything else the same.
+produced): what Faust's consumer shell alone costs per message; ``--work take`` iterates in
+windows as stage A does (``take_events``), so the difference is that buffering's cost.
+``--shell cartbands`` builds the app with the worker's shell (streams/: the OffsetsMonitor
+sensor and the eager consumer) instead of Faust's defaults, everything else the same.
 
 Run as its own process by the benchmarks::
 
@@ -28,7 +29,8 @@ import faust
 import orjson
 
 TABLE = "naive-carts"
-WORKS = ("table", "none")
+WORKS = ("table", "none", "take")
+TAKE_MESSAGES, TAKE_SECONDS = 1024, 0.05  # agents/carts.py's windows (WINDOW_MESSAGES, _SECONDS)
 SHELLS = ("faust", "cartbands")
 
 
@@ -67,6 +69,15 @@ def build_app(
         @app.agent(source, name="naive-carts")
         async def shell_only(stream: faust.StreamT[Any]) -> None:
             async for _value in stream:
+                pass
+
+        return app
+    if work == "take":
+
+        @app.agent(source, name="naive-carts")
+        async def windows_only(stream: faust.StreamT[Any]) -> None:
+            assert isinstance(stream, faust.Stream)
+            async for _window in stream.take_events(TAKE_MESSAGES, within=TAKE_SECONDS):
                 pass
 
         return app

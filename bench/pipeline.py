@@ -218,7 +218,9 @@ def _watch(
             label=label,
             started=started,
             pids=[process.pid for process, _ in processes],
-            broker=broker_pid(bench.broker.port),
+            # the broker's own process: /proc's search by port can also match a peer or a
+            # worker, whose command line names the broker's address
+            broker=getattr(bench.broker, "pid", None) or broker_pid(bench.broker.port),
             alive=exited(processes),
             timeout=bench.options.timeout,
             on_first=on_first,
@@ -233,16 +235,18 @@ def measure_naive(
     on_start: Callable[[list[int]], Callable[[], None] | None] | None = None,
     shell: str | None = None,
 ) -> Progress:
-    """bench/naive_faust.py; with ``shell`` (faust or cartbands) its consume-only variant on
+    """bench/naive_faust.py; with ``shell`` (a SHELL_LABELS key) its consume-only variant on
     that shell (no table write, nothing produced)."""
     group = bench.fresh("naive" if shell is None else f"shell-{shell}")
+    app_shell, work = SHELLS[shell] if shell is not None else ("faust", "table")
     log = bench.workdir / f"{group}.log"
     args = [
         "--broker", bench.broker.url,
         "--topic", loaded.topic,
         "--app-id", group,
         "--partitions", str(bench.options.partitions),
-        *(["--work", "none", "--shell", shell] if shell is not None else []),
+        "--work", work,
+        "--shell", app_shell,
     ]  # fmt: skip
     started = time.monotonic()
     process = spawn_module("bench.naive_faust", args, log)
@@ -587,6 +591,12 @@ class Report:
 SHELL_LABELS = {
     "faust": "Faust's shell (default Monitor, wait_first per message)",
     "cartbands": "the worker's shell (OffsetsMonitor, eager delivery)",
+    "cartbands-take": "the worker's shell, take_events windows as stage A",
+}
+SHELLS = {  # label key: (bench/naive_faust.py --shell, --work)
+    "faust": ("faust", "none"),
+    "cartbands": ("cartbands", "none"),
+    "cartbands-take": ("cartbands", "take"),
 }
 
 QUIX_LABELS = {
