@@ -399,12 +399,14 @@ def spawn_module(
     log_path: Path,
     env: dict[str, str] | None = None,
     root: Path = ROOT,
+    python: str = sys.executable,
 ) -> subprocess.Popen[bytes]:
-    """``python -m MODULE ARGS`` run from ``root`` (its packages first), dying with us."""
+    """``python -m MODULE ARGS`` run from ``root`` (its packages first), dying with us;
+    ``python`` is another interpreter when the module needs what our venv lacks."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as handle:
         return subprocess.Popen(
-            [sys.executable, "-m", module, *args],
+            [python, "-m", module, *args],
             stdin=subprocess.DEVNULL,
             stdout=handle,
             stderr=subprocess.STDOUT,

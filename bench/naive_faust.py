@@ -6,9 +6,16 @@ table values, default producer and commit settings, one agent, ``-l info``) exce
 (the project's codec, faster than Faust's default json, so the reference is not handicapped) and
 the checkout's summary is written to a table, i.e. one changelog message per event.
 
+``--work none`` drops the table write (the agent only iterates and acknowledges, nothing is
+produced): what Faust's consumer shell alone costs per message; ``--work take`` iterates in
+windows as stage A does (``take_events``), so the difference is that buffering's cost.
+``--shell cartbands`` builds the app with the worker's shell (streams/: the OffsetsMonitor
+sensor and the eager consumer) instead of Faust's defaults, everything else the same.
+
 Run as its own process by the benchmarks::
 
-    python -m bench.naive_faust --broker kafka://127.0.0.1:PORT --topic T --app-id A
+    python -m bench.naive_faust --broker kafka://127.0.0.1:PORT --topic T --app-id A \
+        [--work table|none] [--shell faust|cartbands]
 """
 
 from __future__ import annotations
@@ -22,10 +29,27 @@ import faust
 import orjson
 
 TABLE = "naive-carts"
+WORKS = ("table", "none", "take")
+TAKE_MESSAGES, TAKE_SECONDS = 1024, 0.05  # agents/carts.py's windows (WINDOW_MESSAGES, _SECONDS)
+SHELLS = ("faust", "cartbands")
 
 
-def build_app(broker: str, app_id: str, topic: str, partitions: int) -> faust.App:
-    app = faust.App(
+def build_app(
+    broker: str,
+    app_id: str,
+    topic: str,
+    partitions: int,
+    work: str = "table",
+    shell: str = "faust",
+) -> faust.App:
+    app_class: type[faust.App] = faust.App
+    extra: dict[str, Any] = {}
+    if shell == "cartbands":
+        from streams.app import WorkerApp
+        from streams.monitor import OffsetsMonitor
+
+        app_class, extra = WorkerApp, {"Monitor": OffsetsMonitor}
+    app = app_class(
         app_id,
         broker=broker,
         store="memory://",
@@ -35,9 +59,28 @@ def build_app(broker: str, app_id: str, topic: str, partitions: int) -> faust.Ap
         broker_session_timeout=6.0,
         broker_heartbeat_interval=1.0,
         consumer_auto_offset_reset="earliest",
+        **extra,
     )
     source = app.topic(topic, key_type=bytes, value_type=bytes, value_serializer="raw")
     carts = app.Table(TABLE, default=None, partitions=partitions)
+
+    if work == "none":
+
+        @app.agent(source, name="naive-carts")
+        async def shell_only(stream: faust.StreamT[Any]) -> None:
+            async for _value in stream:
+                pass
+
+        return app
+    if work == "take":
+
+        @app.agent(source, name="naive-carts")
+        async def windows_only(stream: faust.StreamT[Any]) -> None:
+            assert isinstance(stream, faust.Stream)
+            async for _window in stream.take_events(TAKE_MESSAGES, within=TAKE_SECONDS):
+                pass
+
+        return app
 
     @app.agent(source, name="naive-carts")
     async def naive(stream: faust.StreamT[Any]) -> None:
@@ -63,8 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--app-id", required=True)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--loglevel", default="info")
+    parser.add_argument("--work", choices=WORKS, default="table")
+    parser.add_argument("--shell", choices=SHELLS, default="faust")
     args = parser.parse_args(argv)
-    app = build_app(args.broker, args.app_id, args.topic, args.partitions)
+    app = build_app(args.broker, args.app_id, args.topic, args.partitions, args.work, args.shell)
     sys.argv = [sys.argv[0]]  # Faust's worker reads argv; ours are parsed.
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=True)
     logging.getLogger(__name__).info("naive Faust reference reading %s", args.topic)

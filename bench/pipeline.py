@@ -9,7 +9,10 @@ One run, one embedded broker, the same generated events (bench/events.py) for al
 - **pipeline**: ``python -m cartbands worker`` (whatever it does today) on its own topic prefix;
 - **core alone**: the same events and tick rounds replayed through the pure core in a child
   process (bench/core_ceiling.py), events per CPU second: what a worker that did nothing but
-  the core would reach, the ceiling of the pipeline's events per CPU second.
+  the core would reach, the ceiling of the pipeline's events per CPU second;
+- **quixstreams** (bench/quix_peer.py, when an interpreter with quixstreams is given by
+  ``--quix-python`` or ``CARTBANDS_QUIX_PYTHON``): stage A's per-event core on quixstreams with
+  RocksDB state, and a minimal state-write-per-event variant, on the pipeline's own input topic.
 
 Faust-based figures come from the consumer group's commits (see bench/harness.py): measured from
 the first commit showing progress to the commit reaching the end of every partition, so process
@@ -68,6 +71,8 @@ from cartbands.processes import spawn, stop
 from config.policyfile import DEFAULT_POLICY
 from recovery.checkouts import epoch
 
+QUIX_PYTHON_ENV = "CARTBANDS_QUIX_PYTHON"
+QUIX_VARIANTS = ("stage-a", "minimal")  # bench/quix_peer.py's VARIANTS (it imports quixstreams)
 NAIVE_TARGET = 8.0
 WORKER_TABLES = ("checkouts", "shoppers")  # the agents' Faust tables (agents/carts, shoppers)
 RAW_TARGET = 0.15
@@ -98,6 +103,9 @@ class Options:
     tick_step: float | None = None  # event-time seconds between ticks (clock=event) ...
     events_per_tick: int = 2_000  # ... else as many as give one tick round per this many events
     broker: str = "tansu"  # or "kafka": Apache Kafka (cartbands/kafka_broker.py)
+    quix_python: Path | None = None  # an interpreter with quixstreams: the quixstreams peer
+    quix_note: str | None = None  # why the quixstreams peer is not run, if it is not
+    shell: bool = False  # also Faust consume-only, Faust's shell and the worker's (streams/)
 
 
 @dataclass
@@ -210,7 +218,9 @@ def _watch(
             label=label,
             started=started,
             pids=[process.pid for process, _ in processes],
-            broker=broker_pid(bench.broker.port),
+            # the broker's own process: /proc's search by port can also match a peer or a
+            # worker, whose command line names the broker's address
+            broker=getattr(bench.broker, "pid", None) or broker_pid(bench.broker.port),
             alive=exited(processes),
             timeout=bench.options.timeout,
             on_first=on_first,
@@ -218,23 +228,37 @@ def _watch(
     )
 
 
-def measure_naive(bench: Bench, loaded: Loaded, mapped: TopicMap) -> Progress:
-    group = bench.fresh("naive")
+def measure_naive(
+    bench: Bench,
+    loaded: Loaded,
+    mapped: TopicMap,
+    on_start: Callable[[list[int]], Callable[[], None] | None] | None = None,
+    shell: str | None = None,
+) -> Progress:
+    """bench/naive_faust.py; with ``shell`` (a SHELL_LABELS key) its consume-only variant on
+    that shell (no table write, nothing produced)."""
+    group = bench.fresh("naive" if shell is None else f"shell-{shell}")
+    app_shell, work = SHELLS[shell] if shell is not None else ("faust", "table")
     log = bench.workdir / f"{group}.log"
     args = [
         "--broker", bench.broker.url,
         "--topic", loaded.topic,
         "--app-id", group,
         "--partitions", str(bench.options.partitions),
+        "--work", work,
+        "--shell", app_shell,
     ]  # fmt: skip
     started = time.monotonic()
     process = spawn_module("bench.naive_faust", args, log)
+    hook = on_start([process.pid]) if on_start else None
     try:
         progress = _watch(
-            bench, "naive Faust", group, loaded.topic, mapped, [(process, log)], started
+            bench, "naive Faust", group, loaded.topic, mapped, [(process, log)], started, hook
         )
     finally:
         stop(process)
+    if shell is not None:
+        return progress
     # It must have written one table entry (a changelog message) per event: check it did.
     changelog = f"{group}-{NAIVE_TABLE}-changelog"
     marks = asyncio.run(highwaters(bench.broker.bootstrap, changelog, bench.options.partitions))
@@ -334,6 +358,57 @@ async def follow_downstream(
         progress.downstream[f"{table_name}-changelog"] = sum(marks.values())
 
 
+def measure_quix(
+    bench: Bench, names: TopicNames, loaded: Loaded, mapped: TopicMap, variant: str
+) -> Progress:
+    """bench/quix_peer.py in the quixstreams interpreter, on the pipeline's input topic."""
+    python = bench.options.quix_python
+    assert python is not None
+    group = bench.fresh(f"quix-{variant}")
+    output = f"{group}-out"
+    asyncio.run(ensure_topics(bench.broker.bootstrap, [output], bench.options.partitions))
+    log = bench.workdir / f"{group}.log"
+    args = [
+        "--broker", bench.broker.bootstrap,
+        "--topic", loaded.topic,
+        "--output", output,
+        "--group", group,
+        "--state-dir", str(bench.workdir / f"{group}-state"),
+        "--variant", variant,
+        "--policy", str(bench.options.policy),
+        *(["--batched"] if loaded.batch > 1 else []),
+    ]  # fmt: skip
+    started = time.monotonic()
+    process = spawn_module("bench.quix_peer", args, log, python=str(python))
+    label = f"quixstreams {variant}"
+    try:
+        progress = _watch(bench, label, group, loaded.topic, mapped, [(process, log)], started)
+    finally:
+        stop(process)
+    bootstrap, partitions = bench.broker.bootstrap, bench.options.partitions
+    if variant != "minimal":
+        marks = asyncio.run(highwaters(bootstrap, output, partitions))
+        progress.downstream["output"] = sum(marks.values())
+    return progress
+
+
+def quix_python(given: Path | None) -> tuple[Path | None, str | None]:
+    """The quixstreams interpreter (option, else environment), or why there is none."""
+    if given is None and os.environ.get(QUIX_PYTHON_ENV):
+        given = Path(os.environ[QUIX_PYTHON_ENV])
+    if given is None:
+        return None, (
+            f"quixstreams peer skipped: no --quix-python nor {QUIX_PYTHON_ENV} (an interpreter "
+            "with the bench-quix extra, outside the project's venv)"
+        )
+    check = subprocess.run(
+        [str(given), "-c", "import quixstreams"], capture_output=True, text=True, check=False
+    )
+    if check.returncode != 0:
+        return None, f"quixstreams peer skipped: {given} cannot import quixstreams"
+    return given, None
+
+
 @dataclass
 class PipelineRun:
     """The pipeline on one wire format, with the raw ceiling of the very same topic."""
@@ -342,6 +417,8 @@ class PipelineRun:
     raw: RawRun
     progress: Progress | None
     failure: str | None = None
+    quix: dict[str, Progress] = field(default_factory=dict)  # by bench/quix_peer.py variant
+    quix_failures: dict[str, str] = field(default_factory=dict)
 
     def ratio_raw(self) -> float | None:
         if self.progress is None or self.progress.rate is None or not self.raw.rate:
@@ -357,6 +434,7 @@ class Report:
     raw_single: RawRun | None
     runs: list[PipelineRun]
     core: CoreRun | None = None
+    shells: dict[str, Progress] = field(default_factory=dict)  # Faust consume-only, by shell
 
     def ratio_naive(self, run: PipelineRun) -> float | None:
         if run.progress is None or run.progress.rate is None:
@@ -377,9 +455,14 @@ class Report:
             )
         if self.naive is not None:
             rows.append(progress_row(self.naive, "naive Faust, 1 event/message"))
+        for shell, found in self.shells.items():
+            rows.append(progress_row(found, f"Faust consume only, {SHELL_LABELS[shell]}"))
         for run in self.runs:
             if run.progress is not None:
                 rows.append(progress_row(run.progress, f"cartbands worker, {run.loaded.wire}"))
+            for variant, found in run.quix.items():
+                label = f"quixstreams {QUIX_LABELS[variant]}, {run.loaded.wire}"
+                rows.append(progress_row(found, label))
         if self.core is not None:
             label = f"pure core alone, same input and ticks ({self.core.core})"
             rows.append([label, "-", "-", "-", "-", "1.00", "-", fmt_rate(self.core.rate)])
@@ -402,6 +485,8 @@ class Report:
             "",
         ]
         lines.extend(self.core_lines())
+        lines.extend(self.quix_lines())
+        lines.extend(self.shell_lines())
         if self.naive is not None:
             written = ", ".join(f"{t} {n:,}" for t, n in self.naive.downstream.items())
             lines.append(f"naive Faust: messages out: {written} (one table write per event)")
@@ -441,6 +526,48 @@ class Report:
         )
         return "\n".join(lines)
 
+    def shell_lines(self) -> list[str]:
+        """Faust's consumer shell per message: CPU us per message of a consume-only agent,
+        less what raw aiokafka getmany + orjson of the same topic takes per message."""
+        raw = self.raw_single or next((run.raw for run in self.runs if run.loaded.batch == 1), None)
+        lines: list[str] = []
+        for shell, found in self.shells.items():
+            per_cpu = found.per_cpu_second()
+            if not per_cpu:
+                continue
+            us = 1e6 / per_cpu
+            line = f"Faust consume only, {SHELL_LABELS[shell]}: {us:.1f} us of CPU per message"
+            if raw is not None and raw.rate:
+                line += f" ({us - 1e6 / raw.rate:.1f} us more than raw getmany + orjson)"
+            lines.append(line)
+        return lines
+
+    def quix_lines(self) -> list[str]:
+        """The quixstreams peer against the worker and the references of the same run."""
+        if self.options.quix_note:
+            return [self.options.quix_note]
+        lines: list[str] = []
+        naive = self.naive.rate if self.naive is not None else None
+        for run in self.runs:
+            wire = run.loaded.wire
+            for variant, reason in run.quix_failures.items():
+                lines.append(f"quixstreams {variant} ({wire}) NOT MEASURED: {reason}")
+            for variant, found in run.quix.items():
+                if found.rate is None:
+                    continue
+                parts = [f"quixstreams {QUIX_LABELS[variant]}, {wire}:"]
+                if naive:
+                    parts.append(f"/ naive Faust {found.rate / naive:.2f}x;")
+                if run.raw.rate:
+                    parts.append(f"/ raw {found.rate / run.raw.rate:.1%};")
+                worker = run.progress.rate if run.progress is not None else None
+                if worker:
+                    parts.append(f"worker / it {worker / found.rate:.2f}x;")
+                out = ", ".join(f"{t} {n:,}" for t, n in found.downstream.items())
+                parts.append(f"messages out: {out or 'none'}")
+                lines.append(" ".join(parts))
+        return lines
+
     def core_lines(self) -> list[str]:
         """What the core alone bounds: no worker that runs it can beat its events per CPU s."""
         if self.core is None or not self.core.rate:
@@ -460,6 +587,22 @@ class Report:
                 )
         return lines
 
+
+SHELL_LABELS = {
+    "faust": "Faust's shell (default Monitor, wait_first per message)",
+    "cartbands": "the worker's shell (OffsetsMonitor, eager delivery)",
+    "cartbands-take": "the worker's shell, take_events windows as stage A",
+}
+SHELLS = {  # label key: (bench/naive_faust.py --shell, --work)
+    "faust": ("faust", "none"),
+    "cartbands": ("cartbands", "none"),
+    "cartbands-take": ("cartbands", "take"),
+}
+
+QUIX_LABELS = {
+    "stage-a": "stage A (validate + apply_event, RocksDB state)",
+    "minimal": "minimal (1 state write per event)",
+}
 
 PROGRESS_HEADERS = (
     "what",
@@ -497,27 +640,38 @@ def progress_row(progress: Progress, label: str | None = None) -> list[str]:
 def run(options: Options) -> Report:
     data = make_input(options)
     runs: list[PipelineRun] = []
+    shells: dict[str, Progress] = {}
     with bench_context(options) as bench:
         raw_single = naive = None
-        if options.naive or 1 not in options.batches:
+        if options.naive or options.shell or 1 not in options.batches:
             single_topic = f"{bench.fresh('single')}-cart-events"
             single, single_map = asyncio.run(bench.load(data, single_topic, 1, ticks=False))
             if 1 not in options.batches:
                 raw_single = measure_raw(bench, single)
             if options.naive:
                 naive = measure_naive(bench, single, single_map)
+            if options.shell:
+                for shell in SHELL_LABELS:
+                    shells[shell] = measure_naive(bench, single, single_map, shell=shell)
         for batch in options.batches:
             names, loaded, mapped = asyncio.run(prepare_pipeline(bench, data, batch))
             raw = measure_raw(bench, loaded)
             try:
-                runs.append(PipelineRun(loaded, raw, measure_workers(bench, names, mapped)))
+                found = PipelineRun(loaded, raw, measure_workers(bench, names, mapped))
             except BenchError as exc:
-                runs.append(PipelineRun(loaded, raw, None, str(exc)))
+                found = PipelineRun(loaded, raw, None, str(exc))
+            runs.append(found)
+            if options.quix_python is not None:
+                for variant in QUIX_VARIANTS:
+                    try:
+                        found.quix[variant] = measure_quix(bench, names, loaded, mapped, variant)
+                    except BenchError as exc:
+                        found.quix_failures[variant] = str(exc)
     core = None
     if options.core and options.clock == "event":
         step = tick_step(data.events, options)
         core = replay(data.events, options.policy, step, options.worker_root)
-    return Report(options, data.summary, naive, raw_single, runs, core)
+    return Report(options, data.summary, naive, raw_single, runs, core, shells)
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -604,12 +758,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--raw-runs", type=int, default=3)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive Faust reference")
     parser.add_argument(
+        "--quix-python",
+        type=Path,
+        default=None,
+        help=f"an interpreter with quixstreams (else ${QUIX_PYTHON_ENV}): run the quixstreams "
+        "peer (bench/quix_peer.py) on the same input",
+    )
+    parser.add_argument("--no-quix", action="store_true", help="skip the quixstreams peer")
+    parser.add_argument(
+        "--shell",
+        action="store_true",
+        help="also run Faust consume-only (bench/naive_faust.py --work none) on Faust's shell "
+        "and on the worker's (streams/): Faust's cost per message",
+    )
+    parser.add_argument(
         "--no-core", action="store_true", help="skip the pure core's replay of the same input"
     )
     args = parser.parse_args(argv)
     quiet_clients()
+    python, note = (None, None) if args.no_quix else quix_python(args.quix_python)
     options = options_from(
-        args, raw_runs=args.raw_runs, naive=not args.no_naive, core=not args.no_core
+        args,
+        raw_runs=args.raw_runs,
+        naive=not args.no_naive,
+        core=not args.no_core,
+        quix_python=python,
+        quix_note=note,
+        shell=args.shell,
     )
     print(run(options).render())
 

@@ -6,7 +6,7 @@ once the group commits progress, attaches ``py-spy record --idle`` to every work
 inclusive time. Needs the ``py-spy`` binary (``pip install py-spy``; not a project dependency:
 nothing imports it). ``--out DIR`` keeps the collapsed stacks (input for any flame-graph tool).
 
-    python -m bench.profile [--events 100000] [--seconds 20] [--workers 1]
+    python -m bench.profile [--events 100000] [--seconds 20] [--workers 1] [--naive]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from bench.pipeline import (
     add_common,
     bench_context,
     make_input,
+    measure_naive,
     measure_workers,
     options_from,
     prepare_pipeline,
@@ -308,6 +309,7 @@ def run(
     out: Path | None,
     limit: int,
     native: bool = False,
+    naive: bool = False,
 ) -> str:
     data = make_input(options)
     scratch = Path(tempfile.mkdtemp(prefix="cartbands-profile-"))
@@ -316,8 +318,13 @@ def run(
     on_start, spies, outputs = profiler(out_dir, seconds, rate, native)
     try:
         with bench_context(options) as bench:
-            names, _loaded, mapped = asyncio.run(prepare_pipeline(bench, data, options.batch))
-            progress = measure_workers(bench, names, mapped, workers, on_start=on_start)
+            if naive:  # bench/naive_faust.py on one event per message, no ticks
+                topic = f"{bench.fresh('single')}-cart-events"
+                loaded, mapped = asyncio.run(bench.load(data, topic, 1, ticks=False))
+                progress = measure_naive(bench, loaded, mapped, on_start=on_start)
+            else:
+                names, _loaded, mapped = asyncio.run(prepare_pipeline(bench, data, options.batch))
+                progress = measure_workers(bench, names, mapped, workers, on_start=on_start)
         for spy in spies:
             try:
                 spy.wait(timeout=seconds + 30)
@@ -358,10 +365,18 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="also sample C frames (e.g. the garbage collector, orjson), py-spy --native",
     )
+    parser.add_argument(
+        "--naive",
+        action="store_true",
+        help="profile the naive Faust reference (bench/naive_faust.py) instead of the worker",
+    )
     args = parser.parse_args(argv)
     quiet_clients()
     options = options_from(args)
-    print(run(options, args.seconds, args.rate, args.workers, args.out, args.top, args.native))
+    report = run(
+        options, args.seconds, args.rate, args.workers, args.out, args.top, args.native, args.naive
+    )
+    print(report)
 
 
 if __name__ == "__main__":

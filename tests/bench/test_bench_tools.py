@@ -278,3 +278,38 @@ def test_core_lines_bound_the_pipeline_by_the_core_alone():
     assert lines[0] == "core alone: 10,000 events per CPU second (pure Python)"
     assert "core alone / naive Faust: 10.00x" in lines[1]
     assert "the core is 40% of the worker's CPU time; core alone / raw: 5.0%" in lines[2]
+
+
+def test_quix_peer_fold_matches_the_core() -> None:
+    """bench/quix_peer.py's fold (run by quixstreams, imported here without it) keeps the
+    states and records the core's apply_event gives, ticks passed through."""
+    from bench import quix_peer
+    from recovery import checkouts as stage_a
+    from recovery.clock import tick
+    from recovery.ids import checkout_key
+
+    policies = load_policy(DEFAULT_POLICY)
+    events = generate(400, 3, Mix())
+    store: dict[bytes, bytes] = {}
+    records = [*events, tick(1.0)]
+    batch = orjson.loads(quix_peer.dumps({"batch": records}))
+    out = quix_peer.fold_stage_a(
+        quix_peer.records_of(batch), 0, policies, store.get, store.__setitem__
+    )
+    states: dict[str, object] = {}
+    expected = []
+    for event in events:
+        checked = validate(event)
+        key = checkout_key(checked[1], checked[2])
+        policy = policies.for_store(checked[1])
+        new, effects = stage_a.apply_event(states.get(key), event, 0, policy, checked)  # type: ignore[arg-type]
+        states[key] = new
+        expected += [{**e.record, "shopper": e.key} for e in effects if e.record and e.key]
+    assert {k.decode(): orjson.loads(v) for k, v in store.items()} == orjson.loads(
+        quix_peer.dumps(states)
+    )
+    assert out[-1] == tick(1.0)
+    assert orjson.loads(quix_peer.dumps(out[:-1])) == orjson.loads(quix_peer.dumps(expected))
+    minimal: dict[bytes, bytes] = {}
+    quix_peer.fold_minimal(records, minimal.__setitem__)
+    assert len(minimal) == len(store)
