@@ -10,7 +10,7 @@ the checkout's summary is written to a table, i.e. one changelog message per eve
 produced): what Faust's consumer shell alone costs per message; ``--work take`` iterates in
 windows as stage A does (``take_events``), so the difference is that buffering's cost.
 ``--shell cartbands`` builds the app with the worker's shell (streams/: the OffsetsMonitor
-sensor and the eager consumer) instead of Faust's defaults, everything else the same.
+sensor) instead of Faust's defaults, everything else the same.
 
 Run as its own process by the benchmarks::
 
@@ -45,10 +45,10 @@ def build_app(
     app_class: type[faust.App] = faust.App
     extra: dict[str, Any] = {}
     if shell == "cartbands":
-        from streams.app import WorkerApp
         from streams.monitor import OffsetsMonitor
+        from streams.supervision import ExitingApp
 
-        app_class, extra = WorkerApp, {"Monitor": OffsetsMonitor}
+        app_class, extra = ExitingApp, {"Monitor": OffsetsMonitor}
     app = app_class(
         app_id,
         broker=broker,

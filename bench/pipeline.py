@@ -590,7 +590,7 @@ class Report:
 
 SHELL_LABELS = {
     "faust": "Faust's shell (default Monitor, wait_first per message)",
-    "cartbands": "the worker's shell (OffsetsMonitor, eager delivery)",
+    "cartbands": "the worker's shell (OffsetsMonitor)",
     "cartbands-take": "the worker's shell, take_events windows as stage A",
 }
 SHELLS = {  # label key: (bench/naive_faust.py --shell, --work)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import faust
 
 import schemas  # noqa: F401  (registers the orjson codec)
 from bus.topics import CHANNELS, TopicNames
 from recovery.policyset import PolicySet
-from streams.consumer import EagerTransport
 from streams.monitor import OffsetsMonitor
 from streams.supervision import ExitingApp, StopOnCrash
 from streams.tables import KeptTable
@@ -32,16 +31,6 @@ def code_secret(store: str, environ: dict[str, str] | None = None) -> bytes:
     suffix = "".join(ch if ch.isalnum() else "_" for ch in store.upper())
     value = env.get(f"{CODE_SECRET_ENV}_{suffix}") or env.get(CODE_SECRET_ENV)
     return value.encode() if value else DEV_CODE_SECRET
-
-
-class WorkerApp(ExitingApp):
-    """The worker's Faust app: its Kafka consumer delivers messages eagerly (streams/consumer)."""
-
-    def _new_transport(self) -> Any:
-        url = self.conf.broker_consumer[0]
-        if url.scheme in ("kafka", "aiokafka"):
-            return EagerTransport(self.conf.broker_consumer, self)
-        return super()._new_transport()
 
 
 @dataclass
@@ -83,7 +72,7 @@ def create_app(
     ticks in the input. The agents and their tables are the caller's to add
     (``agents.register_all``): this package never imports them."""
     names = TopicNames(topic_prefix)
-    app = WorkerApp(
+    app = ExitingApp(
         app_id,
         broker=broker,
         store=store,
