@@ -98,9 +98,10 @@ class Simulation:
             self.counts[effect.kind] = self.counts.get(effect.kind, 0) + 1
         self._route(effects)
 
-    def shopper_events(self, records: list[Any]) -> None:
-        """Records on ``shopper-events``, each naming its shopper (a tick names none)."""
-        self._shoppers.fold(0, None, records)
+    def shopper_events(self, records: list[Any], key: str | None = None) -> None:
+        """A message on ``shopper-events``: its records, and its key (``store:shopper``) for
+        a record that does not name its shopper (stage A's records and ticks need none)."""
+        self._shoppers.fold(0, key, records)
         effects = self._shoppers.take()
         self._shopper_table.store(effects)
         self._route(effects)

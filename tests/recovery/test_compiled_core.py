@@ -142,7 +142,7 @@ def malformed_outcomes() -> list[str]:
         if n % 25 == 24 and sim.shoppers:
             for key, record in _shopper_records(sim, event["occurred_at"], n):
                 for variant in [*_mutants(record, rng, 2), record]:
-                    outcomes.append(_outcome(sim.shopper_event, key, variant))
+                    outcomes.append(_outcome(sim.shopper_events, [variant], key))
     for now in drain_ticks(last, last, 8 * 86400.0):
         try:
             sim.tick(now)

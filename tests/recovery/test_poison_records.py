@@ -109,7 +109,7 @@ def test_stage_b_refuses_a_poison_abandonment_from_elsewhere_and_goes_on() -> No
     with pytest.raises(BadEvent, match=r"^cart\.total: "):
         holding.hold(None, bad, 0)  # never held, to block the records after it
     sim = Simulation(load_policy(), code_secret)
-    sim.shopper_event(shopper, bad)
+    sim.shopper_events([bad], shopper)
     sim.event(cart("x-b2", "310.00", T0 + 60, store=STORE, customer="bo"))
     sim.tick(T0 + 8 * DAY)
     assert [reason.split(":")[0] for _, reason in sim.rejected] == ["cart.total"]

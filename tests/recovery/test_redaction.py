@@ -36,7 +36,7 @@ def test_a_shopper_redaction_erases_every_checkout_and_stops_the_sequence() -> N
     assert "ann@example.com" in state_text(sim)
     sent_before = len(sim.touches)
     redaction = {"type": "shopper_redacted", "store": STORE, "occurred_at": iso(T0 + 3 * HOUR)}
-    sim.shopper_event(ann, redaction)
+    sim.shopper_events([redaction], ann)
     # at once, including the open cart that was never abandoned
     text = orjson.dumps({k: v for k, v in sim.carts.items() if k.startswith(STORE)}).decode()
     assert "ann@example.com" not in text

@@ -68,11 +68,11 @@ class Recording(Simulation):
 
     abandoned: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
-    def shopper_events(self, records: list[Any]) -> None:
+    def shopper_events(self, records: list[Any], key: str | None = None) -> None:
         for record in records:
             if record.get("type") == "cart_abandoned":
                 self.abandoned.append((record["shopper"], record))
-        super().shopper_events(records)
+        super().shopper_events(records, key)
 
 
 def recorded_run(events: Timed, policy: Path) -> Recording:
