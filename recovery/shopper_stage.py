@@ -128,8 +128,10 @@ class ShopperStage:
                 if not isinstance(shopper, str) or ":" not in shopper:
                     raise BadEvent("shopper: missing store:shopper key")
                 self._on_record(partition, shopper, record)
-            except (BadEvent, BadTick) as exc:
-                self.dead_letter(partition, record, str(exc))
+            # one name per clause: compiled with mypyc, a name shared by two clauses takes the
+            # first clause's type, and the second raises TypeError instead of catching
+            except (BadEvent, BadTick) as refused:
+                self.dead_letter(partition, record, str(refused))
             except Exception as exc:  # a bug must not stop the partition
                 reason = f"internal error: {type(exc).__name__}: {exc}"
                 self.dead_letter(partition, record, reason, exc)
