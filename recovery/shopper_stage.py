@@ -6,9 +6,9 @@ Per record: a tick advances the partition's watermark (:class:`recovery.clock.Wa
 minimum of the ticks forwarded by every stage-A partition) and fires the shoppers whose next
 due time it reached (their held records released, then their due touches decided); a
 ``store_redacted`` erases the store's shoppers of the partition; any other record is held in
-the shopper's row while it is ahead of the watermark (:mod:`recovery.shopper_holds`), else
-applied at once. A record that cannot be taken is dead-lettered with its reason, and the next
-one goes on.
+the shopper's row while it is ahead of the watermark (:mod:`recovery.shopper_holds`; only when
+several stage-A partitions feed the stage), else applied at once. A record that cannot be
+taken is dead-lettered with its reason, and the next one goes on.
 
 The stage reads states through the window's own writes first, then the driver's table; the
 driver takes the window's effects (:meth:`ShopperStage.take`), produces the records, writes
