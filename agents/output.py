@@ -102,6 +102,9 @@ class Output:
         self._writes: list[_Write] = []  # queued with the records, for the next ship
         self._unwritten: dict[int, dict[str, Any]] = {}  # id(table) -> key -> newest value
         self._shipments: deque[_Shipment] = deque()  # shipped, not yet in the stores, in order
+        # changelogs with a write that did not reach its store: their offsets are no longer
+        # recorded, so a restore starts before that write and brings it back
+        self._unstored: set[str] = set()
         self._failure: BaseException | None = None
 
     def _producer(self) -> AIOKafkaProducer:
@@ -320,7 +323,8 @@ class Output:
         while self._shipments and self._shipments[0].settled:
             shipment = self._shipments.popleft()
             for write in shipment.writes:
-                self._store(write)
+                if not self._store(write):
+                    self._unstored.add(write.table.changelog_topic.get_topic_name())
             for tp, offset in shipment.offsets.items():
                 if offset > self._acked.get(tp, -1):
                     self._acked[tp] = offset
@@ -328,7 +332,9 @@ class Output:
         for name in changed:
             self._persist_offsets(self._changelogs[name], name)
 
-    def _store(self, write: _Write) -> None:
+    def _store(self, write: _Write) -> bool:
+        """Write ``write`` to its table's local store; False if the store refused it."""
+        stored = True
         unwritten = self._unwritten.get(id(write.table), {})
         # the event it was written under: a RocksDB store writes the store of its partition
         token = None if write.event is None else _current_event.set(weakref.ref(write.event))
@@ -337,13 +343,15 @@ class Output:
                 write.table.data.pop(write.key, None)
             else:
                 write.table.data[write.key] = write.value
-        except Exception:  # a revoked partition's store may be closed: its new owner restores
+        except Exception:  # a revoked partition's store may be closed: a restore brings it
             log.exception("a table write did not reach the local store")
+            stored = False
         finally:
             if token is not None:
                 _current_event.reset(token)
         if unwritten.get(write.key, _ABSENT) is write.value:
             del unwritten[write.key]  # no newer write of the key is waiting
+        return stored
 
     def _persist_offsets(self, table: Any, topic: str) -> None:
         """Record the acknowledged offsets of ``topic`` (the table's changelog) in the table's
@@ -351,6 +359,8 @@ class Output:
         PERSIST_EVERY seconds rather than on every acknowledgement (each is a database write,
         as much as the table write itself): an offset recorded late only makes a restore
         re-apply records it already has."""
+        if topic in self._unstored:
+            return
         now = time.monotonic()
         if now - self._persisted_at.get(topic, float("-inf")) < PERSIST_EVERY:
             return

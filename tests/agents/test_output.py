@@ -92,6 +92,35 @@ def test_changelog_offsets_are_recorded_in_the_store_at_most_once_a_second(
     acked.loop.close()
 
 
+def test_no_offset_is_recorded_past_a_write_its_store_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A write that did not reach the store (its partition's store closed by a rebalance) must
+    come back in the next restore: the changelog's offset is not recorded past it."""
+    acked = Acks(tmp_path)
+    table, topic, output = acked.table, acked.topic, acked.output
+    tp = TopicPartition(topic, 2)
+    acked(5)
+    assert table.data.persisted_offset(tp) == 5
+
+    class Closed:
+        def __setitem__(self, key: str, value: Any) -> None:
+            raise RuntimeError("the partition's store is closed")
+
+    refused = output_module._Write(
+        SimpleNamespace(data=Closed(), changelog_topic=FakeTopic(topic)), "k", {"n": 1}, None
+    )
+    shipment = output_module._Shipment([refused], pending=1, sealed=True)
+    output._shipments.append(shipment)
+    future = acked.loop.create_future()
+    future.set_result(SimpleNamespace(offset=9))
+    output._persisted_at.clear()
+    output._on_delivered(shipment, topic, 2, changelog=True)(future)
+    acked(12)
+    output._persisted_at.clear()
+    output._persist_offsets(table, topic)
+    assert table.data.persisted_offset(tp) == 5  # a restore starts before the refused write
+    acked.loop.close()
+
+
 class FakeTopic:
     def __init__(self, name: str) -> None:
         self.name = name
