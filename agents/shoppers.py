@@ -60,13 +60,13 @@ def register(pipeline: Pipeline, output: Output) -> None:
         """The window's metrics and log lines: what the stage decided and saw."""
         for owner, pending in effects.rebuilt:
             log.info("shopper timers of partition %d rebuilt: %d pending", owner, pending)
-        for rejection in effects.rejections:
-            if rejection.error is not None:
-                log.error("shopper event failed; continuing", exc_info=rejection.error)
+        for refused in effects.refused:
+            if refused.error is not None:
+                log.error("shopper event failed; continuing", exc_info=refused.error)
             log.warning(
-                "shopper event rejected on partition %d: %s", rejection.partition, rejection.reason
+                "shopper event rejected on partition %d: %s", refused.partition, refused.reason
             )
-            label = rejection.reason.split(":", 1)[0].strip().replace(" ", "_")
+            label = refused.reason.split(":", 1)[0].strip().replace(" ", "_")
             metrics.dead_lettered("cart_events", label)
         for failure in effects.due_failures:
             log.error(

@@ -31,7 +31,9 @@ from recovery.stage_effects import (
     DEAD_LETTERS,
     SHOPPER_EVENTS,
     Effects,
+    Failure,
     Outgoing,
+    Refused,
     State,
     StateTable,
     TimersFired,
@@ -56,17 +58,6 @@ def event_label(record: Any) -> tuple[str | None, str | None]:
 
 
 @dataclass(slots=True, frozen=True)
-class Refused:
-    """A record sent to the dead letters: malformed (the reason names the field at fault), or
-    one our own code failed on (``error``, for the driver to log with its traceback)."""
-
-    partition: int
-    reason: str
-    malformed: bool = True
-    error: BaseException | None = None
-
-
-@dataclass(slots=True, frozen=True)
 class Erased:
     """A store's or a shopper's redaction and how many checkouts it erased on the partition."""
 
@@ -82,7 +73,6 @@ class CheckoutEffects(Effects):
 
     events_read: EventsRead = field(default_factory=dict)
     cart_effects: list[Effect] = field(default_factory=list)  # every transition's, in order
-    refused: list[Refused] = field(default_factory=list)
     erased: list[Erased] = field(default_factory=list)
     rebuilt: list[tuple[int, int]] = field(default_factory=list)  # (partition, timers)
 
@@ -124,7 +114,7 @@ class CheckoutStage:
     def refuse(self, partition: int, record: Any, reason: str) -> None:
         """Dead-letter a malformed ``record``: one the driver could not decode, or one of
         :meth:`fold`'s, in the window's order."""
-        self._refuse(partition, record, reason, True, None)
+        self._refuse(partition, record, reason, None)
 
     def fold(self, partition: int, records: list[Any]) -> None:
         """Fold one message's records, read from ``partition``, in order. A bad record is
@@ -163,21 +153,14 @@ class CheckoutStage:
                 continue
             except Exception as error:  # a bug must not stop the partition
                 reason = f"internal error: {type(error).__name__}: {error}"
-                self._refuse(partition, record, reason, False, error)
+                self._refuse(partition, record, reason, error)
                 continue
             if new is not state:
                 self._keep(partition, key, new)
             self._emit(effects)
 
-    def _refuse(
-        self,
-        partition: int,
-        record: Any,
-        reason: str,
-        malformed: bool,
-        error: BaseException | None,
-    ) -> None:
-        self._effects.refused.append(Refused(partition, reason, malformed, error))
+    def _refuse(self, partition: int, record: Any, reason: str, error: Failure | None) -> None:
+        self._effects.refused.append(Refused(partition, reason, error))
         letter = {"reason": reason, "partition": partition, "record": record}
         self._effects.records.append(Outgoing(DEAD_LETTERS, letter))
 

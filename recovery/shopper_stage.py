@@ -35,7 +35,9 @@ from recovery.stage_effects import (
     DEAD_LETTERS,
     RECOVERIES,
     Effects,
+    Failure,
     Outgoing,
+    Refused,
     State,
     StateTable,
     TimersFired,
@@ -45,19 +47,6 @@ from recovery.timer_index import TimerIndex
 
 # the topic stage B reads, as its dead letters name it
 SOURCE = "shopper-events"
-# Exception under a name of this module: compiled by mypyc, a dataclass resolves its fields'
-# annotations in the module's globals, which do not hold the builtins
-Failure = Exception
-
-
-@dataclass(slots=True, frozen=True)
-class Rejection:
-    """A record dead-lettered on ``partition``; ``error``: the exception of an internal error
-    (a bug of ours rather than a bad record), for the driver to log with its traceback."""
-
-    partition: int
-    reason: str
-    error: Failure | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -75,7 +64,6 @@ class ShopperEffects(Effects):
 
     # every transition's outputs with its shopper key, in order (decision metrics)
     outputs: list[tuple[str, stage_b.Outputs]] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
     due_failures: list[DueFailure] = field(default_factory=list)
     # (partition, shoppers erased) per store redaction
     erased: list[tuple[int, int]] = field(default_factory=list)
@@ -137,12 +125,12 @@ class ShopperStage:
                 self.dead_letter(partition, record, reason, exc)
 
     def dead_letter(
-        self, partition: int, record: Any, reason: str, error: Exception | None = None
+        self, partition: int, record: Any, reason: str, error: Failure | None = None
     ) -> None:
         """A record stage B cannot take (or a message the driver could not decode, as text):
         to the dead letters with its reason, so it is neither lost silently nor in the way of
         the shopper's next record."""
-        self._effects.rejections.append(Rejection(partition, reason, error))
+        self._effects.refused.append(Refused(partition, reason, error))
         dead = {"reason": reason, "partition": partition, "record": record, "topic": SOURCE}
         self._effects.records.append(Outgoing(DEAD_LETTERS, dead))
 

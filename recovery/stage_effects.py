@@ -26,6 +26,11 @@ def touches_of(channel: str) -> str:
     return TOUCHES + channel
 
 
+# Exception under a name of this module: compiled by mypyc, a dataclass resolves its fields'
+# annotations in the module's globals, which do not hold the builtins
+Failure = Exception
+
+
 class StateTable(Protocol):
     """A stage's table as its processor reads it: the states this driver holds."""
 
@@ -43,6 +48,22 @@ class Outgoing:
     record: dict[str, Any]
     key: str | None = None
     partition: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Refused:
+    """A record sent to the dead letters on ``partition`` with its ``reason``: a malformed one
+    (the reason names the field at fault), or one our own code failed on (``error``: the
+    exception, for the driver to log with its traceback)."""
+
+    partition: int
+    reason: str
+    error: Failure | None = None
+
+    @property
+    def malformed(self) -> bool:
+        """The record was at fault, not our code."""
+        return self.error is None
 
 
 @dataclass(slots=True, frozen=True)
@@ -65,6 +86,8 @@ class Effects:
     writes: dict[str, tuple[int, State | None]] = field(default_factory=dict)
     records: list[Outgoing] = field(default_factory=list)
     timers: list[TimersFired] = field(default_factory=list)
+    # one per record of ``records`` sent to the dead letters, for the driver to count and log
+    refused: list[Refused] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.writes or self.records)

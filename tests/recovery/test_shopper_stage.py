@@ -160,8 +160,8 @@ def test_bad_records_are_dead_lettered_and_the_next_is_applied(policies):
     assert [out.record["record"] for out in dead] == junk
     assert all(out.record["partition"] == 3 and out.key is None for out in dead)
     assert all(out.record["topic"] == "shopper-events" for out in dead)
-    assert [r.reason for r in effects.rejections] == [out.record["reason"] for out in dead]
-    assert all(r.error is None for r in effects.rejections)
+    assert [r.reason for r in effects.refused] == [out.record["reason"] for out in dead]
+    assert all(r.error is None and r.malformed for r in effects.refused)
     assert effects.records[-1].to == RECOVERIES and shopper in driver.table
 
 
@@ -190,8 +190,9 @@ def test_an_internal_error_is_dead_lettered_with_the_exception(policies):
     (dead,) = to(effects, DEAD_LETTERS)
     assert dead.record["reason"] == "internal error: RuntimeError: boom"
     assert dead.record["record"] == broken
-    (rejection,) = effects.rejections
-    assert isinstance(rejection.error, RuntimeError) and rejection.partition == 0
+    (refused,) = effects.refused
+    assert isinstance(refused.error, RuntimeError) and refused.partition == 0
+    assert not refused.malformed
     assert driver.table[shopper]["pl"] is not None
 
 
@@ -271,7 +272,7 @@ def test_one_write_per_shopper_per_window_read_back_within_it(policies):
     assert key == shopper and partition == 2 and state is not None
     # the consent change applied over the state of the window's first message
     assert state["ak"][0][0] == gone["checkout"] and state["pr"]["sup"] == ["sms"]
-    assert effects.rejections == []
+    assert effects.refused == []
 
 
 def test_a_due_failure_is_observed_and_the_other_shoppers_go_on(policies):
@@ -291,7 +292,7 @@ def test_a_due_failure_is_observed_and_the_other_shoppers_go_on(policies):
     assert [out.key for out in effects.records] == [good]
     # the first tick leaves the watermark where it was; the second fires both shoppers
     assert [fired.due for fired in effects.timers] == [[], [T0 + 2 * HOUR] * 2]
-    assert effects.rejections == []
+    assert effects.refused == []
 
 
 def test_timers_are_rebuilt_from_the_table_after_a_revocation(policies):
@@ -323,4 +324,4 @@ def test_take_starts_afresh():
     driver.stage.dead_letter(0, "x", "json: bad")
     assert driver.stage.take()
     empty = driver.stage.take()
-    assert not empty and empty.rejections == [] and empty.records == []
+    assert not empty and empty.refused == [] and empty.records == []
