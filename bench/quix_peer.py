@@ -3,7 +3,8 @@
 Runs in its own interpreter, one with ``quixstreams`` installed (the ``bench-quix`` extra, kept
 out of the project's venv): bench.pipeline starts it as a subprocess with ``--quix-python`` or
 ``CARTBANDS_QUIX_PYTHON`` and watches its consumer group's commits like the other peers'. Only
-the pure core is imported from the repository (``recovery``, ``config``): no Faust.
+the pure core and Faust-free modules are imported from the repository (``recovery``,
+``config``, ``schemas.json_codec``): no Faust.
 
 Two variants, on the same input as the worker's stage A (bench.events, ticks in the input):
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -40,6 +40,7 @@ from recovery import checkouts as stage_a
 from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
 from recovery.policyset import PolicySet
+from schemas.json_codec import dumps
 
 VARIANTS = ("stage-a", "minimal")
 SESSION_TIMEOUT_MS = 6000  # tansu answers JoinGroup after session_timeout/2 (BROKER.md quirk 1)
@@ -49,19 +50,6 @@ log = logging.getLogger(__name__)
 # A state lookup: the checkout key's state (encoded) and a setter, both for one partition.
 Get = Callable[[bytes], bytes | None]
 Set = Callable[[bytes, bytes], None]
-
-
-def _default(value: Any) -> Any:
-    """What schemas.codec encodes besides JSON types (schemas imports Faust, absent here)."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if hasattr(value, "to_representation"):
-        return value.to_representation()
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
-def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default)
 
 
 def records_of(value: Any) -> list[Any]:

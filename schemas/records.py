@@ -12,8 +12,10 @@ from decimal import Decimal
 
 import faust
 
-import schemas  # noqa: F401  (registers the orjson codec)
+from schemas.codec import register_codec
 
+# the records name their serializer: registered before any of them is encoded or decoded
+register_codec()
 RECORD_OPTIONS = {"include_metadata": False, "coerce": True, "serializer": "orjson"}
 
 

@@ -9,9 +9,9 @@ from typing import Literal
 
 import faust
 
-import schemas  # noqa: F401  (registers the orjson codec)
 from bus.topics import CHANNELS, TopicNames
 from recovery.policyset import PolicySet
+from schemas.codec import register_codec
 from streams.monitor import OffsetsMonitor
 from streams.supervision import ExitingApp, StopOnCrash
 from streams.tables import KeptTable
@@ -71,6 +71,7 @@ def create_app(
     """Build the two-stage app, its topics and settings; ``clock='event'`` takes time only from
     ticks in the input. The agents and their tables are the caller's to add
     (``agents.register_all``): this package never imports them."""
+    register_codec()  # the app and its topics name the "orjson" codec
     names = TopicNames(topic_prefix)
     app = ExitingApp(
         app_id,

@@ -1,0 +1,38 @@
+"""The JSON every record travels as: orjson, Decimal as a string, datetimes ISO-8601 UTC ``Z``.
+
+Imports only orjson and the standard library, so a process without Faust (bench/quix_peer.py,
+run by quixstreams' interpreter) encodes exactly as the worker does; :mod:`schemas.codec` wraps
+it as the ``orjson`` Faust codec.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "to_representation"):
+        return value.to_representation()
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def dumps(value: Any) -> bytes:
+    """Encode a value (records, Decimals, datetimes included) as compact JSON bytes."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS)
+
+
+def loads(data: bytes | str) -> Any:
+    return orjson.loads(data)
+
+
+def isoformat(moment: datetime) -> str:
+    """UTC ISO-8601 with a ``Z``, as every record carries times."""
+    return dumps(moment).decode()[1:-1]
