@@ -28,6 +28,8 @@ from typing import Any
 import faust
 import orjson
 
+from bench.checkout_summary import checkout_summary
+
 TABLE = "naive-carts"
 WORKS = ("table", "none", "take")
 TAKE_MESSAGES, TAKE_SECONDS = 1024, 0.05  # agents/carts.py's windows (WINDOW_MESSAGES, _SECONDS)
@@ -87,14 +89,7 @@ def build_app(
         async for key, value in stream.items():
             event = orjson.loads(value)
             checkout = key.decode() if isinstance(key, bytes) else str(key)
-            carts[checkout] = {
-                "type": event.get("type"),
-                "event_id": event.get("event_id"),
-                "occurred_at": event.get("occurred_at"),
-                "total": event.get("total"),
-                "currency": event.get("currency"),
-                "completed": event.get("type") == "cart_completed",
-            }
+            carts[checkout] = checkout_summary(event)
 
     return app
 

@@ -4,7 +4,7 @@ Runs in its own interpreter, one with ``quixstreams`` installed (the ``bench-qui
 out of the project's venv): bench.pipeline starts it as a subprocess with ``--quix-python`` or
 ``CARTBANDS_QUIX_PYTHON`` and watches its consumer group's commits like the other peers'. Only
 the pure core and Faust-free modules are imported from the repository (``recovery``,
-``config``, ``schemas.json_codec``): no Faust.
+``config``, ``schemas.json_codec``, ``bench.checkout_summary``): no Faust.
 
 Two variants, on the same input as the worker's stage A (bench.events, ticks in the input):
 
@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from bench.checkout_summary import checkout_summary
 from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery import checkouts as stage_a
 from recovery.checkouts import BadEvent
@@ -100,15 +101,7 @@ def fold_minimal(records: list[Any], put: Set) -> None:
         if not isinstance(event, dict) or event.get("type") == "tick":
             continue
         key = checkout_key(str(event.get("store")), str(event.get("checkout"))).encode()
-        summary = {
-            "type": event.get("type"),
-            "event_id": event.get("event_id"),
-            "occurred_at": event.get("occurred_at"),
-            "total": event.get("total"),
-            "currency": event.get("currency"),
-            "completed": event.get("type") == "cart_completed",
-        }
-        put(key, orjson.dumps(summary))
+        put(key, orjson.dumps(checkout_summary(event)))
 
 
 def _tansu_retention() -> None:
