@@ -7,7 +7,6 @@ it as the ``orjson`` Faust codec.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,8 +30,3 @@ def dumps(value: Any) -> bytes:
 
 def loads(data: bytes | str) -> Any:
     return orjson.loads(data)
-
-
-def isoformat(moment: datetime) -> str:
-    """UTC ISO-8601 with a ``Z``, as every record carries times."""
-    return dumps(moment).decode()[1:-1]
