@@ -4,7 +4,7 @@ Runs in its own interpreter, one with ``quixstreams`` installed (the ``bench-qui
 out of the project's venv): bench.pipeline starts it as a subprocess with ``--quix-python`` or
 ``CARTBANDS_QUIX_PYTHON`` and watches its consumer group's commits like the other peers'. Only
 the pure core and Faust-free modules are imported from the repository (``recovery``,
-``config``, ``schemas.json_codec``, ``bench.checkout_summary``): no Faust.
+``config``, ``schemas.json_codec``, ``schemas.batches``, ``bench.checkout_summary``): no Faust.
 
 Two variants, on the same input as the worker's stage A (bench.events, ticks in the input):
 
@@ -41,6 +41,7 @@ from recovery import checkouts as stage_a
 from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
 from recovery.policyset import PolicySet
+from schemas.batches import records_of
 from schemas.json_codec import dumps
 
 VARIANTS = ("stage-a", "minimal")
@@ -51,15 +52,6 @@ log = logging.getLogger(__name__)
 # A state lookup: the checkout key's state (encoded) and a setter, both for one partition.
 Get = Callable[[bytes], bytes | None]
 Set = Callable[[bytes, bytes], None]
-
-
-def records_of(value: Any) -> list[Any]:
-    """schemas.batches.records_of: a batch's records, else the value as one record."""
-    if isinstance(value, list):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("batch"), list):
-        return list(value["batch"])
-    return [value]
 
 
 def fold_stage_a(
