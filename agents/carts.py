@@ -22,6 +22,7 @@ from typing import Any
 import faust
 
 from agents import decision_metrics
+from agents.inputs import Inputs
 from agents.messages import Undecodable, records_in, text_of
 from agents.output import Output
 from agents.windows import WINDOW_MESSAGES, WINDOW_SECONDS, TableView, Window
@@ -45,9 +46,12 @@ def register(pipeline: Pipeline, output: Output) -> None:
     table = app.Table("checkouts", default=None, partitions=pipeline.partitions)
     stage = CheckoutStage(pipeline.policies, pipeline.partitions, TableView(output, table))
 
+    inputs = Inputs(app, pipeline.cart_events)
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         stage.revoked()
+        inputs.revoked()
 
     targets = list(range(pipeline.partitions))
     partition_of: dict[str, int] = {}  # murmur2 is pure Python: hash a shopper key once
@@ -140,6 +144,8 @@ def register(pipeline: Pipeline, output: Output) -> None:
         assert isinstance(stream, faust.Stream)  # StreamT does not declare take_events
         async for events in stream.take_events(WINDOW_MESSAGES, within=WINDOW_SECONDS):
             for event in events:
+                if not await inputs.admit(event):
+                    continue
                 partition = window.enter(event)
                 try:
                     with metrics.processing("checkouts"):
@@ -149,6 +155,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 if stage.pending >= HANDOVER_AT:
                     await hand_over()
             await hand_over()
+            inputs.commit_when_settled(output)
             window.close()
 
     if pipeline.clock == "wall":

@@ -81,6 +81,7 @@ class _Shipment:
     sealed: bool = False  # every batch of the ship handed over (and counted in ``pending``)
     failed: BaseException | None = None
     offsets: dict[TopicPartition, int] = field(default_factory=dict)  # changelog: newest acked
+    commits: dict[Any, int] = field(default_factory=dict)  # input offsets it settles
     records: list[asyncio.Future[Any]] = field(default_factory=list)  # its non-changelog batches
 
     @property
@@ -106,6 +107,7 @@ class Output:
         # recorded, so a restore starts before that write and brings it back
         self._unstored: set[str] = set()
         self._failure: BaseException | None = None
+        self._commits: dict[Any, int] = {}  # input offsets settled, not committed yet
 
     def _producer(self) -> AIOKafkaProducer:
         if self._kafka is None:
@@ -316,12 +318,39 @@ class Output:
 
         return delivered
 
+    def commit_when_settled(self, offsets: dict[Any, int]) -> None:
+        """Commit ``offsets`` (input partition -> next offset) once every ship so far is
+        acknowledged and stored: what their messages produced is then kept."""
+        if self._shipments:
+            self._shipments[-1].commits.update(offsets)
+        else:
+            self._commits.update(offsets)
+
+    def drop_commits(self) -> None:
+        """Partitions were revoked: their settled offsets are not committed (another consumer
+        may have committed past them since)."""
+        self._commits.clear()
+        for shipment in self._shipments:
+            shipment.commits.clear()
+
+    async def commit(self) -> None:
+        """Commit the input offsets settled since the last commit. Faust has no public call
+        for explicit offsets: ``_commit`` is its driver's (it skips partitions no longer
+        assigned, and a commit refused by a rebalance leaves them to be read again)."""
+        if not self._commits:
+            return
+        offsets, self._commits = self._commits, {}
+        consumer: Any = self._app.consumer  # ConsumerT declares neither
+        if await consumer._commit(offsets):
+            self._app.monitor.on_tp_commit(offsets)
+
     def _settle(self) -> None:
         """Store the writes of the acknowledged ships, oldest first, up to the first one still
         waiting (a later ship's writes never reach the store before an earlier one's)."""
         changed: set[str] = set()
         while self._shipments and self._shipments[0].settled:
             shipment = self._shipments.popleft()
+            self._commits.update(shipment.commits)
             for write in shipment.writes:
                 if not self._store(write):
                     self._unstored.add(write.table.changelog_topic.get_topic_name())

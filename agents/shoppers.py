@@ -24,6 +24,7 @@ import faust
 from faust.types import EventT
 
 from agents import decision_metrics
+from agents.inputs import Inputs
 from agents.messages import Undecodable, records_in, text_of
 from agents.output import Output
 from agents.windows import WINDOW_MESSAGES, WINDOW_SECONDS, TableView, Window
@@ -42,9 +43,12 @@ def register(pipeline: Pipeline, output: Output) -> None:
         pipeline.policies, pipeline.secret, pipeline.partitions, TableView(output, table)
     )
 
+    inputs = Inputs(app, pipeline.shopper_events)
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         stage.revoked()
+        inputs.revoked()
 
     def topic_of(role: str) -> faust.TopicT:
         if role.startswith(TOUCHES):
@@ -113,8 +117,11 @@ def register(pipeline: Pipeline, output: Output) -> None:
         assert isinstance(stream, faust.Stream)  # StreamT does not declare take_events
         async for events in stream.take_events(WINDOW_MESSAGES, within=WINDOW_SECONDS):
             for event in events:
+                if not await inputs.admit(event):
+                    continue
                 window.enter(event)  # the stage reads the table of this event's partition
                 with metrics.processing("shoppers"):
                     on_message(event)
             await hand_over()  # before the window is acknowledged (the next one's read)
+            inputs.commit_when_settled(output)
             window.close()

@@ -106,16 +106,19 @@ def create_app(
         Monitor=OffsetsMonitor,
     )
 
-    def topic(name: str, serializer: str = "orjson") -> faust.TopicT:
-        return app.topic(name, key_type=bytes, value_serializer=serializer, partitions=partitions)
+    def topic(name: str, serializer: str = "orjson", acks: bool = True) -> faust.TopicT:
+        return app.topic(
+            name, key_type=bytes, value_serializer=serializer, partitions=partitions, acks=acks
+        )
 
     pipeline = Pipeline(
         app=app,
         policies=policies,
         names=names,
-        # the agents' sources: values stay bytes until the agent decodes them (agents/messages.py)
-        cart_events=topic(names.cart_events, "raw"),
-        shopper_events=topic(names.shopper_events, "raw"),
+        # the agents' sources: values stay bytes until the agent decodes them (agents/messages.py);
+        # the agents commit their offsets themselves (agents/inputs.py), so Faust counts no acks
+        cart_events=topic(names.cart_events, "raw", acks=False),
+        shopper_events=topic(names.shopper_events, "raw", acks=False),
         cart_events_dlq=topic(names.cart_events_dlq),
         recoveries=topic(names.recoveries),
         touch_topics={channel: topic(names.touches(channel)) for channel in CHANNELS},

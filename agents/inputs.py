@@ -1,0 +1,100 @@
+"""An agent's input offsets: what it folds (bus.cursor) and what it commits.
+
+The agents' source topics are declared without Faust acknowledgements (``acks=False`` in
+streams.app), so Faust neither counts nor commits their offsets: after its own seek to the
+committed offsets, its count registers offsets it had already delivered as a hole, and then
+commits one offset at a time, or past messages it dropped. Here each partition is started at
+its committed offset, folded in order without repeats or holes (a hole is read again), and
+committed once what its messages produced is acknowledged (:meth:`Output.commit_when_settled`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+from faust.types import TP, EventT
+
+from agents.output import Output
+from bus.cursor import InputCursor, Verdict
+
+log = logging.getLogger(__name__)
+# A hole is read again once; messages fetched before that seek may still come (and are
+# skipped) for a moment, so another seek to the same offset waits this long.
+SEEK_AGAIN_AFTER = 1.0
+
+
+class Inputs:
+    """The offsets of one source topic of one agent."""
+
+    def __init__(self, app: faust.App, topic: faust.TopicT) -> None:
+        self._app = app
+        self._topic = topic.get_topic_name()
+        self._cursor = InputCursor()
+        self._sought: dict[int, tuple[int, float]] = {}  # partition -> (offset, when)
+        self._folded: dict[TP, int] = {}  # the window's partitions: their next offsets
+
+    async def admit(self, event: EventT) -> bool:
+        """Whether to fold ``event``: the next message of its partition. A repeat is skipped; a
+        message past a hole is skipped and the partition read again from the hole."""
+        message = event.message
+        partition = message.partition
+        verdict = self._cursor.admit(partition, message.offset)
+        if verdict is Verdict.UNSTARTED:
+            await self._start(message.tp)
+            verdict = self._cursor.admit(partition, message.offset)
+        if verdict is Verdict.FOLD:
+            self._folded[message.tp] = message.offset + 1
+            return True
+        if verdict is Verdict.AHEAD:
+            await self._read_again(message.tp, message.offset)
+        return False
+
+    async def _start(self, tp: TP) -> None:
+        """Start every assigned partition of the topic not started yet at its committed offset
+        (its first offset if none), and read it again from there: messages fetched before
+        Faust's own seek may have come from elsewhere."""
+        consumer: Any = self._app.consumer  # ConsumerT does not declare seek_to_committed
+        committed = await consumer.seek_to_committed()
+        mine = [tp, *(other for other in committed if other.topic == self._topic)]
+        for each in dict.fromkeys(mine):
+            if self._cursor.started(each.partition):
+                continue
+            offset = committed.get(each)
+            if offset is None or offset < 0:
+                offset = (await consumer.earliest_offsets(each)).get(each) or 0
+            await consumer.seek(each, offset)
+            self._cursor.start(each.partition, offset)
+
+    async def _read_again(self, tp: TP, offset: int) -> None:
+        expected = self._cursor.expected(tp.partition)
+        now = time.monotonic()
+        last = self._sought.get(tp.partition)
+        if last is not None and last[0] == expected and now - last[1] < SEEK_AGAIN_AFTER:
+            return
+        log.warning(
+            "%s[%d]: offset %d came before %d; reading the partition again from %d",
+            tp.topic,
+            tp.partition,
+            offset,
+            expected,
+            expected,
+        )
+        self._sought[tp.partition] = (expected, now)
+        await self._app.consumer.seek(tp, expected)
+
+    def commit_when_settled(self, output: Output) -> None:
+        """The window is handed over: commit its partitions' offsets once the output has
+        what they produced acknowledged."""
+        if self._folded:
+            output.commit_when_settled(self._folded)
+            self._folded = {}
+
+    def revoked(self) -> None:
+        """Partitions were revoked: start each again on next use; the window's offsets are
+        not committed (its partitions may be another consumer's now)."""
+        self._cursor.forget()
+        self._sought.clear()
+        self._folded = {}
