@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import faust
+from aiokafka.errors import IllegalStateError
 from faust.types import TP, EventT
 
 from agents.output import Output
@@ -43,7 +44,8 @@ class Inputs:
         partition = message.partition
         verdict = self._cursor.admit(partition, message.offset)
         if verdict is Verdict.UNSTARTED:
-            await self._start(message.tp)
+            if not await self._start(message.tp):
+                return False
             verdict = self._cursor.admit(partition, message.offset)
         if verdict is Verdict.FOLD:
             self._folded[message.tp] = message.offset + 1
@@ -52,21 +54,31 @@ class Inputs:
             await self._read_again(message.tp, message.offset)
         return False
 
-    async def _start(self, tp: TP) -> None:
+    async def _start(self, tp: TP) -> bool:
         """Start every assigned partition of the topic not started yet at its committed offset
         (its first offset if none), and read it again from there: messages fetched before
-        Faust's own seek may have come from elsewhere."""
+        Faust's own seek may have come from elsewhere. False if ``tp`` is no longer assigned:
+        a message of a revoked partition is left to its new owner."""
         consumer: Any = self._app.consumer  # ConsumerT does not declare seek_to_committed
-        committed = await consumer.seek_to_committed()
-        mine = [tp, *(other for other in committed if other.topic == self._topic)]
-        for each in dict.fromkeys(mine):
-            if self._cursor.started(each.partition):
-                continue
-            offset = committed.get(each)
-            if offset is None or offset < 0:
-                offset = (await consumer.earliest_offsets(each)).get(each) or 0
-            await consumer.seek(each, offset)
-            self._cursor.start(each.partition, offset)
+        try:
+            if tp not in consumer.assignment():
+                return False
+            committed = await consumer.seek_to_committed()
+            mine = sorted(
+                (each for each in consumer.assignment() if each.topic == self._topic),
+                key=lambda each: each.partition,
+            )
+            for each in mine:
+                if self._cursor.started(each.partition):
+                    continue
+                offset = committed.get(each)
+                if offset is None or offset < 0:
+                    offset = (await consumer.earliest_offsets(each)).get(each) or 0
+                await consumer.seek(each, offset)
+                self._cursor.start(each.partition, offset)
+        except IllegalStateError:
+            log.info("%s: partitions revoked while starting them", self._topic)
+        return self._cursor.started(tp.partition)
 
     async def _read_again(self, tp: TP, offset: int) -> None:
         expected = self._cursor.expected(tp.partition)
@@ -83,7 +95,10 @@ class Inputs:
             expected,
         )
         self._sought[tp.partition] = (expected, now)
-        await self._app.consumer.seek(tp, expected)
+        try:
+            await self._app.consumer.seek(tp, expected)
+        except IllegalStateError:  # revoked meanwhile: its new owner reads it
+            log.info("%s[%d]: revoked before it was read again", tp.topic, tp.partition)
 
     def commit_when_settled(self, output: Output) -> None:
         """The window is handed over: commit its partitions' offsets once the output has

@@ -293,3 +293,41 @@ def test_ship_hands_over_records_before_table_writes() -> None:
         assert [topic for topic, _, _ in producer.sent] == ["shopper-events", "checkouts-changelog"]
 
     asyncio.run(scenario())
+
+
+class Committing:
+    """Stands in for Faust's consumer: the explicit offsets the output commits."""
+
+    def __init__(self) -> None:
+        self.commits: list[dict[Any, int]] = []
+
+    async def _commit(self, offsets: dict[Any, int]) -> bool:
+        self.commits.append(dict(offsets))
+        return True
+
+
+def test_input_offsets_are_committed_once_every_ship_before_them_settled(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A window's input offsets wait for the ships handed over up to it; a later ship that
+    settles first does not let them through, and revoked partitions' offsets are dropped."""
+    acked = Acks(tmp_path)
+    output = acked.output
+    consumer = Committing()
+    object.__setattr__(output, "_app", SimpleNamespace(consumer=consumer, monitor=SimpleNamespace(
+        on_tp_commit=lambda offsets: None)))  # fmt: skip
+    first = output_module._Shipment([], pending=1, sealed=True)
+    second = output_module._Shipment([], pending=1, sealed=True)
+    output._shipments.extend([first, second])
+    output.commit_when_settled({"cart-events/0": 10})
+    delivered = acked.loop.create_future()
+    delivered.set_result(SimpleNamespace(offset=0))
+    output._on_delivered(second, "shopper-events", 0, changelog=False)(delivered)
+    acked.loop.run_until_complete(output.commit())
+    assert consumer.commits == []  # the first ship is not acknowledged yet
+    output._on_delivered(first, "shopper-events", 1, changelog=False)(delivered)
+    acked.loop.run_until_complete(output.commit())
+    assert consumer.commits == [{"cart-events/0": 10}]
+    output.commit_when_settled({"cart-events/0": 12})  # nothing in flight: settled at once
+    output.drop_commits()
+    acked.loop.run_until_complete(output.commit())
+    assert consumer.commits == [{"cart-events/0": 10}]
+    acked.loop.close()
