@@ -57,8 +57,9 @@ class Inputs:
     async def _start(self, tp: TP) -> bool:
         """Start every assigned partition of the topic not started yet at its committed offset
         (its first offset if none), and read it again from there: messages fetched before
-        Faust's own seek may have come from elsewhere. False if ``tp`` is no longer assigned:
-        a message of a revoked partition is left to its new owner."""
+        Faust's own seek may have come from elsewhere. Seeks go through ``seek_wait``, which
+        runs them on the consumer's thread (a seek from here races its fetch). False if ``tp``
+        is no longer assigned: a message of a revoked partition is left to its new owner."""
         consumer: Any = self._app.consumer  # ConsumerT does not declare seek_to_committed
         try:
             if tp not in consumer.assignment():
@@ -68,13 +69,16 @@ class Inputs:
                 (each for each in consumer.assignment() if each.topic == self._topic),
                 key=lambda each: each.partition,
             )
+            starts: dict[TP, int] = {}
             for each in mine:
                 if self._cursor.started(each.partition):
                     continue
                 offset = committed.get(each)
                 if offset is None or offset < 0:
                     offset = (await consumer.earliest_offsets(each)).get(each) or 0
-                await consumer.seek(each, offset)
+                starts[each] = offset
+            await consumer.seek_wait(starts)
+            for each, offset in starts.items():
                 self._cursor.start(each.partition, offset)
         except IllegalStateError:
             log.info("%s: partitions revoked while starting them", self._topic)
@@ -96,7 +100,7 @@ class Inputs:
         )
         self._sought[tp.partition] = (expected, now)
         try:
-            await self._app.consumer.seek(tp, expected)
+            await self._app.consumer.seek_wait({tp: expected})
         except IllegalStateError:  # revoked meanwhile: its new owner reads it
             log.info("%s[%d]: revoked before it was read again", tp.topic, tp.partition)
 
