@@ -7,9 +7,9 @@ in the stage's order, packed into batches) and the dead letters to the producer,
 ``checkouts`` table writes, then :meth:`agents.output.Output.ship`. It also counts what the
 stage did in Prometheus and keeps the wall clock (a tick on every partition of the input).
 
-Messages are handled in windows (see WINDOW_MESSAGES). At-least-once holds because a window's
-messages are acknowledged only after its table writes and records are with the producer, which
-Faust flushes before it commits offsets; a crash mid-window loses the window's writes and
+Messages are handled in windows (see WINDOW_MESSAGES), each partition's in offset order
+(agents/inputs.py). At-least-once holds because a window's offsets are committed only once its
+records and table writes are acknowledged; a crash mid-window loses the window's writes and
 records together, and its messages are read again.
 """
 

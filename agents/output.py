@@ -9,10 +9,10 @@ values) and queued for its topic partition (a keyed record without a partition g
 producer's partitioner would put it); :meth:`Output.ship` hands the queue to the producer as
 closed record batches (``send_batch``), one future per batch.
 
-At-least-once is kept: an agent ships before its input messages are acknowledged, and Faust
-flushes this same producer before it commits offsets (``Consumer.commit`` ->
-``producer.flush()``), so no input offset is committed before what it produced is
-acknowledged. A table write queues the changelog record for the table's changelog partition,
+At-least-once is kept: an agent's input offsets are committed from here
+(:meth:`Output.commit_when_settled`, :meth:`Output.commit`) only once every ship handed over
+before them is acknowledged and stored, so no input offset is committed before what it
+produced is kept. A table write queues the changelog record for the table's changelog partition,
 as ``Table.__setitem__`` does; every write of the two tables goes through here and a
 partition's records leave in the order they were queued, so each key's changelog stays in
 write order. A ship hands its changelog batches over only once the broker has acknowledged its

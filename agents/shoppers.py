@@ -8,9 +8,9 @@ decodes the messages, hands the stage's records to their topics (``touches.<chan
 ``recoveries``, ``cart-events`` and its dead letters), writes its states to the table, and
 counts and logs what it observed.
 
-Messages are handled in windows (see WINDOW_MESSAGES). At-least-once holds because a window's
-messages are acknowledged only after its records and table writes are with the producer, which
-Faust flushes before it commits offsets; a crash mid-window loses the window's writes and
+Messages are handled in windows (see WINDOW_MESSAGES), each partition's in offset order
+(agents/inputs.py). At-least-once holds because a window's offsets are committed only once its
+records and table writes are acknowledged; a crash mid-window loses the window's writes and
 records together, and its messages are read again.
 """
 

@@ -1,8 +1,8 @@
 """What both stage agents share: their input taken in windows, and the table their stage reads.
 
-An agent takes its input messages in windows (Faust ``take_events``): a window's messages are
-acknowledged only after its records and table writes are handed to the producer, so there is
-one ship per window rather than per message, and one table write per key per window however
+An agent takes its input messages in windows (Faust ``take_events``): a window's offsets are
+committed only after its records and table writes are acknowledged, so there is one ship per
+window rather than per message, and one table write per key per window however
 many of the window's records touched it. A window closes after WINDOW_MESSAGES messages or
 WINDOW_SECONDS seconds.
 """
