@@ -22,8 +22,10 @@ from agents.output import Output
 from bus.cursor import InputCursor, Verdict
 
 log = logging.getLogger(__name__)
-# A hole is read again once; messages fetched before that seek may still come (and are
-# skipped) for a moment, so another seek to the same offset waits this long.
+# A hole is read again at once. Messages Faust fetched before that seek may still come after
+# it, and its read-offset filter then drops the hole's messages again, however many arrive
+# later: a hole still open after this long is read again (a timer, so an idle input does
+# not leave it open).
 SEEK_AGAIN_AFTER = 1.0
 
 
@@ -34,8 +36,12 @@ class Inputs:
         self._app = app
         self._topic = topic.get_topic_name()
         self._cursor = InputCursor()
-        self._sought: dict[int, tuple[int, float]] = {}  # partition -> (offset, when)
+        self._holes: dict[int, tuple[TP, float]] = {}  # partition -> (its TP, when sought)
         self._folded: dict[TP, int] = {}  # the window's partitions: their next offsets
+
+        @app.timer(SEEK_AGAIN_AFTER)
+        async def read_holes_again() -> None:
+            await self.read_holes_again()
 
     async def admit(self, event: EventT) -> bool:
         """Whether to fold ``event``: the next message of its partition. A repeat is skipped; a
@@ -49,9 +55,18 @@ class Inputs:
             verdict = self._cursor.admit(partition, message.offset)
         if verdict is Verdict.FOLD:
             self._folded[message.tp] = message.offset + 1
+            if self._holes:
+                self._holes.pop(partition, None)
             return True
-        if verdict is Verdict.AHEAD:
-            await self._read_again(message.tp, message.offset)
+        if verdict is Verdict.AHEAD and partition not in self._holes:
+            log.warning(
+                "%s[%d]: offset %d came before %d; reading the partition again from there",
+                self._topic,
+                partition,
+                message.offset,
+                self._cursor.expected(partition),
+            )
+            await self._read_again(message.tp)
         return False
 
     async def _start(self, tp: TP) -> bool:
@@ -84,25 +99,22 @@ class Inputs:
             log.info("%s: partitions revoked while starting them", self._topic)
         return self._cursor.started(tp.partition)
 
-    async def _read_again(self, tp: TP, offset: int) -> None:
-        expected = self._cursor.expected(tp.partition)
-        now = time.monotonic()
-        last = self._sought.get(tp.partition)
-        if last is not None and last[0] == expected and now - last[1] < SEEK_AGAIN_AFTER:
-            return
-        log.warning(
-            "%s[%d]: offset %d came before %d; reading the partition again from %d",
-            tp.topic,
-            tp.partition,
-            offset,
-            expected,
-            expected,
-        )
-        self._sought[tp.partition] = (expected, now)
+    async def _read_again(self, tp: TP) -> None:
+        """Read ``tp`` again from the offset it is folded from next."""
+        self._holes[tp.partition] = (tp, time.monotonic())
         try:
-            await self._app.consumer.seek_wait({tp: expected})
+            await self._app.consumer.seek_wait({tp: self._cursor.expected(tp.partition)})
         except IllegalStateError:  # revoked meanwhile: its new owner reads it
             log.info("%s[%d]: revoked before it was read again", tp.topic, tp.partition)
+
+    async def read_holes_again(self) -> None:
+        """Read again the partitions whose hole is still open SEEK_AGAIN_AFTER after their
+        last seek."""
+        now = time.monotonic()
+        for partition, (tp, sought) in list(self._holes.items()):
+            # (another seek of this loop may have let the agent fill it meanwhile)
+            if partition in self._holes and now - sought >= SEEK_AGAIN_AFTER:
+                await self._read_again(tp)
 
     def commit_when_settled(self, output: Output) -> None:
         """The window is handed over: commit its partitions' offsets once the output has
@@ -115,5 +127,5 @@ class Inputs:
         """Partitions were revoked: start each again on next use; the window's offsets are
         not committed (its partitions may be another consumer's now)."""
         self._cursor.forget()
-        self._sought.clear()
+        self._holes.clear()
         self._folded = {}
