@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import faust
-from aiokafka.errors import IllegalStateError
+from aiokafka.errors import IllegalStateError, KafkaError
 from faust.types import TP, EventT
 
 from agents.output import Output
@@ -97,6 +97,9 @@ class Inputs:
                 self._cursor.start(each.partition, offset)
         except IllegalStateError:
             log.info("%s: partitions revoked while starting them", self._topic)
+        except (KafkaError, TimeoutError) as exc:
+            # the message is skipped, its partition unstarted: the next one starts it again
+            log.warning("%s: could not start partitions yet: %r", self._topic, exc)
         return self._cursor.started(tp.partition)
 
     async def _read_again(self, tp: TP) -> None:
@@ -106,6 +109,8 @@ class Inputs:
             await self._app.consumer.seek_wait({tp: self._cursor.expected(tp.partition)})
         except IllegalStateError:  # revoked meanwhile: its new owner reads it
             log.info("%s[%d]: revoked before it was read again", tp.topic, tp.partition)
+        except (KafkaError, TimeoutError) as exc:  # the timer reads the hole again
+            log.warning("%s[%d]: could not read again yet: %r", tp.topic, tp.partition, exc)
 
     async def read_holes_again(self) -> None:
         """Read again the partitions whose hole is still open SEEK_AGAIN_AFTER after their

@@ -7,7 +7,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from aiokafka.errors import IllegalStateError
+from aiokafka.errors import IllegalStateError, KafkaConnectionError
 from faust.types import TP
 
 from agents.inputs import Inputs
@@ -127,3 +127,18 @@ def test_a_rebalance_during_the_start_skips_the_message_and_keeps_the_worker() -
 
     inputs = inputs_over(Revoking({TP(TOPIC, 0): 0}))
     assert admitted(inputs, [(0, 0)]) == []
+
+
+def test_a_broker_error_while_starting_skips_the_message_until_the_next_one() -> None:
+    class Unavailable(Consumer):
+        failures = 1
+
+        async def seek_to_committed(self) -> dict[TP, int | None]:
+            if self.failures:
+                self.failures -= 1
+                raise KafkaConnectionError("coordinator not available")
+            return await super().seek_to_committed()
+
+    consumer = Unavailable({TP(TOPIC, 0): 4})
+    inputs = inputs_over(consumer)
+    assert admitted(inputs, [(0, 4), (0, 4), (0, 5)]) == [(0, 4), (0, 5)]
