@@ -34,7 +34,6 @@ import asyncio
 import itertools
 import logging
 import random
-import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -50,7 +49,6 @@ from bus.partitioning import key_partition
 from schemas.codec import dumps
 
 log = logging.getLogger(__name__)
-PERSIST_EVERY = 1.0  # seconds between records of the changelog offsets in a store
 
 Queued = list[tuple[bytes | None, bytes | None]]  # (key, value) in order; value None: delete
 _ABSENT = object()
@@ -99,7 +97,6 @@ class Output:
         self._shipping = asyncio.Lock()
         self._acked: dict[TopicPartition, int] = {}  # newest acknowledged changelog offsets
         self._written: dict[TopicPartition, int] = {}  # the offsets recorded in the stores
-        self._persisted_at: dict[str, float] = {}  # changelog topic -> when last recorded
         self._writes: list[_Write] = []  # queued with the records, for the next ship
         self._unwritten: dict[int, dict[str, Any]] = {}  # id(table) -> key -> newest value
         self._shipments: deque[_Shipment] = deque()  # shipped, not yet in the stores, in order
@@ -384,16 +381,14 @@ class Output:
 
     def _persist_offsets(self, table: Any, topic: str) -> None:
         """Record the acknowledged offsets of ``topic`` (the table's changelog) in the table's
-        store (RocksDB keeps them, to resume a restore from there), at most once per
-        PERSIST_EVERY seconds rather than on every acknowledgement (each is a database write,
-        as much as the table write itself): an offset recorded late only makes a restore
-        re-apply records it already has."""
+        store, with the writes it just stored: a restore resumes after them. Recorded as each
+        ship settles (a database write per changelog partition per ship), never later: a
+        restore from an older offset re-applies the records since, and on tansu it stops at
+        the last batch's base offset (quirk 4), so the older values it re-applies would
+        replace newer ones this store holds from that batch's other records (a converted
+        checkout open again)."""
         if topic in self._unstored:
             return
-        now = time.monotonic()
-        if now - self._persisted_at.get(topic, float("-inf")) < PERSIST_EVERY:
-            return
-        self._persisted_at[topic] = now
         for tp, offset in self._acked.items():
             if tp.topic == topic and self._written.get(tp) != offset:
                 table.data.set_persisted_offset(tp, offset)

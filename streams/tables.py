@@ -9,6 +9,11 @@ its kept state. The offset recorded is kept at the highwater the recovery read; 
 after it are applied again by the next restore, in order, to the values the store holds. A
 standby goes on reading past the highwater read at the last rebalance: promoted, it re-reads
 the records since then (on Apache Kafka too, where the highwater is the true end).
+
+A changelog record at or below the offset the store records is not applied again: the store
+holds that record's value or a newer one (the agents record an offset only once the writes up
+to it are stored, agents/output.py), and a standby reading a partition again, or a restore
+that stops at tansu's short end, would put older values back over newer ones.
 """
 
 from __future__ import annotations
@@ -21,17 +26,27 @@ import faust
 
 class KeptTable(faust.Table):
     def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
-        events = list(batch)
-        super().apply_changelog_batch(events)
+        """Apply the records newer than what the store records holding; record the newest
+        applied, at most the highwater read, never below what the store recorded before."""
+        held: dict[Any, int | None] = {}
+        fresh = []
+        for event in batch:
+            tp, offset = event.message.tp, event.message.offset
+            if tp not in held:
+                held[tp] = self.data.persisted_offset(tp)
+            holds = held[tp]
+            if holds is None or offset > holds:
+                fresh.append(event)
+        super().apply_changelog_batch(fresh)
         newest: dict[Any, int] = {}
-        for event in events:
+        for event in fresh:
             tp, offset = event.message.tp, event.message.offset
             newest[tp] = max(offset, newest.get(tp, offset))
         recovery = cast(Any, self.app.tables).recovery
         for tp, offset in newest.items():
             end = highwater(recovery, tp)
             if end is not None and offset > end:
-                self.data.set_persisted_offset(tp, end)
+                self.data.set_persisted_offset(tp, max(end, held[tp] or end))
 
 
 def highwater(recovery: Any, tp: Any) -> int | None:

@@ -47,3 +47,26 @@ def test_restore_records_at_most_the_highwater_read(tmp_path: Path) -> None:
 def test_restore_records_its_newest_offset_when_under_the_highwater(tmp_path: Path) -> None:
     table, tp = restored(tmp_path, highwater=16)  # Apache Kafka: the last record's offset
     assert table.data.persisted_offset(tp) == 16
+
+
+def test_records_the_store_holds_are_not_applied_again(tmp_path: Path) -> None:
+    """A record at or below the offset the store records is older than what the store holds:
+    applied again it would put an older value back (a converted checkout open again)."""
+    table, tp = restored(tmp_path, highwater=18)
+
+    def records(*pairs: tuple[int, str, Any]) -> list[Any]:
+        return [
+            SimpleNamespace(
+                message=SimpleNamespace(
+                    tp=tp, partition=2, offset=offset, key=dumps(key), value=dumps(value)
+                )
+            )
+            for offset, key, value in pairs
+        ]
+
+    table.apply_changelog_batch(records((17, "k15", {"newer": True})))
+    table.data.set_persisted_offset(tp, 18)  # as the agents record their own writes
+    table.apply_changelog_batch(records((15, "k15", {}), (18, "k18", {}), (19, "k19", {})))
+    assert table.data.get("k15") == {"newer": True}
+    assert table.data.get("k19") == {}
+    assert table.data.persisted_offset(tp) == 18  # 19 is past the highwater read
