@@ -35,6 +35,9 @@ KEEP_PYTHON = {
     "model": "slots dataclasses used by fast_constructors",
     # writes constructor source and exec()s it at import time: nothing a compiler speeds up
     "fast_constructors": "exec-generated constructors",
+    # msgspec Structs: a compiled module would make them native classes, without msgspec's
+    # metaclass that builds their fields, encoders and decoders
+    "checkout_state": "msgspec Structs",
     # pydantic models: pydantic reads the classes' annotations and validators at runtime
     "policy": "pydantic models",
     "delivery_policy": "pydantic models",

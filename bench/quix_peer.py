@@ -8,12 +8,12 @@ the pure core and Faust-free modules are imported from the repository (``recover
 
 Two variants, on the same input as the worker's stage A (bench.events, ticks in the input):
 
-- ``stage-a``: per event ``recovery.checkouts.validate`` + ``apply_event`` with the store's
-  policy, the checkout's state in quixstreams' state store (RocksDB, changelog topic), the
-  effects' records produced to an output topic; ticks are passed through to it (stage A's own
-  timer index is not run: no abandonment is decided here). One event per message: one output
-  message per record, keyed by its shopper. Batched input: one ``{"batch": [...]}`` output
-  message per input message.
+- ``stage-a``: per event ``recovery.checkouts.read_event`` + ``validate`` + ``apply_event``
+  with the store's policy, the checkout's state in quixstreams' state store (RocksDB,
+  changelog topic), the effects' records produced to an output topic; ticks are passed
+  through to it (stage A's own timer index is not run: no abandonment is decided here). One
+  event per message: one output message per record, keyed by its shopper. Batched input: one
+  ``{"batch": [...]}`` output message per input message.
 - ``minimal``: decode + one state write per event (the checkout's summary, as
   bench/naive_faust.py writes), nothing produced: quixstreams' own per-message cost.
 
@@ -38,6 +38,7 @@ import orjson
 from bench.checkout_summary import checkout_summary
 from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery import checkouts as stage_a
+from recovery.checkout_state import own_state
 from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
 from recovery.policyset import PolicySet
@@ -67,16 +68,18 @@ def fold_stage_a(
             out.append(record)
             continue
         try:
-            checked = stage_a.validate(record)
+            event = stage_a.read_event(record)
+            checked = stage_a.validate(event)
             _, store, checkout, _ = checked
             key = checkout_key(store, checkout).encode()
             stored = get(key)
-            state = orjson.loads(stored) if stored is not None else None
+            state = own_state(orjson.loads(stored)) if stored is not None else None
+            folded = stage_a.already_folded(state, event)
             policy = policies.for_store(store)
-            new, effects = stage_a.apply_event(state, record, partition, policy, checked)
+            new, effects = stage_a.apply_event(state, event, partition, policy, checked)
         except BadEvent:
             continue
-        if new is not state:
+        if not folded:
             put(key, dumps(new))
         for effect in effects:
             if effect.record is not None and effect.key is not None:

@@ -64,9 +64,11 @@ from bench.pipeline import (
 from config.policyfile import load_policy
 from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
+from recovery.checkout_state import CheckoutState, own_state
 from recovery.ids import checkout_key
 from recovery.policyset import PolicySet
 from recovery.timer_index import TimerIndex
+from schemas.codec import dumps
 from streams.app import DEV_CODE_SECRET
 
 PENDING_MIX = Mix(abandon_rate=1.0, max_updates=1, no_contact_rate=0.0, repeat_shoppers=0.0)
@@ -77,31 +79,31 @@ PARTITION = 0
 class States:
     """Real pending states of both stages, keyed as in the tables."""
 
-    carts: dict[str, dict[str, Any]]  # store:checkout -> stage A state (open, deadline pending)
+    carts: dict[str, CheckoutState]  # store:checkout -> stage A state (open, deadline pending)
     shoppers: dict[str, dict[str, Any]]  # store:shopper -> stage B state (plan, touch pending)
     build_seconds: float
     # store:checkout -> stage A state once abandoned (what it keeps while B's touches pend)
-    abandoned: dict[str, dict[str, Any]] = field(default_factory=dict)
+    abandoned: dict[str, CheckoutState] = field(default_factory=dict)
 
 
 def build_states(count: int, policies: PolicySet, seed: int = 7) -> States:
     started = time.perf_counter()
     events = generate(count, seed, PENDING_MIX)
-    carts: dict[str, dict[str, Any]] = {}
+    carts: dict[str, CheckoutState] = {}
     shoppers: dict[str, dict[str, Any]] = {}
-    abandoned: dict[str, dict[str, Any]] = {}
+    abandoned: dict[str, CheckoutState] = {}
     for event in events:
         key = checkout_key(event["store"], event["checkout"])
         policy = policies.for_store(event["store"])
-        state, _ = stage_a.apply_event(carts.get(key), event, PARTITION, policy)
-        if state is None:
-            continue
+        stored = carts.get(key)
+        before = None if stored is None else own_state(stored)
+        state, _ = stage_a.apply_event(before, stage_a.read_event(event), PARTITION, policy)
         carts[key] = state
-        deadline = state.get("dl")
+        deadline = state.dl
         if deadline is None:
             continue
         # What stage B holds once this cart is abandoned: the shopper with a planned sequence.
-        after, effects = stage_a.apply_tick(state, key, deadline)
+        after, effects = stage_a.apply_tick(own_state(state), key, deadline)
         if after is not None:
             abandoned[key] = after
         for effect in effects:
@@ -123,9 +125,15 @@ def heap_bytes(build: Callable[[], object]) -> tuple[object, int]:
     return built, after - before
 
 
-def _deep_copy(states: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Fresh objects for every state, as a table decoding them from storage would hold."""
-    return {key: orjson.loads(orjson.dumps(value)) for key, value in states.items()}
+def _deep_copy(states: dict[str, Any]) -> dict[str, Any]:
+    """Fresh objects for every state, as a table decoding them from storage would hold: stage
+    A's typed, stage B's dicts."""
+    return {key: _decoded(value) for key, value in states.items()}
+
+
+def _decoded(state: Any) -> Any:
+    found = orjson.loads(dumps(state))
+    return own_state(found) if isinstance(state, CheckoutState) else found
 
 
 @dataclass
@@ -144,7 +152,7 @@ def memory_rows(states: States) -> list[MemoryRow]:
         ("stage A checkout (abandoned)", states.abandoned),
         ("stage B shopper (pending touches)", states.shoppers),
     ):
-        sizes = sorted(len(orjson.dumps(s)) for s in table_states.values())
+        sizes = sorted(len(dumps(s)) for s in table_states.values())
         # The heap a table of these states takes: a deep copy measured with tracemalloc.
         copied, heap = heap_bytes(partial(_deep_copy, table_states))
         del copied
@@ -172,7 +180,7 @@ class TickRow:
         return self.micros / self.due if self.due else None
 
 
-def _replicated(base: dict[str, dict[str, Any]], count: int) -> dict[str, dict[str, Any]]:
+def _replicated(base: dict[str, Any], count: int) -> dict[str, Any]:
     """``count`` states: the real ones, then copies under new keys (same due times spread)."""
     out = dict(base)
     values = list(base.items())
@@ -184,11 +192,16 @@ def _replicated(base: dict[str, dict[str, Any]], count: int) -> dict[str, dict[s
     return out
 
 
+def _seq(state: Any) -> int:
+    """A state's timer sequence: stage A's typed state, or stage B's dict."""
+    return state.seq if isinstance(state, CheckoutState) else int(state.get("seq", 0))
+
+
 def time_ticks(
     stage: str,
-    table_states: dict[str, dict[str, Any]],
-    due_of: Callable[[dict[str, Any]], float | None],
-    apply: Callable[[dict[str, Any], str, float], dict[str, Any] | None],
+    table_states: dict[str, Any],
+    due_of: Callable[[Any], float | None],
+    apply: Callable[[Any, str, float], Any],
     due_counts: tuple[int, ...],
     repeats: int,
 ) -> list[TickRow]:
@@ -198,14 +211,14 @@ def time_ticks(
     for key, state in table_states.items():
         due = due_of(state)
         if due is not None:
-            entries.append((due, int(state.get("seq", 0)), key))
+            entries.append((due, _seq(state), key))
     index.rebuild(PARTITION, entries)
     ordered = sorted(due for due, _, _ in entries)
     rows = []
 
     def current(key: str) -> int | None:
         state = table_states.get(key)
-        return int(state.get("seq", 0)) if state else None
+        return _seq(state) if state else None
 
     for due_count in due_counts:
         if due_count > len(ordered):
@@ -222,7 +235,7 @@ def time_ticks(
                 if new is not None:
                     next_due = due_of(new)
                     if next_due is not None:
-                        index.schedule(PARTITION, next_due, int(new.get("seq", 0)), key)
+                        index.schedule(PARTITION, next_due, _seq(new), key)
             samples.append(time.perf_counter() - started)
             found = len(popped)
             if popped:  # put the index back as it was (untimed)
@@ -240,8 +253,8 @@ def tick_rows(
 ) -> list[TickRow]:
     rows: list[TickRow] = []
 
-    def a_apply(state: dict[str, Any], key: str, now: float) -> dict[str, Any] | None:
-        return stage_a.apply_tick(state, key, now)[0]
+    def a_apply(state: CheckoutState, key: str, now: float) -> CheckoutState | None:
+        return stage_a.apply_tick(own_state(state), key, now)[0]
 
     def b_due(state: dict[str, Any]) -> float | None:
         value = state.get("nd")

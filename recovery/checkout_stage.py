@@ -18,11 +18,12 @@ in-memory pipeline), which produces the records, in order, before it writes the 
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from recovery import checkouts as stage_a
+from recovery.checkout_state import CheckoutState, own_state
 from recovery.checkouts import BadEvent, Effect
 from recovery.clock import BadTick, PartitionClocks, tick, tick_time
 from recovery.ids import checkout_key
@@ -34,7 +35,6 @@ from recovery.stage_effects import (
     Failure,
     Outgoing,
     Refused,
-    State,
     StateTable,
     TimersFired,
 )
@@ -87,8 +87,8 @@ class CheckoutStage:
         self._table = table
         self._index = TimerIndex()
         self._clocks = PartitionClocks()
-        # the window's latest state per checkout key (None: delete), with the key's partition
-        self._pending: dict[str, tuple[int, State | None]] = {}
+        # the window's own state per checkout key (None: delete), with the key's partition
+        self._pending: dict[str, tuple[int, CheckoutState | None]] = {}
         self._effects = CheckoutEffects()
 
     @property
@@ -142,12 +142,14 @@ class CheckoutStage:
             label = event_label(record)
             seen[label] = seen.get(label, 0) + 1
             try:
-                checked = stage_a.validate(record)
+                event = stage_a.read_event(record)
+                checked = stage_a.validate(event)
                 _, store, checkout, _ = checked
                 key = checkout_key(store, checkout)
                 state = self._state_of(key)
+                folded = stage_a.already_folded(state, event)
                 policy = self._policies.for_store(store)
-                new, effects = stage_a.apply_event(state, record, partition, policy, checked)
+                new, effects = stage_a.apply_event(state, event, partition, policy, checked)
             except BadEvent as bad:
                 self.refuse(partition, record, str(bad))
                 continue
@@ -155,7 +157,7 @@ class CheckoutStage:
                 reason = f"internal error: {type(error).__name__}: {error}"
                 self._refuse(partition, record, reason, error)
                 continue
-            if new is not state:
+            if not folded:
                 self._keep(partition, key, new)
             self._emit(effects)
 
@@ -164,20 +166,40 @@ class CheckoutStage:
         letter = {"reason": reason, "partition": partition, "record": record}
         self._effects.records.append(Outgoing(DEAD_LETTERS, letter))
 
-    def _state_of(self, key: str) -> State | None:
+    def _state_of(self, key: str) -> CheckoutState | None:
+        """The window's own state of ``key``: read from the table on the window's first use."""
         found = self._pending.get(key)
-        return self._table.get(key) if found is None else found[1]
+        if found is not None:
+            return found[1]
+        stored = self._table.get(key)
+        return None if stored is None else own_state(stored)
 
     def _current_seq(self, key: str) -> int | None:
-        state = self._state_of(key)
-        return state.get("seq") if state else None
+        found = self._pending.get(key)
+        if found is not None:
+            return None if found[1] is None else found[1].seq
+        stored = self._table.get(key)
+        if stored is None:
+            return None
+        seq: int = stored.seq if type(stored) is CheckoutState else stored.get("seq", 0)
+        return seq
 
-    def _keep(self, partition: int, key: str, state: State | None) -> None:
+    def _keep(self, partition: int, key: str, state: CheckoutState | None) -> None:
         """Keep ``state`` for the window's writes and schedule its next due time."""
         self._pending[key] = (partition, state)
         # a partition whose index a rebalance dropped mid-window is rebuilt from the table
         if state is not None and self._index.built(partition):
-            self._index.schedule(partition, stage_a.next_due(state), state.get("seq", 0), key)
+            self._index.schedule(partition, stage_a.next_due(state), state.seq, key)
+
+    def _every_state(self) -> Iterator[tuple[str, CheckoutState]]:
+        """Each checkout's state: the window's own, else the table's."""
+        pending = self._pending
+        for key, stored in self._table.items():
+            if stored and key not in pending:
+                yield key, own_state(stored)
+        for key, (_, state) in list(pending.items()):
+            if state is not None:
+                yield key, state
 
     def _ensure_index(self, partition: int) -> None:
         """Rebuild the heaps of every partition not indexed yet, in one pass over the table."""
@@ -185,13 +207,12 @@ class CheckoutStage:
             return
         entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
         # the table, and the window's states not written to it yet (after a rebalance)
-        unwritten = [(key, state) for key, (_, state) in self._pending.items()]
-        for key, state in itertools.chain(self._table.items(), unwritten):
-            if not state or self._index.built(owner := state.get("pt", -1)):
+        for key, state in self._every_state():
+            if self._index.built(owner := state.pt):
                 continue
             due = stage_a.next_due(state)
             if due is not None:
-                entries.setdefault(owner, []).append((due, state.get("seq", 0), key))
+                entries.setdefault(owner, []).append((due, state.seq, key))
         for owner, found in entries.items():
             self._index.rebuild(owner, found)
             self._effects.rebuilt.append((owner, len(found)))
@@ -199,13 +220,10 @@ class CheckoutStage:
     def _erase(self, partition: int, record: dict[str, Any]) -> None:
         """A store's or a shopper's redaction: forget their checkouts on this partition, those
         in the table and those only in the window."""
-        pending = self._pending
-        stored = ((key, state) for key, state in self._table.items() if key not in pending)
-        unwritten = [(key, state) for key, (_, state) in pending.items()]
         doomed = [
             key
-            for key, state in itertools.chain(stored, unwritten)
-            if state and state.get("pt") == partition and stage_a.erased_by(record, key, state)
+            for key, state in self._every_state()
+            if state.pt == partition and stage_a.erased_by(record, key, state)
         ]
         for key in doomed:
             self._keep(partition, key, None)

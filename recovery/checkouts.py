@@ -1,22 +1,17 @@
-"""Stage A decisions: the life of one checkout, as pure transitions on a compact state dict.
+"""Stage A decisions: the life of one checkout, as transitions of its state.
 
 A checkout is *open* while the shopper is active, *abandoned* once it has been idle for the
 store's abandonment window with a way to reach the shopper, *converted* once completed (or an
 order carries its token), *emptied* when its cart has no value left. A later update re-opens an
 abandoned checkout and a new idle period abandons it again as a new cycle (new plan, new ids).
 
-State is a plain dict so it is stored in a table as-is (small: a checkout's snapshot is capped)::
+Events are typed (:class:`schemas.cart_events.CartEvent`, read at stage A's edge by
+:func:`read_event`) and the state is a :class:`recovery.checkout_state.CheckoutState` that
+belongs to the caller's window: a transition changes it in place and returns it, so a window
+copies nothing per event and writes each checkout once. The latest cart is the event itself,
+kept by reference.
 
-    pt  partition          st  status            u   last updated_at (epoch s)
-    ids recent delivery ids cy  abandonment cycle dl  abandonment deadline (epoch s) or None
-    fa  forget-at (epoch s) seq timer sequence    sh  shopper key or None
-    c   the latest cart snapshot (wire form, nulls and heavy fields removed)
-    fp  an abandoned checkout's content fingerprint: the same cart sent again is no return
-    pk  the highest goods value the checkout had, kept while the cart is worth less than it
-        (and once abandoned): a cart shrunk to cheaper items is a price-sensitivity signal,
-        carried as the abandoned cart's ``peak_total``
-
-Every function returns ``(new_state, effects)``; the effects are the records stage A sends to
+Every transition returns ``(state, effects)``; the effects are the records stage A sends to
 ``shopper-events`` (and the counters it keeps). Each record carries ``sk``, stage A's time for
 it: ``[event time, 1]`` for what an event caused, ``[tick time, 0]`` for what a tick did (a
 tick's records come before the events of its time, as ticks are fed before them); stage B
@@ -33,19 +28,28 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+import msgspec
+
+from recovery.checkout_state import CheckoutState
 from recovery.ids import shopper_key
 from recovery.money import MoneyError, bounded_amount, parse_amount, plainly_bounded
 from recovery.policy import StorePolicy
 from recovery.redemption import BadDiscount, order_discounts
 from recovery.segments import goods_value
-from recovery.stored_cart import DELIVERY_FIELDS, MAX_ITEMS
+from recovery.stored_cart import MAX_ITEMS
+from schemas.cart_events import (
+    BadRecord,
+    CartEvent,
+    LineItem,
+    cart_dict,
+    read_cart_event,
+    total_of,
+)
 
 TICK_PHASE = 0  # the order of a record in ``sk`` among those of the same time: ticks first
 EVENT_PHASE = 1
 MAX_IDS = 8
-CONVERSION_FALLBACK = ("currency", "total")
 
-State = dict[str, Any]
 EPOCH_MIN = datetime(1, 1, 2, tzinfo=UTC).timestamp()  # what iso() can write back
 EPOCH_MAX = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
 
@@ -94,43 +98,56 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _text(event: dict[str, Any], field: str) -> str:
-    value = event.get(field)
-    if not isinstance(value, str) or not value:
-        raise BadEvent(f"{field}: required non-empty string")
-    return value
+def already_folded(state: CheckoutState | None, event: CartEvent) -> bool:
+    """Whether ``state`` has folded this delivery of ``event`` already (its id is recent)."""
+    return state is not None and event.event_id in state.ids
 
 
-def validate(event: Any) -> tuple[str, str, str, float]:
-    """Check the fields stage A relies on; ``(type, store, checkout, occurred_at)``."""
-    if not isinstance(event, dict):
-        raise BadEvent("event: expected a JSON object")
-    kind = event.get("type", "cart_updated")
+def validate(event: CartEvent | dict[str, Any]) -> tuple[str, str, str, float]:
+    """Check the fields stage A relies on (of a typed event, or of a decoded record, read
+    here); ``(type, store, checkout, occurred_at)``."""
+    if isinstance(event, dict):
+        event = read_event(event)
+    kind = "cart_updated" if event.type is None else event.type
     if kind != "cart_updated" and kind != "cart_completed":
         raise BadEvent(f"type: unknown cart event type {kind!r}")
-    store = _text(event, "store")
-    checkout = _text(event, "checkout")
-    _text(event, "event_id")
-    occurred = epoch(event.get("occurred_at"), "occurred_at")
-    if "total" not in event:
+    store = event.store
+    if not store:
+        raise BadEvent("store: required non-empty string")
+    checkout = event.checkout
+    if not checkout:
+        raise BadEvent("checkout: required non-empty string")
+    if not event.event_id:
+        raise BadEvent("event_id: required non-empty string")
+    occurred = epoch(event.occurred_at, "occurred_at")
+    if event.total is msgspec.UNSET:
         raise BadEvent("total: required decimal string")
     # the amounts an order's record carries too; the rest of the cart (line items, history)
     # only matters to a plan, and stage B checks it once, when the cart is abandoned
-    _amount(event.get("total"), "total")
-    _amount(event.get("subtotal"), "subtotal")
-    _amount(event.get("shipping"), "shipping")
-    currency = event.get("currency")
-    if not isinstance(currency, str) or len(currency) != 3:
+    _amount(total_of(event), "total")
+    _amount(event.subtotal, "subtotal")
+    _amount(event.shipping, "shipping")
+    currency = event.currency
+    if currency is None or len(currency) != 3:
         raise BadEvent("currency: required ISO-4217 code")
     if kind == "cart_completed":
         _discounts(event)
     return kind, store, checkout, occurred
 
 
-def _discounts(event: dict[str, Any]) -> list[dict[str, str]]:
+def read_event(record: Any) -> CartEvent:
+    """The typed cart event of a decoded record, or BadEvent naming the field at fault."""
+    try:
+        return read_cart_event(record)
+    except BadRecord as bad:
+        raise BadEvent(str(bad)) from None
+
+
+def _discounts(event: CartEvent) -> list[dict[str, str]]:
     """The order's codes and what each took off (recovery.redemption), or BadEvent."""
     try:
-        return order_discounts(event)
+        listed = {"discounts": event.discounts, "discount_codes": event.discount_codes}
+        return order_discounts(listed)
     except BadDiscount as exc:
         raise BadEvent(str(exc)) from exc
 
@@ -191,71 +208,55 @@ def _shopper_of(
     return shopper_key(store, customer_id, email, phone)
 
 
-def _shopper(store: str, event: dict[str, Any]) -> str | None:
-    contact = event.get("contact") or {}
-    if not isinstance(contact, dict):
+def _shopper(store: str, event: CartEvent) -> str | None:
+    contact = event.contact
+    if contact is None:
         return None
-    ident = (contact.get("customer_id"), contact.get("email"), contact.get("phone"))
-    try:
-        return _shopper_of(store, *ident)
-    except TypeError:  # an unhashable identity field (a list or object): not cacheable
-        return shopper_key(store, *ident)
+    return _shopper_of(store, contact.customer_id, contact.email, contact.phone)
 
 
-def _reachable(event: dict[str, Any]) -> bool:
-    contact = event.get("contact") or {}
-    return isinstance(contact, dict) and bool(
-        contact.get("email") or contact.get("phone") or contact.get("sms_phone")
-    )
+def _reachable(event: CartEvent) -> bool:
+    contact = event.contact
+    return contact is not None and bool(contact.email or contact.phone or contact.sms_phone)
 
 
-def snapshot(event: dict[str, Any]) -> dict[str, Any]:
-    """The cart as kept in state: no nulls, no delivery metadata, at most MAX_ITEMS lines.
-
-    Runs on every update, so it copies only what changes: a line item without nulls is kept
-    as the same dict (states are never changed in place, only replaced)."""
-    kept = dict(event)
-    for name in DELIVERY_FIELDS:
-        kept.pop(name, None)
-    if None in kept.values():
-        kept = {k: v for k, v in kept.items() if v is not None}
-    items = kept.get("line_items")
-    if isinstance(items, list):
-        kept["line_items"] = [
-            {k: v for k, v in item.items() if v is not None}
-            if isinstance(item, dict) and None in item.values()
-            else item
-            for item in items[:MAX_ITEMS]
-        ]
-    contact = kept.get("contact")
-    if isinstance(contact, dict):
-        kept["contact"] = {k: v for k, v in contact.items() if v is not None and v is not False}
-    return kept
+def snapshot(event: CartEvent) -> CartEvent:
+    """The cart as kept in state: the event itself (its type has no field the state does not
+    keep), with at most MAX_ITEMS lines."""
+    items = event.line_items
+    if items is not None and len(items) > MAX_ITEMS:
+        return msgspec.structs.replace(event, line_items=items[:MAX_ITEMS])
+    return event
 
 
-def fingerprint(cart: dict[str, Any]) -> str:
+def fingerprint(cart: CartEvent) -> str:
     """What a cart holds (a :func:`snapshot`), whenever it was sent: equal for equal content."""
-    content = {k: v for k, v in cart.items() if k != "occurred_at"}
+    content = cart_dict(cart)
+    content.pop("occurred_at", None)
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-def _is_empty(event: dict[str, Any]) -> bool:
-    if event.get("line_items"):
+def _is_empty(event: CartEvent) -> bool:
+    if event.line_items:
         return False
     try:
-        total = parse_amount(event.get("total", "0"))
+        total = parse_amount(total_of(event) or "0")
     except MoneyError:
         return False
     return total <= 0
 
 
 def _converted_record(
-    store: str, checkout: str, state: State | None, event: dict[str, Any], at: float
+    store: str, checkout: str, state: CheckoutState | None, event: CartEvent, at: float
 ) -> tuple[str | None, dict[str, Any]]:
-    cart = (state or {}).get("c") or {}
-    shopper = _shopper(store, event) or (state or {}).get("sh")
+    cart = state.c if state is not None else None
+    shopper = _shopper(store, event) or (state.sh if state is not None else None)
     discounts = _discounts(event)
+    total = total_of(event)
+    if total is None and cart is not None:
+        total = total_of(cart)
+    ordered = _ordered_items(event.line_items) or _ordered_items(cart.line_items if cart else None)
     record = {
         "type": "cart_converted",
         "store": store,
@@ -263,35 +264,34 @@ def _converted_record(
         "checkout": checkout,
         # what was ordered (the order's own lines, else the checkout's last snapshot): the
         # senders count orders per product from these for social proof
-        "items": _ordered_items(event) or _ordered_items(cart),
-        "order_id": event.get("order_id"),
+        "items": ordered,
+        "order_id": event.order_id,
         "occurred_at": iso(at),
-        "currency": event.get("currency") or cart.get("currency"),
-        "total": str(event.get("total") if event.get("total") is not None else cart.get("total")),
+        "currency": event.currency or (cart.currency if cart else None),
+        "total": str(total),
         "discount_codes": [d["code"] for d in discounts],
         "discounts": discounts,
-        "cycle": (state or {}).get("cy", 0),
-        "event_id": event.get("event_id"),
+        "cycle": state.cy if state is not None else 0,
+        "event_id": event.event_id,
         "sk": [at, EVENT_PHASE],
     }
-    contact = event.get("contact") or cart.get("contact")
-    if contact:
-        record["contact"] = contact
+    contact = event.contact or (cart.contact if cart else None)
+    if contact is not None:
+        found = msgspec.to_builtins(contact)
+        if found:
+            record["contact"] = found
     return shopper, record
 
 
-def _ordered_items(holder: dict[str, Any]) -> list[dict[str, str]]:
+def _ordered_items(lines: list[LineItem] | None) -> list[dict[str, str]]:
     """Product id and title of each line (at most MAX_ITEMS) of an order or a cart."""
-    lines = holder.get("line_items")
     found: list[dict[str, str]] = []
-    for line in lines[:MAX_ITEMS] if isinstance(lines, list) else ():
-        if not isinstance(line, dict):
-            continue
-        kept = {
-            name: str(line[name])
-            for name in ("product_id", "title")
-            if line.get(name) is not None and str(line[name]).strip()
-        }
+    for line in lines[:MAX_ITEMS] if lines else ():
+        kept = {}
+        if line.product_id is not None and str(line.product_id).strip():
+            kept["product_id"] = str(line.product_id)
+        if line.title is not None and line.title.strip():
+            kept["title"] = line.title
         if kept:
             found.append(kept)
     return found
@@ -300,7 +300,7 @@ def _ordered_items(holder: dict[str, Any]) -> list[dict[str, str]]:
 REDACTIONS = frozenset({"store_redacted", "shopper_redacted"})
 
 
-def erased_by(record: dict[str, Any], key: str, state: State | None) -> bool:
+def erased_by(record: dict[str, Any], key: str, state: CheckoutState | None) -> bool:
     """Whether a redaction record erases the checkout stored under ``key``.
 
     ``store_redacted`` (e.g. Shopify ``shop/redact``) erases every checkout of the store;
@@ -315,14 +315,14 @@ def erased_by(record: dict[str, Any], key: str, state: State | None) -> bool:
     if kind == "store_redacted":
         return True
     if kind == "shopper_redacted":
-        if state is None or state.get("sh") != record.get("shopper"):
+        if state is None or state.sh != record.get("shopper"):
             return False
         # a cart updated after the redaction is new activity: it starts anew (invariant 6)
         try:
             redacted = epoch(record.get("occurred_at"), "occurred_at")
         except BadEvent:
             return True
-        return bool(state.get("u", redacted) <= redacted)
+        return state.u is None or state.u <= redacted
     return False
 
 
@@ -337,7 +337,7 @@ def checkout_redaction(store: str, checkout: str, at: float) -> dict[str, Any]:
     }
 
 
-def erases_checkout(record: dict[str, Any], state: State | None) -> bool:
+def erases_checkout(record: dict[str, Any], state: CheckoutState | None) -> bool:
     """Whether a ``checkout_redacted`` record erases the checkout in ``state``: one updated
     after the redaction it comes from is new activity, and stays (as :func:`erased_by`)."""
     if state is None:
@@ -346,7 +346,7 @@ def erases_checkout(record: dict[str, Any], state: State | None) -> bool:
         redacted = epoch(record.get("occurred_at"), "occurred_at")
     except BadEvent:
         return True  # no time to tell: erased
-    return bool(state.get("u", redacted) <= redacted)
+    return state.u is None or state.u <= redacted
 
 
 def _forget_at(last: float, policy: StorePolicy) -> float:
@@ -354,91 +354,97 @@ def _forget_at(last: float, policy: StorePolicy) -> float:
 
 
 def apply_event(
-    state: State | None,
-    event: dict[str, Any],
+    state: CheckoutState | None,
+    event: CartEvent | dict[str, Any],
     partition: int,
     policy: StorePolicy,
     checked: tuple[str, str, str, float] | None = None,
-) -> tuple[State | None, list[Effect]]:
-    """Fold one cart event into the checkout's state; ``checked`` is what :func:`validate`
-    returned for it when the caller validated it already (else it is validated here)."""
+) -> tuple[CheckoutState, list[Effect]]:
+    """Fold one cart event (typed, or a decoded record, read here) into the checkout's state,
+    which is changed in place and returned (a new one for a checkout without state);
+    ``checked`` is what :func:`validate` returned for the event when the caller validated it
+    already (else it is validated here)."""
+    if isinstance(event, dict):
+        event = read_event(event)
     kind, store, checkout, occurred = checked if checked is not None else validate(event)
-    event_id = event["event_id"]
+    event_id = event.event_id or ""
     if state is not None:
-        if event_id in state.get("ids", ()):
+        last = state.u if state.u is not None else float("-inf")
+        if event_id in state.ids:
             return state, [Effect("duplicate")]
-        if state.get("st") == "converted" and kind == "cart_updated":
+        if state.st == "converted" and kind == "cart_updated":
             return _remember(state, event_id), [Effect("stale")]
-        if kind == "cart_updated" and occurred < state.get("u", float("-inf")):
+        if kind == "cart_updated" and occurred < last:
             return _remember(state, event_id), [Effect("stale")]
-        if (
-            state.get("st") == "abandoned"
-            and kind == "cart_updated"
-            and not event.get("completed_at")
-        ):
+        if state.st == "abandoned" and kind == "cart_updated" and not event.completed_at:
             # only an update that is newer re-opens the checkout: the same body delivered again
             # under a new webhook id would start a second plan (invariant 8)
-            if occurred <= state.get("u", float("-inf")):
+            if occurred <= last:
                 return _remember(state, event_id), [Effect("stale")]
-            if state.get("fp") == fingerprint(snapshot(event)):
+            if state.fp == fingerprint(snapshot(event)):
                 return _remember(state, event_id), [Effect("duplicate")]
-    new: State = dict(state) if state is not None else {"cy": 0, "seq": 0}
-    new["pt"] = partition
-    new.pop("fp", None)  # kept while abandoned only
-    new["ids"] = _ids_with(new, event_id)
-    new["seq"] = new.get("seq", 0) + 1
-    effects: list[Effect] = []
-    completed = kind == "cart_completed" or bool(event.get("completed_at"))
+    completed = kind == "cart_completed" or bool(event.completed_at)
     if completed:
-        if state is not None and state.get("st") == "converted":
-            return new, [Effect("duplicate")]
+        if state is not None and state.st == "converted":
+            _touched(state, partition, event_id)
+            return state, [Effect("duplicate")]
+        # the record reads the checkout as it was before this event
         shopper, record = _converted_record(store, checkout, state, event, occurred)
-        new.update(st="converted", dl=None, fa=_forget_at(occurred, policy))
-        new["u"] = max(new.get("u", occurred), occurred)
+    new = state if state is not None else CheckoutState()
+    _touched(new, partition, event_id)
+    effects: list[Effect] = []
+    if completed:
+        new.st = "converted"
+        new.dl = None
+        new.fa = _forget_at(occurred, policy)
+        new.u = occurred if new.u is None else max(new.u, occurred)
         if shopper:
             effects.append(Effect("converted", shopper, record))
         return new, effects
-    previous = new.get("st")
+    previous = new.st
     peak = _peak(new)
-    new["u"] = occurred
-    new["c"] = snapshot(event)
+    new.u = occurred
+    new.c = snapshot(event)
     goods = _goods(event)
-    if peak is not None and goods is not None and peak > goods:
-        new["pk"] = str(peak)
-    else:
-        new.pop("pk", None)
-    new["sh"] = _shopper(store, event) or new.get("sh")
-    new["fa"] = _forget_at(occurred, policy)
+    new.pk = str(peak) if peak is not None and goods is not None and peak > goods else None
+    new.sh = _shopper(store, event) or new.sh
+    new.fa = _forget_at(occurred, policy)
     if _is_empty(event):
-        new.update(st="emptied", dl=None)
-        if previous == "abandoned" and new.get("sh"):
-            effects.append(
-                Effect(
-                    "emptied", new["sh"], _lifecycle("cart_emptied", store, new, checkout, occurred)
-                )
-            )
+        new.st = "emptied"
+        new.dl = None
+        if previous == "abandoned" and new.sh:
+            record = _lifecycle("cart_emptied", store, new, checkout, occurred)
+            effects.append(Effect("emptied", new.sh, record))
         return new, effects
-    if previous == "abandoned" and new.get("sh"):
-        effects.append(
-            Effect(
-                "reopened", new["sh"], _lifecycle("cart_reopened", store, new, checkout, occurred)
-            )
-        )
-    new["st"] = "open"
-    reachable = _reachable(event) and new.get("sh") is not None
-    new["dl"] = occurred + policy.abandonment_window.total_seconds() if reachable else None
+    if previous == "abandoned" and new.sh:
+        record = _lifecycle("cart_reopened", store, new, checkout, occurred)
+        effects.append(Effect("reopened", new.sh, record))
+    new.st = "open"
+    reachable = new.sh is not None and _reachable(event)
+    new.dl = occurred + policy.abandonment_window.total_seconds() if reachable else None
     return new, effects
 
 
-def _goods(cart: dict[str, Any]) -> Decimal | None:
+def _touched(state: CheckoutState, partition: int, event_id: str) -> None:
+    """An event folded into ``state``: its partition, its id, and a new timer sequence; the
+    fingerprint is an abandoned checkout's only."""
+    state.pt = partition
+    state.fp = None
+    _remember(state, event_id)
+    state.seq += 1
+
+
+def _goods(cart: CartEvent | None) -> Decimal | None:
     """The goods value (:func:`recovery.segments.goods_value`) of a cart event or snapshot."""
+    if cart is None:
+        return None
     try:
-        subtotal = cart.get("subtotal")
+        subtotal = cart.subtotal
         if subtotal is not None:  # parsed alone: this runs twice on every update
             return parse_amount(subtotal)
-        shipping = cart.get("shipping")
+        shipping = cart.shipping
         return goods_value(
-            parse_amount(cart.get("total", "0")),
+            parse_amount(total_of(cart) or "0"),
             None,
             parse_amount(shipping) if shipping is not None else None,
         )
@@ -446,78 +452,80 @@ def _goods(cart: dict[str, Any]) -> Decimal | None:
         return None
 
 
-def _peak(state: State) -> Decimal | None:
+def _peak(state: CheckoutState) -> Decimal | None:
     """The highest goods value the checkout had so far: kept, else its cart's own."""
-    kept = state.get("pk")
+    kept = state.pk
     if kept is not None:
         try:
             return parse_amount(kept)
         except MoneyError:
             return None
-    cart = state.get("c")
-    return _goods(cart) if cart else None
+    return _goods(state.c)
 
 
-def _lifecycle(kind: str, store: str, state: State, checkout: str, at: float) -> dict[str, Any]:
+def _lifecycle(
+    kind: str, store: str, state: CheckoutState, checkout: str, at: float
+) -> dict[str, Any]:
     return {
         "type": kind,
         "store": store,
-        "shopper": state.get("sh"),
+        "shopper": state.sh,
         "checkout": checkout,
-        "cycle": state.get("cy", 0),
+        "cycle": state.cy,
         "occurred_at": iso(at),
         "sk": [at, EVENT_PHASE],
     }
 
 
-def _ids_with(state: State, event_id: str) -> list[str]:
-    return [*state.get("ids", ()), event_id][-MAX_IDS:]
+def _remember(state: CheckoutState, event_id: str) -> CheckoutState:
+    ids = state.ids
+    ids.append(event_id)
+    if len(ids) > MAX_IDS:
+        del ids[: len(ids) - MAX_IDS]
+    return state
 
 
-def _remember(state: State, event_id: str) -> State:
-    return {**state, "ids": _ids_with(state, event_id)}
-
-
-def next_due(state: State) -> float | None:
+def next_due(state: CheckoutState) -> float | None:
     """When this checkout next needs attention: its abandonment deadline or its forget time."""
-    deadline = state.get("dl") if state.get("st") == "open" else None
-    forget = state.get("fa")
-    candidates = [t for t in (deadline, forget) if t is not None]
-    return min(candidates) if candidates else None
+    deadline = state.dl if state.st == "open" else None
+    forget = state.fa
+    if deadline is None:
+        return forget
+    return deadline if forget is None or deadline < forget else forget
 
 
-def apply_tick(state: State, key: str, now: float) -> tuple[State | None, list[Effect]]:
-    """Time has reached ``now``: abandon an idle open checkout, or forget an old one."""
-    forget = state.get("fa")
+def apply_tick(
+    state: CheckoutState, key: str, now: float
+) -> tuple[CheckoutState | None, list[Effect]]:
+    """Time has reached ``now``: abandon an idle open checkout (``state`` changed in place),
+    or forget an old one (None)."""
+    forget = state.fa
     if forget is not None and forget <= now:
         return None, [Effect("forgotten")]
-    deadline = state.get("dl")
-    if state.get("st") != "open" or deadline is None or deadline > now:
+    deadline = state.dl
+    if state.st != "open" or deadline is None or deadline > now or state.sh is None:
         return state, []
     store, _, checkout = key.partition(":")
-    cycle = state.get("cy", 0) + 1
-    cart = state.get("c") or {}
+    cycle = state.cy + 1
+    cart = state.c or CartEvent()
+    peak, goods = _peak(state), _goods(cart)
+    abandoned = cart_dict(cart)
+    if peak is not None and goods is not None and peak > goods:
+        abandoned["peak_total"] = str(peak)
     # Stage B keeps the abandoned cart for its plan; stage A keeps what an order without those
     # fields falls back on (_converted_record: its total), until an update brings a new one.
-    kept = {field: cart[field] for field in CONVERSION_FALLBACK if field in cart}
-    peak, goods = _peak(state), _goods(cart)
-    abandoned = cart
-    if peak is not None and goods is not None and peak > goods:
-        abandoned = {**cart, "peak_total": str(peak)}
-    new = {
-        **{k: v for k, v in state.items() if k != "dl"},  # no deadline until an update
-        "st": "abandoned",
-        "cy": cycle,
-        "seq": state.get("seq", 0) + 1,
-        "c": kept,
-        "fp": fingerprint(cart),
-    }
+    state.c = CartEvent(currency=cart.currency, total=cart.total)
+    state.fp = fingerprint(cart)
+    state.dl = None  # no deadline until an update
+    state.st = "abandoned"
+    state.cy = cycle
+    state.seq += 1
     if peak is not None:
-        new["pk"] = str(peak)  # a return compares with what the cart was before
+        state.pk = str(peak)  # a return compares with what the cart was before
     record = {
         "type": "cart_abandoned",
         "store": store,
-        "shopper": state["sh"],
+        "shopper": state.sh,
         "checkout": checkout,
         "cycle": cycle,
         "abandoned_at": iso(deadline),
@@ -525,4 +533,4 @@ def apply_tick(state: State, key: str, now: float) -> tuple[State | None, list[E
         "cart": abandoned,
         "sk": [now, TICK_PHASE],
     }
-    return new, [Effect("abandoned", state["sh"], record)]
+    return state, [Effect("abandoned", state.sh, record)]

@@ -60,7 +60,7 @@ def test_a_tick_past_the_deadline_emits_the_abandonment_then_one_tick_per_partit
         1,
     )
     ((partition, state),) = effects.writes.values()
-    assert partition == 1 and state is not None and state["st"] == "abandoned"
+    assert partition == 1 and state is not None and state.st == "abandoned"
 
 
 def test_a_ticks_records_precede_its_forwarded_tick_and_follow_the_earlier_ones() -> None:
@@ -165,7 +165,7 @@ def test_an_erasure_removes_stored_checkouts_of_its_partition_only() -> None:
     processor.fold(0, [cart("c1", "120")])
     processor.fold(1, [cart("c2", "80")])
     store(table, processor.take())
-    shopper = table["pipe:c1"]["sh"]
+    shopper = table["pipe:c1"].sh
     redaction = {"type": "shopper_redacted", "store": "pipe", "shopper": shopper,
                  "occurred_at": "2026-11-03T00:00:00Z"}  # fmt: skip
     processor.fold(0, [redaction])
@@ -193,7 +193,7 @@ def test_writes_are_one_per_key_per_window_with_the_latest_state() -> None:
     effects = processor.take()
     assert list(effects.writes) == ["pipe:c1", "pipe:c2"]
     state = effects.writes["pipe:c1"][1]
-    assert state is not None and state["st"] == "abandoned" and state["c"]["total"] == "130"
+    assert state is not None and state.st == "abandoned" and state.c.total == "130"
     assert processor.pending == 0
     assert not processor.take()  # the next window starts empty
 

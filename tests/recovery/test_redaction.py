@@ -7,6 +7,7 @@ import orjson
 from config.policyfile import load_policy
 from recovery.ids import shopper_key
 from recovery.simulate import Simulation
+from schemas.codec import dumps
 from streams.app import code_secret
 from tests.pipeline.helpers import T0, cart, iso
 
@@ -26,7 +27,7 @@ def simulation() -> Simulation:
 
 
 def state_text(sim: Simulation) -> str:
-    return orjson.dumps({"carts": sim.carts, "shoppers": sim.shoppers}).decode()
+    return dumps({"carts": sim.carts, "shoppers": sim.shoppers}).decode()
 
 
 def test_a_shopper_redaction_erases_every_checkout_and_stops_the_sequence() -> None:
@@ -38,7 +39,7 @@ def test_a_shopper_redaction_erases_every_checkout_and_stops_the_sequence() -> N
     redaction = {"type": "shopper_redacted", "store": STORE, "occurred_at": iso(T0 + 3 * HOUR)}
     sim.shopper_events([redaction], ann)
     # at once, including the open cart that was never abandoned
-    text = orjson.dumps({k: v for k, v in sim.carts.items() if k.startswith(STORE)}).decode()
+    text = dumps({k: v for k, v in sim.carts.items() if k.startswith(STORE)}).decode()
     assert "ann@example.com" not in text
     sim.tick(T0 + 10 * 24 * HOUR)
     assert "ann@example.com" not in orjson.dumps(sim.shoppers.get(ann)).decode()

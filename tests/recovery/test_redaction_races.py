@@ -92,8 +92,8 @@ def test_stage_a_erases_what_was_given_before_the_redaction_only(policy):
     before = checkout(cart("rr-6", "310", store=STORE, customer="ed"), policy)
     after = checkout(cart("rr-7", "310", T0 + 2 * HOUR, store=STORE, customer="ed"), policy)
     gone, _ = stage_a.apply_tick(before, checkout_key(STORE, "rr-6"), T0 + HOUR)
-    assert gone is not None and gone["st"] == "abandoned"
-    erase = redaction(before["sh"], T0 + HOUR + 60)
+    assert gone is not None and gone.st == "abandoned"
+    erase = redaction(before.sh, T0 + HOUR + 60)
     assert stage_a.erased_by(erase, checkout_key(STORE, "rr-6"), before)
     assert stage_a.erased_by(erase, checkout_key(STORE, "rr-6"), gone)  # late: abandoned already
     assert not stage_a.erased_by(erase, checkout_key(STORE, "rr-7"), after)

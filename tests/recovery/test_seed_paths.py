@@ -453,7 +453,7 @@ def test_stage_a_keeps_the_peak_only_while_the_cart_is_below_it():
             state, cart("h1", total, T0 + 60 * n, event_id=f"u{n}"), 0, policy
         )
         assert state is not None
-        assert state.get("pk") == {0: None, 1: "300.00", 2: None}[n]
+        assert state.pk == {0: None, 1: "300.00", 2: None}[n]
 
 
 @pytest.mark.parametrize(

@@ -87,7 +87,5 @@ def test_holdout_carts_get_no_touches_but_conversions_are_tracked():
 def test_an_event_whose_type_is_not_a_string_is_rejected_and_the_rest_goes_on():
     bad = {**cart("odd", "310"), "type": ["cart_updated"]}
     sim = run(bad, cart("fine", "42"))
-    assert [reason for _, reason in sim.rejected] == [
-        "type: unknown cart event type ['cart_updated']"
-    ]
+    assert [reason for _, reason in sim.rejected] == ["type: expected str | null, got array"]
     assert by_cart(sim, "fine") and not by_cart(sim, "odd")

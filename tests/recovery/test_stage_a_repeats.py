@@ -23,7 +23,7 @@ def abandoned_checkout() -> dict:
 def test_the_same_body_under_a_new_webhook_id_does_not_reopen():
     state = abandoned_checkout()
     again, effects = a.apply_event(state, cart("s1", "310", event_id="w-2"), 0, POLICY)
-    assert again is not None and again["st"] == "abandoned" and a.next_due(again) == state["fa"]
+    assert again is not None and again.st == "abandoned" and a.next_due(again) == state.fa
     assert [e.kind for e in effects] in (["stale"], ["duplicate"])
     _, later = a.apply_tick(again, KEY, T0 + 3 * HOUR)
     assert not [e for e in later if e.kind == "abandoned"]
@@ -33,7 +33,7 @@ def test_an_update_at_the_same_time_does_not_reopen():
     state = abandoned_checkout()
     changed = cart("s1", "320", event_id="w-3")  # same updated_at, other content
     again, effects = a.apply_event(state, changed, 0, POLICY)
-    assert again is not None and again["st"] == "abandoned"
+    assert again is not None and again.st == "abandoned"
     assert [e.kind for e in effects] == ["stale"]
 
 
@@ -41,7 +41,7 @@ def test_the_same_content_later_does_not_reopen():
     state = abandoned_checkout()
     again, effects = a.apply_event(state, cart("s1", "310", T0 + 2 * HOUR, event_id="w-4"), 0,
                                    POLICY)  # fmt: skip
-    assert again is not None and again["st"] == "abandoned"
+    assert again is not None and again.st == "abandoned"
     assert [e.kind for e in effects] == ["duplicate"]
 
 
@@ -49,7 +49,7 @@ def test_a_newer_change_reopens_as_before():
     state = abandoned_checkout()
     again, effects = a.apply_event(state, cart("s1", "330", T0 + 2 * HOUR, event_id="w-5"), 0,
                                    POLICY)  # fmt: skip
-    assert again is not None and again["st"] == "open"
+    assert again is not None and again.st == "open"
     assert [e.kind for e in effects] == ["reopened"]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from recovery.checkouts import _shopper, epoch
+from recovery.checkouts import _shopper, epoch, read_event
 
 # the counts of every row, in table order: (attribute, column title)
 COLUMNS = (
@@ -153,7 +153,7 @@ def delivered(tally: Tally, outbox: list[dict[str, Any]]) -> Counter[str]:
 
 def shopper_of(event: Mapping[str, Any]) -> str | None:
     """The stage-B key of a cart event (the same function stage A uses)."""
-    return _shopper(str(event.get("store")), dict(event))
+    return _shopper(str(event.get("store")), read_event(dict(event)))
 
 
 def _carts(

@@ -1,0 +1,146 @@
+"""The records of ``cart-events`` as stage A reads them: typed structs, decoded once at its edge.
+
+A cart event (``cart_updated`` or ``cart_completed``, key ``store:checkout``) becomes a
+:class:`CartEvent` in one typed conversion: each field has the type the wire form allows or the
+record is refused with the field's path (:func:`read_cart_event`). Fields the stages do not read
+are dropped, so a decoded event is already the cart's snapshot: stage A keeps it by reference
+and writes it out without nulls (``omit_defaults``).
+
+Field presence and values (a non-empty store, a known currency, bounded amounts) are checked
+by stage A itself (``recovery.checkouts.validate``), which names the field in its own words.
+Amounts stay decimal strings (or integers) here, as on the wire: stage A only bounds them.
+The structs hold no references to other containers that could form a cycle, so they stay out
+of the cyclic collector (``gc=False``).
+
+Faust-free on purpose: the pure core imports this module.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+Amount = str | int  # a decimal string; an integer is taken too (never a float: no exact cents)
+Identifier = str | int  # platform ids: some platforms send numbers
+
+
+class LineItem(msgspec.Struct, omit_defaults=True, gc=False):
+    """One line of a cart; ``price`` the unit price, ``cost`` the unit cost when known."""
+
+    title: str | None = None
+    quantity: int | str | float | None = None  # stage B takes "2" and 2.0 as 2
+    price: Amount | None = None
+    product_id: Identifier | None = None
+    variant_id: Identifier | None = None
+    sku: Identifier | None = None
+    cost: Amount | None = None
+
+
+class Contact(msgspec.Struct, omit_defaults=True, gc=False):
+    email: str | None = None
+    phone: str | None = None
+    sms_phone: str | None = None
+    customer_id: Identifier | None = None
+    first_name: str | None = None
+    email_consent: bool = False
+    sms_consent: bool = False
+    locale: str | None = None
+
+
+class CustomerHistory(msgspec.Struct, omit_defaults=True, gc=False):
+    orders_count: int | str | float | None = None
+    total_spent: Amount | None = None
+
+
+class Address(msgspec.Struct, omit_defaults=True, gc=False):
+    country_code: str | None = None
+    province_code: str | None = None
+    zip: str | None = None
+
+
+class CartEvent(msgspec.Struct, omit_defaults=True, gc=False):
+    """A checkout created, changed or completed: ``cart_updated`` carries its latest full
+    snapshot, ``cart_completed`` the order's total and the codes it used (``discounts``,
+    ``discount_codes``: checked by ``recovery.redemption``, which names the entry at fault)."""
+
+    type: str | None = None  # cart_updated when absent
+    store: str | None = None
+    checkout: str | None = None
+    event_id: str | None = None
+    occurred_at: str | int | float | None = None  # ISO-8601, or epoch seconds
+    platform: str | None = None
+    currency: str | None = None
+    # required: UNSET when absent; null is taken (an order that does not say falls back on
+    # the checkout's total)
+    total: Amount | msgspec.UnsetType | None = msgspec.UNSET
+    subtotal: Amount | None = None
+    shipping: Amount | None = None  # the shipping charge included in ``total``, when known
+    presentment_currency: str | None = None
+    presentment_total: Amount | None = None
+    line_items: list[LineItem] | None = None
+    contact: Contact | None = None
+    customer: CustomerHistory | None = None
+    shipping_address: Address | None = None
+    billing_address: Address | None = None
+    recovery_url: str | None = None
+    completed_at: str | int | float | None = None
+    order_id: Identifier | None = None
+    discounts: Any = None
+    discount_codes: Any = None
+
+
+# what a cart holds whatever its delivery: the fields kept in a checkout's stored snapshot
+DELIVERY_FIELDS = (
+    "type", "event_id", "platform", "completed_at", "order_id", "discounts", "discount_codes",
+)  # fmt: skip
+
+
+class BadRecord(ValueError):
+    """A record whose fields do not have the types of its schema; the message starts with the
+    path of the first field at fault (``line_items[0].price: ...``)."""
+
+
+_WHERE = re.compile(r"^(.*?)(?: - at `\$\.?(.*)`)?$", re.DOTALL)
+
+
+def _reason(error: msgspec.ValidationError) -> str:
+    """``"field: what is wrong"`` from msgspec's ``"What is wrong - at `$.field`"``."""
+    found = _WHERE.match(str(error))
+    what, path = (found.group(1), found.group(2)) if found else (str(error), None)
+    what = what.replace("`", "")
+    what = what[:1].lower() + what[1:]
+    return f"{path or 'event'}: {what}"
+
+
+_CONVERT = msgspec.convert
+
+
+def read_cart_event(record: Any) -> CartEvent:
+    """The cart event ``record`` (decoded JSON) holds, or :class:`BadRecord`."""
+    if type(record) is not dict:
+        raise BadRecord("event: expected a JSON object")
+    try:
+        event: CartEvent = _CONVERT(record, CartEvent)
+    except msgspec.ValidationError as error:
+        raise BadRecord(_reason(error)) from None
+    return event
+
+
+def total_of(cart: CartEvent) -> Amount | None:
+    """The cart's total, None when it has none."""
+    total = cart.total
+    return None if total is msgspec.UNSET else total
+
+
+def strip_delivery(cart: dict[str, Any]) -> dict[str, Any]:
+    """``cart`` (a snapshot's builtins) without its delivery and order fields, in place."""
+    for name in DELIVERY_FIELDS:
+        cart.pop(name, None)
+    return cart
+
+
+def cart_dict(cart: CartEvent) -> dict[str, Any]:
+    """The wire form of a snapshot: no nulls, no defaults, no delivery metadata."""
+    return strip_delivery(msgspec.to_builtins(cart))
