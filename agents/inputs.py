@@ -77,11 +77,12 @@ class Inputs:
         is no longer assigned: a message of a revoked partition is left to its new owner."""
         consumer: Any = self._app.consumer  # ConsumerT does not declare seek_to_committed
         try:
-            if tp not in consumer.assignment():
+            assigned = consumer.assignment()
+            if tp not in assigned:
                 return False
             committed = await consumer.seek_to_committed()
             mine = sorted(
-                (each for each in consumer.assignment() if each.topic == self._topic),
+                (each for each in assigned if each.topic == self._topic),
                 key=lambda each: each.partition,
             )
             starts: dict[TP, int] = {}

@@ -29,6 +29,7 @@ class KeptTable(faust.Table):
         """Apply the records newer than what the store records holding; record the newest
         applied, at most the highwater read, never below what the store recorded before."""
         held: dict[Any, int | None] = {}
+        newest: dict[Any, int] = {}
         fresh = []
         for event in batch:
             tp, offset = event.message.tp, event.message.offset
@@ -37,16 +38,14 @@ class KeptTable(faust.Table):
             holds = held[tp]
             if holds is None or offset > holds:
                 fresh.append(event)
+                newest[tp] = max(offset, newest.get(tp, offset))
         super().apply_changelog_batch(fresh)
-        newest: dict[Any, int] = {}
-        for event in fresh:
-            tp, offset = event.message.tp, event.message.offset
-            newest[tp] = max(offset, newest.get(tp, offset))
         recovery = cast(Any, self.app.tables).recovery
         for tp, offset in newest.items():
             end = highwater(recovery, tp)
             if end is not None and offset > end:
-                self.data.set_persisted_offset(tp, max(end, held[tp] or end))
+                holds = held[tp]
+                self.data.set_persisted_offset(tp, end if holds is None else max(end, holds))
 
 
 def highwater(recovery: Any, tp: Any) -> int | None:
