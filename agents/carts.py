@@ -33,6 +33,7 @@ from recovery.stage_effects import DEAD_LETTERS, Outgoing
 from schemas.batches import packed
 from schemas.codec import dumps
 from streams.app import Pipeline
+from streams.inbox import Inbox, inbox_of
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,14 @@ def register(pipeline: Pipeline, output: Output) -> None:
 
     inputs = Inputs(app, pipeline.cart_events)
 
+    inbox: Inbox | None = None
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         stage.revoked()
         inputs.revoked()
+        if inbox is not None:
+            inbox.clear()
 
     targets = list(range(pipeline.partitions))
     partition_of: dict[str, int] = {}  # murmur2 is pure Python: hash a shopper key once
@@ -92,7 +97,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
                 else:
                     await output.send_encoded(topic, message, partition=target)
 
-    window = Window()
+    window = Window(app)
 
     def report(effects: CheckoutEffects) -> None:
         """What the window did, in Prometheus and the log."""
@@ -141,15 +146,16 @@ def register(pipeline: Pipeline, output: Output) -> None:
 
     @app.agent(pipeline.cart_events, name="checkouts", concurrency=1)
     async def checkouts(stream: faust.StreamT[Any]) -> None:
-        assert isinstance(stream, faust.Stream)  # StreamT does not declare take_events
-        async for events in stream.take_events(WINDOW_MESSAGES, within=WINDOW_SECONDS):
-            for event in events:
-                if not await inputs.admit(event):
+        nonlocal inbox
+        inbox = inbox_of(stream)
+        async for messages in inbox.windows(WINDOW_MESSAGES, WINDOW_SECONDS):
+            for message in messages:
+                if not await inputs.admit(message):
                     continue
-                partition = window.enter(event)
+                partition = window.enter(message)
                 try:
                     with metrics.processing("checkouts"):
-                        on_message(partition, event.value)
+                        on_message(partition, message.value)
                 except Exception:
                     log.exception("cart-events message failed; continuing")
                 if stage.pending >= HANDOVER_AT:

@@ -16,7 +16,7 @@ from typing import Any
 
 import faust
 from aiokafka.errors import IllegalStateError, KafkaError
-from faust.types import TP, EventT
+from faust.types import TP, Message
 
 from agents.output import Output
 from bus.cursor import InputCursor, Verdict
@@ -43,10 +43,9 @@ class Inputs:
         async def read_holes_again() -> None:
             await self.read_holes_again()
 
-    async def admit(self, event: EventT) -> bool:
-        """Whether to fold ``event``: the next message of its partition. A repeat is skipped; a
+    async def admit(self, message: Message) -> bool:
+        """Whether to fold ``message``: the next of its partition. A repeat is skipped; a
         message past a hole is skipped and the partition read again from the hole."""
-        message = event.message
         partition = message.partition
         verdict = self._cursor.admit(partition, message.offset)
         if verdict is Verdict.UNSTARTED:

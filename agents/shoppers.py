@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 import faust
-from faust.types import EventT
+from faust.types import Message
 
 from agents import decision_metrics
 from agents.inputs import Inputs
@@ -31,6 +31,7 @@ from agents.windows import WINDOW_MESSAGES, WINDOW_SECONDS, TableView, Window
 from recovery.shopper_stage import ShopperEffects, ShopperStage, store_of
 from recovery.stage_effects import CART_EVENTS, DEAD_LETTERS, RECOVERIES, TOUCHES
 from streams.app import Pipeline
+from streams.inbox import Inbox, inbox_of
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,14 @@ def register(pipeline: Pipeline, output: Output) -> None:
     )
 
     inputs = Inputs(app, pipeline.shopper_events)
+    inbox: Inbox | None = None
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     def _revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         stage.revoked()
         inputs.revoked()
+        if inbox is not None:
+            inbox.clear()
 
     def topic_of(role: str) -> faust.TopicT:
         if role.startswith(TOUCHES):
@@ -86,7 +90,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         for partition, erased in effects.erased:
             log.info("store_redacted: %d shoppers erased on partition %d", erased, partition)
 
-    window = Window()
+    window = Window(app)
 
     async def hand_over() -> None:
         """The window's records, then its table writes, to the producer: a crash between the
@@ -100,28 +104,29 @@ def register(pipeline: Pipeline, output: Output) -> None:
         await window.write(output, table, effects.writes)
         await output.ship()
 
-    def on_message(event: EventT) -> None:
-        partition = event.message.partition
-        key = event.key
+    def on_message(message: Message) -> None:
+        partition = message.partition
+        key: Any = message.key
         if isinstance(key, bytes):  # any producer may write here: a key need not be UTF-8
             key = key.decode("utf-8", "replace")
         try:
-            records = records_in(event.value)
+            records = records_in(message.value)
         except Undecodable as exc:
-            stage.dead_letter(partition, text_of(event.value), str(exc))
+            stage.dead_letter(partition, text_of(message.value), str(exc))
             return
         stage.fold(partition, key, records)
 
     @app.agent(pipeline.shopper_events, name="shoppers", concurrency=1)
     async def shoppers(stream: faust.StreamT[Any]) -> None:
-        assert isinstance(stream, faust.Stream)  # StreamT does not declare take_events
-        async for events in stream.take_events(WINDOW_MESSAGES, within=WINDOW_SECONDS):
-            for event in events:
-                if not await inputs.admit(event):
+        nonlocal inbox
+        inbox = inbox_of(stream)
+        async for messages in inbox.windows(WINDOW_MESSAGES, WINDOW_SECONDS):
+            for message in messages:
+                if not await inputs.admit(message):
                     continue
-                window.enter(event)  # the stage reads the table of this event's partition
+                window.enter(message)  # the stage reads the table of this message's partition
                 with metrics.processing("shoppers"):
-                    on_message(event)
+                    on_message(message)
             await hand_over()  # before the window is acknowledged (the next one's read)
             inputs.commit_when_settled(output)
             window.close()

@@ -1,10 +1,10 @@
 """What both stage agents share: their input taken in windows, and the table their stage reads.
 
-An agent takes its input messages in windows (Faust ``take_events``): a window's offsets are
-committed only after its records and table writes are acknowledged, so there is one ship per
-window rather than per message, and one table write per key per window however
-many of the window's records touched it. A window closes after WINDOW_MESSAGES messages or
-WINDOW_SECONDS seconds.
+An agent takes its input messages in windows from its topic's inbox (streams/inbox.py): a
+window's offsets are committed only after its records and table writes are acknowledged, so
+there is one ship per window rather than per message, and one table write per key per window
+however many of the window's records touched it. A window closes after WINDOW_MESSAGES messages
+or WINDOW_SECONDS seconds.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import faust
 from faust.streams import _current_event
-from faust.types import EventT
+from faust.types import EventT, Message
 
 from agents.output import Output
 from recovery.stage_effects import State
@@ -41,26 +41,31 @@ class TableView:
 
 
 def make_current(event: EventT) -> None:
-    """Make ``event`` Faust's current event in this task. A window's events are handed over as
-    a list, outside the stream's iteration, and a RocksDB table reads and writes the store of
-    the current event's partition. The context variable is Faust's own (faust.streams has no
-    public setter; Stream._set_current_event would also change the stream's attribute that
-    take_events' buffering task reads)."""
+    """Make ``event`` Faust's current event in this task: a RocksDB table reads and writes the
+    store of the current event's partition, and an agent reads no Faust stream. The context
+    variable is Faust's own (faust.streams has no public setter)."""
     _current_event.set(weakref.ref(event))
 
 
 class Window:
-    """The events of the window being handled: the latest of each partition, to write that
-    partition's states under."""
+    """The partitions of the window being handled, each with an event to read and write its
+    states under."""
 
-    def __init__(self) -> None:
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
         self._latest: dict[int, EventT] = {}
+        self._current: int | None = None
 
-    def enter(self, event: EventT) -> int:
-        """``event`` is handled now: Faust's current event, the latest of its partition."""
-        partition: int = event.message.partition
-        self._latest[partition] = event
-        make_current(event)
+    def enter(self, message: Message) -> int:
+        """``message`` is handled now: an event of its partition is Faust's current event."""
+        partition: int = message.partition
+        if partition != self._current:
+            event = self._latest.get(partition)
+            if event is None:
+                event = self._app.create_event(message.key, None, message.headers, message)
+                self._latest[partition] = event
+            make_current(event)
+            self._current = partition
         return partition
 
     async def write(
@@ -81,3 +86,4 @@ class Window:
 
     def close(self) -> None:
         self._latest.clear()
+        self._current = None

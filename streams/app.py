@@ -12,6 +12,7 @@ import faust
 from bus.topics import CHANNELS, TopicNames
 from recovery.policyset import PolicySet
 from schemas.codec import register_codec
+from streams.inbox import InboxTopic
 from streams.monitor import OffsetsMonitor
 from streams.supervision import ExitingApp, StopOnCrash
 from streams.tables import KeptTable
@@ -106,19 +107,28 @@ def create_app(
         Monitor=OffsetsMonitor,
     )
 
-    def topic(name: str, serializer: str = "orjson", acks: bool = True) -> faust.TopicT:
-        return app.topic(
-            name, key_type=bytes, value_serializer=serializer, partitions=partitions, acks=acks
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(name, key_type=bytes, value_serializer="orjson", partitions=partitions)
+
+    def source(name: str) -> faust.TopicT:
+        """A topic an agent takes in windows from its inbox (streams/inbox.py): values stay
+        bytes until the agent decodes them (agents/messages.py), and the agent commits the
+        offsets itself (agents/inputs.py), so Faust counts no acks."""
+        return InboxTopic(
+            app,
+            topics=[name],
+            key_type=bytes,
+            value_serializer="raw",
+            partitions=partitions,
+            acks=False,
         )
 
     pipeline = Pipeline(
         app=app,
         policies=policies,
         names=names,
-        # the agents' sources: values stay bytes until the agent decodes them (agents/messages.py);
-        # the agents commit their offsets themselves (agents/inputs.py), so Faust counts no acks
-        cart_events=topic(names.cart_events, "raw", acks=False),
-        shopper_events=topic(names.shopper_events, "raw", acks=False),
+        cart_events=source(names.cart_events),
+        shopper_events=source(names.shopper_events),
         cart_events_dlq=topic(names.cart_events_dlq),
         recoveries=topic(names.recoveries),
         touch_topics={channel: topic(names.touches(channel)) for channel in CHANNELS},

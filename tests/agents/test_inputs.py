@@ -44,15 +44,13 @@ def inputs_over(consumer: Consumer) -> Inputs:
     return Inputs(app, topic)  # type: ignore[arg-type]
 
 
-def event(partition: int, offset: int) -> Any:
-    return SimpleNamespace(
-        message=SimpleNamespace(partition=partition, offset=offset, tp=TP(TOPIC, partition))
-    )
+def message(partition: int, offset: int) -> Any:
+    return SimpleNamespace(partition=partition, offset=offset, tp=TP(TOPIC, partition))
 
 
 def admitted(inputs: Inputs, offered: list[tuple[int, int]]) -> list[tuple[int, int]]:
     async def run() -> list[tuple[int, int]]:
-        return [each for each in offered if await inputs.admit(event(*each))]
+        return [each for each in offered if await inputs.admit(message(*each))]
 
     return asyncio.run(run())
 
