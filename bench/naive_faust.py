@@ -8,7 +8,8 @@ the checkout's summary is written to a table, i.e. one changelog message per eve
 
 ``--work none`` drops the table write (the agent only iterates and acknowledges, nothing is
 produced): what Faust's consumer shell alone costs per message; ``--work take`` iterates in
-windows as stage A does (``take_events``), so the difference is that buffering's cost.
+windows with Faust's ``take_events``; ``--work inbox`` takes them as the worker's agents do, from
+an inbox (streams/inbox.py: no Faust stream; offsets committed by the agent, every second).
 ``--shell cartbands`` builds the app with the worker's shell (streams/: the OffsetsMonitor
 sensor) instead of Faust's defaults, everything else the same.
 
@@ -31,8 +32,9 @@ import orjson
 from bench.checkout_summary import checkout_summary
 
 TABLE = "naive-carts"
-WORKS = ("table", "none", "take")
-TAKE_MESSAGES, TAKE_SECONDS = 1024, 0.05  # agents/carts.py's windows (WINDOW_MESSAGES, _SECONDS)
+WORKS = ("table", "none", "take", "inbox")
+TAKE_MESSAGES, TAKE_SECONDS = 1024, 0.05  # agents/windows.py's WINDOW_MESSAGES, WINDOW_SECONDS
+COMMIT_EVERY = 1.0  # Faust's default commit interval
 SHELLS = ("faust", "cartbands")
 
 
@@ -63,6 +65,8 @@ def build_app(
         consumer_auto_offset_reset="earliest",
         **extra,
     )
+    if work == "inbox":
+        return inbox_app(app, topic, partitions)
     source = app.topic(topic, key_type=bytes, value_type=bytes, value_serializer="raw")
     carts = app.Table(TABLE, default=None, partitions=partitions)
 
@@ -90,6 +94,38 @@ def build_app(
             event = orjson.loads(value)
             checkout = key.decode() if isinstance(key, bytes) else str(key)
             carts[checkout] = checkout_summary(event)
+
+    return app
+
+
+def inbox_app(app: faust.App, topic: str, partitions: int) -> faust.App:
+    """Consume only, in windows from an inbox, committing the offsets taken every second."""
+    from faust.types import TP
+
+    from streams.inbox import InboxTopic, inbox_of
+
+    source = InboxTopic(
+        app,
+        topics=[topic],
+        key_type=bytes,
+        value_serializer="raw",
+        partitions=partitions,
+        acks=False,
+    )
+    taken: dict[TP, int] = {}
+
+    @app.agent(source, name="naive-carts")
+    async def windows_only(stream: faust.StreamT[Any]) -> None:
+        async for window in inbox_of(stream).windows(TAKE_MESSAGES, TAKE_SECONDS):
+            for message in window:
+                taken[message.tp] = message.offset + 1
+
+    @app.timer(COMMIT_EVERY)
+    async def commit() -> None:
+        if taken:
+            offsets = dict(taken)
+            taken.clear()
+            await app.consumer._commit(offsets)  # type: ignore[attr-defined]
 
     return app
 

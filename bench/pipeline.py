@@ -591,12 +591,14 @@ class Report:
 SHELL_LABELS = {
     "faust": "Faust's shell (default Monitor, wait_first per message)",
     "cartbands": "the worker's shell (OffsetsMonitor)",
-    "cartbands-take": "the worker's shell, take_events windows as stage A",
+    "cartbands-take": "the worker's shell, Faust's take_events windows",
+    "cartbands-inbox": "the worker's shell, windows from an inbox as the agents take them",
 }
 SHELLS = {  # label key: (bench/naive_faust.py --shell, --work)
     "faust": ("faust", "none"),
     "cartbands": ("cartbands", "none"),
     "cartbands-take": ("cartbands", "take"),
+    "cartbands-inbox": ("cartbands", "inbox"),
 }
 
 QUIX_LABELS = {
