@@ -13,15 +13,9 @@ from typing import Any
 
 from recovery.checkouts import TICK_PHASE, BadEvent
 from recovery.policy import StorePolicy
-from recovery.shoppers import (
-    Outputs,
-    State,
-    abandonment_of,
-    apply_record,
-    given_at,
-    known_type,
-    order_key,
-)
+from recovery.shopper_profile import State
+from recovery.shopper_records import abandonment_of, given_at, known_type, order_key
+from recovery.shoppers import Outputs, apply_record
 
 HELD = ("q", "qd")
 

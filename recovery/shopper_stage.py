@@ -30,6 +30,7 @@ from recovery.commands import audience_removal, touch_command
 from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
 from recovery.policyset import PolicySet
+from recovery.shopper_records import erased_by_store
 from recovery.stage_effects import (
     CART_EVENTS,
     DEAD_LETTERS,
@@ -249,7 +250,7 @@ class ShopperStage:
         doomed = [
             key
             for key, state in self._items()
-            if state and state.get("pt") == partition and stage_b.erased_by_store(record, key)
+            if state and state.get("pt") == partition and erased_by_store(record, key)
         ]
         for key in doomed:
             self._delete(partition, key)

@@ -13,7 +13,7 @@ import pytest
 from gateway import shopify
 from gateway.errors import Reject
 from recovery.policy import StorePolicy
-from recovery.shoppers import cart_of
+from recovery.shopper_plan import cart_of
 from recovery.valuation import CurrencyMismatch, valuate
 from schemas.codec import dumps, loads
 from tests.gateway.helpers import fixture_json

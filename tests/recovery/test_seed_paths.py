@@ -30,6 +30,7 @@ from recovery.plan import plan_recovery
 from recovery.policy import Incentive, StorePolicy
 from recovery.policyset import parse_policy
 from recovery.segments import segment_of
+from recovery.shopper_profile import profile_of
 from recovery.simulate import simulate
 from streams.app import code_secret
 from tests.pipeline.helpers import T0, cart, iso, order, without_holdout
@@ -424,7 +425,7 @@ def test_coded_orders_are_one_counter_counted_once_and_erased_with_the_shopper()
         assert again == state and out.counts == [("duplicate", "converted", "")]
     assert state is not None
     assert state["pr"]["oc"] == 30 and state["pr"]["dc"] == 20
-    assert stage_b.profile_of(state).discount_orders == 20
+    assert profile_of(state).discount_orders == 20
     erased, _ = stage_b.apply_record(
         state,
         shopper,

@@ -11,6 +11,7 @@ from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
+from recovery.shopper_profile import MAX_ABANDONMENTS
 from streams.app import code_secret
 from tests.pipeline.helpers import T0, cart
 
@@ -121,7 +122,7 @@ def test_what_recognises_ended_plans_is_bounded(policy):
     shopper = None
     state = None
     records = []
-    for n in range(3 * stage_b.MAX_ABANDONMENTS):
+    for n in range(3 * MAX_ABANDONMENTS):
         at = T0 + n * DAY
         shopper, record = abandoned(
             cart(f"b-{n}", "30", at, store=STORE, customer="fay"), at + HOUR, policy
@@ -129,7 +130,7 @@ def test_what_recognises_ended_plans_is_bounded(policy):
         records.append(record)
         state, _ = stage_b.apply_record(state, shopper, record, 0, policy)
     assert shopper is not None and state is not None
-    assert len(state["ak"]) <= stage_b.MAX_ABANDONMENTS
+    assert len(state["ak"]) <= MAX_ABANDONMENTS
     for record in records:  # every one, remembered or older than what is remembered
         again, out = stage_b.apply_record(state, shopper, record, 0, policy)
         assert not out.planned and again["pl"] == state["pl"], record["checkout"]

@@ -12,6 +12,7 @@ from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
+from recovery.shopper_records import order_key
 from tests.pipeline.helpers import T0, cart, order
 
 HOUR = 3600.0
@@ -42,10 +43,10 @@ def converted(record: dict, policy: StorePolicy) -> dict:
 def test_stage_a_stamps_its_time_ticks_before_events_of_the_same_time(policy):
     _, gone = abandoned(cart("o-1", "120", store="ord", customer="ann"), T0 + HOUR, policy)
     bought = converted(order("o-2", "80", T0 + HOUR, store="ord", customer="ann"), policy)
-    assert stage_b.order_key(gone) == (T0 + HOUR, 0)
-    assert stage_b.order_key(bought) == (T0 + HOUR, 1)
-    assert stage_b.order_key({"type": "consent_changed"}) is None
-    assert stage_b.order_key({"sk": [True, 0]}) is None and stage_b.order_key({"sk": [1]}) is None
+    assert order_key(gone) == (T0 + HOUR, 0)
+    assert order_key(bought) == (T0 + HOUR, 1)
+    assert order_key({"type": "consent_changed"}) is None
+    assert order_key({"sk": [True, 0]}) is None and order_key({"sk": [1]}) is None
 
 
 def test_a_record_is_held_until_the_watermark_passes_it(policy):

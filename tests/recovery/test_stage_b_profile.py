@@ -10,6 +10,7 @@ from recovery import checkouts as stage_a
 from recovery import shoppers as stage_b
 from recovery.ids import checkout_key
 from recovery.policyset import PolicySet, parse_policy
+from recovery.shopper_profile import profile_of
 from tests.pipeline.helpers import T0, cart, order
 
 DAY = 86400.0
@@ -80,7 +81,7 @@ def test_an_sms_stop_ends_the_plan_and_suppresses_the_number(default_policies: P
     }
     state, out = stage_b.apply_consent(state, shopper, stop, 0, policy)
     assert state["pl"] is None and state["lp"]["why"].startswith("unsubscribe")
-    assert stage_b.profile_of(state).suppressed_numbers == frozenset({"+12125550100"})
+    assert profile_of(state).suppressed_numbers == frozenset({"+12125550100"})
     assert state["nd"] is None and not out.touches
 
 
