@@ -25,7 +25,7 @@ from agents import decision_metrics
 from agents.inputs import Inputs
 from agents.messages import Undecodable, records_in, text_of
 from agents.output import Output
-from agents.windows import WINDOW_MESSAGES, WINDOW_SECONDS, TableView, Window
+from agents.windows import WINDOW_BYTES, WINDOW_MESSAGES, WINDOW_SECONDS, TableView, Window
 from bus.partitioning import key_partition
 from recovery.checkout_stage import CheckoutEffects, CheckoutStage
 from recovery.clock import tick
@@ -39,7 +39,7 @@ from telemetry import metrics
 log = logging.getLogger(__name__)
 # Within a window, writes and records are handed to the producer once this many checkouts
 # are pending, so producing overlaps the rest of the window instead of following it.
-HANDOVER_AT = 1000
+HANDOVER_AT = 4000
 
 
 def register(pipeline: Pipeline, output: Output) -> None:
@@ -148,7 +148,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
     async def checkouts(stream: faust.StreamT[Any]) -> None:
         nonlocal inbox
         inbox = inbox_of(stream)
-        async for messages in inbox.windows(WINDOW_MESSAGES, WINDOW_SECONDS):
+        async for messages in inbox.windows(WINDOW_MESSAGES, WINDOW_SECONDS, WINDOW_BYTES):
             for message in messages:
                 if not await inputs.admit(message):
                     continue

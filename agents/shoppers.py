@@ -27,7 +27,7 @@ from agents import decision_metrics
 from agents.inputs import Inputs
 from agents.messages import Undecodable, records_in, text_of
 from agents.output import Output
-from agents.windows import WINDOW_MESSAGES, WINDOW_SECONDS, TableView, Window
+from agents.windows import WINDOW_BYTES, WINDOW_MESSAGES, WINDOW_SECONDS, TableView, Window
 from recovery.shopper_stage import ShopperEffects, ShopperStage, store_of
 from recovery.stage_effects import CART_EVENTS, DEAD_LETTERS, RECOVERIES, TOUCHES
 from streams.app import Pipeline
@@ -120,7 +120,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
     async def shoppers(stream: faust.StreamT[Any]) -> None:
         nonlocal inbox
         inbox = inbox_of(stream)
-        async for messages in inbox.windows(WINDOW_MESSAGES, WINDOW_SECONDS):
+        async for messages in inbox.windows(WINDOW_MESSAGES, WINDOW_SECONDS, WINDOW_BYTES):
             for message in messages:
                 if not await inputs.admit(message):
                     continue

@@ -3,8 +3,9 @@
 An agent takes its input messages in windows from its topic's inbox (streams/inbox.py): a
 window's offsets are committed only after its records and table writes are acknowledged, so
 there is one ship per window rather than per message, and one table write per key per window
-however many of the window's records touched it. A window closes after WINDOW_MESSAGES messages
-or WINDOW_SECONDS seconds.
+however many of the window's records touched it. A window closes after WINDOW_MESSAGES messages,
+once its messages count WINDOW_BYTES (a message holds one record or a batch of a hundred: the
+bytes keep a window of batches as short as one of single records), or after WINDOW_SECONDS.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from faust.types import EventT, Message
 from agents.output import Output
 from recovery.stage_effects import State
 
-WINDOW_MESSAGES = 1024
+WINDOW_MESSAGES = 4096
+WINDOW_BYTES = 4 * 1024 * 1024
 WINDOW_SECONDS = 0.05
 
 

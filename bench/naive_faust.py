@@ -33,7 +33,7 @@ from bench.checkout_summary import checkout_summary
 
 TABLE = "naive-carts"
 WORKS = ("table", "none", "take", "inbox")
-TAKE_MESSAGES, TAKE_SECONDS = 1024, 0.05  # agents/windows.py's WINDOW_MESSAGES, WINDOW_SECONDS
+TAKE_MESSAGES, TAKE_SECONDS = 4096, 0.05  # agents/windows.py's WINDOW_MESSAGES, WINDOW_SECONDS
 COMMIT_EVERY = 1.0  # Faust's default commit interval
 SHELLS = ("faust", "cartbands")
 

@@ -16,6 +16,7 @@ fetcher pauses partitions while the agent could use them) or far too large for t
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
@@ -69,6 +70,7 @@ class Inbox:
         self._paused: dict[Callable[[], None], None] = {}
         self._waiter: asyncio.Future[None] | None = None
         self._want = 1
+        self._want_bytes = 1
         self._space: asyncio.Future[None] | None = None
         self._thrown: BaseException | None = None
 
@@ -98,9 +100,7 @@ class Inbox:
             self._paused[on_pressure_drop] = None
             on_pressure_high()
             paused = True
-        waiter = self._waiter
-        if waiter is not None and len(self._messages) >= self._want and not waiter.done():
-            waiter.set_result(None)
+        self._wake_taker()
         return paused
 
     async def put(self, value: Message) -> None:
@@ -111,34 +111,45 @@ class Inbox:
             await asyncio.shield(self._space)
         self._messages.append(value)
         self._bytes += footprint(value)
+        self._wake_taker()
+
+    def _wake_taker(self) -> None:
         waiter = self._waiter
-        if waiter is not None and len(self._messages) >= self._want and not waiter.done():
+        if (
+            waiter is not None
+            and (len(self._messages) >= self._want or self._bytes >= self._want_bytes)
+            and not waiter.done()
+        ):
             waiter.set_result(None)
 
-    async def windows(self, most: int, within: float) -> AsyncIterator[list[Message]]:
+    async def windows(
+        self, most: int, within: float, most_bytes: int | None = None
+    ) -> AsyncIterator[list[Message]]:
         """Windows (:meth:`take`) until the iteration is ended (``_throw`` of
         ``StopAsyncIteration``)."""
         while True:
             try:
-                window = await self.take(most, within)
+                window = await self.take(most, within, most_bytes)
             except StopAsyncIteration:
                 return
             yield window
 
-    async def take(self, most: int, within: float) -> list[Message]:
-        """The next window: at least one message, at most ``most``. Once one is waiting, up to
-        ``within`` seconds more are waited for, unless ``most`` are already there. Raises what
-        was thrown into the inbox, once."""
+    async def take(self, most: int, within: float, most_bytes: int | None = None) -> list[Message]:
+        """The next window: at least one message; at most ``most``, and no more once they
+        count ``most_bytes``. Once one is waiting, up to ``within`` seconds more are waited
+        for, unless a whole window is already there. Raises what was thrown into the inbox,
+        once."""
         if most < 1:
             raise ValueError("a window takes at least one message")
+        limit = sys.maxsize if most_bytes is None else most_bytes
         self._raise_thrown()
         if not self._messages:
-            await self._arrival(1, None)
+            await self._arrival(1, 1, None)
             self._raise_thrown()
-        if len(self._messages) < most and within > 0:
-            await self._arrival(most, within)
+        if len(self._messages) < most and self._bytes < limit and within > 0:
+            await self._arrival(most, limit, within)
             self._raise_thrown()
-        return self._pop(most)
+        return self._pop(most, limit)
 
     def _throw(self, exc: BaseException) -> None:
         self._thrown = exc
@@ -157,10 +168,10 @@ class Inbox:
         self._bytes = 0
         self._drained()
 
-    async def _arrival(self, want: int, timeout: float | None) -> None:
+    async def _arrival(self, want: int, want_bytes: int, timeout: float | None) -> None:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
-        self._waiter, self._want = waiter, want
+        self._waiter, self._want, self._want_bytes = waiter, want, want_bytes
         timer = None if timeout is None else loop.call_later(timeout, _wake, waiter)
         try:
             await waiter
@@ -169,11 +180,15 @@ class Inbox:
                 timer.cancel()
             self._waiter = None
 
-    def _pop(self, most: int) -> list[Message]:
+    def _pop(self, most: int, most_bytes: int) -> list[Message]:
         messages = self._messages
-        taken = [messages.popleft() for _ in range(min(most, len(messages)))]
-        for message in taken:
-            self._bytes -= footprint(message)
+        taken: list[Message] = []
+        size = 0
+        while messages and len(taken) < most and size < most_bytes:
+            message = messages.popleft()
+            taken.append(message)
+            size += footprint(message)
+        self._bytes -= size
         if self._paused and self._bytes <= self._drop:
             self._drained()
         if self._space is not None and not self.full() and not self._space.done():

@@ -58,6 +58,36 @@ def test_a_window_is_the_oldest_messages_up_to_its_size() -> None:
     assert asyncio.run(asyncio.wait_for(run(), 0.5)) == [[0, 1, 2], [3, 4]]
 
 
+def test_a_window_ends_once_its_messages_count_its_bytes() -> None:
+    inbox, fetching = Inbox(), Fetching()
+    for offset, size in enumerate([1000, 3000, 10, 10, 9000, 9000]):
+        deliver(inbox, fetching, message(0, offset, size))
+    bound = footprint(message(0, 0, 1000)) + footprint(message(0, 1, 3000))
+
+    async def run() -> list[list[int]]:
+        return [[m.offset for m in await inbox.take(100, 0, bound)] for _ in range(3)]
+
+    # a window ends with the message that reaches the bound; one message larger than the
+    # bound alone is still taken, as a window of its own
+    assert asyncio.run(run()) == [[0, 1], [2, 3, 4], [5]]
+
+
+def test_a_window_waits_within_only_until_its_bytes_are_there() -> None:
+    inbox, fetching = Inbox(), Fetching()
+
+    async def run() -> tuple[list[int], float]:
+        loop = asyncio.get_running_loop()
+        deliver(inbox, fetching, message(0, 0, 10))
+        loop.call_later(0.02, deliver, inbox, fetching, message(0, 1, 5000))
+        started = loop.time()
+        taken = await inbox.take(100, 30.0, 4000)
+        return [m.offset for m in taken], loop.time() - started
+
+    offsets, waited = asyncio.run(run())
+    assert offsets == [0, 1]
+    assert waited < 5.0
+
+
 def test_a_window_waits_for_its_first_message_then_at_most_within() -> None:
     inbox, fetching = Inbox(), Fetching()
 
@@ -175,7 +205,7 @@ def test_a_message_counts_its_key_value_and_overhead() -> None:
     st.lists(
         st.one_of(
             st.tuples(st.just("deliver"), st.integers(0, 3), st.integers(0, 3000)),
-            st.tuples(st.just("take"), st.integers(1, 6), st.just(0)),
+            st.tuples(st.just("take"), st.integers(1, 6), st.integers(0, 6000)),
         ),
         max_size=60,
     )
@@ -196,7 +226,11 @@ def test_every_message_is_taken_once_in_order_and_no_partition_stays_paused(
                 deliver(inbox, fetching, each)
                 assert inbox.waiting_bytes < 4000 or number in fetching.paused
             elif len(inbox):
-                taken.extend(await inbox.take(number, 0))
+                window = await inbox.take(number, 0, size or None)
+                assert 1 <= len(window) <= number
+                if size:  # all but the last message of a window count less than its bytes
+                    assert sum(footprint(m) for m in window[:-1]) < size
+                taken.extend(window)
             assert inbox.waiting_bytes == sum(footprint(m) for m in delivered[len(taken) :])
             if inbox.waiting_bytes <= 1500 and kind == "take":
                 assert fetching.paused == set()
