@@ -34,6 +34,7 @@ from bench.checkout_summary import checkout_summary
 TABLE = "naive-carts"
 WORKS = ("table", "none", "take", "inbox")
 TAKE_MESSAGES, TAKE_SECONDS = 4096, 0.05  # agents/windows.py's WINDOW_MESSAGES, WINDOW_SECONDS
+TAKE_BYTES = 4 * 1024 * 1024  # and its WINDOW_BYTES (inbox windows only)
 COMMIT_EVERY = 1.0  # Faust's default commit interval
 SHELLS = ("faust", "cartbands")
 
@@ -116,7 +117,7 @@ def inbox_app(app: faust.App, topic: str, partitions: int) -> faust.App:
 
     @app.agent(source, name="naive-carts")
     async def windows_only(stream: faust.StreamT[Any]) -> None:
-        async for window in inbox_of(stream).windows(TAKE_MESSAGES, TAKE_SECONDS):
+        async for window in inbox_of(stream).windows(TAKE_MESSAGES, TAKE_SECONDS, TAKE_BYTES):
             for message in window:
                 taken[message.tp] = message.offset + 1
 
