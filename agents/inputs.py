@@ -45,7 +45,14 @@ class Inputs:
 
     async def admit(self, message: Message) -> bool:
         """Whether to fold ``message``: the next of its partition. A repeat is skipped; a
-        message past a hole is skipped and the partition read again from the hole."""
+        message past a hole is skipped and the partition read again from the hole. So is one
+        taken while the group rebalances, or fetched in an earlier generation of the group
+        (as Faust's stream skips them): Faust seeks the partitions it assigns to their
+        committed offsets, and a seek of ours during the rebalance can wait for a position
+        the broker gives only once it is over."""
+        app = self._app
+        if not app.flow_control.is_active() or message.generation_id != app.consumer_generation_id:
+            return False
         partition = message.partition
         verdict = self._cursor.admit(partition, message.offset)
         if verdict is Verdict.UNSTARTED:

@@ -13,6 +13,7 @@ from faust.types import TP
 from agents.inputs import Inputs
 
 TOPIC = "t-cart-events"
+GENERATION = 7
 
 
 class Consumer:
@@ -39,13 +40,23 @@ class Consumer:
 
 
 def inputs_over(consumer: Consumer) -> Inputs:
-    app = SimpleNamespace(consumer=consumer, timer=lambda interval: lambda function: function)
+    app = SimpleNamespace(
+        consumer=consumer,
+        timer=lambda interval: lambda function: function,
+        flow_control=SimpleNamespace(is_active=lambda: True),
+        consumer_generation_id=GENERATION,
+    )
     topic = SimpleNamespace(get_topic_name=lambda: TOPIC)
     return Inputs(app, topic)  # type: ignore[arg-type]
 
 
-def message(partition: int, offset: int) -> Any:
-    return SimpleNamespace(partition=partition, offset=offset, tp=TP(TOPIC, partition))
+def message(partition: int, offset: int, generation: int = 0) -> Any:
+    return SimpleNamespace(
+        partition=partition,
+        offset=offset,
+        tp=TP(TOPIC, partition),
+        generation_id=GENERATION + generation,
+    )
 
 
 def admitted(inputs: Inputs, offered: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -140,3 +151,18 @@ def test_a_broker_error_while_starting_skips_the_message_until_the_next_one() ->
     consumer = Unavailable({TP(TOPIC, 0): 4})
     inputs = inputs_over(consumer)
     assert admitted(inputs, [(0, 4), (0, 4), (0, 5)]) == [(0, 4), (0, 5)]
+
+
+def test_a_message_of_a_rebalance_or_an_earlier_generation_is_not_folded() -> None:
+    consumer = Consumer({TP(TOPIC, 0): 0})
+    inputs = inputs_over(consumer)
+
+    async def run() -> list[bool]:
+        stale = await inputs.admit(message(0, 0, generation=-1))
+        inputs._app.flow_control.is_active = lambda: False  # type: ignore[attr-defined]
+        rebalancing = await inputs.admit(message(0, 0))
+        inputs._app.flow_control.is_active = lambda: True  # type: ignore[attr-defined]
+        return [stale, rebalancing, await inputs.admit(message(0, 0))]
+
+    assert asyncio.run(run()) == [False, False, True]
+    assert consumer.seeks == [(0, 0)]  # nothing sought for the skipped ones
