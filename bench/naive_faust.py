@@ -103,16 +103,9 @@ def inbox_app(app: faust.App, topic: str, partitions: int) -> faust.App:
     """Consume only, in windows from an inbox, committing the offsets taken every second."""
     from faust.types import TP
 
-    from streams.inbox import InboxTopic, inbox_of
+    from streams.inbox import inbox_of, source_topic
 
-    source = InboxTopic(
-        app,
-        topics=[topic],
-        key_type=bytes,
-        value_serializer="raw",
-        partitions=partitions,
-        acks=False,
-    )
+    source = source_topic(app, topic, partitions)
     taken: dict[TP, int] = {}
 
     @app.agent(source, name="naive-carts")

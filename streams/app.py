@@ -12,7 +12,7 @@ import faust
 from bus.topics import CHANNELS, TopicNames
 from recovery.policyset import PolicySet
 from schemas.codec import register_codec
-from streams.inbox import InboxTopic
+from streams.inbox import source_topic
 from streams.monitor import OffsetsMonitor
 from streams.supervision import ExitingApp, StopOnCrash
 from streams.tables import KeptTable
@@ -114,14 +114,7 @@ def create_app(
         """A topic an agent takes in windows from its inbox (streams/inbox.py): values stay
         bytes until the agent decodes them (agents/messages.py), and the agent commits the
         offsets itself (agents/inputs.py), so Faust counts no acks."""
-        return InboxTopic(
-            app,
-            topics=[name],
-            key_type=bytes,
-            value_serializer="raw",
-            partitions=partitions,
-            acks=False,
-        )
+        return source_topic(app, name, partitions)
 
     pipeline = Pipeline(
         app=app,

@@ -226,6 +226,19 @@ class InboxTopic(faust.Topic):
         return message
 
 
+def source_topic(app: faust.App, name: str, partitions: int | None) -> InboxTopic:
+    """Topic ``name`` as an agent's source: delivered to an inbox, values left as bytes, and
+    no Faust acknowledgements (the agent commits what it took)."""
+    return InboxTopic(
+        app,
+        topics=[name],
+        key_type=bytes,
+        value_serializer="raw",
+        partitions=partitions,
+        acks=False,
+    )
+
+
 def inbox_of(stream: faust.StreamT[Any]) -> Inbox:
     """Subscribe the agent's ``stream`` to its topic (as iterating it would) and return the
     inbox its messages are delivered to, instead of iterating the stream."""
