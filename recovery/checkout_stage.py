@@ -18,9 +18,11 @@ in-memory pipeline), which produces the records, in order, before it writes the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import UNSET
 
 from recovery import checkouts as stage_a
 from recovery.checkout_state import CheckoutState, own_state
@@ -39,6 +41,9 @@ from recovery.stage_effects import (
     TimersFired,
 )
 from recovery.timer_index import TimerIndex
+from schemas.cart_events import CartEvent
+
+Checked = tuple[str, str, str, float]  # what stage_a.validate returns
 
 # cart events read, by (platform, type) as sent; None where the field is not text
 EventsRead = dict[tuple[str | None, str | None], int]
@@ -55,6 +60,12 @@ def event_label(record: Any) -> tuple[str | None, str | None]:
         platform if isinstance(platform, str) else None,
         kind if isinstance(kind, str) else None,
     )
+
+
+def typed_label(event: CartEvent) -> tuple[str | None, str | None]:
+    """:func:`event_label` of the record ``event`` was read from."""
+    platform = event.platform
+    return ("generic" if platform is UNSET else platform, event.type)
 
 
 @dataclass(slots=True, frozen=True)
@@ -143,23 +154,52 @@ class CheckoutStage:
             seen[label] = seen.get(label, 0) + 1
             try:
                 event = stage_a.read_event(record)
-                checked = stage_a.validate(event)
-                _, store, checkout, _ = checked
-                key = checkout_key(store, checkout)
-                state = self._state_of(key)
-                folded = stage_a.already_folded(state, event)
-                policy = self._policies.for_store(store)
-                new, effects = stage_a.apply_event(state, event, partition, policy, checked)
+                self._apply(partition, event, stage_a.validate(event))
             except BadEvent as bad:
                 self.refuse(partition, record, str(bad))
-                continue
             except Exception as error:  # a bug must not stop the partition
-                reason = f"internal error: {type(error).__name__}: {error}"
-                self._refuse(partition, record, reason, error)
-                continue
-            if not folded:
-                self._keep(partition, key, new)
-            self._emit(effects)
+                self._failed(partition, record, error)
+
+    def fold_events(
+        self, partition: int, events: list[CartEvent], sent: Callable[[], list[Any]]
+    ) -> bool:
+        """Fold one message's cart events, read from ``partition`` straight into structs
+        (``schemas.cart_events.cart_events_in``), in order, when every one of them passes
+        validation; False, with nothing folded, when one does not: the driver then decodes
+        the message and folds its records with :meth:`fold`, which dead-letters that one as
+        it was sent. ``sent`` decodes the message's records, for a dead letter."""
+        try:
+            checked = [stage_a.validate(event) for event in events]
+        except BadEvent:
+            return False
+        self._ensure_index(partition)
+        seen = self._effects.events_read
+        for n, event in enumerate(events):
+            label = typed_label(event)
+            seen[label] = seen.get(label, 0) + 1
+            try:
+                self._apply(partition, event, checked[n])
+            except BadEvent as bad:
+                self.refuse(partition, sent()[n], str(bad))
+            except Exception as error:  # a bug must not stop the partition
+                self._failed(partition, sent()[n], error)
+        return True
+
+    def _apply(self, partition: int, event: CartEvent, checked: Checked) -> None:
+        """Fold one validated event; raises BadEvent (or a bug's error) with nothing kept."""
+        _, store, checkout, _ = checked
+        key = checkout_key(store, checkout)
+        state = self._state_of(key)
+        folded = stage_a.already_folded(state, event)
+        policy = self._policies.for_store(store)
+        new, effects = stage_a.apply_event(state, event, partition, policy, checked)
+        if not folded:
+            self._keep(partition, key, new)
+        self._emit(effects)
+
+    def _failed(self, partition: int, record: Any, error: Exception) -> None:
+        reason = f"internal error: {type(error).__name__}: {error}"
+        self._refuse(partition, record, reason, error)
 
     def _refuse(self, partition: int, record: Any, reason: str, error: Failure | None) -> None:
         self._effects.refused.append(Refused(partition, reason, error))

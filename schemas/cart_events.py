@@ -70,7 +70,8 @@ class CartEvent(msgspec.Struct, omit_defaults=True, gc=False):
     checkout: str | None = None
     event_id: str | None = None
     occurred_at: str | int | float | None = None  # ISO-8601, or epoch seconds
-    platform: str | None = None
+    # UNSET when absent: an event that names no platform is counted as a generic one
+    platform: str | msgspec.UnsetType | None = msgspec.UNSET
     currency: str | None = None
     # required: UNSET when absent; null is taken (an order that does not say falls back on
     # the checkout's total)
@@ -126,6 +127,47 @@ def read_cart_event(record: Any) -> CartEvent:
     except msgspec.ValidationError as error:
         raise BadRecord(_reason(error)) from None
     return event
+
+
+CART_EVENT_TYPES = (None, "cart_updated", "cart_completed")
+
+
+class CartBatch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A ``{"batch": [...]}`` message (schemas.batches) of cart events."""
+
+    batch: list[CartEvent]
+
+
+_READ_EVENT = msgspec.json.Decoder(CartEvent).decode
+_READ_BATCH = msgspec.json.Decoder(CartBatch).decode
+_READ_ARRAY = msgspec.json.Decoder(list[CartEvent]).decode
+# orjson reads a JSON integer beyond 64 bits as a float, msgspec as an int: a message with such
+# a run of digits is read record by record, so that both reads take the same values
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def cart_events_in(payload: bytes) -> list[CartEvent] | None:
+    """The cart events of a message read straight from its bytes into structs, when it holds
+    cart events only (one, a batch or a JSON array) and each has the types of the schema.
+    None for anything else (a tick, a redaction, a field of the wrong type, bytes that are not
+    JSON): the caller decodes that message to records and reads them one by one, so a refused
+    record is named, and kept, as it was sent."""
+    if _LONG_DIGITS.search(payload) is not None:
+        return None
+    head = payload[:16].lstrip()
+    try:
+        if head.startswith(b"["):
+            events = _READ_ARRAY(payload)
+        elif head.startswith(b'{"batch"'):
+            events = _READ_BATCH(payload).batch
+        else:
+            events = [_READ_EVENT(payload)]
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    for event in events:
+        if event.type not in CART_EVENT_TYPES:
+            return None
+    return events
 
 
 def total_of(cart: CartEvent) -> Amount | None:

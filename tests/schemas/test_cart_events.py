@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import msgspec
+import orjson
 import pytest
 
-from schemas.cart_events import BadRecord, CartEvent, cart_dict, read_cart_event, total_of
+from recovery.clock import tick
+from schemas.batches import records_of
+from schemas.cart_events import (
+    BadRecord,
+    CartEvent,
+    cart_dict,
+    cart_events_in,
+    read_cart_event,
+    total_of,
+)
 from tests.pipeline.helpers import cart
 
 
@@ -49,3 +59,46 @@ def test_a_cart_event_holds_no_reference_the_collector_tracks() -> None:
     import gc
 
     assert not gc.is_tracked(CartEvent(store="s"))
+
+
+def test_cart_events_are_read_from_bytes_in_each_form_a_message_takes() -> None:
+    one, two = cart("c1", "120"), cart("c2", "80")
+    for payload in (
+        orjson.dumps(one),
+        b'{"batch":[' + orjson.dumps(one) + b"," + orjson.dumps(two) + b"]}",
+        orjson.dumps([one, two]),
+        b"  " + orjson.dumps([one]),
+    ):
+        events = cart_events_in(payload)
+        assert events is not None
+        assert [e.checkout for e in events] == [
+            r["checkout"] for r in records_of(orjson.loads(payload))
+        ]
+        assert events[0] == read_cart_event(one)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        orjson.dumps(tick(1.0)),
+        orjson.dumps({"batch": [cart("c1", "120"), tick(1.0)]}),
+        orjson.dumps({"type": "store_redacted", "store": "pipe"}),
+        orjson.dumps({"batch": [cart("c1", "120")], "note": "not a batch: one record"}),
+        orjson.dumps({**cart("c1", "120"), "total": 12.5}),
+        orjson.dumps({**cart("c1", "120"), "order_id": 7}).replace(
+            b":7}", b":1180591620717411303424}"
+        ),
+        b"not json",
+        b"",
+        b'"a string"',
+    ],
+)
+def test_a_message_holding_anything_else_is_left_to_the_record_by_record_read(payload) -> None:
+    assert cart_events_in(payload) is None
+
+
+def test_a_platform_absent_is_told_apart_from_a_null_one() -> None:
+    absent = {k: v for k, v in cart("c1", "120").items() if k != "platform"}
+    assert read_cart_event(absent).platform is msgspec.UNSET
+    assert read_cart_event({**absent, "platform": None}).platform is None
+    assert "platform" not in msgspec.to_builtins(read_cart_event(absent))
