@@ -18,19 +18,22 @@ Faust-free on purpose: the pure core imports this module.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
-Amount = str | int  # a decimal string; an integer is taken too (never a float: no exact cents)
-Identifier = str | int  # platform ids: some platforms send numbers
+# a 64-bit integer: orjson reads a JSON integer wider than 64 bits as a float, msgspec as an
+# int, so a bound keeps a read from bytes and a read through orjson taking the same values
+Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+Amount = str | Int  # a decimal string; an integer is taken too (never a float: no exact cents)
+Identifier = str | Int  # platform ids: some platforms send numbers
 
 
 class LineItem(msgspec.Struct, omit_defaults=True, gc=False):
     """One line of a cart; ``price`` the unit price, ``cost`` the unit cost when known."""
 
     title: str | None = None
-    quantity: int | str | float | None = None  # stage B takes "2" and 2.0 as 2
+    quantity: Int | str | float | None = None  # stage B takes "2" and 2.0 as 2
     price: Amount | None = None
     product_id: Identifier | None = None
     variant_id: Identifier | None = None
@@ -50,7 +53,7 @@ class Contact(msgspec.Struct, omit_defaults=True, gc=False):
 
 
 class CustomerHistory(msgspec.Struct, omit_defaults=True, gc=False):
-    orders_count: int | str | float | None = None
+    orders_count: Int | str | float | None = None
     total_spent: Amount | None = None
 
 
@@ -69,7 +72,7 @@ class CartEvent(msgspec.Struct, omit_defaults=True, gc=False):
     store: str | None = None
     checkout: str | None = None
     event_id: str | None = None
-    occurred_at: str | int | float | None = None  # ISO-8601, or epoch seconds
+    occurred_at: str | Int | float | None = None  # ISO-8601, or epoch seconds
     # UNSET when absent: an event that names no platform is counted as a generic one
     platform: str | msgspec.UnsetType | None = msgspec.UNSET
     currency: str | None = None
@@ -86,7 +89,7 @@ class CartEvent(msgspec.Struct, omit_defaults=True, gc=False):
     shipping_address: Address | None = None
     billing_address: Address | None = None
     recovery_url: str | None = None
-    completed_at: str | int | float | None = None
+    completed_at: str | Int | float | None = None
     order_id: Identifier | None = None
     discounts: Any = None
     discount_codes: Any = None
@@ -141,9 +144,18 @@ class CartBatch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 _READ_EVENT = msgspec.json.Decoder(CartEvent).decode
 _READ_BATCH = msgspec.json.Decoder(CartBatch).decode
 _READ_ARRAY = msgspec.json.Decoder(list[CartEvent]).decode
-# orjson reads a JSON integer beyond 64 bits as a float, msgspec as an int: a message with such
-# a run of digits is read record by record, so that both reads take the same values
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+
+
+def _wide_int(value: Any) -> bool:
+    """Whether ``value`` (decoded JSON) holds an integer orjson would have read as a float."""
+    if type(value) is int:
+        return not INT_MIN <= value <= INT_MAX
+    if type(value) is list:
+        return any(_wide_int(item) for item in value)
+    if type(value) is dict:
+        return any(_wide_int(item) for item in value.values())
+    return False
 
 
 def cart_events_in(payload: bytes) -> list[CartEvent] | None:
@@ -152,8 +164,6 @@ def cart_events_in(payload: bytes) -> list[CartEvent] | None:
     None for anything else (a tick, a redaction, a field of the wrong type, bytes that are not
     JSON): the caller decodes that message to records and reads them one by one, so a refused
     record is named, and kept, as it was sent."""
-    if _LONG_DIGITS.search(payload) is not None:
-        return None
     head = payload[:16].lstrip()
     try:
         if head.startswith(b"["):
@@ -166,6 +176,9 @@ def cart_events_in(payload: bytes) -> list[CartEvent] | None:
         return None
     for event in events:
         if event.type not in CART_EVENT_TYPES:
+            return None
+        # an order's codes are read as they come (Any): their integers are checked here
+        if _wide_int(event.discounts) or _wide_int(event.discount_codes):
             return None
     return events
 

@@ -88,6 +88,9 @@ def test_cart_events_are_read_from_bytes_in_each_form_a_message_takes() -> None:
         orjson.dumps({**cart("c1", "120"), "order_id": 7}).replace(
             b":7}", b":1180591620717411303424}"
         ),
+        orjson.dumps({**cart("c1", "120"), "discounts": [{"code": "A", "amount": 7}]}).replace(
+            b":7}", b":18446744073709551616}"
+        ),
         b"not json",
         b"",
         b'"a string"',
@@ -102,3 +105,11 @@ def test_a_platform_absent_is_told_apart_from_a_null_one() -> None:
     assert read_cart_event(absent).platform is msgspec.UNSET
     assert read_cart_event({**absent, "platform": None}).platform is None
     assert "platform" not in msgspec.to_builtins(read_cart_event(absent))
+
+
+def test_an_integer_beyond_64_bits_is_refused_and_one_within_taken() -> None:
+    taken = orjson.dumps({**cart("c1", "120"), "order_id": 2**63 - 1, "discounts": [2**64 - 1]})
+    (event,) = cart_events_in(taken) or []
+    assert event.order_id == 2**63 - 1 and event.discounts == [2**64 - 1]
+    with pytest.raises(BadRecord, match=r"^order_id: "):
+        read_cart_event({**cart("c1", "120"), "order_id": 2**63})
