@@ -8,12 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.messages import records_in
 from bench.events import Mix, generate
 from recovery.checkout_stage import CheckoutEffects, CheckoutStage
 from recovery.clock import tick
 from recovery.stage_effects import DEAD_LETTERS, State
-from schemas.batches import batch_message
+from schemas.batches import batch_message, records_of
 from schemas.cart_events import cart_events_in
 from tests.pipeline.helpers import T0, cart
 from tests.recovery.test_checkout_stage import PARTITIONS, POLICIES, Broken, store
@@ -24,6 +23,12 @@ HUGE = "a JSON integer beyond 64 bits"
 
 def encode(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record).replace(b'"%s"' % HUGE.encode(), b"123456789012345678901234")
+
+
+def records_in(payload: bytes) -> list[Any]:
+    """A message's records, as the agent decodes them (agents.messages, not imported here: the
+    core's tests run against the compiled core without the agents)."""
+    return records_of(orjson.loads(payload))
 
 
 def typed(processor: CheckoutStage, partition: int, payload: bytes) -> bool:
