@@ -28,8 +28,12 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 # Everything but the reliability suite, which has its own target (minutes of injected faults).
+# Three test processes, each with its own session broker, a test file each at a time (module
+# fixtures start servers once per file): the broker-backed tests mostly wait on the processes
+# they start, so they overlap on two cores.
+PYTEST_PROCESSES ?= 3
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest -q --durations=20 --ignore=tests/reliability
+	$(BIN)/pytest -q --durations=20 --ignore=tests/reliability -n $(PYTEST_PROCESSES) --dist loadfile
 
 # The tests that need no broker (unit tests of the core, the agents' and services' own logic,
 # the CLI's offline commands): a quick loop while working; `make test` runs everything.
