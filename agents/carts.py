@@ -1,12 +1,13 @@
 """Stage A: the per-checkout agent on ``cart-events`` (key ``store:checkout``).
 
 A thin driver of :class:`recovery.checkout_stage.CheckoutStage`, which does the stage's work
-without I/O: this agent decodes each message (one event or a batch: straight into typed cart
-events when it holds nothing else, else into records), hands them to the stage, and hands the
-stage's effects over: the records for ``shopper-events`` (per partition, in the stage's order,
-packed into batches) and the dead letters to the producer, then the ``checkouts`` table writes,
-then :meth:`agents.output.Output.ship`. It also counts what the stage did in Prometheus and
-keeps the wall clock (a tick on every partition of the input).
+without I/O: this agent decodes each message (one event or a batch) straight into typed cart
+events when it holds nothing else, a batch mixing them with other records one record at a time,
+anything else into records; hands them to the stage, and hands the stage's effects over: the
+records for ``shopper-events`` (per partition, in the stage's order, packed into batches) and
+the dead letters to the producer, then the ``checkouts`` table writes, then
+:meth:`agents.output.Output.ship`. It also counts what the stage did in Prometheus and keeps
+the wall clock (a tick on every partition of the input).
 
 Messages are handled in windows (see WINDOW_MESSAGES), each partition's in offset order
 (agents/inputs.py). At-least-once holds because a window's offsets are committed only once its
@@ -32,7 +33,7 @@ from recovery.checkout_stage import CheckoutEffects, CheckoutStage
 from recovery.clock import tick
 from recovery.stage_effects import DEAD_LETTERS, Outgoing
 from schemas.batches import packed
-from schemas.cart_events import cart_events_in
+from schemas.cart_events import batch_records, cart_events_in
 from schemas.codec import dumps
 from streams.app import Pipeline
 from streams.inbox import Inbox, inbox_of
@@ -144,6 +145,11 @@ def register(pipeline: Pipeline, output: Output) -> None:
             if events is not None and stage.fold_events(
                 partition, events, lambda: records_in(payload)
             ):
+                return
+            # a batch mixing cart events with other records: typed one record at a time
+            raws = batch_records(payload)
+            if raws is not None:
+                stage.fold_raw(partition, raws)
                 return
         try:
             records = records_in(payload)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from msgspec import UNSET
+from msgspec import UNSET, Raw
 
 from recovery import checkouts as stage_a
 from recovery.checkout_state import CheckoutState, own_state
@@ -41,7 +41,7 @@ from recovery.stage_effects import (
     TimersFired,
 )
 from recovery.timer_index import TimerIndex
-from schemas.cart_events import CartEvent
+from schemas.cart_events import CartEvent, cart_event_of, record_of
 
 Checked = tuple[str, str, str, float]  # what stage_a.validate returns
 
@@ -184,6 +184,27 @@ class CheckoutStage:
             except Exception as error:  # a bug must not stop the partition
                 self._failed(partition, sent()[n], error)
         return True
+
+    def fold_raw(self, partition: int, raws: list[Raw]) -> None:
+        """Fold a batch message's records, read from ``partition``, each given as its JSON: a
+        cart event is read straight into a struct (``schemas.cart_events.cart_event_of``),
+        any other record (a tick, a redaction, a cart event of the wrong types) is decoded and
+        folded as :meth:`fold` folds it. A refused record is dead-lettered as it was sent."""
+        self._ensure_index(partition)
+        seen = self._effects.events_read
+        for raw in raws:
+            event = cart_event_of(raw)
+            if event is None:
+                self.fold(partition, [record_of(raw)])
+                continue
+            label = typed_label(event)
+            seen[label] = seen.get(label, 0) + 1
+            try:
+                self._apply(partition, event, stage_a.validate(event))
+            except BadEvent as bad:
+                self.refuse(partition, record_of(raw), str(bad))
+            except Exception as error:  # a bug must not stop the partition
+                self._failed(partition, record_of(raw), error)
 
     def _apply(self, partition: int, event: CartEvent, checked: Checked) -> None:
         """Fold one validated event; raises BadEvent (or a bug's error) with nothing kept."""

@@ -21,6 +21,7 @@ import re
 from typing import Annotated, Any
 
 import msgspec
+import orjson
 
 # a 64-bit integer: orjson reads a JSON integer wider than 64 bits as a float, msgspec as an
 # int, so a bound keeps a read from bytes and a read through orjson taking the same values
@@ -181,6 +182,49 @@ def cart_events_in(payload: bytes) -> list[CartEvent] | None:
         if _wide_int(event.discounts) or _wide_int(event.discount_codes):
             return None
     return events
+
+
+class RawBatch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A ``{"batch": [...]}`` message, each record kept as its JSON bytes."""
+
+    batch: list[msgspec.Raw]
+
+
+_READ_RAW_BATCH = msgspec.json.Decoder(RawBatch).decode
+_READ_RAW_ARRAY = msgspec.json.Decoder(list[msgspec.Raw]).decode
+
+
+def batch_records(payload: bytes) -> list[msgspec.Raw] | None:
+    """The records of a batch message (``{"batch": [...]}`` or a JSON array), each as its JSON
+    bytes; None for any other message (one record) or bytes that are not JSON."""
+    head = payload[:16].lstrip()
+    try:
+        if head.startswith(b"["):
+            return _READ_RAW_ARRAY(payload)
+        if head.startswith(b'{"batch"'):
+            return _READ_RAW_BATCH(payload).batch
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return None
+
+
+def cart_event_of(raw: bytes | msgspec.Raw) -> CartEvent | None:
+    """The cart event one record's JSON holds, read straight into a struct; None for anything
+    :func:`cart_events_in` would not read (another record type, a field of the wrong type)."""
+    try:
+        event = _READ_EVENT(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    if event.type not in CART_EVENT_TYPES:
+        return None
+    if _wide_int(event.discounts) or _wide_int(event.discount_codes):
+        return None
+    return event
+
+
+def record_of(raw: bytes | msgspec.Raw) -> Any:
+    """One record's JSON as orjson decodes it: the record as it was sent."""
+    return orjson.loads(memoryview(raw))
 
 
 def total_of(cart: CartEvent) -> Amount | None:

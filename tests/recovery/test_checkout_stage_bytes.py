@@ -3,6 +3,7 @@ records decoded and folded one by one, and a refused record kept as it was sent.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ from recovery.checkout_stage import CheckoutEffects, CheckoutStage
 from recovery.clock import tick
 from recovery.stage_effects import DEAD_LETTERS, State
 from schemas.batches import batch_message, records_of
-from schemas.cart_events import cart_events_in
+from schemas.cart_events import batch_records, cart_events_in
 from tests.pipeline.helpers import T0, cart
 from tests.recovery.test_checkout_stage import PARTITIONS, POLICIES, Broken, store
 
@@ -31,31 +32,37 @@ def records_in(payload: bytes) -> list[Any]:
     return records_of(orjson.loads(payload))
 
 
-def typed(processor: CheckoutStage, partition: int, payload: bytes) -> bool:
-    """What stage A's agent does with a message: typed when it can, else record by record;
-    whether the typed read took it."""
+def typed(processor: CheckoutStage, partition: int, payload: bytes) -> str:
+    """What stage A's agent does with a message: typed whole when it can, a batch one record
+    at a time, else as records; which read took it."""
     events = cart_events_in(payload)
     if events is not None and processor.fold_events(partition, events, lambda: records_in(payload)):
-        return True
+        return "typed"
+    raws = batch_records(payload)
+    if raws is not None:
+        processor.fold_raw(partition, raws)
+        return "each"
     processor.fold(partition, records_in(payload))
-    return False
+    return "records"
 
 
-def by_records(processor: CheckoutStage, partition: int, payload: bytes) -> bool:
+def by_records(processor: CheckoutStage, partition: int, payload: bytes) -> str:
     processor.fold(partition, records_in(payload))
-    return False
+    return "records"
 
 
-def run(fold: Any, messages: list[bytes]) -> tuple[list[CheckoutEffects], dict[str, Any], int]:
+def run(
+    fold: Any, messages: list[bytes]
+) -> tuple[list[CheckoutEffects], dict[str, Any], Counter[str]]:
     """Each window of ten messages on partition 0, a tick of an hour after each; the effects,
-    the table as JSON and how many messages the typed read took."""
+    the table as JSON and how many messages each read took."""
     processor = CheckoutStage(POLICIES, PARTITIONS, table := {})
     windows: list[CheckoutEffects] = []
-    taken = 0
+    taken: Counter[str] = Counter()
     at = T0
     for start in range(0, len(messages), 10):
         for payload in messages[start : start + 10]:
-            taken += fold(processor, 0, payload)
+            taken[fold(processor, 0, payload)] += 1
         at += HOUR
         processor.fold(0, [tick(at)])
         effects = processor.take()
@@ -123,21 +130,22 @@ def test_typed_messages_fold_as_their_records_do(per_message: int) -> None:
     same(got, expected)
     assert typed_table == table
     assert any(effects.refused for effects in got)
-    assert 0 < taken < len(messages)
+    # every read took its share: batches mix ticks and bad records in the first part
+    assert taken["typed"] > 0 and taken["each" if per_message > 1 else "records"] > 0
 
 
 def test_a_json_array_of_cart_events_is_read_typed() -> None:
     payload = orjson.dumps([cart("c1", "120"), cart("c2", "80", at=T0 + 1)])
     processor = CheckoutStage(POLICIES, PARTITIONS, {})
-    assert typed(processor, 2, payload)
+    assert typed(processor, 2, payload) == "typed"
     assert sorted(processor.take().writes) == ["pipe:c1", "pipe:c2"]
 
 
-def test_a_refused_event_sends_the_message_record_by_record_keeping_it_as_sent() -> None:
+def test_a_refused_event_in_a_batch_is_dead_lettered_as_it_was_sent() -> None:
     bad = {**cart("c1", "120"), "store": "", "extra": {"kept": True}}
     payload = batch_message([orjson.dumps(cart("c0", "50")), orjson.dumps(bad)])
     processor = CheckoutStage(POLICIES, PARTITIONS, {})
-    assert not typed(processor, 1, payload)
+    assert typed(processor, 1, payload) == "each"
     effects = processor.take()
     (letter,) = [out.record for out in effects.records if out.to == DEAD_LETTERS]
     assert letter == {"reason": "store: required non-empty string", "partition": 1, "record": bad}
@@ -147,7 +155,7 @@ def test_a_refused_event_sends_the_message_record_by_record_keeping_it_as_sent()
 def test_a_bug_on_a_typed_event_dead_letters_the_record_as_sent() -> None:
     sent = {**cart("c1", "120"), "extra": {"kept": True}}
     processor = CheckoutStage(Broken("broken", POLICIES.defaults), PARTITIONS, {})
-    assert typed(processor, 0, orjson.dumps(sent))
+    assert typed(processor, 0, orjson.dumps(sent)) == "typed"
     effects = processor.take()
     (letter,) = effects.records
     assert letter.record == {
@@ -156,3 +164,22 @@ def test_a_bug_on_a_typed_event_dead_letters_the_record_as_sent() -> None:
         "record": sent,
     }
     assert not effects.writes
+
+
+def test_a_bug_on_an_event_of_a_mixed_batch_dead_letters_the_record_as_sent() -> None:
+    sent = {**cart("c1", "120"), "extra": {"kept": True}}
+    payload = batch_message([orjson.dumps(sent), orjson.dumps(tick(T0))])
+    processor = CheckoutStage(Broken("broken", POLICIES.defaults), PARTITIONS, {})
+    assert typed(processor, 0, payload) == "each"
+    effects = processor.take()
+    (letter,) = [out.record for out in effects.records if out.to == DEAD_LETTERS]
+    assert letter == {"reason": "internal error: KeyError: 'x'", "partition": 0, "record": sent}
+    assert [t.now for t in effects.timers] == [T0]
+
+
+def test_a_batch_object_spelled_otherwise_is_still_a_batch() -> None:
+    payload = b'{ "batch": [' + orjson.dumps(cart("c1", "120")) + b"]}"
+    processor = CheckoutStage(POLICIES, PARTITIONS, {})
+    assert typed(processor, 0, payload) == "records"
+    effects = processor.take()
+    assert list(effects.writes) == ["pipe:c1"] and not effects.refused
