@@ -6,6 +6,11 @@ record is refused with the field's path (:func:`read_cart_event`). Fields the st
 are dropped, so a decoded event is already the cart's snapshot: stage A keeps it by reference
 and writes it out without nulls (``omit_defaults``).
 
+Stage A's agent reads a message's bytes straight into these structs (:func:`cart_events_in`;
+a batch that also holds other records one record at a time: :func:`batch_records`,
+:func:`cart_event_of`), and decodes with orjson only what is not a cart event, or a record it
+refuses, which a dead letter keeps as it was sent (:func:`record_of`).
+
 Field presence and values (a non-empty store, a known currency, bounded amounts) are checked
 by stage A itself (``recovery.checkouts.validate``), which names the field in its own words.
 Amounts stay decimal strings (or integers) here, as on the wire: stage A only bounds them.
@@ -159,27 +164,44 @@ def _wide_int(value: Any) -> bool:
     return False
 
 
+def _plain(event: CartEvent) -> bool:
+    """Whether a cart event read from bytes is what a read through orjson would make of its
+    record: a cart event's type, and no integer in its codes (read as they come, ``Any``) that
+    orjson reads as a float."""
+    if event.type not in CART_EVENT_TYPES:
+        return False
+    return not (_wide_int(event.discounts) or _wide_int(event.discount_codes))
+
+
+def _batched(payload: bytes) -> str | None:
+    """How a message holds many records: ``"array"``, ``"batch"`` (``{"batch": [...]}`` as
+    the pipeline's producers write it), or None for one record."""
+    head = payload[:16].lstrip()
+    if head.startswith(b"["):
+        return "array"
+    if head.startswith(b'{"batch"'):
+        return "batch"
+    return None
+
+
 def cart_events_in(payload: bytes) -> list[CartEvent] | None:
     """The cart events of a message read straight from its bytes into structs, when it holds
     cart events only (one, a batch or a JSON array) and each has the types of the schema.
     None for anything else (a tick, a redaction, a field of the wrong type, bytes that are not
-    JSON): the caller decodes that message to records and reads them one by one, so a refused
-    record is named, and kept, as it was sent."""
-    head = payload[:16].lstrip()
+    JSON): the caller reads that message one record at a time, so a refused record is named,
+    and kept, as it was sent."""
+    shape = _batched(payload)
     try:
-        if head.startswith(b"["):
+        if shape == "array":
             events = _READ_ARRAY(payload)
-        elif head.startswith(b'{"batch"'):
+        elif shape == "batch":
             events = _READ_BATCH(payload).batch
         else:
             events = [_READ_EVENT(payload)]
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     for event in events:
-        if event.type not in CART_EVENT_TYPES:
-            return None
-        # an order's codes are read as they come (Any): their integers are checked here
-        if _wide_int(event.discounts) or _wide_int(event.discount_codes):
+        if not _plain(event):
             return None
     return events
 
@@ -197,11 +219,11 @@ _READ_RAW_ARRAY = msgspec.json.Decoder(list[msgspec.Raw]).decode
 def batch_records(payload: bytes) -> list[msgspec.Raw] | None:
     """The records of a batch message (``{"batch": [...]}`` or a JSON array), each as its JSON
     bytes; None for any other message (one record) or bytes that are not JSON."""
-    head = payload[:16].lstrip()
+    shape = _batched(payload)
     try:
-        if head.startswith(b"["):
+        if shape == "array":
             return _READ_RAW_ARRAY(payload)
-        if head.startswith(b'{"batch"'):
+        if shape == "batch":
             return _READ_RAW_BATCH(payload).batch
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
@@ -215,11 +237,7 @@ def cart_event_of(raw: bytes | msgspec.Raw) -> CartEvent | None:
         event = _READ_EVENT(raw)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
-    if event.type not in CART_EVENT_TYPES:
-        return None
-    if _wide_int(event.discounts) or _wide_int(event.discount_codes):
-        return None
-    return event
+    return event if _plain(event) else None
 
 
 def record_of(raw: bytes | msgspec.Raw) -> Any:
