@@ -155,10 +155,8 @@ class CheckoutStage:
             try:
                 event = stage_a.read_event(record)
                 self._apply(partition, event, stage_a.validate(event))
-            except BadEvent as bad:
-                self.refuse(partition, record, str(bad))
-            except Exception as error:  # a bug must not stop the partition
-                self._failed(partition, record, error)
+            except Exception as error:  # a bug must not stop the partition either
+                self._dead_letter(partition, record, error)
 
     def fold_events(
         self, partition: int, events: list[CartEvent], sent: Callable[[], list[Any]]
@@ -179,10 +177,8 @@ class CheckoutStage:
             seen[label] = seen.get(label, 0) + 1
             try:
                 self._apply(partition, event, checked[n])
-            except BadEvent as bad:
-                self.refuse(partition, sent()[n], str(bad))
-            except Exception as error:  # a bug must not stop the partition
-                self._failed(partition, sent()[n], error)
+            except Exception as error:  # a bug must not stop the partition either
+                self._dead_letter(partition, sent()[n], error)
         return True
 
     def fold_raw(self, partition: int, raws: list[Raw]) -> None:
@@ -201,10 +197,8 @@ class CheckoutStage:
             seen[label] = seen.get(label, 0) + 1
             try:
                 self._apply(partition, event, stage_a.validate(event))
-            except BadEvent as bad:
-                self.refuse(partition, record_of(raw), str(bad))
-            except Exception as error:  # a bug must not stop the partition
-                self._failed(partition, record_of(raw), error)
+            except Exception as error:  # a bug must not stop the partition either
+                self._dead_letter(partition, record_of(raw), error)
 
     def _apply(self, partition: int, event: CartEvent, checked: Checked) -> None:
         """Fold one validated event; raises BadEvent (or a bug's error) with nothing kept."""
@@ -218,9 +212,14 @@ class CheckoutStage:
             self._keep(partition, key, new)
         self._emit(effects)
 
-    def _failed(self, partition: int, record: Any, error: Exception) -> None:
-        reason = f"internal error: {type(error).__name__}: {error}"
-        self._refuse(partition, record, reason, error)
+    def _dead_letter(self, partition: int, record: Any, error: Exception) -> None:
+        """A cart event that could not be folded: refused with the field at fault, or, for a
+        bug of ours, as an internal error that keeps the exception."""
+        if isinstance(error, BadEvent):
+            self.refuse(partition, record, str(error))
+        else:
+            reason = f"internal error: {type(error).__name__}: {error}"
+            self._refuse(partition, record, reason, error)
 
     def _refuse(self, partition: int, record: Any, reason: str, error: Failure | None) -> None:
         self._effects.refused.append(Refused(partition, reason, error))
