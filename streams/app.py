@@ -110,18 +110,12 @@ def create_app(
     def topic(name: str) -> faust.TopicT:
         return app.topic(name, key_type=bytes, value_serializer="orjson", partitions=partitions)
 
-    def source(name: str) -> faust.TopicT:
-        """A topic an agent takes in windows from its inbox (streams/inbox.py): values stay
-        bytes until the agent decodes them (agents/messages.py), and the agent commits the
-        offsets itself (agents/inputs.py), so Faust counts no acks."""
-        return source_topic(app, name, partitions)
-
     pipeline = Pipeline(
         app=app,
         policies=policies,
         names=names,
-        cart_events=source(names.cart_events),
-        shopper_events=source(names.shopper_events),
+        cart_events=source_topic(app, names.cart_events, partitions),
+        shopper_events=source_topic(app, names.shopper_events, partitions),
         cart_events_dlq=topic(names.cart_events_dlq),
         recoveries=topic(names.recoveries),
         touch_topics={channel: topic(names.touches(channel)) for channel in CHANNELS},

@@ -227,8 +227,9 @@ class InboxTopic(faust.Topic):
 
 
 def source_topic(app: faust.App, name: str, partitions: int | None) -> InboxTopic:
-    """Topic ``name`` as an agent's source: delivered to an inbox, values left as bytes, and
-    no Faust acknowledgements (the agent commits what it took)."""
+    """Topic ``name`` as an agent's source: delivered to an inbox, values left as bytes until
+    the agent decodes them (agents/messages.py), and no Faust acknowledgements: the agent
+    commits the offsets it took itself (agents/inputs.py)."""
     return InboxTopic(
         app,
         topics=[name],
