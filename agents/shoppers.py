@@ -5,8 +5,9 @@ conversions, consent changes and redactions into the ``shoppers`` table through
 :mod:`recovery.shoppers`, and on each advance of a partition's watermark (the minimum of the
 ticks forwarded by every stage-A partition) decides the touches that have come due. The agent
 decodes the messages, hands the stage's records to their topics (``touches.<channel>``,
-``recoveries``, ``cart-events`` and its dead letters), writes its states to the table, and
-counts and logs what it observed.
+``recoveries``, ``cart-events`` and its dead letters), writes its states to the ``shoppers``
+table and each partition's ticks to the ``watermarks`` table, and counts and logs what it
+observed.
 
 Messages are handled in windows (see WINDOW_MESSAGES), each partition's in offset order
 (agents/inputs.py). At-least-once holds because a window's offsets are committed only once its
@@ -40,8 +41,15 @@ log = logging.getLogger(__name__)
 def register(pipeline: Pipeline, output: Output) -> None:
     app = pipeline.app
     table = app.Table("shoppers", default=None, partitions=pipeline.partitions)
+    # per partition, the ticks it has read: kept so that a partition read again from its
+    # committed offset knows the ticks before it (recovery.clock.Watermarks)
+    clocks = app.Table("watermarks", default=None, partitions=pipeline.partitions)
     stage = ShopperStage(
-        pipeline.policies, pipeline.secret, pipeline.partitions, TableView(output, table)
+        pipeline.policies,
+        pipeline.secret,
+        pipeline.partitions,
+        TableView(output, table),
+        TableView(output, clocks),
     )
 
     inputs = Inputs(app, pipeline.shopper_events)
@@ -102,6 +110,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
             encoded = None if out.key is None else out.key.encode()
             await output.send(topic_of(out.to), out.record, encoded, out.partition)
         await window.write(output, table, effects.writes)
+        await window.write(output, clocks, effects.clocks)
         await output.ship()
 
     def on_message(message: Message) -> None:
@@ -114,7 +123,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         except Undecodable as exc:
             stage.dead_letter(partition, text_of(message.value), str(exc))
             return
-        stage.fold(partition, key, records)
+        stage.fold(partition, key, records, message.offset)
 
     @app.agent(pipeline.shopper_events, name="shoppers", concurrency=1)
     async def shoppers(stream: faust.StreamT[Any]) -> None:

@@ -74,7 +74,7 @@ from recovery.checkouts import epoch
 QUIX_PYTHON_ENV = "CARTBANDS_QUIX_PYTHON"
 QUIX_VARIANTS = ("stage-a", "minimal")  # bench/quix_peer.py's VARIANTS (it imports quixstreams)
 NAIVE_TARGET = 8.0
-WORKER_TABLES = ("checkouts", "shoppers")  # the agents' Faust tables (agents/carts, shoppers)
+WORKER_TABLES = ("checkouts", "shoppers", "watermarks")  # the agents' Faust tables
 RAW_TARGET = 0.15
 
 

@@ -60,30 +60,96 @@ class PartitionClocks:
 
 
 class Watermarks:
-    """Per stage-B partition: the latest tick of each stage-A partition; time is their min."""
+    """Per stage-B partition: the latest tick of each stage-A partition, with the offset of the
+    message that carried it; time is their min.
+
+    The ticks are kept in the stage's table (:meth:`row`) because a partition is read again
+    from its committed offset after a restart or a rebalance: a stage-A partition whose latest
+    tick came before that offset never ticks there again once its input has ended (a replay),
+    and the watermark would wait for it forever. Only the ticks of messages before the offset
+    read from are taken back (:meth:`restore`); the others are read again in their place."""
 
     def __init__(self) -> None:
-        self._ticks: dict[int, dict[int, float]] = {}
+        self._ticks: dict[int, dict[int, tuple[float, int]]] = {}  # source -> (now, offset)
+        self._of: dict[int, int] = {}
         self._marks: dict[int, float] = {}
 
-    def advance(self, partition: int, record: dict[str, Any]) -> float | None:
+    def advance(self, partition: int, record: dict[str, Any], offset: int) -> float | None:
+        """The partition's watermark after ``record``, a tick read at ``offset``; None until
+        every stage-A partition has ticked."""
         ticks = self._ticks.setdefault(partition, {})
         source = int(record.get("src", 0))
         now = float(record.get("now", 0.0))
-        ticks[source] = max(now, ticks.get(source, now))
-        if len(ticks) < int(record.get("of", 1)):
+        seen = ticks.get(source)
+        # an equal tick keeps its first offset: the earlier, the likelier it is kept on restore
+        if seen is None or now > seen[0]:
+            ticks[source] = (now, offset)
+        self._of[partition] = int(record.get("of", 1))
+        return self._mark(partition)
+
+    def _mark(self, partition: int) -> float | None:
+        ticks = self._ticks.get(partition, {})
+        if not ticks or len(ticks) < self._of.get(partition, 1):
             return None
-        self._marks[partition] = min(ticks.values())
+        self._marks[partition] = min(now for now, _ in ticks.values())
         return self._marks[partition]
 
     def current(self, partition: int) -> float | None:
         """The partition's watermark: None until every stage-A partition has ticked."""
         return self._marks.get(partition)
 
+    def row(self, partition: int) -> dict[str, Any] | None:
+        """What :meth:`restore` takes back: the partition's ticks as JSON values."""
+        ticks = self._ticks.get(partition)
+        if not ticks:
+            return None
+        entries = [[source, now, offset] for source, (now, offset) in sorted(ticks.items())]
+        return {"of": self._of.get(partition, 1), "ticks": entries}
+
+    def restore(self, partition: int, row: Any, before: int) -> float | None:
+        """Start ``partition`` from the ticks of ``row`` read before offset ``before`` (where
+        it is read from again); its watermark if they come from every stage-A partition. A
+        row that is not one :meth:`row` made is ignored: the partition then waits for ticks
+        it reads, as with none kept."""
+        self._ticks.pop(partition, None)
+        self._marks.pop(partition, None)
+        self._of.pop(partition, None)
+        if not isinstance(row, dict) or not _whole(row.get("of")):
+            return None
+        entries = row.get("ticks")
+        if not isinstance(entries, list):
+            return None
+        kept: dict[int, tuple[float, int]] = {}
+        for entry in entries:
+            if not (isinstance(entry, list) and len(entry) == 3):
+                return None
+            source, now, offset = entry
+            if not (_whole(source) and _whole(offset) and _epoch(now)):
+                return None
+            if offset < before:
+                kept[source] = (float(now), offset)
+        self._of[partition] = row["of"]
+        if kept:
+            self._ticks[partition] = kept
+        return self._mark(partition)
+
     def forget_all(self) -> None:
-        """Start again from the ticks read from now on. A worker given back a partition
-        resumes from its committed offset, possibly before ticks it had read: a watermark
-        kept from then would let touches fall due ahead of records it has yet to re-read (an
-        order among them)."""
+        """Start again from the ticks read from now on (or restored). A worker given back a
+        partition resumes from its committed offset, possibly before ticks it had read: a
+        watermark kept from then would let touches fall due ahead of records it has yet to
+        re-read (an order among them)."""
         self._ticks.clear()
         self._marks.clear()
+        self._of.clear()
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _epoch(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and TICK_MIN <= value <= TICK_MAX
+    )

@@ -70,6 +70,9 @@ class ShopperEffects(Effects):
     erased: list[tuple[int, int]] = field(default_factory=list)
     # (partition, timers pending) per timer index rebuilt from the table
     rebuilt: list[tuple[int, int]] = field(default_factory=list)
+    # the ticks each partition has read (recovery.clock.Watermarks.row), for the driver's
+    # ``watermarks`` table, under the partition's number
+    clocks: dict[str, tuple[int, State | None]] = field(default_factory=dict)
 
 
 def store_of(key: str) -> str:
@@ -78,8 +81,10 @@ def store_of(key: str) -> str:
 
 class ShopperStage:
     """Stage B over the partitions a driver holds. ``table``: the driver's ``shoppers`` table
-    (every state it holds, of every partition); the effects a :meth:`take` returns must be
-    in it before the next :meth:`fold` (the stage forgets them once taken)."""
+    (every state it holds, of every partition); ``clocks``: its ``watermarks`` table (the
+    ticks each partition has read, :attr:`ShopperEffects.clocks`). The effects a :meth:`take`
+    returns must be in them before the next :meth:`fold` (the stage forgets them once
+    taken)."""
 
     def __init__(
         self,
@@ -87,28 +92,35 @@ class ShopperStage:
         secret: Callable[[str], bytes],
         partitions: int,
         table: StateTable,
+        clocks: StateTable,
     ) -> None:
         self._policies = policies
         self._secret = secret
         self._partitions = partitions
         self._table = table
+        self._clocks = clocks
         self._index = TimerIndex()
         self._watermarks = Watermarks()
+        self._restored: set[int] = set()  # partitions whose ticks were taken from ``clocks``
+        self._ticked: set[int] = set()  # partitions whose ticks changed since the last take
         self._effects = ShopperEffects()
 
     # -- the driver's calls
 
-    def fold(self, partition: int, key: str | None, records: list[Any]) -> None:
-        """One message's records, read from ``partition`` with the message's ``key``. Never
+    def fold(self, partition: int, key: str | None, records: list[Any], offset: int) -> None:
+        """One message's records, read from ``partition`` at ``offset`` with the message's
+        ``key``; a partition's messages in offset order from where it is (re)started. Never
         raises for a record: one that cannot be taken is dead-lettered and the next goes on."""
         self._ensure_index(partition)
+        if partition not in self._restored:
+            self._restore_clock(partition, offset)
         for record in records:
             try:
                 if not isinstance(record, dict):
                     raise BadEvent("event: expected a JSON object")
                 if record.get("type") == "tick":
                     tick_time(record)
-                    self._on_tick(partition, record)
+                    self._on_tick(partition, record, offset)
                     continue
                 if record.get("type") == "store_redacted":
                     self._erase_store(partition, record)
@@ -139,6 +151,11 @@ class ShopperStage:
         """The effects since the last take, in the order they were made; the stage starts
         afresh (its reads go to the table again)."""
         effects, self._effects = self._effects, ShopperEffects()
+        for partition in sorted(self._ticked):
+            row = self._watermarks.row(partition)
+            if row is not None:
+                effects.clocks[str(partition)] = (partition, row)
+        self._ticked.clear()
         return effects
 
     def revoked(self) -> None:
@@ -147,6 +164,9 @@ class ShopperStage:
         already; its timers are rebuilt from the table on its next message."""
         self._index.forget_all()
         self._watermarks.forget_all()
+        self._restored.clear()
+        # a partition forgotten is not written: its ticks in the table are the ones it read
+        self._ticked.clear()
 
     # -- states
 
@@ -210,8 +230,14 @@ class ShopperStage:
         self._write(partition, key, new)
         self._perform(partition, key, out)
 
-    def _on_tick(self, partition: int, record: dict[str, Any]) -> None:
-        now = self._watermarks.advance(partition, record)
+    def _restore_clock(self, partition: int, offset: int) -> None:
+        """The ticks ``partition`` read before ``offset``, where it is read from again."""
+        self._watermarks.restore(partition, self._clocks.get(str(partition)), offset)
+        self._restored.add(partition)
+
+    def _on_tick(self, partition: int, record: dict[str, Any], offset: int) -> None:
+        now = self._watermarks.advance(partition, record, offset)
+        self._ticked.add(partition)
         if now is None:
             return
         fired = self._index.pop_due(partition, now, self._current_seq)

@@ -45,7 +45,10 @@ class MemoryTable:
         return iter(list(self.states.items()))
 
     def store(self, effects: Effects) -> None:
-        for key, (_partition, state) in effects.writes.items():
+        self.store_rows(effects.writes)
+
+    def store_rows(self, writes: dict[str, tuple[int, State | None]]) -> None:
+        for key, (_partition, state) in writes.items():
             if state is None:
                 self.states.pop(key, None)
             else:
@@ -63,12 +66,17 @@ class Simulation:
     plans: list[dict[str, Any]] = field(default_factory=list)  # ``plan`` records, same topic
     rejected: list[tuple[Any, str]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # stage A's transitions by kind
+    clocks: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage B's ticks read
 
     def __post_init__(self) -> None:
         self._cart_table = MemoryTable(self.carts)
         self._shopper_table = MemoryTable(self.shoppers)
+        self._clock_table = MemoryTable(self.clocks)
         self._carts = CheckoutStage(self.policies, 1, self._cart_table)
-        self._shoppers = ShopperStage(self.policies, self.secret, 1, self._shopper_table)
+        self._shoppers = ShopperStage(
+            self.policies, self.secret, 1, self._shopper_table, self._clock_table
+        )
+        self._shopper_offset = 0  # the next message's offset on the one ``shopper-events``
 
     def event(self, event: Any) -> None:
         """An event as the gateway hands it on (see :meth:`events`)."""
@@ -101,9 +109,11 @@ class Simulation:
     def shopper_events(self, records: list[Any], key: str | None = None) -> None:
         """A message on ``shopper-events``: its records, and its key (``store:shopper``) for
         a record that does not name its shopper (stage A's records and ticks need none)."""
-        self._shoppers.fold(0, key, records)
+        self._shoppers.fold(0, key, records, self._shopper_offset)
+        self._shopper_offset += 1
         effects = self._shoppers.take()
         self._shopper_table.store(effects)
+        self._clock_table.store_rows(effects.clocks)
         self._route(effects)
 
     def _route(self, effects: Effects) -> None:

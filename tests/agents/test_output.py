@@ -30,7 +30,7 @@ def pipeline():  # type: ignore[no-untyped-def]
     return offline_pipeline("bytes-test")
 
 
-@pytest.mark.parametrize("name", ["checkouts", "shoppers"])
+@pytest.mark.parametrize("name", ["checkouts", "shoppers", "watermarks"])
 def test_table_changelog_bytes_match_faust(pipeline, name: str) -> None:  # type: ignore[no-untyped-def]
     table = pipeline.app.tables[name]
     topic = table.changelog_topic

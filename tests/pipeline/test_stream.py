@@ -144,7 +144,7 @@ async def end_changelogs(bootstrap: str, app_id: str) -> None:
     batch; since stage A hands records over per window, stage B writes several shoppers in one
     batch. Apache Kafka answers with the true end offset: there the restart runs without it."""
     async with producer(bootstrap) as out:
-        for table in ("checkouts", "shoppers"):
+        for table in ("checkouts", "shoppers", "watermarks"):
             topic = f"{app_id}-{table}-changelog"
             for partition in sorted(await out.partitions_for(topic)):
                 await out.send_and_wait(topic, None, key=dumps("quirk-4"), partition=partition)

@@ -3,6 +3,7 @@ and written back by hand as the agent does."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -33,29 +34,48 @@ def policies() -> PolicySet:
 
 
 class Table(dict[str, State]):
-    """The driver's table: a dict, with the windows' writes stored back into it."""
+    """One of the driver's tables: a dict, with the windows' writes stored back into it."""
 
-    def store(self, effects: ShopperEffects) -> ShopperEffects:
-        for key, (_partition, state) in effects.writes.items():
+    def store(self, writes: dict[str, tuple[int, State | None]]) -> None:
+        for key, (_partition, state) in writes.items():
             if state is None:
                 self.pop(key, None)
             else:
                 self[key] = state
-        return effects
 
 
 class Driver:
-    def __init__(self, policies: PolicySet, secret: Any = None, table: Table | None = None):
+    """Stage B as the agent drives it: messages numbered by partition from ``offsets`` (where
+    each partition is read from; 0 by default), the windows' effects stored in the tables."""
+
+    def __init__(
+        self,
+        policies: PolicySet,
+        secret: Any = None,
+        table: Table | None = None,
+        clocks: Table | None = None,
+        offsets: dict[int, int] | None = None,
+    ):
         self.table = Table() if table is None else table
+        self.clocks = Table() if clocks is None else clocks
+        self.offsets = dict(offsets or {})
         self.stage = ShopperStage(
-            policies, secret or (lambda store: b"secret"), PARTITIONS, self.table
+            policies, secret or (lambda store: b"secret"), PARTITIONS, self.table, self.clocks
         )
+
+    def fold(self, partition: int, key: str | None, records: list[Any]) -> None:
+        offset = self.offsets.get(partition, 0)
+        self.stage.fold(partition, key, records, offset)
+        self.offsets[partition] = offset + 1
 
     def window(self, *messages: tuple[int, str | None, list[Any]]) -> ShopperEffects:
         """Fold ``(partition, key, records)`` messages, then take and store the effects."""
         for partition, key, records in messages:
-            self.stage.fold(partition, key, records)
-        return self.table.store(self.stage.take())
+            self.fold(partition, key, records)
+        effects = self.stage.take()
+        self.table.store(effects.writes)
+        self.clocks.store(effects.clocks)
+        return effects
 
 
 def ticks(now: float, *sources: int) -> list[dict[str, Any]]:
@@ -123,6 +143,80 @@ def test_a_watermark_is_per_partition(policies):
     assert [out.to for out in driver.window((2, None, ticks(T0 + 3 * HOUR))).records] == [
         "touches.email"
     ]
+
+
+def restarted(driver: Driver, policies: PolicySet, **offsets: int) -> Driver:
+    """A new stage over ``driver``'s tables, reading partition ``p<n>`` again from offset
+    ``offsets["p<n>"]`` (its committed offset) and every other one where it stopped."""
+    start = {**driver.offsets, **{int(name[1:]): at for name, at in offsets.items()}}
+    return Driver(policies, table=driver.table, clocks=driver.clocks, offsets=start)
+
+
+def test_a_restart_keeps_the_ticks_read_before_its_committed_offset(policies):
+    # the replay has ended: one stage-A partition's last tick is before the committed
+    # offset, the other's after it; the touch must not wait for a tick that never comes
+    driver = Driver(policies)
+    shopper, gone = abandoned(policies, "120", T0)
+    driver.window((1, shopper, [*ticks(T0 + HOUR), gone]))  # offset 0
+    due = driver.table[shopper]["nd"]
+    assert driver.window((1, None, ticks(due, 0))).records == []  # offset 1, committed
+    assert driver.clocks["1"] == {"of": SOURCES, "ticks": [[0, due, 1], [1, T0 + HOUR, 0]]}
+
+    again = restarted(driver, policies)  # from offset 2
+    (touch,) = again.window((1, None, ticks(due, 1))).records
+    assert touch.to == "touches.email" and touch.key == shopper
+
+
+def test_a_partition_given_back_keeps_the_ticks_read_before_its_committed_offset(policies):
+    driver = Driver(policies)
+    shopper, gone = abandoned(policies, "120", T0)
+    driver.window((1, shopper, [*ticks(T0 + HOUR), gone]))
+    due = driver.table[shopper]["nd"]
+    driver.window((1, None, ticks(due, 0)))
+    driver.stage.revoked()  # and given back: read again from offset 2
+    (touch,) = driver.window((1, None, ticks(due, 1))).records
+    assert touch.to == "touches.email"
+
+
+def test_the_ticks_of_a_partition_revoked_mid_window_are_not_written(policies):
+    driver = Driver(policies)
+    driver.window((1, None, ticks(T0)))
+    driver.fold(1, None, ticks(T0 + HOUR))
+    driver.stage.revoked()  # what it read is another worker's to read again
+    assert driver.stage.take().clocks == {}
+    assert driver.clocks["1"]["ticks"] == [[0, T0, 0], [1, T0, 0]]
+
+
+def test_ticks_at_or_after_the_offset_read_from_are_not_taken_back(policies):
+    # the table holds ticks of a window whose offsets were not committed before the crash:
+    # read again, they count where they are, not ahead of the messages before them
+    driver = Driver(policies)
+    shopper, gone = abandoned(policies, "120", T0)
+    driver.window((1, shopper, [*ticks(T0 + HOUR), gone]))  # offset 0
+    due = driver.table[shopper]["nd"]
+    before = Table(copy.deepcopy(driver.table))
+    fired = driver.window((1, None, ticks(due, 0)), (1, None, ticks(due, 1)))  # offsets 1, 2
+    assert [out.to for out in fired.records] == ["touches.email"]
+    assert driver.clocks["1"]["ticks"] == [[0, due, 1], [1, due, 2]]
+    # the shopper's write of that window was lost, the ticks' kept
+    again = Driver(policies, table=before, clocks=driver.clocks, offsets={1: 1})
+    assert again.window((1, None, ticks(due, 0))).records == []  # offset 1: source 1 unknown
+    (touch,) = again.window((1, None, ticks(due, 1))).records  # offset 2
+    assert touch.to == "touches.email"
+
+
+def test_a_kept_row_that_is_not_ticks_is_ignored(policies):
+    driver = Driver(policies)
+    shopper, gone = abandoned(policies, "120", T0)
+    driver.window((1, shopper, [*ticks(T0 + HOUR), gone]))
+    due = driver.table[shopper]["nd"]
+    driver.window((1, None, ticks(due, 0)))
+    for row in ({"of": 2, "ticks": [[0, "soon", 1]]}, {"ticks": []}, ["x"], None):
+        clocks = Table({"1": row})  # type: ignore[dict-item]
+        table = Table(copy.deepcopy(driver.table))
+        again = Driver(policies, table=table, clocks=clocks, offsets=driver.offsets)
+        assert again.window((1, None, ticks(due, 1))).records == []  # waits for source 0
+        assert again.window((1, None, ticks(due, 0))).records != []
 
 
 def test_a_record_ahead_of_the_watermark_is_held_until_it_passes(policies):
@@ -311,7 +405,7 @@ def test_timers_are_rebuilt_from_the_table_after_a_revocation(policies):
 def test_a_revocation_within_a_window_rebuilds_from_its_writes_too(policies):
     driver = Driver(policies)
     shopper, gone = abandoned(policies, "120", T0)
-    driver.stage.fold(1, shopper, [*ticks(T0 + HOUR), gone])
+    driver.fold(1, shopper, [*ticks(T0 + HOUR), gone])
     driver.stage.revoked()
     assert shopper not in driver.table
     effects = driver.window((1, None, ticks(T0 + 3 * HOUR)))
