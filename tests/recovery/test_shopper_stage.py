@@ -145,34 +145,31 @@ def test_a_watermark_is_per_partition(policies):
     ]
 
 
-def restarted(driver: Driver, policies: PolicySet, **offsets: int) -> Driver:
-    """A new stage over ``driver``'s tables, reading partition ``p<n>`` again from offset
-    ``offsets["p<n>"]`` (its committed offset) and every other one where it stopped."""
-    start = {**driver.offsets, **{int(name[1:]): at for name, at in offsets.items()}}
-    return Driver(policies, table=driver.table, clocks=driver.clocks, offsets=start)
+def due_on_one_source(policies: PolicySet) -> tuple[Driver, str, float]:
+    """A driver of partition 1 whose shopper's first touch is due at stage-A partition 0's last
+    tick (offset 1, the last message read) but not yet at partition 1's (offset 0)."""
+    driver = Driver(policies)
+    shopper, gone = abandoned(policies, "120", T0)
+    driver.window((1, shopper, [*ticks(T0 + HOUR), gone]))  # offset 0
+    due = driver.table[shopper]["nd"]
+    assert driver.window((1, None, ticks(due, 0))).records == []  # offset 1
+    return driver, shopper, due
 
 
 def test_a_restart_keeps_the_ticks_read_before_its_committed_offset(policies):
     # the replay has ended: one stage-A partition's last tick is before the committed
     # offset, the other's after it; the touch must not wait for a tick that never comes
-    driver = Driver(policies)
-    shopper, gone = abandoned(policies, "120", T0)
-    driver.window((1, shopper, [*ticks(T0 + HOUR), gone]))  # offset 0
-    due = driver.table[shopper]["nd"]
-    assert driver.window((1, None, ticks(due, 0))).records == []  # offset 1, committed
+    driver, shopper, due = due_on_one_source(policies)
     assert driver.clocks["1"] == {"of": SOURCES, "ticks": [[0, due, 1], [1, T0 + HOUR, 0]]}
 
-    again = restarted(driver, policies)  # from offset 2
+    # a new stage over the same tables, reading partition 1 again from offset 2
+    again = Driver(policies, table=driver.table, clocks=driver.clocks, offsets=driver.offsets)
     (touch,) = again.window((1, None, ticks(due, 1))).records
     assert touch.to == "touches.email" and touch.key == shopper
 
 
 def test_a_partition_given_back_keeps_the_ticks_read_before_its_committed_offset(policies):
-    driver = Driver(policies)
-    shopper, gone = abandoned(policies, "120", T0)
-    driver.window((1, shopper, [*ticks(T0 + HOUR), gone]))
-    due = driver.table[shopper]["nd"]
-    driver.window((1, None, ticks(due, 0)))
+    driver, _, due = due_on_one_source(policies)
     driver.stage.revoked()  # and given back: read again from offset 2
     (touch,) = driver.window((1, None, ticks(due, 1))).records
     assert touch.to == "touches.email"
@@ -206,11 +203,7 @@ def test_ticks_at_or_after_the_offset_read_from_are_not_taken_back(policies):
 
 
 def test_a_kept_row_that_is_not_ticks_is_ignored(policies):
-    driver = Driver(policies)
-    shopper, gone = abandoned(policies, "120", T0)
-    driver.window((1, shopper, [*ticks(T0 + HOUR), gone]))
-    due = driver.table[shopper]["nd"]
-    driver.window((1, None, ticks(due, 0)))
+    driver, _, due = due_on_one_source(policies)
     for row in ({"of": 2, "ticks": [[0, "soon", 1]]}, {"ticks": []}, ["x"], None):
         clocks = Table({"1": row})  # type: ignore[dict-item]
         table = Table(copy.deepcopy(driver.table))
