@@ -121,10 +121,13 @@ class Sender:
         return self.processes[-1][0]
 
     def lines(self) -> list[dict[str, Any]]:
-        """Every message the senders delivered (one outbox line each), all channels."""
+        """Every message the senders delivered (one outbox line each), all channels. A line
+        a running sender is still writing (no newline yet) is left for the next read."""
         out: list[dict[str, Any]] = []
         for path in sorted(self.outbox.glob("*.ndjson")) if self.outbox.exists() else []:
-            out += [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
+            data = path.read_bytes()
+            complete = data[: data.rfind(b"\n") + 1]
+            out += [orjson.loads(line) for line in complete.splitlines() if line]
         return out
 
     def logs(self) -> str:
