@@ -8,7 +8,7 @@ partition's time is then the minimum of the latest tick of every stage-A partiti
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 
 class BadTick(ValueError):
@@ -32,7 +32,7 @@ def tick_time(record: dict[str, Any]) -> float:
     """The time of a tick record, its fields checked: ``now`` epoch seconds, and ``src`` /
     ``of`` (which stage-A partition forwarded it, of how many) whole numbers if present."""
     now = record.get("now")
-    if isinstance(now, bool) or not isinstance(now, int | float) or not TICK_MIN <= now <= TICK_MAX:
+    if not _epoch(now):
         raise BadTick("now: expected epoch seconds")
     for name in ("src", "of"):
         value = record.get(name)
@@ -147,7 +147,7 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _epoch(value: Any) -> bool:
+def _epoch(value: Any) -> TypeGuard[int | float]:
     return (
         isinstance(value, int | float)
         and not isinstance(value, bool)
