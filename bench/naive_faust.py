@@ -50,10 +50,10 @@ def build_app(
     app_class: type[faust.App] = faust.App
     extra: dict[str, Any] = {}
     if shell == "cartbands":
+        from streams.app import WorkerApp
         from streams.monitor import OffsetsMonitor
-        from streams.supervision import ExitingApp
 
-        app_class, extra = ExitingApp, {"Monitor": OffsetsMonitor}
+        app_class, extra = WorkerApp, {"Monitor": OffsetsMonitor}
     app = app_class(
         app_id,
         broker=broker,

@@ -590,7 +590,7 @@ class Report:
 
 SHELL_LABELS = {
     "faust": "Faust's shell (default Monitor, wait_first per message)",
-    "cartbands": "the worker's shell (OffsetsMonitor)",
+    "cartbands": "the worker's shell (OffsetsMonitor, inline delivery)",
     "cartbands-take": "the worker's shell, Faust's take_events windows",
     "cartbands-inbox": "the worker's shell, windows from an inbox as the agents take them",
 }

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import faust
 
 from bus.topics import CHANNELS, TopicNames
 from recovery.policyset import PolicySet
 from schemas.codec import register_codec
+from streams.consumer import InlineDeliveryTransport
 from streams.inbox import source_topic
 from streams.monitor import OffsetsMonitor
 from streams.supervision import ExitingApp, StopOnCrash
@@ -34,11 +35,21 @@ def code_secret(store: str, environ: dict[str, str] | None = None) -> bytes:
     return value.encode() if value else DEV_CODE_SECRET
 
 
+class WorkerApp(ExitingApp):
+    """The worker's Faust app: on Kafka its consumer delivers messages inline
+    (streams/consumer.py)."""
+
+    def _new_transport(self) -> Any:
+        if self.conf.broker_consumer[0].scheme in ("kafka", "aiokafka"):
+            return InlineDeliveryTransport(self.conf.broker_consumer, self)
+        return super()._new_transport()
+
+
 @dataclass
 class Pipeline:
     """The app, its policy, and the topics the agents read from and write to."""
 
-    app: ExitingApp
+    app: WorkerApp
     policies: PolicySet
     names: TopicNames
     cart_events: faust.TopicT
@@ -74,7 +85,7 @@ def create_app(
     (``agents.register_all``): this package never imports them."""
     register_codec()  # the app and its topics name the "orjson" codec
     names = TopicNames(topic_prefix)
-    app = ExitingApp(
+    app = WorkerApp(
         app_id,
         broker=broker,
         store=store,
