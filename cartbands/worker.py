@@ -125,6 +125,21 @@ def watch_topics(pipeline: Pipeline, partitions: int) -> None:
         seen.update(changelogs)  # every changelog present now (else TopicsMissing above)
         PROCESS.set(True)
 
+    async def name_the_topics_gone(reason: BaseException) -> None:
+        """A crash while topics are gone or changed (a ship to a deleted topic can fail before
+        the periodic check has seen it twice): say which, as that check would."""
+        if isinstance(reason, TopicMismatch | TopicsMissing):
+            return  # the periodic check stopped the worker and said so
+        client = app.producer._ensure_producer().client  # type: ignore[attr-defined]
+        try:
+            await check_topics(client, wanted, set(changelogs) - seen)
+        except TopicMismatch as exc:
+            log.critical("%s; stopping the worker", exc)
+        except TopicsMissing as exc:
+            log.critical("%s (was the broker restarted empty?); stopping the worker", exc)
+
+    app.crash_checks.append(name_the_topics_gone)
+
 
 def run_worker(
     settings: Settings,

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -22,6 +22,7 @@ from mode import OneForOneSupervisor, ServiceT
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 15.0  # seconds Faust gets to stop cleanly after a crash before a hard exit
+CRASH_CHECK_TIMEOUT = 3.0  # seconds each crash check may take before the crash goes on
 
 
 def exit_after(grace: float = SHUTDOWN_GRACE, code: int = 1) -> None:
@@ -50,14 +51,18 @@ class ExitingApp(faust.App):
     Besides a dead agent, a timer or task that raises (a produce to a partition the broker no
     longer has, say) crashes the app; Faust then logs it and may hang in its stop while the
     process stays up, consuming nothing. Each crash tells ``crash_listeners`` (readiness) and
-    arms the hard exit once.
+    arms the hard exit once. The first crash also runs ``crash_checks``, each for at most
+    CRASH_CHECK_TIMEOUT seconds, so that an operator reads what caused it (topics gone, say)
+    rather than only the error it surfaced as.
     """
 
     crash_listeners: list[Callable[[BaseException], None]]
+    crash_checks: list[Callable[[BaseException], Awaitable[None]]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.crash_listeners = []
+        self.crash_checks = []
         self._exit_armed = False
 
     async def crash(self, reason: BaseException) -> None:
@@ -66,6 +71,11 @@ class ExitingApp(faust.App):
         if not self._exit_armed:
             self._exit_armed = True
             exit_after()
+            for check in self.crash_checks:
+                try:
+                    await asyncio.wait_for(check(reason), CRASH_CHECK_TIMEOUT)
+                except Exception as exc:  # a check must never keep the worker from stopping
+                    log.debug("crash check %r failed: %r", check, exc)
         await super().crash(reason)
 
 
