@@ -68,15 +68,18 @@ class ExitingApp(faust.App):
     async def crash(self, reason: BaseException) -> None:
         for listener in self.crash_listeners:
             listener(reason)
-        if not self._exit_armed:
-            self._exit_armed = True
-            exit_after()
-            for check in self.crash_checks:
-                try:
-                    await asyncio.wait_for(check(reason), CRASH_CHECK_TIMEOUT)
-                except Exception as exc:  # a check must never keep the worker from stopping
-                    log.debug("crash check %r failed: %r", check, exc)
-        await super().crash(reason)
+        try:
+            if not self._exit_armed:
+                self._exit_armed = True
+                exit_after()
+                for check in self.crash_checks:
+                    try:
+                        await asyncio.wait_for(check(reason), CRASH_CHECK_TIMEOUT)
+                    except Exception as exc:  # a check must never keep the worker from stopping
+                        log.debug("crash check %r failed: %r", check, exc)
+        finally:
+            # also when the task crashing the app is cancelled during a check
+            await super().crash(reason)
 
 
 class StopOnCrash(OneForOneSupervisor):
