@@ -160,9 +160,11 @@ class Output:
         self._writes.append(_Write(table, key, value, faust.current_event()))
 
     def get(self, table: Any, key: str) -> Any:
-        """``table.get(key)``, with the writes not in the store yet."""
+        """``table.get(key)``, with the writes not in the store yet. Read from the table's store
+        (the agents' tables have no default): the table's own ``get`` only adds a sensor call,
+        which the worker's monitor ignores, and two mapping layers, on every read."""
         value = self._unwritten.get(id(table), {}).get(key, _ABSENT)
-        return table.get(key) if value is _ABSENT else value
+        return table.data.get(key) if value is _ABSENT else value
 
     def items(self, table: Any) -> Iterator[tuple[str, Any]]:
         """``table.items()``, with the writes not in the store yet."""

@@ -40,6 +40,24 @@ def test_table_changelog_bytes_match_faust(pipeline, name: str) -> None:  # type
     assert value == dumps(STATE)
 
 
+@pytest.mark.parametrize("name", ["checkouts", "shoppers", "watermarks"])
+def test_get_reads_the_tables_store_as_the_table_would(  # type: ignore[no-untyped-def]
+    pipeline, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = pipeline.app.tables[name]
+    table.data["store-1:kept"] = {"seq": 1}
+    output = Output(pipeline.app)
+    assert output.get(table, "store-1:kept") == table.get("store-1:kept") == {"seq": 1}
+    assert output.get(table, "store-1:absent") is table.get("store-1:absent") is None
+
+    def sensed(key: Any) -> None:
+        raise AssertionError("a read through the table's own get")
+
+    monkeypatch.setattr(table, "on_key_get", sensed)
+    assert output.get(table, "store-1:kept") == {"seq": 1}
+    del table.data["store-1:kept"]
+
+
 def test_topic_record_bytes_match_faust(pipeline) -> None:  # type: ignore[no-untyped-def]
     for topic in (pipeline.recoveries, *pipeline.touch_topics.values()):
         key, _ = topic.prepare_key(b"store-1:abc", None)
