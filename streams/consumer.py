@@ -28,12 +28,14 @@ from mode.utils.times import Seconds
 _EVENT_WAIT = asyncio.Event.wait.__code__
 
 
-def run_eagerly(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
-    """Run ``coro`` up to its first suspension: ``(True, its result)`` if it finished, else
-    ``(False, what it suspended on)``: the future it awaits, or None for a bare yield. What it
-    raises propagates."""
+def run_eagerly(
+    coro: Coroutine[Any, Any, Any], error: BaseException | None = None
+) -> tuple[bool, Any]:
+    """Run ``coro`` (resumed, or with ``error`` thrown in where it waits) up to its next
+    suspension: ``(True, its result)`` if it finished, else ``(False, what it suspended on)``:
+    the future it awaits, or None for a bare yield. What it raises propagates."""
     try:
-        waiting = coro.send(None)
+        waiting = coro.send(None) if error is None else coro.throw(error)
     except StopIteration as stop:
         return True, stop.value
     if waiting is not None:
@@ -48,31 +50,23 @@ async def resume(coro: Coroutine[Any, Any, Any], waiting: Any) -> Any:
     the coroutine through the future's own ``__await__``, and this task's cancellation is
     thrown into the coroutine where it waits."""
     while True:
+        error = None
         try:
-            if waiting is None:
-                await asyncio.sleep(0)
-            else:
-                await waiting
+            await (asyncio.sleep(0) if waiting is None else waiting)
         except BaseException as exc:
             if waiting is None or not waiting.done():
-                # this task was cancelled while the future is still pending
-                try:
-                    waiting = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-                if waiting is not None:
-                    waiting._asyncio_future_blocking = False
-                continue
-        try:
-            waiting = coro.send(None)
-        except StopIteration as stop:
-            return stop.value
-        if waiting is not None:
-            waiting._asyncio_future_blocking = False
+                error = exc  # this task was cancelled while the future is still pending
+        done, outcome = run_eagerly(coro, error)
+        if done:
+            return outcome
+        waiting = outcome
 
 
-def _raced_event(coros: tuple[WaitArgT, ...]) -> asyncio.Event | None:
-    """The event of ``wait_first(delivery, event.wait())``, the drain loop's call, else None."""
+def _race_of(
+    coros: tuple[WaitArgT, ...],
+) -> tuple[CoroutineType[Any, Any, Any], CoroutineType[Any, Any, Any], asyncio.Event] | None:
+    """``(delivery, event.wait(), event)`` of ``wait_first(delivery, event.wait())``, the drain
+    loop's call, else None."""
     if len(coros) != 2:
         return None
     delivery, race = coros
@@ -81,7 +75,7 @@ def _raced_event(coros: tuple[WaitArgT, ...]) -> asyncio.Event | None:
     if race.cr_code is not _EVENT_WAIT or race.cr_frame is None:
         return None
     event = race.cr_frame.f_locals.get("self")
-    return event if isinstance(event, asyncio.Event) else None
+    return (delivery, race, event) if isinstance(event, asyncio.Event) else None
 
 
 class InlineDeliveryConsumer(faust_aiokafka.Consumer):
@@ -90,11 +84,10 @@ class InlineDeliveryConsumer(faust_aiokafka.Consumer):
     async def wait_first(self, *coros: WaitArgT, timeout: Seconds | None = None) -> WaitResults:
         if timeout is not None:
             return await super().wait_first(*coros, timeout=timeout)
-        event = _raced_event(coros)
-        if event is None or event.is_set():
+        found = _race_of(coros)
+        if found is None or found[2].is_set():
             return await super().wait_first(*coros)
-        delivery, race = coros
-        assert isinstance(delivery, CoroutineType) and isinstance(race, CoroutineType)
+        delivery, race, _event = found
         try:
             done, outcome = run_eagerly(delivery)
         except BaseException:
