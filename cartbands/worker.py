@@ -87,6 +87,14 @@ async def prepare_topics(settings: Settings, pipeline: Pipeline) -> None:
     await until_broker_answers(attempt, settings.bootstrap, what="worker", log=log)
 
 
+def say_stopping(problem: TopicMismatch | TopicsMissing) -> None:
+    """The line an operator reads when the worker stops for its topics."""
+    if isinstance(problem, TopicsMissing):
+        log.critical("%s (was the broker restarted empty?); stopping the worker", problem)
+    else:
+        log.critical("%s; stopping the worker", problem)
+
+
 def watch_topics(pipeline: Pipeline, partitions: int) -> None:
     """Every few seconds: the topics still there with ``partitions`` each, or stop the worker.
 
@@ -107,14 +115,14 @@ def watch_topics(pipeline: Pipeline, partitions: int) -> None:
             await check_topics(client, wanted, optional)
         except TopicMismatch as exc:
             PROCESS.set(False, str(exc))
-            log.critical("%s; stopping the worker", exc)
+            say_stopping(exc)
             await stop_app(app, exc)
             return
         except TopicsMissing as exc:
             missing_runs += 1
             PROCESS.set(False, str(exc))
             if missing_runs >= MISSING_CHECKS:
-                log.critical("%s (was the broker restarted empty?); stopping the worker", exc)
+                say_stopping(exc)
                 await stop_app(app, exc)
             return
         except Exception as exc:  # the broker did not answer: not ready, not dead
@@ -133,10 +141,8 @@ def watch_topics(pipeline: Pipeline, partitions: int) -> None:
         client = app.producer._ensure_producer().client  # type: ignore[attr-defined]
         try:
             await check_topics(client, wanted, set(changelogs) - seen)
-        except TopicMismatch as exc:
-            log.critical("%s; stopping the worker", exc)
-        except TopicsMissing as exc:
-            log.critical("%s (was the broker restarted empty?); stopping the worker", exc)
+        except (TopicMismatch, TopicsMissing) as exc:
+            say_stopping(exc)
 
     app.crash_checks.append(name_the_topics_gone)
 
