@@ -216,9 +216,9 @@ def time_ticks(
     ordered = sorted(due for due, _, _ in entries)
     rows = []
 
-    def current(key: str) -> int | None:
+    def current(key: str) -> tuple[float | None, int] | None:
         state = table_states.get(key)
-        return _seq(state) if state else None
+        return (due_of(state), _seq(state)) if state else None
 
     for due_count in due_counts:
         if due_count > len(ordered):

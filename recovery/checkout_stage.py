@@ -234,15 +234,18 @@ class CheckoutStage:
         stored = self._table.get(key)
         return None if stored is None else own_state(stored)
 
-    def _current_seq(self, key: str) -> int | None:
+    def _current(self, key: str) -> tuple[float | None, int] | None:
+        """The checkout's next due time and timer sequence, for the timer index."""
         found = self._pending.get(key)
         if found is not None:
-            return None if found[1] is None else found[1].seq
+            state = found[1]
+            return None if state is None else (stage_a.next_due(state), state.seq)
         stored = self._table.get(key)
         if stored is None:
             return None
-        seq: int = stored.seq if type(stored) is CheckoutState else stored.get("seq", 0)
-        return seq
+        if type(stored) is not CheckoutState:
+            stored = own_state(stored)  # a row restored from the changelog
+        return stage_a.next_due(stored), stored.seq
 
     def _keep(self, partition: int, key: str, state: CheckoutState | None) -> None:
         """Keep ``state`` for the window's writes and schedule its next due time."""
@@ -305,7 +308,7 @@ class CheckoutStage:
 
     def _tick(self, partition: int, now: float) -> None:
         now = self._clocks.advance(partition, now)
-        fired = self._index.pop_due(partition, now, self._current_seq)
+        fired = self._index.pop_due(partition, now, self._current)
         for _due, key in fired:
             state = self._state_of(key)
             if not state:

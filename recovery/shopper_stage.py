@@ -181,9 +181,10 @@ class ShopperStage:
         stored = ((key, state) for key, state in self._table.items() if key not in writes)
         return itertools.chain(stored, unwritten)
 
-    def _current_seq(self, key: str) -> int | None:
+    def _current(self, key: str) -> tuple[float | None, int] | None:
+        """The shopper's next due time and timer sequence, for the timer index."""
         state = self._state_of(key)
-        return state.get("seq") if state else None
+        return (holding.due_of(state), state.get("seq", 0)) if state else None
 
     def _write(self, partition: int, key: str, state: State | None) -> None:
         """Keep a new state of the shopper and schedule its next due time; None: nothing
@@ -240,7 +241,7 @@ class ShopperStage:
         self._ticked.add(partition)
         if now is None:
             return
-        fired = self._index.pop_due(partition, now, self._current_seq)
+        fired = self._index.pop_due(partition, now, self._current)
         for _due, key in fired:
             state = self._state_of(key)
             if not state:
