@@ -10,6 +10,8 @@ One run, one embedded broker, the same generated events (bench/events.py) for al
 - **core alone**: the same events and tick rounds replayed through the pure core in a child
   process (bench/core_ceiling.py), events per CPU second: what a worker that did nothing but
   the core would reach, the ceiling of the pipeline's events per CPU second;
+- **compiled** (``--compiled``): the worker and the core alone again with the core compiled by
+  mypyc, as the production image builds it (bench/compiled.py), on a fresh copy of the input;
 - **quixstreams** (bench/quix_peer.py, when an interpreter with quixstreams is given by
   ``--quix-python`` or ``CARTBANDS_QUIX_PYTHON``): stage A's per-event core on quixstreams with
   RocksDB state, and a minimal state-write-per-event variant, on the pipeline's own input topic.
@@ -39,10 +41,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.compiled import build_compiled
 from bench.core_ceiling import CoreRun, replay
 from bench.events import Mix, Summary, generate, summarize
 from bench.harness import (
     BATCH_FORMATS,
+    ROOT,
     BenchError,
     Loaded,
     Progress,
@@ -106,6 +110,7 @@ class Options:
     quix_python: Path | None = None  # an interpreter with quixstreams: the quixstreams peer
     quix_note: str | None = None  # why the quixstreams peer is not run, if it is not
     shell: bool = False  # also Faust consume-only, Faust's shell and the worker's (streams/)
+    compiled: bool = False  # also the worker and the core compiled with mypyc (bench/compiled.py)
 
 
 @dataclass
@@ -302,8 +307,10 @@ def measure_workers(
     mapped: TopicMap,
     count: int = 1,
     on_start: Callable[[list[int]], Callable[[], None] | None] | None = None,
+    root: Path | None = None,
 ) -> Progress:
-    """Start ``count`` workers in one group on preloaded input; watch until all is committed."""
+    """Start ``count`` workers in one group on preloaded input; watch until all is committed.
+    ``root``: where ``cartbands`` is imported from (default ``--worker-root``, else here)."""
     app_id = f"{names.prefix.rstrip('-')}-app"
     processes: list[tuple[subprocess.Popen[bytes], Path]] = []
     started = time.monotonic()
@@ -311,11 +318,11 @@ def measure_workers(
         for index in range(count):
             log = bench.workdir / f"{app_id}-worker-{index}.log"
             args = worker_args(bench, app_id, names, index)
-            root = bench.options.worker_root
-            if root is None:
+            where = root or bench.options.worker_root
+            if where is None:
                 process = spawn(args, log)
             else:
-                process = spawn_module("cartbands", args, log, root=root)
+                process = spawn_module("cartbands", args, log, root=where)
             processes.append((process, log))
         hook = on_start([p.pid for p, _ in processes]) if on_start else None
         label = f"cartbands worker x{count}"
@@ -419,6 +426,8 @@ class PipelineRun:
     failure: str | None = None
     quix: dict[str, Progress] = field(default_factory=dict)  # by bench/quix_peer.py variant
     quix_failures: dict[str, str] = field(default_factory=dict)
+    compiled: Progress | None = None  # the worker with the compiled core (--compiled)
+    compiled_failure: str | None = None
 
     def ratio_raw(self) -> float | None:
         if self.progress is None or self.progress.rate is None or not self.raw.rate:
@@ -435,6 +444,8 @@ class Report:
     runs: list[PipelineRun]
     core: CoreRun | None = None
     shells: dict[str, Progress] = field(default_factory=dict)  # Faust consume-only, by shell
+    compiled_core: CoreRun | None = None  # the core alone, compiled (--compiled)
+    compiled_note: str | None = None  # how the compiled core was built, or why it was not
 
     def ratio_naive(self, run: PipelineRun) -> float | None:
         if run.progress is None or run.progress.rate is None:
@@ -460,12 +471,16 @@ class Report:
         for run in self.runs:
             if run.progress is not None:
                 rows.append(progress_row(run.progress, f"cartbands worker, {run.loaded.wire}"))
+            if run.compiled is not None:
+                label = f"cartbands worker, compiled core, {run.loaded.wire}"
+                rows.append(progress_row(run.compiled, label))
             for variant, found in run.quix.items():
                 label = f"quixstreams {QUIX_LABELS[variant]}, {run.loaded.wire}"
                 rows.append(progress_row(found, label))
-        if self.core is not None:
-            label = f"pure core alone, same input and ticks ({self.core.core})"
-            rows.append([label, "-", "-", "-", "-", "1.00", "-", fmt_rate(self.core.rate)])
+        for alone in (self.core, self.compiled_core):
+            if alone is not None:
+                label = f"core alone, same input and ticks ({alone.core})"
+                rows.append([label, "-", "-", "-", "-", "1.00", "-", fmt_rate(alone.rate)])
         first = self.runs[0].loaded
         lines = [
             f"pipeline throughput, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs",
@@ -485,6 +500,7 @@ class Report:
             "",
         ]
         lines.extend(self.core_lines())
+        lines.extend(self.compiled_lines())
         lines.extend(self.quix_lines())
         lines.extend(self.shell_lines())
         if self.naive is not None:
@@ -525,6 +541,30 @@ class Report:
             "broker: the tansu process."
         )
         return "\n".join(lines)
+
+    def compiled_lines(self) -> list[str]:
+        """The compiled core against the pure one and naive Faust, in the same run."""
+        lines = [self.compiled_note] if self.compiled_note else []
+        naive = self.naive.rate if self.naive is not None else None
+        for run in self.runs:
+            wire = run.loaded.wire
+            if run.compiled_failure is not None:
+                lines.append(f"worker, compiled core ({wire}) NOT MEASURED: {run.compiled_failure}")
+            found = run.compiled
+            if found is None or found.rate is None:
+                continue
+            parts = [f"worker, compiled core, {wire}:"]
+            if naive:
+                parts.append(f"/ naive Faust {found.rate / naive:.2f}x;")
+            if run.progress is not None and run.progress.rate:
+                parts.append(f"/ pure-Python worker {found.rate / run.progress.rate:.2f}x;")
+            if found.end_to_end is not None and naive:
+                parts.append(f"end to end / naive Faust {found.end_to_end / naive:.2f}x")
+            lines.append(" ".join(parts))
+        pure, compiled = self.core, self.compiled_core
+        if pure is not None and compiled is not None and pure.rate and compiled.rate:
+            lines.append(f"core alone, compiled / pure: {compiled.rate / pure.rate:.2f}x")
+        return lines
 
     def shell_lines(self) -> list[str]:
         """Faust's consumer shell per message: CPU us per message of a consume-only agent,
@@ -639,41 +679,78 @@ def progress_row(progress: Progress, label: str | None = None) -> list[str]:
     ]
 
 
+def measure_compiled(bench: Bench, data: Input, batch: int, site: Path) -> Progress:
+    """The worker run from the compiled wheel installed in ``site``, on a fresh prefix with its
+    own copy of the input; BenchError unless its log says its core is the compiled one."""
+    names, _, mapped = asyncio.run(prepare_pipeline(bench, data, batch))
+    progress = measure_workers(bench, names, mapped, root=site)
+    log = bench.workdir / f"{names.prefix.rstrip('-')}-app-worker-0.log"
+    said = log.read_text(errors="replace") if log.exists() else ""
+    if "recovery core: compiled with mypyc" not in said:
+        raise BenchError(f"the worker did not run the compiled core (see {log.name})")
+    return progress
+
+
 def run(options: Options) -> Report:
     data = make_input(options)
     runs: list[PipelineRun] = []
     shells: dict[str, Progress] = {}
-    with bench_context(options) as bench:
-        raw_single = naive = None
-        if options.naive or options.shell or 1 not in options.batches:
-            single_topic = f"{bench.fresh('single')}-cart-events"
-            single, single_map = asyncio.run(bench.load(data, single_topic, 1, ticks=False))
-            if 1 not in options.batches:
-                raw_single = measure_raw(bench, single)
-            if options.naive:
-                naive = measure_naive(bench, single, single_map)
-            if options.shell:
-                for shell in SHELL_LABELS:
-                    shells[shell] = measure_naive(bench, single, single_map, shell=shell)
-        for batch in options.batches:
-            names, loaded, mapped = asyncio.run(prepare_pipeline(bench, data, batch))
-            raw = measure_raw(bench, loaded)
-            try:
-                found = PipelineRun(loaded, raw, measure_workers(bench, names, mapped))
-            except BenchError as exc:
-                found = PipelineRun(loaded, raw, None, str(exc))
-            runs.append(found)
-            if options.quix_python is not None:
-                for variant in QUIX_VARIANTS:
+    site: Path | None = None
+    note: str | None = None
+    # the compiled wheel outlives the broker's scratch directory: the core replays run after it
+    built = Path(tempfile.mkdtemp(prefix="cartbands-compiled-")) if options.compiled else None
+    try:
+        with bench_context(options) as bench:
+            if built is not None:
+                try:
+                    site, took = build_compiled(options.worker_root or ROOT, built)
+                    note = f"compiled core: built with mypyc in {took:.0f} s (not timed)"
+                except BenchError as exc:
+                    note = f"compiled core NOT MEASURED: {exc}"
+            raw_single = naive = None
+            if options.naive or options.shell or 1 not in options.batches:
+                single_topic = f"{bench.fresh('single')}-cart-events"
+                single, single_map = asyncio.run(bench.load(data, single_topic, 1, ticks=False))
+                if 1 not in options.batches:
+                    raw_single = measure_raw(bench, single)
+                if options.naive:
+                    naive = measure_naive(bench, single, single_map)
+                if options.shell:
+                    for shell in SHELL_LABELS:
+                        shells[shell] = measure_naive(bench, single, single_map, shell=shell)
+            for batch in options.batches:
+                names, loaded, mapped = asyncio.run(prepare_pipeline(bench, data, batch))
+                raw = measure_raw(bench, loaded)
+                try:
+                    found = PipelineRun(loaded, raw, measure_workers(bench, names, mapped))
+                except BenchError as exc:
+                    found = PipelineRun(loaded, raw, None, str(exc))
+                runs.append(found)
+                if site is not None:
                     try:
-                        found.quix[variant] = measure_quix(bench, names, loaded, mapped, variant)
+                        found.compiled = measure_compiled(bench, data, batch, site)
                     except BenchError as exc:
-                        found.quix_failures[variant] = str(exc)
-    core = None
-    if options.core and options.clock == "event":
-        step = tick_step(data.events, options)
-        core = replay(data.events, options.policy, step, options.worker_root)
-    return Report(options, data.summary, naive, raw_single, runs, core, shells)
+                        found.compiled_failure = str(exc)
+                if options.quix_python is not None:
+                    for variant in QUIX_VARIANTS:
+                        try:
+                            quix = measure_quix(bench, names, loaded, mapped, variant)
+                            found.quix[variant] = quix
+                        except BenchError as exc:
+                            found.quix_failures[variant] = str(exc)
+        core = compiled_core = None
+        if options.core and options.clock == "event":
+            step = tick_step(data.events, options)
+            core = replay(data.events, options.policy, step, options.worker_root)
+            if site is not None:
+                compiled_core = replay(data.events, options.policy, step, site)
+                if not compiled_core.core.startswith("compiled"):
+                    note = f"compiled core NOT MEASURED: the replay ran {compiled_core.core}"
+                    compiled_core = None
+    finally:
+        if built is not None:
+            shutil.rmtree(built, ignore_errors=True)
+    return Report(options, data.summary, naive, raw_single, runs, core, shells, compiled_core, note)
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -776,6 +853,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-core", action="store_true", help="skip the pure core's replay of the same input"
     )
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also run the worker and the core alone with the core compiled by mypyc, as the "
+        "production image builds it (needs a C compiler; the build takes about a minute)",
+    )
     args = parser.parse_args(argv)
     quiet_clients()
     python, note = (None, None) if args.no_quix else quix_python(args.quix_python)
@@ -787,6 +870,7 @@ def main(argv: list[str] | None = None) -> None:
         quix_python=python,
         quix_note=note,
         shell=args.shell,
+        compiled=args.compiled,
     )
     print(run(options).render())
 

@@ -15,6 +15,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from agents.messages import records_of
+from bench.compiled import copy_sources, source_files
 from bench.core_ceiling import CoreRun, replay
 from bench.events import Mix, generate, keyed, read_ndjson, summarize, write_ndjson
 from bench.harness import (
@@ -278,6 +279,49 @@ def test_core_lines_bound_the_pipeline_by_the_core_alone():
     assert lines[0] == "core alone: 10,000 events per CPU second (pure Python)"
     assert "core alone / naive Faust: 10.00x" in lines[1]
     assert "the core is 40% of the worker's CPU time; core alone / raw: 5.0%" in lines[2]
+
+
+def test_compiled_lines_compare_the_compiled_worker_and_core_in_the_same_run():
+    naive = _progress([(1.0, 0, 0.0), (2.0, 1_000, 1.0), (3.0, 2_000, 2.0), (9.0, 5_000, 3.0)])
+    worker = _progress([(1.0, 0, 0.0), (2.0, 4_000, 1.0), (3.0, 8_000, 2.0), (9.0, 9_000, 3.0)])
+    faster = _progress([(1.0, 0, 0.0), (2.0, 5_000, 1.0), (3.0, 10_000, 2.0), (9.0, 11_000, 3.0)])
+    loaded = Loaded("t", 8, 1_000, 10, 0, 1.0, 100, "object")
+    run = PipelineRun(loaded, RawRun(200_000, 2_000, 1.0), worker, compiled=faster)
+    report = Report(Options(), summarize(generate(50, 3)), naive, None, [run])
+    report.core = CoreRun(events=10_000, cpu_seconds=1.0, touches=3, core="pure Python")
+    report.compiled_core = CoreRun(12_500, 1.0, 3, "compiled with mypyc (41 of 51 modules)")
+    report.compiled_note = "compiled core: built with mypyc in 61 s (not timed)"
+    lines = report.compiled_lines()
+    assert lines[0] == report.compiled_note
+    wire = "100 records/message (object)"
+    assert lines[1].startswith(f"worker, compiled core, {wire}: / naive Faust 5.00x;")
+    assert "/ pure-Python worker 1.25x;" in lines[1]
+    assert lines[2] == "core alone, compiled / pure: 1.25x"
+    rendered = report.render()
+    row = next(line for line in rendered.splitlines() if "worker, compiled core" in line)
+    assert [cell.strip() for cell in row.split("|")[1:3]] == [
+        f"cartbands worker, compiled core, {wire}",
+        "5,000",
+    ]
+    assert "core alone, same input and ticks (compiled with mypyc (41 of 51 modules))" in rendered
+
+
+def test_compiled_build_copies_what_a_build_of_the_checkout_sees(tmp_path: Path):
+    import subprocess
+
+    checkout = tmp_path / "checkout"
+    (checkout / "recovery").mkdir(parents=True)
+    (checkout / "recovery" / "core.py").write_text("x = 1\n")
+    (checkout / ".gitignore").write_text("var/\n")
+    (checkout / "var").mkdir()
+    (checkout / "var" / "state.db").write_text("local state")
+    assert source_files(checkout) is None  # not a work tree: an export, copied whole
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    assert sorted(source_files(checkout) or []) == [".gitignore", "recovery/core.py"]
+    copied = tmp_path / "copied"
+    copy_sources(checkout, copied)
+    assert (copied / "recovery" / "core.py").read_text() == "x = 1\n"
+    assert not (copied / "var").exists()
 
 
 def test_quix_peer_fold_matches_the_core() -> None:
