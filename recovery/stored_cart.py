@@ -22,17 +22,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.cart_events import Address, Contact, CustomerHistory, LineItem
+
 MAX_ITEMS = 10
 # delivery metadata: a cart's content does not depend on them
 DELIVERY_FIELDS = frozenset({"type", "event_id", "platform", "completed_at"})
 
-ITEM_FIELDS = ("title", "quantity", "price", "product_id", "variant_id", "sku", "cost")
-CONTACT_FIELDS = (
-    "email", "phone", "sms_phone", "customer_id", "first_name", "email_consent", "sms_consent",
-    "locale",
-)  # fmt: skip
-ADDRESS_FIELDS = ("country_code", "province_code", "zip")
-HISTORY_FIELDS = ("orders_count", "total_spent")
+# A row holds its part's fields in the order the cart's schema declares them, so a field the
+# schema gains (appended, never inserted: stored rows are read by position) is stored with no
+# change here.
+ITEM_FIELDS: tuple[str, ...] = LineItem.__struct_fields__
+CONTACT_FIELDS: tuple[str, ...] = Contact.__struct_fields__
+ADDRESS_FIELDS: tuple[str, ...] = Address.__struct_fields__
+HISTORY_FIELDS: tuple[str, ...] = CustomerHistory.__struct_fields__
 
 # wire name -> short name, for the fields kept as they are
 SCALARS = {

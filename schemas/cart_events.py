@@ -11,6 +11,11 @@ a batch that also holds other records one record at a time: :func:`batch_records
 :func:`cart_event_of`), and decodes with orjson only what is not a cart event, or a record it
 refuses, which a dead letter keeps as it was sent (:func:`record_of`).
 
+The parts of a cart (:class:`LineItem`, :class:`Contact`, :class:`Address`,
+:class:`CustomerHistory`) have the fields of the canonical records (:mod:`schemas.records`, a test
+keeps them equal), and stage B stores an abandoned cart's parts as rows in their field order
+(``recovery.stored_cart``): a field is appended to a part, never inserted.
+
 Field presence and values (a non-empty store, a known currency, bounded amounts) are checked
 by stage A itself (``recovery.checkouts.validate``), which names the field in its own words.
 Amounts stay decimal strings (or integers) here, as on the wire: stage A only bounds them.

@@ -90,6 +90,20 @@ def test_dropped_fields_are_not_stored(event: dict[str, Any], drop: frozenset[st
     assert sc.unpack(sc.pack(event, drop=drop)) == reference_snapshot(event, drop)
 
 
+def test_rows_keep_the_field_order_states_were_stored_with() -> None:
+    """Stored rows are read by position: the cart schema's fields may be appended to, never
+    reordered (recovery.stored_cart takes the order from schemas.cart_events)."""
+    assert sc.ITEM_FIELDS[:7] == (
+        "title", "quantity", "price", "product_id", "variant_id", "sku", "cost",
+    )  # fmt: skip
+    assert sc.CONTACT_FIELDS[:8] == (
+        "email", "phone", "sms_phone", "customer_id", "first_name", "email_consent",
+        "sms_consent", "locale",
+    )  # fmt: skip
+    assert sc.ADDRESS_FIELDS[:3] == ("country_code", "province_code", "zip")
+    assert sc.HISTORY_FIELDS[:2] == ("orders_count", "total_spent")
+
+
 def test_a_wire_form_cart_from_an_older_state_reads_as_it_is() -> None:
     wire = reference_snapshot(cart("c1", "120"), sc.DELIVERY_FIELDS)
     assert not sc.is_packed(wire)

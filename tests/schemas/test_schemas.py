@@ -4,6 +4,7 @@ import jsonschema
 import pytest
 
 from cartbands.sample import sample_events
+from schemas import cart_events, records
 from schemas.codec import loads
 from schemas.jsonschema import record_schema, render, schema_path
 from schemas.records import EXPORTED, CartCompleted, CartUpdated
@@ -19,6 +20,27 @@ def test_committed_schema_file_matches_record(record):
 @pytest.mark.parametrize("record", EXPORTED, ids=lambda r: r.__name__)
 def test_schema_is_valid_json_schema(record):
     jsonschema.Draft202012Validator.check_schema(json.loads(schema_path(record).read_text()))
+
+
+@pytest.mark.parametrize(
+    ("contract", "typed"),
+    [
+        (records.LineItem, cart_events.LineItem),
+        (records.Contact, cart_events.Contact),
+        (records.Address, cart_events.Address),
+        (records.CustomerHistory, cart_events.CustomerHistory),
+    ],
+    ids=lambda part: part.__name__,
+)
+def test_stage_a_reads_every_field_of_a_cart_part_the_contract_has(contract, typed):
+    """A field the canonical record gains but stage A's typed read lacks would be dropped from
+    every snapshot without a word: the two list the same fields, in the same order."""
+    assert tuple(contract._options.fields) == typed.__struct_fields__
+
+
+def test_stage_a_reads_every_field_of_both_cart_events():
+    contract = {*CartUpdated._options.fields, *CartCompleted._options.fields}
+    assert contract == set(cart_events.CartEvent.__struct_fields__)
 
 
 def test_serialized_records_validate_against_files():
