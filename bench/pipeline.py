@@ -559,7 +559,9 @@ class Report:
             if run.progress is not None and run.progress.rate:
                 parts.append(f"/ pure-Python worker {found.rate / run.progress.rate:.2f}x;")
             if found.end_to_end is not None and naive:
-                parts.append(f"end to end / naive Faust {found.end_to_end / naive:.2f}x")
+                parts.append(f"end to end / naive Faust {found.end_to_end / naive:.2f}x;")
+            out = ", ".join(f"{t} {n:,}" for t, n in found.downstream.items())
+            parts.append(f"messages out: {out or 'none'}")
             lines.append(" ".join(parts))
         pure, compiled = self.core, self.compiled_core
         if pure is not None and compiled is not None and pure.rate and compiled.rate:
