@@ -26,11 +26,15 @@ LEFT_OUT = (".git", ".venv", "build", "dist", "var", "__pycache__", "*.egg-info"
 def source_files(root: Path) -> list[str] | None:
     """The files a build of ``root`` sees (tracked and new ones, not the ignored ones), or None
     when ``root`` is not a git work tree (an export: all of it is source)."""
-    listed = subprocess.run(
-        ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True,
-        check=False,
-    )
+    command = ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others"]
+    try:
+        listed = subprocess.run(
+            [*command, "--exclude-standard"],
+            capture_output=True,
+            check=False,
+        )
+    except OSError:  # no git here
+        return None
     if listed.returncode != 0:
         return None
     names = listed.stdout.decode().split("\0")

@@ -39,7 +39,8 @@ class TimerIndex:
         self._heaps[partition] = heap
         queued: dict[str, float] = {}
         for due, _seq, key in heap:
-            if due < queued.get(key, due + 1.0):
+            earliest = queued.get(key)
+            if earliest is None or due < earliest:
                 queued[key] = due
         self._queued[partition] = queued
 
@@ -83,8 +84,7 @@ class TimerIndex:
             else:
                 later.append((state[0], state[1], key))
         for due, seq, key in later:
-            if key not in found:
-                self.schedule(partition, due, seq, key)
+            self.schedule(partition, due, seq, key)
         fired = sorted((due, seq, key) for key, (due, seq) in found.items())
         return [(due, key) for due, _seq, key in fired]
 
