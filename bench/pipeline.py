@@ -275,13 +275,28 @@ def measure_naive(
     return progress
 
 
-def worker_args(bench: Bench, app_id: str, names: TopicNames, index: int) -> list[str]:
-    state = bench.workdir / f"{app_id}-state-{index}"
+def app_id_of(names: TopicNames) -> str:
+    """The workers' group (and table prefix) on the topics of ``names``."""
+    return f"{names.prefix.rstrip('-')}-app"
+
+
+def worker_log(bench: Bench, names: TopicNames, index: int) -> Path:
+    """Where worker ``index`` on the topics of ``names`` writes its log."""
+    return bench.workdir / f"{app_id_of(names)}-worker-{index}.log"
+
+
+def worker_state(bench: Bench, names: TopicNames, index: int) -> Path:
+    """The state directory of worker ``index`` on the topics of ``names``."""
+    return bench.workdir / f"{app_id_of(names)}-state-{index}"
+
+
+def worker_args(bench: Bench, names: TopicNames, index: int) -> list[str]:
+    state = worker_state(bench, names, index)
     return [
         "worker",
         "--broker", bench.broker.url,
         "--policy", str(bench.options.policy),
-        "--app-id", app_id,
+        "--app-id", app_id_of(names),
         "--topic-prefix", names.prefix,
         "--partitions", str(bench.options.partitions),
         "--state-dir", str(state),
@@ -311,13 +326,13 @@ def measure_workers(
 ) -> Progress:
     """Start ``count`` workers in one group on preloaded input; watch until all is committed.
     ``root``: where ``cartbands`` is imported from (default ``--worker-root``, else here)."""
-    app_id = f"{names.prefix.rstrip('-')}-app"
+    app_id = app_id_of(names)
     processes: list[tuple[subprocess.Popen[bytes], Path]] = []
     started = time.monotonic()
     try:
         for index in range(count):
-            log = bench.workdir / f"{app_id}-worker-{index}.log"
-            args = worker_args(bench, app_id, names, index)
+            log = worker_log(bench, names, index)
+            args = worker_args(bench, names, index)
             where = root or bench.options.worker_root
             if where is None:
                 process = spawn(args, log)
@@ -504,7 +519,7 @@ class Report:
         lines.extend(self.quix_lines())
         lines.extend(self.shell_lines())
         if self.naive is not None:
-            written = ", ".join(f"{t} {n:,}" for t, n in self.naive.downstream.items())
+            written = messages_out(self.naive)
             lines.append(f"naive Faust: messages out: {written} (one table write per event)")
         for run in self.runs:
             wire = run.loaded.wire
@@ -560,8 +575,7 @@ class Report:
                 parts.append(f"/ pure-Python worker {found.rate / run.progress.rate:.2f}x;")
             if found.end_to_end is not None and naive:
                 parts.append(f"end to end / naive Faust {found.end_to_end / naive:.2f}x;")
-            out = ", ".join(f"{t} {n:,}" for t, n in found.downstream.items())
-            parts.append(f"messages out: {out or 'none'}")
+            parts.append(f"messages out: {messages_out(found) or 'none'}")
             lines.append(" ".join(parts))
         pure, compiled = self.core, self.compiled_core
         if pure is not None and compiled is not None and pure.rate and compiled.rate:
@@ -605,8 +619,7 @@ class Report:
                 worker = run.progress.rate if run.progress is not None else None
                 if worker:
                     parts.append(f"worker / it {worker / found.rate:.2f}x;")
-                out = ", ".join(f"{t} {n:,}" for t, n in found.downstream.items())
-                parts.append(f"messages out: {out or 'none'}")
+                parts.append(f"messages out: {messages_out(found) or 'none'}")
                 lines.append(" ".join(parts))
         return lines
 
@@ -660,11 +673,15 @@ PROGRESS_HEADERS = (
 )
 
 
+def messages_out(progress: Progress) -> str:
+    """What a run wrote, per output topic: ``topic count, ...``."""
+    return ", ".join(f"{topic} {count:,}" for topic, count in progress.downstream.items())
+
+
 def downstream_line(progress: Progress, wire: str) -> str:
-    outputs = ", ".join(f"{topic} {count:,}" for topic, count in progress.downstream.items())
     return (
         f"pipeline, {wire}: end to end (until stage B committed shopper-events to its end) "
-        f"{fmt_rate(progress.end_to_end)} events/s; messages out: {outputs}"
+        f"{fmt_rate(progress.end_to_end)} events/s; messages out: {messages_out(progress)}"
     )
 
 
@@ -686,7 +703,7 @@ def measure_compiled(bench: Bench, data: Input, batch: int, site: Path) -> Progr
     own copy of the input; BenchError unless its log says its core is the compiled one."""
     names, _, mapped = asyncio.run(prepare_pipeline(bench, data, batch))
     progress = measure_workers(bench, names, mapped, root=site)
-    log = bench.workdir / f"{names.prefix.rstrip('-')}-app-worker-0.log"
+    log = worker_log(bench, names, 0)
     said = log.read_text(errors="replace") if log.exists() else ""
     if "recovery core: compiled with mypyc" not in said:
         raise BenchError(f"the worker did not run the compiled core (see {log.name})")

@@ -60,6 +60,8 @@ from bench.pipeline import (
     measure_workers,
     options_from,
     prepare_pipeline,
+    worker_log,
+    worker_state,
 )
 from config.policyfile import load_policy
 from recovery import checkouts as stage_a
@@ -380,9 +382,8 @@ def worker_restart(options: Options, count: int, store: str) -> WorkerRun:
         del data
         fill = measure_workers(bench, names, mapped, 1, on_start=on_start)
         [(pid, rss_first)] = first_rss.items()
-        app_id = f"{names.prefix.rstrip('-')}-app"
-        state = bench.workdir / f"{app_id}-state-0"
-        log = bench.workdir / f"{app_id}-worker-0.log"
+        state = worker_state(bench, names, 0)
+        log = worker_log(bench, names, 0)
         disk = directory_bytes(state)
         for kept in (True, False):
             restart = Restart("kept" if kept else "wiped")
