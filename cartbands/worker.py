@@ -106,13 +106,16 @@ def watch_topics(pipeline: Pipeline, partitions: int) -> None:
     seen: set[str] = set()
     missing_runs = 0
 
+    async def check_now() -> None:
+        """Raise TopicsMissing or TopicMismatch if the topics are not as the worker made them."""
+        client = app.producer._ensure_producer().client  # type: ignore[attr-defined]
+        await check_topics(client, wanted, set(changelogs) - seen)
+
     @app.timer(TOPIC_CHECK_INTERVAL)
     async def check_topics_still_there() -> None:
         nonlocal missing_runs
-        client = app.producer._ensure_producer().client  # type: ignore[attr-defined]
-        optional = set(changelogs) - seen
         try:
-            await check_topics(client, wanted, optional)
+            await check_now()
         except TopicMismatch as exc:
             PROCESS.set(False, str(exc))
             say_stopping(exc)
@@ -138,9 +141,8 @@ def watch_topics(pipeline: Pipeline, partitions: int) -> None:
         the periodic check has seen it twice): say which, as that check would."""
         if isinstance(reason, TopicMismatch | TopicsMissing):
             return  # the periodic check stopped the worker and said so
-        client = app.producer._ensure_producer().client  # type: ignore[attr-defined]
         try:
-            await check_topics(client, wanted, set(changelogs) - seen)
+            await check_now()
         except (TopicMismatch, TopicsMissing) as exc:
             say_stopping(exc)
 
