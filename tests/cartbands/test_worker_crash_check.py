@@ -40,25 +40,34 @@ def worker_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == worker.log.name]
 
 
-async def test_a_crash_with_topics_gone_names_them(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("found", "crash", "line"),
+    [
+        (
+            TopicsMissing("topics missing: t-recoveries"),
+            "produced records were not delivered: [Error -1]",
+            "topics missing: t-recoveries (was the broker restarted empty?); stopping the worker",
+        ),
+        (
+            TopicMismatch("topic t-cart-events: 4 partitions"),
+            "has no partition",
+            "topic t-cart-events: 4 partitions; stopping the worker",
+        ),
+    ],
+    ids=["topics gone", "topics changed"],
+)
+async def test_a_crash_with_topics_gone_or_changed_names_them(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    found: BaseException,
+    crash: str,
+    line: str,
 ) -> None:
-    check, checked = crash_check(monkeypatch, TopicsMissing("topics missing: t-recoveries"))
+    check, checked = crash_check(monkeypatch, found)
     with caplog.at_level(logging.CRITICAL, logger="cartbands.worker"):
-        await check(RuntimeError("produced records were not delivered: [Error -1]"))
+        await check(RuntimeError(crash))
     assert "cart-events" in checked[0][0] and all(n == 8 for n in checked[0][0].values())
-    assert worker_lines(caplog) == [
-        "topics missing: t-recoveries (was the broker restarted empty?); stopping the worker"
-    ]
-
-
-async def test_a_crash_with_topics_changed_says_so(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    check, _ = crash_check(monkeypatch, TopicMismatch("topic t-cart-events: 4 partitions"))
-    with caplog.at_level(logging.CRITICAL, logger="cartbands.worker"):
-        await check(RuntimeError("has no partition"))
-    assert worker_lines(caplog) == ["topic t-cart-events: 4 partitions; stopping the worker"]
+    assert worker_lines(caplog) == [line]
 
 
 async def test_nothing_is_said_when_the_topics_are_there_or_the_check_stopped_it(
