@@ -185,6 +185,13 @@ async def prepare_topics(config: SenderConfig) -> None:
     await until_broker_answers(attempt, config.bootstrap, what="sender", log=log)
 
 
+def topics_problem(problem: TopicMismatch | TopicsMissing) -> str:
+    """Why the sender must stop for its topics, as an operator reads it."""
+    if isinstance(problem, TopicsMissing):
+        return f"{problem} (was the broker restarted empty?)"
+    return str(problem)
+
+
 async def watch_topics(config: SenderConfig) -> str:
     """Check the topics every few seconds; return why the sender must stop (mismatched, or
     gone on consecutive checks: the de-dup log went with them)."""
@@ -199,12 +206,12 @@ async def watch_topics(config: SenderConfig) -> str:
                 await check_topics(client, wanted)
             except TopicMismatch as exc:
                 PROCESS.set(False, str(exc))
-                return str(exc)
+                return topics_problem(exc)
             except TopicsMissing as exc:
                 PROCESS.set(False, str(exc))
                 missing_runs += 1
                 if missing_runs >= MISSING_CHECKS:
-                    return f"{exc} (was the broker restarted empty?)"
+                    return topics_problem(exc)
                 continue
             except Exception as exc:  # the broker did not answer: not ready, not dead
                 PROCESS.set(False, f"broker not reachable: {type(exc).__name__}")
@@ -213,6 +220,23 @@ async def watch_topics(config: SenderConfig) -> str:
             PROCESS.set(True)
     finally:
         await client.close()
+
+
+async def topics_gone(config: SenderConfig) -> str | None:
+    """Why the topics are not as the sender made them, checked once; None if they are (or the
+    broker does not answer). A consumer fails on a deleted topic ('Unrecognized partition')
+    before the periodic check has seen it gone twice: this names the cause of that crash."""
+    client = AIOKafkaClient(bootstrap_servers=config.bootstrap)
+    try:
+        await client.bootstrap()
+        await check_topics(client, dict.fromkeys(sender_topics(config), config.partitions))
+    except (TopicMismatch, TopicsMissing) as exc:
+        return topics_problem(exc)
+    except Exception:  # the broker did not answer: the crash itself is the news
+        return None
+    finally:
+        await client.close()
+    return None
 
 
 async def _main(service: SenderService) -> str | None:
@@ -241,6 +265,10 @@ async def _main(service: SenderService) -> str | None:
         await watching
     error = running.exception()
     if error is not None:
+        gone = await topics_gone(service.config)
+        if gone is not None:
+            log.critical("%s; stopping the sender", gone)
+            return gone
         why = f"the sender stopped: {type(error).__name__}: {' '.join(str(error).split())[:300]}"
         log.critical("%s", why)
         return why
