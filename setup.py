@@ -38,6 +38,7 @@ KEEP_PYTHON = {
     # msgspec Structs: a compiled module would make them native classes, without msgspec's
     # metaclass that builds their fields, encoders and decoders
     "checkout_state": "msgspec Structs",
+    "shopper_state": "msgspec Structs",
     # pydantic models: pydantic reads the classes' annotations and validators at runtime
     "policy": "pydantic models",
     "delivery_policy": "pydantic models",
@@ -50,6 +51,7 @@ KEEP_PYTHON = {
 }
 
 _PYDANTIC = re.compile(r"^\s*(from|import)\s+pydantic\b", re.MULTILINE)
+_STRUCTS = re.compile(r"^class \w+\(msgspec\.Struct\b", re.MULTILINE)
 
 
 def core_modules() -> list[Path]:
@@ -65,6 +67,12 @@ def core_modules() -> list[Path]:
         raise SystemExit(
             f"setup.py: {pydantic} import pydantic, which mypyc cannot compile for: "
             "add them to KEEP_PYTHON with the reason"
+        )
+    structs = [path.name for path in chosen if _STRUCTS.search(path.read_text())]
+    if structs:
+        raise SystemExit(
+            f"setup.py: {structs} define msgspec Structs, which compiled lose msgspec's "
+            "metaclass: add them to KEEP_PYTHON with the reason"
         )
     return chosen
 

@@ -69,6 +69,7 @@ from recovery import shoppers as stage_b
 from recovery.checkout_state import CheckoutState, own_state
 from recovery.ids import checkout_key
 from recovery.policyset import PolicySet
+from recovery.shopper_state import ShopperState, stored_shopper
 from recovery.timer_index import TimerIndex
 from schemas.codec import dumps
 from streams.app import DEV_CODE_SECRET
@@ -82,7 +83,7 @@ class States:
     """Real pending states of both stages, keyed as in the tables."""
 
     carts: dict[str, CheckoutState]  # store:checkout -> stage A state (open, deadline pending)
-    shoppers: dict[str, dict[str, Any]]  # store:shopper -> stage B state (plan, touch pending)
+    shoppers: dict[str, ShopperState]  # store:shopper -> stage B state (plan, touch pending)
     build_seconds: float
     # store:checkout -> stage A state once abandoned (what it keeps while B's touches pend)
     abandoned: dict[str, CheckoutState] = field(default_factory=dict)
@@ -92,7 +93,7 @@ def build_states(count: int, policies: PolicySet, seed: int = 7) -> States:
     started = time.perf_counter()
     events = generate(count, seed, PENDING_MIX)
     carts: dict[str, CheckoutState] = {}
-    shoppers: dict[str, dict[str, Any]] = {}
+    shoppers: dict[str, ShopperState] = {}
     abandoned: dict[str, CheckoutState] = {}
     for event in events:
         key = checkout_key(event["store"], event["checkout"])
@@ -128,14 +129,13 @@ def heap_bytes(build: Callable[[], object]) -> tuple[object, int]:
 
 
 def _deep_copy(states: dict[str, Any]) -> dict[str, Any]:
-    """Fresh objects for every state, as a table decoding them from storage would hold: stage
-    A's typed, stage B's dicts."""
+    """Fresh objects for every state, as a table decoding them from storage holds them."""
     return {key: _decoded(value) for key, value in states.items()}
 
 
 def _decoded(state: Any) -> Any:
     found = orjson.loads(dumps(state))
-    return own_state(found) if isinstance(state, CheckoutState) else found
+    return own_state(found) if isinstance(state, CheckoutState) else stored_shopper(found)
 
 
 @dataclass
@@ -194,9 +194,8 @@ def _replicated(base: dict[str, Any], count: int) -> dict[str, Any]:
     return out
 
 
-def _seq(state: Any) -> int:
-    """A state's timer sequence: stage A's typed state, or stage B's dict."""
-    return state.seq if isinstance(state, CheckoutState) else int(state.get("seq", 0))
+def _seq(state: CheckoutState | ShopperState) -> int:
+    return state.seq
 
 
 def time_ticks(
@@ -258,11 +257,10 @@ def tick_rows(
     def a_apply(state: CheckoutState, key: str, now: float) -> CheckoutState | None:
         return stage_a.apply_tick(own_state(state), key, now)[0]
 
-    def b_due(state: dict[str, Any]) -> float | None:
-        value = state.get("nd")
-        return float(value) if value is not None else None
+    def b_due(state: ShopperState) -> float | None:
+        return state.nd
 
-    def b_apply(state: dict[str, Any], key: str, now: float) -> dict[str, Any] | None:
+    def b_apply(state: ShopperState, key: str, now: float) -> ShopperState | None:
         shopper = key.split("~", 1)[0]
         store = shopper.split(":", 1)[0]
         return stage_b.apply_due(state, shopper, now, policies.for_store(store), DEV_CODE_SECRET)[0]

@@ -7,7 +7,7 @@ pure function of those inputs and the store's policy, so an equal key gives an e
 remembering the last few thousand saves re-planning the same cart on every transition.
 
 The key is the inputs' content, not their identity: a table backed by RocksDB hands back a
-fresh dict on every read. A changed policy (a reload) is a miss.
+fresh state on every read. A changed policy (a reload) is a miss.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
+import msgspec
 
 from recovery.model import Cart, Plan
 from recovery.policy import StorePolicy
+from recovery.shopper_state import PlanInputs
 
 Derived = tuple[Plan, Cart]
+_encode = msgspec.json.Encoder().encode
 MAX_ENTRIES = 16_384
 
 
@@ -30,12 +32,12 @@ class PlanCache:
         self._entries: dict[tuple[Any, ...], tuple[StorePolicy, Derived]] = {}
 
     @staticmethod
-    def key(shopper: str, pl: dict[str, Any], last_order: Any) -> tuple[Any, ...] | None:
+    def key(shopper: str, pl: PlanInputs, last_order: Any) -> tuple[Any, ...] | None:
         try:
-            inputs = orjson.dumps((pl.get("c"), pl.get("pp")))
-        except TypeError:
+            inputs = _encode((pl.c, pl.pp))
+        except (TypeError, ValueError, OverflowError):
             return None
-        return (shopper, pl.get("ck"), pl.get("cy"), pl.get("at"), last_order, inputs)
+        return (shopper, pl.ck, pl.cy, pl.at, last_order, inputs)
 
     def get(
         self,

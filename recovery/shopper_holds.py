@@ -13,11 +13,9 @@ from typing import Any
 
 from recovery.checkouts import TICK_PHASE, BadEvent
 from recovery.policy import StorePolicy
-from recovery.shopper_profile import State
 from recovery.shopper_records import abandonment_of, given_at, known_type, order_key
+from recovery.shopper_state import ShopperState, copied
 from recovery.shoppers import Outputs, apply_record
-
-HELD = ("q", "qd")
 
 
 def _held_order(record: dict[str, Any]) -> tuple[float, int, str, str]:
@@ -37,52 +35,70 @@ def holds(record: dict[str, Any], watermark: float | None) -> bool:
     return key is not None and (watermark is None or key > (watermark, TICK_PHASE))
 
 
-def _held(queue: list[dict[str, Any]]) -> State:
-    """The row's fields for ``queue`` (in order): nothing when it is empty."""
-    return {"q": queue, "qd": _held_order(queue[0])[0]} if queue else {}
+def _set_held(state: ShopperState, queue: list[dict[str, Any]]) -> ShopperState:
+    """``state`` (a copy of the caller's) holding ``queue``, in order."""
+    state.q = queue
+    state.qd = _held_order(queue[0])[0] if queue else None
+    return state
 
 
-def _holds_only(state: State) -> bool:
+def _holds_only(state: ShopperState) -> bool:
     """A row made only to hold records: no shopper yet."""
-    return set(state) <= {"pt", "seq", *HELD}
+    return (
+        state.pr is None
+        and state.pl is None
+        and state.lp is None
+        and state.rd is None
+        and state.af is None
+        and not state.ak
+    )
 
 
-def hold(state: State | None, record: dict[str, Any], partition: int) -> State:
+def _without_held(state: ShopperState) -> ShopperState:
+    return _set_held(copied(state), [])
+
+
+def hold(state: ShopperState | None, record: dict[str, Any], partition: int) -> ShopperState:
     """``state`` with ``record`` held (a shopper seen for the first time gets a row for it);
     a record it could not apply is refused now, never held."""
     if known_type(record) == "cart_abandoned":
         abandonment_of(record)
-    st: State = dict(state) if state else {"pt": partition, "seq": 0}
-    st.update(_held(sorted([*st.get("q", ()), record], key=_held_order)))
-    st["seq"] = st.get("seq", 0) + 1
+    st = copied(state) if state is not None else ShopperState(pt=partition)
+    _set_held(st, sorted([*st.q, record], key=_held_order))
+    st.seq += 1
     return st
 
 
-def due_of(state: State) -> float | None:
+def due_of(state: ShopperState) -> float | None:
     """When the shopper next needs the clock: a touch falls due or a held record is reached."""
-    times = [t for t in (state.get("nd"), state.get("qd")) if t is not None]
-    return min(times) if times else None
+    nd, qd = state.nd, state.qd
+    if nd is None:
+        return qd
+    return nd if qd is None or nd <= qd else qd
 
 
 def apply_now(
-    state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
-) -> tuple[State | None, Outputs]:
+    state: ShopperState | None,
+    shopper: str,
+    record: dict[str, Any],
+    partition: int,
+    policy: StorePolicy,
+) -> tuple[ShopperState | None, Outputs]:
     """Apply ``record`` to the shopper, keeping the records held in its row as they are."""
-    held = {name: state[name] for name in HELD if state and name in state}
+    held = state.q if state is not None else []
     base = (
-        None
-        if not state or _holds_only(state)
-        else {k: v for k, v in state.items() if k not in HELD}
+        None if state is None or _holds_only(state) else (_without_held(state) if held else state)
     )
     new, out = apply_record(base, shopper, record, partition, policy)
-    if held and new and new.get("rd") is not None:
+    if held and new is not None and new.rd is not None:
         # erased: what was held from before the redaction goes with the rest (invariant 6)
-        held = _held([r for r in held["q"] if given_at(r) > new["rd"]])
+        rd = new.rd
+        held = [r for r in held if given_at(r) > rd]
     if not held:
         return new, out
-    kept: State = dict(new) if new else {"pt": partition}
-    kept.update(held)
-    kept["seq"] = max(kept.get("seq", 0), (state or {}).get("seq", 0)) + 1
+    kept = copied(new) if new is not None else ShopperState(pt=partition)
+    _set_held(kept, held)
+    kept.seq = max(kept.seq, state.seq if state is not None else 0) + 1
     return kept, out
 
 
@@ -93,14 +109,14 @@ def _reason(exc: Exception) -> str:
 
 
 def release(
-    state: State, shopper: str, watermark: float, partition: int, policy: StorePolicy
-) -> tuple[State | None, list[Outputs]]:
+    state: ShopperState, shopper: str, watermark: float, partition: int, policy: StorePolicy
+) -> tuple[ShopperState | None, list[Outputs]]:
     """Apply the held records the watermark has passed, in order; the rest stay held."""
-    queue = state.get("q") or []
+    queue = state.q
     ready = [r for r in queue if _held_order(r)[:2] <= (watermark, TICK_PHASE)]
     if not ready:
         return state, []
-    current: State | None = {k: v for k, v in state.items() if k not in HELD}
+    current: ShopperState | None = _without_held(state)
     outs = []
     for record in ready:
         try:
@@ -114,7 +130,7 @@ def release(
         current = None  # the row only held records, and none of them made a shopper
     if current is None and not rest:
         return None, outs
-    final: State = dict(current) if current else {"pt": partition}
-    final.update(_held(rest))
-    final["seq"] = max(final.get("seq", 0), state.get("seq", 0) + 1)
+    final = copied(current) if current is not None else ShopperState(pt=partition)
+    _set_held(final, rest)
+    final.seq = max(final.seq, state.seq + 1)
     return final, outs

@@ -14,7 +14,8 @@ from recovery.model import Cart, ContactInfo, Item, Plan, PlannedTouch
 from recovery.plan import plan_recovery
 from recovery.plan_cache import PlanCache
 from recovery.policy import StorePolicy
-from recovery.shopper_profile import State, decimal_amount, profile_of, utc_datetime
+from recovery.shopper_profile import decimal_amount, profile_of, utc_datetime
+from recovery.shopper_state import PlanInputs, ShopperState
 from recovery.stored_cart import unpack
 
 # Snapshot fields a plan's cart does not keep: in the key and the plan already, or (the
@@ -77,28 +78,26 @@ def cart_of(
     )
 
 
-def derive_plan(state: State, shopper: str, policy: StorePolicy) -> tuple[Plan, Cart] | None:
+def derive_plan(state: ShopperState, shopper: str, policy: StorePolicy) -> tuple[Plan, Cart] | None:
     """The active plan and its cart, re-derived from the plan inputs kept in ``state``."""
-    pl = state.get("pl")
-    if not pl:
+    pl = state.pl
+    if pl is None:
         return None
 
     def derive() -> tuple[Plan, Cart]:
-        snapshot = unpack(pl["c"])
-        cart = cart_of(snapshot, shopper.partition(":")[0], pl["ck"], pl["at"], pl["cy"])
-        profile = profile_of(state, pl.get("pp"))
-        plan = plan_recovery(
-            profile, cart, shopper, policy, utc_datetime(pl["at"]), version=pl["cy"]
-        )
+        snapshot = unpack(pl.c)
+        cart = cart_of(snapshot, shopper.partition(":")[0], pl.ck, pl.at, pl.cy)
+        profile = profile_of(state, pl.pp)
+        plan = plan_recovery(profile, cart, shopper, policy, utc_datetime(pl.at), version=pl.cy)
         return plan, cart
 
-    last_order = (state.get("pr") or {}).get("lo")
+    last_order = state.pr.lo if state.pr is not None else None
     return _plans.get(PlanCache.key(shopper, pl, last_order), policy, derive)
 
 
 def remember_plan(
     shopper: str,
-    inputs: dict[str, Any],
+    inputs: PlanInputs,
     last_order: float | None,
     policy: StorePolicy,
     derived: tuple[Plan, Cart],
@@ -108,32 +107,32 @@ def remember_plan(
     _plans.put(PlanCache.key(shopper, inputs, last_order), policy, derived)
 
 
-def effective_due(pl: dict[str, Any], touch: PlannedTouch) -> float:
+def effective_due(pl: PlanInputs, touch: PlannedTouch) -> float:
     """When ``touch`` of the plan inputs ``pl`` is due: deferred, or as its plan says."""
-    deferred = pl.get("due", {}).get(str(touch.step))
+    deferred = pl.due.get(str(touch.step))
     return float(deferred) if deferred is not None else touch.due_at.timestamp()
 
 
-def next_due(state: State, shopper: str, policy: StorePolicy) -> float | None:
+def next_due(state: ShopperState, shopper: str, policy: StorePolicy) -> float | None:
     derived = derive_plan(state, shopper, policy)
-    if derived is None:
+    if derived is None or state.pl is None:
         return None
     plan, _ = derived
-    done = state["pl"].get("done", {})
-    dues = [effective_due(state["pl"], t) for t in plan.touches if str(t.step) not in done]
+    pl = state.pl
+    dues = [effective_due(pl, t) for t in plan.touches if str(t.step) not in pl.done]
     return min(dues) if dues else None
 
 
-def bump(state: State, shopper: str, policy: StorePolicy) -> State:
+def bump(state: ShopperState, shopper: str, policy: StorePolicy) -> ShopperState:
     """``state`` changed: a new timer sequence, and its next due time again."""
-    state["seq"] = state.get("seq", 0) + 1
-    state["nd"] = next_due(state, shopper, policy)
+    state.seq += 1
+    state.nd = next_due(state, shopper, policy)
     return state
 
 
-def plan_country(state: State) -> str | None:
+def plan_country(state: ShopperState) -> str | None:
     """The country of the active plan's cart address, to read a national phone number."""
-    snapshot = unpack((state.get("pl") or {}).get("c") or {})
+    snapshot = unpack(state.pl.c if state.pl is not None and state.pl.c else {})
     address = snapshot.get("shipping_address") or snapshot.get("billing_address") or {}
     country = address.get("country_code") if isinstance(address, dict) else None
     return country if isinstance(country, str) and country else None

@@ -31,6 +31,7 @@ from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
 from recovery.policyset import PolicySet
 from recovery.shopper_records import erased_by_store
+from recovery.shopper_state import ShopperState, stored_shopper
 from recovery.stage_effects import (
     CART_EVENTS,
     DEAD_LETTERS,
@@ -170,23 +171,25 @@ class ShopperStage:
 
     # -- states
 
-    def _state_of(self, key: str) -> State | None:
+    def _state_of(self, key: str) -> ShopperState | None:
         found = self._effects.writes.get(key)
-        return self._table.get(key) if found is None else found[1]
+        return stored_shopper(self._table.get(key)) if found is None else found[1]
 
-    def _items(self) -> Iterator[tuple[str, State | None]]:
+    def _items(self) -> Iterator[tuple[str, ShopperState | None]]:
         """The table's states with the window's writes not in it yet."""
         writes = self._effects.writes
         unwritten = ((key, state) for key, (_, state) in list(writes.items()))
-        stored = ((key, state) for key, state in self._table.items() if key not in writes)
+        stored = (
+            (key, stored_shopper(state)) for key, state in self._table.items() if key not in writes
+        )
         return itertools.chain(stored, unwritten)
 
     def _current(self, key: str) -> tuple[float | None, int] | None:
         """The shopper's next due time and timer sequence, for the timer index."""
         state = self._state_of(key)
-        return (holding.due_of(state), state.get("seq", 0)) if state else None
+        return (holding.due_of(state), state.seq) if state is not None else None
 
-    def _write(self, partition: int, key: str, state: State | None) -> None:
+    def _write(self, partition: int, key: str, state: ShopperState | None) -> None:
         """Keep a new state of the shopper and schedule its next due time; None: nothing
         changed (a transition returns None when it leaves no row to write)."""
         if state is None:
@@ -194,7 +197,7 @@ class ShopperStage:
         self._effects.writes[key] = (partition, state)
         # a partition whose index was forgotten is rebuilt from the table and these writes
         if self._index.built(partition):
-            self._index.schedule(partition, holding.due_of(state), state.get("seq", 0), key)
+            self._index.schedule(partition, holding.due_of(state), state.seq, key)
 
     def _delete(self, partition: int, key: str) -> None:
         self._effects.writes[key] = (partition, None)
@@ -205,11 +208,11 @@ class ShopperStage:
             return
         entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
         for key, state in self._items():
-            if not state or (due := holding.due_of(state)) is None:
+            if state is None or (due := holding.due_of(state)) is None:
                 continue
-            if self._index.built(owner := state.get("pt", -1)):
+            if self._index.built(owner := state.pt):
                 continue
-            entries.setdefault(owner, []).append((due, state.get("seq", 0), key))
+            entries.setdefault(owner, []).append((due, state.seq, key))
         for owner, found in entries.items():
             self._index.rebuild(owner, found)
             self._effects.rebuilt.append((owner, len(found)))
@@ -244,7 +247,7 @@ class ShopperStage:
         fired = self._index.pop_due(partition, now, self._current)
         for _due, key in fired:
             state = self._state_of(key)
-            if not state:
+            if state is None:
                 continue
             try:
                 self._on_due(partition, key, state, now)
@@ -253,15 +256,15 @@ class ShopperStage:
         dues = [due for due, _ in fired]
         self._effects.timers.append(TimersFired("recovery", now, dues, self._index.pending()))
 
-    def _on_due(self, partition: int, key: str, state: State, now: float) -> None:
+    def _on_due(self, partition: int, key: str, state: ShopperState, now: float) -> None:
         """The watermark reached the shopper: its held records up to now, then due touches."""
         policy = self._policy_of(key)
         outs: list[stage_b.Outputs] = []
-        current: State | None = state
-        if state.get("qd") is not None and state["qd"] <= now:
+        current: ShopperState | None = state
+        if state.qd is not None and state.qd <= now:
             current, released = holding.release(state, key, now, partition, policy)
             outs.extend(released)
-        if current is not None and current.get("nd") is not None and current["nd"] <= now:
+        if current is not None and current.nd is not None and current.nd <= now:
             secret = self._secret(store_of(key))
             current, out = stage_b.apply_due(current, key, now, policy, secret)
             outs.append(out)
@@ -277,7 +280,7 @@ class ShopperStage:
         doomed = [
             key
             for key, state in self._items()
-            if state and state.get("pt") == partition and erased_by_store(record, key)
+            if state is not None and state.pt == partition and erased_by_store(record, key)
         ]
         for key in doomed:
             self._delete(partition, key)

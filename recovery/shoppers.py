@@ -1,32 +1,12 @@
 """Stage B's transitions: one shopper's state changed by a record or by time, pure.
 
-State is a compact dict stored in the ``shoppers`` table as-is::
-
-    pt  partition      seq  timer sequence      nd  next due (epoch s) or None
-    pr  profile: oc orders, ltv lifetime value, lo last order, ec/sc consents (None unknown),
-        sup suppressed channels, sn suppressed SMS numbers (E.164), ab recent abandonment
-        times, se recent sends [channel, ts], cv checkouts whose order was counted (the
-        last MAX_CONVERTED: an order stage A sends again after a crash is not counted twice),
-        dc orders that used a discount code (price sensitivity; absent when none)
-    pl  active plan inputs: ck checkout, cy cycle, at abandoned_at, c cart (stored_cart form),
-        pp profile at planning time (oc, ltv, ab, dc), done {step: outcome}, due {step:
-        deferred ts},
-        codes sent discount codes, cc {code: incentive cost}
-    lp  the last ended plan, for attribution: ck, cy, band, seg, ho, sent [steps], codes, cc,
-        end, why
-    ak  the abandonments taken in [checkout, cycle, abandoned_at] (planned, kept out or
-        ended), within HISTORY_WINDOW and at most MAX_ABANDONMENTS; af the newest one of those
-        dropped: a record at or before it is too old to tell from a repeat, and is ignored
-    rd  redacted at (epoch s): everything personal from before it is gone, and a record of
-        what was given before it is ignored (kept once activity starts anew)
-    q   records held until the partition's watermark passes them (recovery.shopper_holds), in
-        order; qd the time of the first
-
+The state is a :class:`recovery.shopper_state.ShopperState`, stored in the ``shoppers`` table.
 The plan itself is not stored: it is re-derived by :func:`recovery.plan.plan_recovery` from the
 stored inputs (a pure function, so the same touches, ids and times every time), which keeps a
 pending shopper well under 1 KiB (:mod:`recovery.shopper_plan`). Every transition here returns
-``(new_state, outputs)``; the profile and the abandonments taken in are
-:mod:`recovery.shopper_profile`'s, what is read of a record :mod:`recovery.shopper_records`'.
+``(new_state, outputs)`` and leaves the state it was given as it was; the profile and the
+abandonments taken in are :mod:`recovery.shopper_profile`'s, what is read of a record
+:mod:`recovery.shopper_records`'.
 """
 
 from __future__ import annotations
@@ -34,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+import msgspec
 
 from recovery.checkouts import checkout_redaction, epoch, iso
 from recovery.decide import choose_plan, consent_exit, decide_touch
@@ -54,7 +36,6 @@ from recovery.shopper_plan import (
 )
 from recovery.shopper_profile import (
     MAX_CONVERTED,
-    State,
     decimal_amount,
     known_abandonment,
     merge_history,
@@ -65,6 +46,14 @@ from recovery.shopper_profile import (
     utc_datetime,
 )
 from recovery.shopper_records import abandonment_of, given_at, known_type, used_discounts
+from recovery.shopper_state import (
+    EndedPlan,
+    PlanInputs,
+    PlanningProfile,
+    ShopperState,
+    StoredProfile,
+    copied,
+)
 from recovery.stored_cart import pack
 
 # Exits after which a shopper is taken back out of retargeting audiences.
@@ -111,78 +100,87 @@ def _store(shopper: str) -> str:
 
 
 def _end_plan(
-    state: State, shopper: str, policy: StorePolicy, why: str, at: float, out: Outputs
+    state: ShopperState, shopper: str, policy: StorePolicy, why: str, at: float, out: Outputs
 ) -> None:
-    pl = state.get("pl")
-    if not pl:
+    pl = state.pl
+    if pl is None:
         return
     derived = derive_plan(state, shopper, policy)
-    summary: dict[str, Any] = {"ck": pl["ck"], "cy": pl["cy"], "end": at, "why": why}
+    summary = EndedPlan(ck=pl.ck, cy=pl.cy, end=at, why=why)
     if derived is not None:
         plan, _cart = derived
-        sent = [int(s) for s, o in pl.get("done", {}).items() if o == "sent"]
-        summary.update(
-            band=plan.band,
-            seg=plan.segment,
-            ho=plan.holdout,
-            sent=sorted(sent),
-            codes=list(pl.get("codes", ())),
-            cc=dict(pl.get("cc", {})),
-        )
+        sent = sorted(int(s) for s, o in pl.done.items() if o == "sent")
+        summary.band = plan.band
+        summary.seg = plan.segment
+        summary.ho = plan.holdout
+        summary.sent = sent
+        summary.codes = list(pl.codes)
+        summary.cc = dict(pl.cc)
         leaves_audience = why.split(":", 1)[0] in AUDIENCE_EXITS
         if leaves_audience and any(t.channel == "ads" and t.step in sent for t in plan.touches):
             out.audience_removals.append({"plan": plan, "cart": _cart, "why": why, "at": at})
-    state["lp"] = summary
-    state["pl"] = None
+    state.lp = summary
+    state.pl = None
     out.count("plan_ended", why.split(":", 1)[0])
 
 
+def _own(state: ShopperState | None, partition: int) -> ShopperState:
+    """A copy of ``state`` (a new shopper's state if none) to change, on ``partition``."""
+    st = copied(state) if state is not None else new_state(partition)
+    st.pt = partition
+    return st
+
+
+def _own_profile(st: ShopperState) -> StoredProfile:
+    """A copy of the shopper's profile to change, set in ``st`` (itself a copy)."""
+    pr = copied(st.pr) if st.pr is not None else StoredProfile()
+    st.pr = pr
+    return pr
+
+
 def apply_abandoned(
-    state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
-) -> tuple[State, Outputs]:
+    state: ShopperState | None,
+    shopper: str,
+    record: dict[str, Any],
+    partition: int,
+    policy: StorePolicy,
+) -> tuple[ShopperState, Outputs]:
     out = Outputs()
     at, checkout, cycle, cart_snapshot = abandonment_of(record)
-    if state and known_abandonment(state, checkout, cycle, at):
+    if state is not None and known_abandonment(state, checkout, cycle, at):
         # stage A sends again after a crash: a plan is its cart and abandonment, and one
         # taken in (active, ended or passed over) is never planned again (invariant 8)
         out.count("duplicate", "abandoned")
         return state, out
-    st: State = dict(state) if state else new_state(partition)
-    st["pt"] = partition
-    if st.get("rd") is not None and given_at(record) <= st["rd"]:
+    st = _own(state, partition)
+    if st.rd is not None and given_at(record) <= st.rd:
         # the cart was given before the redaction, whenever the tick that abandoned it came:
         # nothing derived from it goes out, and stage A forgets the checkout (invariant 6)
         out.count("ignored", "redacted")
-        out.redact_checkouts.append(checkout_redaction(_store(shopper), checkout, st["rd"]))
+        out.redact_checkouts.append(checkout_redaction(_store(shopper), checkout, st.rd))
         return st, out
     remember_abandonment(st, checkout, cycle, at)
-    pr = dict(st.get("pr") or {})
+    pr = _own_profile(st)
     contact = cart_snapshot.get("contact") or {}
-    if pr.get("ec") is None and "email_consent" in contact:
-        pr["ec"] = bool(contact["email_consent"])
+    if pr.ec is None and "email_consent" in contact:
+        pr.ec = bool(contact["email_consent"])
     if contact.get("sms_consent"):
-        pr["sc"] = True if pr.get("sc") is None else pr["sc"]
+        pr.sc = True if pr.sc is None else pr.sc
     merge_history(pr, cart_snapshot.get("customer"))
-    pr["ab"] = [*pr.get("ab", ()), at]
+    pr.ab = [*pr.ab, at]
     prune_history(pr, at)
-    st["pr"] = pr
-    candidate: dict[str, Any] = {
-        "ck": checkout,
-        "cy": cycle,
-        "at": at,
-        "c": pack(cart_snapshot, drop=PLAN_CART_DROP),
-        "pp": {"oc": pr.get("oc", 0), "ltv": pr.get("ltv", "0")},
-    }
-    if pr.get("dc"):
-        candidate["pp"]["dc"] = pr["dc"]
-    earlier = pr.get("ab", [])[:-1]
-    if earlier:
-        candidate["pp"]["ab"] = earlier
+    candidate = PlanInputs(
+        ck=checkout,
+        cy=cycle,
+        at=at,
+        c=pack(cart_snapshot, drop=PLAN_CART_DROP),
+        pp=PlanningProfile(oc=pr.oc, ltv=pr.ltv, dc=pr.dc, ab=pr.ab[:-1]),
+    )
     new_cart = cart_of(cart_snapshot, shopper.partition(":")[0], checkout, at, cycle)
     new_plan = plan_recovery(
-        profile_of(st, candidate["pp"]), new_cart, shopper, policy, utc_datetime(at), version=cycle
+        profile_of(st, candidate.pp), new_cart, shopper, policy, utc_datetime(at), version=cycle
     )
-    remember_plan(shopper, candidate, pr.get("lo"), policy, (new_plan, new_cart))
+    remember_plan(shopper, candidate, pr.lo, policy, (new_plan, new_cart))
     active = derive_plan(st, shopper, policy)
     if active is not None:
         chosen, why = choose_plan(active[0], new_plan, policy.caps.on_new_cart)
@@ -191,7 +189,7 @@ def apply_abandoned(
             out.plans.append(plan_record(new_plan, policy, kept=active[0]))
             return bump(st, shopper, policy), out
         _end_plan(st, shopper, policy, f"replaced: {why}", at, out)
-    st["pl"] = candidate
+    st.pl = candidate
     out.planned.append(new_plan)
     out.plans.append(plan_record(new_plan, policy))
     out.count("planned", new_plan.band)
@@ -203,151 +201,161 @@ def apply_abandoned(
 
 
 def apply_converted(
-    state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
-) -> tuple[State, Outputs]:
+    state: ShopperState | None,
+    shopper: str,
+    record: dict[str, Any],
+    partition: int,
+    policy: StorePolicy,
+) -> tuple[ShopperState, Outputs]:
     """An order by the shopper: count it in the profile, end the plan, attribute it.
 
     Stage A sends one ``cart_converted`` per checkout, at least once: one it sends again
     (a crash between its records and its state) changes nothing here."""
     out = Outputs()
     checkout = str(record.get("checkout"))
-    if state and checkout in (state.get("pr") or {}).get("cv", ()):
+    if state is not None and state.pr is not None and checkout in state.pr.cv:
         out.count("duplicate", "converted")
         return state, out
     used = used_discounts(record)
-    st: State = dict(state) if state else new_state(partition)
-    st["pt"] = partition
+    st = _own(state, partition)
     at = epoch(record.get("occurred_at"), "occurred_at")
-    pr = dict(st.get("pr") or {})
+    pr = _own_profile(st)
     total = decimal_amount(record.get("total"))
-    pr["oc"] = int(pr.get("oc", 0)) + 1
+    pr.oc += 1
     if record.get("discount_codes"):
-        pr["dc"] = int(pr.get("dc", 0)) + 1
-    pr["ltv"] = str(decimal_amount(pr.get("ltv")) + total)
-    pr["lo"] = max(at, pr.get("lo") or at)
-    pr["cv"] = [*pr.get("cv", ()), checkout][-MAX_CONVERTED:]
-    st["pr"] = pr
-    pl = st.get("pl")
-    if pl and (pl["ck"] == checkout or at >= pl["at"]):
+        pr.dc += 1
+    pr.ltv = str(decimal_amount(pr.ltv) + total)
+    pr.lo = max(at, pr.lo or at)
+    pr.cv = [*pr.cv, checkout][-MAX_CONVERTED:]
+    pl = st.pl
+    if pl is not None and (pl.ck == checkout or at >= pl.at):
         _end_plan(st, shopper, policy, "converted: order placed", at, out)
-    last = st.get("lp")
+    last = st.lp
     window = policy.attribution_window.total_seconds()
-    if last and (last.get("ck") == checkout or 0 <= at - last.get("end", at) <= window):
-        spent = attribute(used, last.get("codes", ()), last.get("cc", {}))
+    if last is not None and (last.ck == checkout or 0 <= at - last.end <= window):
+        spent = attribute(used, last.codes, last.cc)
         discount = Decimal(spent["discount"])
         out.recoveries.append(
             {
                 "type": "recovery",
                 "store": record.get("store"),
                 "shopper": shopper,
-                "checkout": last.get("ck"),
-                "cycle": last.get("cy"),
+                "checkout": last.ck,
+                "cycle": last.cy,
                 "order_checkout": checkout,
                 "order_id": record.get("order_id"),
-                "band": last.get("band"),
-                "segment": last.get("seg"),
-                "holdout": bool(last.get("ho")),
-                "touches_sent": last.get("sent", []),
+                "band": last.band,
+                "segment": last.seg,
+                "holdout": last.ho,
+                "touches_sent": last.sent,
                 **spent,
                 "revenue": str(total),
                 "margin": str(recovered_margin(total, discount, policy)),
                 "currency": record.get("currency"),
                 "occurred_at": iso(at),
-                "same_cart": last.get("ck") == checkout,
+                "same_cart": last.ck == checkout,
             }
         )
-        st["lp"] = {**last, "attributed": True} if last.get("ck") == checkout else last
-        out.count("converted", "holdout" if last.get("ho") else "treated")
+        if last.ck == checkout:
+            st.lp = msgspec.structs.replace(last, attributed=True)
+        out.count("converted", "holdout" if last.ho else "treated")
     return bump(st, shopper, policy), out
 
 
 def apply_cart_left(
-    state: State | None,
+    state: ShopperState | None,
     shopper: str,
     record: dict[str, Any],
     partition: int,
     policy: StorePolicy,
     why: str,
-) -> tuple[State | None, Outputs]:
+) -> tuple[ShopperState | None, Outputs]:
     """The shopper came back to (or emptied) the planned cart: its plan ends."""
     out = Outputs()
-    if not state or not state.get("pl") or state["pl"]["ck"] != str(record.get("checkout")):
+    if state is None or state.pl is None or state.pl.ck != str(record.get("checkout")):
         return state, out
     cycle = record.get("cycle")
-    if isinstance(cycle, int) and cycle != state["pl"]["cy"]:
+    if isinstance(cycle, int) and cycle != state.pl.cy:
         out.count("stale", record.get("type") or "")  # it left an earlier cycle's cart
         return state, out
-    st = dict(state)
+    st = copied(state)
     _end_plan(st, shopper, policy, why, epoch(record.get("occurred_at"), "occurred_at"), out)
     return bump(st, shopper, policy), out
 
 
 def apply_consent(
-    state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
-) -> tuple[State, Outputs]:
+    state: ShopperState | None,
+    shopper: str,
+    record: dict[str, Any],
+    partition: int,
+    policy: StorePolicy,
+) -> tuple[ShopperState, Outputs]:
     out = Outputs()
-    st: State = dict(state) if state else new_state(partition)
-    st["pt"] = partition
-    pr = dict(st.get("pr") or {})
+    st = _own(state, partition)
+    pr = _own_profile(st)
     channel = str(record.get("channel", "all"))
     granted = bool(record.get("granted"))
-    suppressed = set(pr.get("sup", ()))
+    suppressed = set(pr.sup)
     channels = ("email", "sms") if channel == "all" else (channel,)
     if granted:
         suppressed -= {channel, "all"} if channel != "all" else suppressed
     else:
         suppressed.add(channel)
     for ch in channels:
-        key = {"email": "ec", "sms": "sc"}.get(ch)
-        if key:
-            pr[key] = granted
-    pr["sup"] = sorted(suppressed)
-    st["pr"] = pr
+        if ch == "email":
+            pr.ec = granted
+        elif ch == "sms":
+            pr.sc = granted
+    pr.sup = sorted(suppressed)
     phone = record.get("phone")
     if channel in ("sms", "all") and isinstance(phone, str) and phone.strip():
-        numbers = set(pr.get("sn", ()))
+        numbers = set(pr.sn)
         number = phone_e164(phone, plan_country(st))
         numbers = numbers - {number} if granted else numbers | {number}
-        pr["sn"] = sorted(numbers)
+        pr.sn = sorted(numbers)
     out.count("consent", f"{channel}:{'granted' if granted else 'withdrawn'}")
     why = consent_exit(channel, granted, str(record.get("source") or ""))
-    if why is not None and st.get("pl"):
+    if why is not None and st.pl is not None:
         at = epoch(record.get("occurred_at"), "occurred_at")
         _end_plan(st, shopper, policy, why, at, out)
     return bump(st, shopper, policy), out
 
 
 def apply_redacted(
-    state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
-) -> tuple[State, Outputs]:
+    state: ShopperState | None,
+    shopper: str,
+    record: dict[str, Any],
+    partition: int,
+    policy: StorePolicy,
+) -> tuple[ShopperState, Outputs]:
     """Erase everything personal; remember only when, so older cart events stay ignored."""
     out = Outputs()
     at = epoch(record.get("occurred_at"), "occurred_at")
-    if state and state.get("rd") is not None and at <= state["rd"]:
+    if state is not None and state.rd is not None and at <= state.rd:
         # a repeat: what was given before it is gone already, and what came since stays
         out.count("duplicate", "redacted")
         return state, out
     known: list[str] = []
-    if state:
-        if state.get("pl"):
-            known.append(state["pl"]["ck"])
+    if state is not None:
+        if state.pl is not None:
+            known.append(state.pl.ck)
             # Ends the plan and takes the shopper out of any audience it added them to.
-            _end_plan(dict(state), shopper, policy, "redacted: personal data erased", at, out)
-        if state.get("lp"):
-            known.append(state["lp"]["ck"])
+            _end_plan(copied(state), shopper, policy, "redacted: personal data erased", at, out)
+        if state.lp is not None:
+            known.append(state.lp.ck)
     store = _store(shopper)
     out.redact_checkouts.extend(checkout_redaction(store, checkout, at) for checkout in known)
     out.to_every_checkout_partition.append(
         {"type": "shopper_redacted", "store": store, "shopper": shopper, "occurred_at": iso(at)}
     )
     out.count("redacted")
-    st: State = {"pt": partition, "seq": (state or {}).get("seq", 0) + 1, "rd": at, "nd": None}
-    return st, out
+    seq = state.seq if state is not None else 0
+    return ShopperState(pt=partition, seq=seq + 1, rd=at), out
 
 
 def apply_due(
-    state: State, shopper: str, now: float, policy: StorePolicy, secret: bytes
-) -> tuple[State, Outputs]:
+    state: ShopperState, shopper: str, now: float, policy: StorePolicy, secret: bytes
+) -> tuple[ShopperState, Outputs]:
     """Time has reached ``now``: decide every touch due by then, in due order.
 
     Each touch is decided at its own due time (not the tick's), so the decisions and the
@@ -355,22 +363,21 @@ def apply_due(
     """
     out = Outputs()
     derived = derive_plan(state, shopper, policy)
-    if derived is None:
+    if derived is None or state.pl is None:
         return state, out
     plan, cart = derived
-    st = dict(state)
-    pl = dict(st["pl"])
-    pl["done"] = dict(pl.get("done", {}))
-    pl["due"] = dict(pl.get("due", {}))
-    st["pl"] = pl
-    pr = dict(st.get("pr") or {})
-    st["pr"] = pr
+    st = copied(state)
+    pl = copied(state.pl)
+    pl.done = dict(pl.done)
+    pl.due = dict(pl.due)
+    st.pl = pl
+    pr = _own_profile(st)
     if plan.holdout or plan.rejected:
         for t in plan.touches:
-            pl["done"][str(t.step)] = "control" if plan.holdout else "rejected"
+            pl.done[str(t.step)] = "control" if plan.holdout else "rejected"
     for _ in range(4 * max(1, len(plan.touches)) + 8):
         pending = [
-            (effective_due(pl, t), t.step, t) for t in plan.touches if str(t.step) not in pl["done"]
+            (effective_due(pl, t), t.step, t) for t in plan.touches if str(t.step) not in pl.done
         ]
         if not pending:
             break
@@ -380,26 +387,24 @@ def apply_due(
         profile = profile_of(st)
         decision = decide_touch(plan, touch, profile, cart, policy, utc_datetime(due), secret)
         if decision.action == "send":
-            pl["done"][str(touch.step)] = "sent"
-            pr["se"] = [*pr.get("se", ()), [touch.channel, due]]
+            pl.done[str(touch.step)] = "sent"
+            pr.se = [*pr.se, (touch.channel, due)]
             if decision.code:
-                pl["codes"] = [*pl.get("codes", ()), decision.code]
+                pl.codes = [*pl.codes, decision.code]
                 cost = touch.incentive_cost if touch.incentive_cost is not None else Decimal(0)
-                pl["cc"] = {**pl.get("cc", {}), decision.code: str(cost)}
+                pl.cc = {**pl.cc, decision.code: str(cost)}
             out.touches.append(Emission(touch, plan, cart, decision, due))
             out.count("emitted", touch.channel)
         elif (
             decision.action == "defer" and decision.at is not None and decision.at.timestamp() > due
         ):
-            pl["due"][str(touch.step)] = decision.at.timestamp()
+            pl.due[str(touch.step)] = decision.at.timestamp()
             out.count("deferred", decision.key, touch.channel)
         else:
-            pl["done"][str(touch.step)] = "skip"
+            pl.done[str(touch.step)] = "skip"
             out.count("suppressed", decision.key, touch.channel)
     prune_history(pr, now)
-    if not pl["due"]:
-        del pl["due"]  # nothing deferred: not stored
-    if all(str(t.step) in pl["done"] for t in plan.touches):
+    if all(str(t.step) in pl.done for t in plan.touches):
         _end_plan(st, shopper, policy, "completed: sequence finished", now, out)
     return bump(st, shopper, policy), out
 
@@ -417,8 +422,12 @@ CART_LEFT = {
 
 
 def apply_record(
-    state: State | None, shopper: str, record: dict[str, Any], partition: int, policy: StorePolicy
-) -> tuple[State | None, Outputs]:
+    state: ShopperState | None,
+    shopper: str,
+    record: dict[str, Any],
+    partition: int,
+    policy: StorePolicy,
+) -> tuple[ShopperState | None, Outputs]:
     """One ``shopper-events`` record (not a tick) through its transition."""
     kind = known_type(record)
     if kind in CART_LEFT:

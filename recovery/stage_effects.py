@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# a stage's state of one key, as its table holds it: stage B's dict, stage A's
-# recovery.checkout_state.CheckoutState (a dict where a changelog restored it)
+# a stage's state of one key, as its table holds it: stage A's
+# recovery.checkout_state.CheckoutState, stage B's recovery.shopper_state.ShopperState (each a
+# dict where a changelog restored it)
 State = Any
 
 # where an outgoing record goes, by role: the driver maps each to its topic

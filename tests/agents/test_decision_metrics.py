@@ -13,6 +13,7 @@ from recovery import shoppers as stage_b
 from recovery.checkout_stage import CheckoutStage
 from recovery.checkouts import Effect
 from recovery.ids import checkout_key
+from recovery.shopper_state import EndedPlan, ShopperState, StoredProfile
 from tests.pipeline.helpers import T0, cart, order
 
 
@@ -71,9 +72,9 @@ def test_a_plan_an_emission_and_a_recovery_are_counted() -> None:
 
 def test_discount_spend_counts_what_the_codes_redeemed_not_what_was_issued() -> None:
     policy = load_policy(DEFAULT_POLICY).for_store("meter-redeem")
-    last = {"ck": "c1", "cy": 1, "end": T0, "why": "completed", "band": "high", "seg": "new",
-            "ho": False, "sent": [3], "codes": ["ABC"], "cc": {"ABC": "37.20"}}  # fmt: skip
-    state = {"pt": 0, "seq": 1, "pr": {"oc": 0, "ltv": "0"}, "lp": last}
+    last = EndedPlan(ck="c1", cy=1, end=T0, why="completed", band="high", seg="new",
+                     sent=[3], codes=["ABC"], cc={"ABC": "37.20"})  # fmt: skip
+    state = ShopperState(pt=0, seq=1, pr=StoredProfile(), lp=last)
     record = {
         **order("c1", "250.00", T0 + 3600, store="meter-redeem"),
         "type": "cart_converted",
@@ -131,9 +132,8 @@ def test_a_band_the_store_does_not_have_is_counted_as_other() -> None:
     """A recovery written under an older policy (its band since renamed) keeps the label
     bounded: the store's band names, else ``other``."""
     policy = load_policy(DEFAULT_POLICY).for_store("meter-renamed")
-    last = {"ck": "c2", "cy": 1, "end": T0, "why": "completed", "band": "platinum", "seg": "new",
-            "ho": False, "sent": [1], "codes": [], "cc": {}}  # fmt: skip
-    state = {"pt": 0, "seq": 1, "pr": {"oc": 0, "ltv": "0"}, "lp": last}
+    last = EndedPlan(ck="c2", cy=1, end=T0, why="completed", band="platinum", seg="new", sent=[1])
+    state = ShopperState(pt=0, seq=1, pr=StoredProfile(), lp=last)
     record = {**order("c2", "80.00", T0 + 3600, store="meter-renamed"), "type": "cart_converted"}
     labels = {"store": "meter-renamed", "currency": "USD", "group": "treated"}
     _, out = stage_b.apply_converted(state, "meter-renamed:sh", record, 0, policy)

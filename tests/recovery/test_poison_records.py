@@ -146,4 +146,4 @@ def test_a_held_record_that_fails_is_rejected_and_the_others_are_applied(monkeyp
     assert [(r["checkout"], why) for o in outs for r, why in o.rejected] == [
         ("x-c1", "internal error: ArithmeticError: a bug")
     ]
-    assert state is not None and state["pl"]["ck"] == "x-c2" and "q" not in state
+    assert state is not None and state.pl.ck == "x-c2" and not state.q

@@ -14,6 +14,7 @@ from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.checkouts import BadEvent, apply_event, validate
 from recovery.checkouts import epoch as to_epoch
 from recovery.redemption import BadDiscount, attribute, normal_code, order_discounts
+from recovery.shopper_state import EndedPlan, ShopperState, StoredProfile
 from recovery.shoppers import apply_converted
 from recovery.simulate import simulate
 from streams.app import code_secret
@@ -104,12 +105,10 @@ def test_an_order_outside_the_attribution_window_is_no_recovery():
     assert sim.recoveries == []
 
 
-def _last_plan(codes: dict[str, str]) -> dict[str, Any]:
-    return {
-        "pt": 0, "seq": 1, "pr": {"oc": 0, "ltv": "0"},
-        "lp": {"ck": "c1", "cy": 1, "end": T0, "why": "completed", "band": "mid",
-               "seg": "new", "ho": False, "sent": [1, 2], "codes": list(codes), "cc": codes},
-    }  # fmt: skip
+def _last_plan(codes: dict[str, str]) -> ShopperState:
+    last = EndedPlan(ck="c1", cy=1, end=T0, why="completed", band="mid", seg="new",
+                     sent=[1, 2], codes=list(codes), cc=codes)  # fmt: skip
+    return ShopperState(pt=0, seq=1, pr=StoredProfile(), lp=last)
 
 
 def test_stage_b_attribution_with_a_code_whose_amount_is_unknown():

@@ -424,7 +424,7 @@ def test_coded_orders_are_one_counter_counted_once_and_erased_with_the_shopper()
         again, out = stage_b.apply_record(state, shopper, record, 0, policy)  # a repeat
         assert again == state and out.counts == [("duplicate", "converted", "")]
     assert state is not None
-    assert state["pr"]["oc"] == 30 and state["pr"]["dc"] == 20
+    assert state.pr.oc == 30 and state.pr.dc == 20
     assert profile_of(state).discount_orders == 20
     erased, _ = stage_b.apply_record(
         state,
@@ -433,7 +433,7 @@ def test_coded_orders_are_one_counter_counted_once_and_erased_with_the_shopper()
         0,
         policy,
     )
-    assert "pr" not in erased
+    assert erased.pr is None
 
 
 def test_a_poison_peak_total_is_refused_with_its_field():

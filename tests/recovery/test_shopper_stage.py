@@ -117,8 +117,8 @@ def test_a_touch_waits_for_the_slowest_stage_a_partition(policies):
     first = driver.window((1, shopper, [*ticks(T0 + HOUR), gone]))
     assert [out.to for out in first.records] == [RECOVERIES]  # the plan record
     assert first.records[0].record["type"] == "plan" and first.records[0].key == shopper
-    due = driver.table[shopper]["nd"]
-    assert due == T0 + 2 * HOUR and driver.table[shopper]["pt"] == 1
+    due = driver.table[shopper].nd
+    assert due == T0 + 2 * HOUR and driver.table[shopper].pt == 1
 
     # one stage-A partition reaches the due time, the other lags: no touch yet
     early = driver.window((1, None, ticks(due, 0) + ticks(due - 1, 1)))
@@ -131,7 +131,7 @@ def test_a_touch_waits_for_the_slowest_stage_a_partition(policies):
     assert touch.record["type"] == "touch" and touch.record["step"] == 1
     assert late.timers[0].due == [due] and late.timers[0].now == due
     assert late.outputs and late.outputs[0][0] == shopper
-    assert driver.table[shopper]["pl"]["done"] == {"1": "sent"}
+    assert driver.table[shopper].pl.done == {"1": "sent"}
 
 
 def test_a_watermark_is_per_partition(policies):
@@ -151,7 +151,7 @@ def due_on_one_source(policies: PolicySet) -> tuple[Driver, str, float]:
     driver = Driver(policies)
     shopper, gone = abandoned(policies, "120", T0)
     driver.window((1, shopper, [*ticks(T0 + HOUR), gone]))  # offset 0
-    due = driver.table[shopper]["nd"]
+    due = driver.table[shopper].nd
     assert driver.window((1, None, ticks(due, 0))).records == []  # offset 1
     return driver, shopper, due
 
@@ -190,7 +190,7 @@ def test_ticks_at_or_after_the_offset_read_from_are_not_taken_back(policies):
     driver = Driver(policies)
     shopper, gone = abandoned(policies, "120", T0)
     driver.window((1, shopper, [*ticks(T0 + HOUR), gone]))  # offset 0
-    due = driver.table[shopper]["nd"]
+    due = driver.table[shopper].nd
     before = Table(copy.deepcopy(driver.table))
     fired = driver.window((1, None, ticks(due, 0)), (1, None, ticks(due, 1)))  # offsets 1, 2
     assert [out.to for out in fired.records] == ["touches.email"]
@@ -218,13 +218,13 @@ def test_a_record_ahead_of_the_watermark_is_held_until_it_passes(policies):
     held = driver.window((0, shopper, [gone]))  # no watermark yet
     assert held.records == []
     (write,) = held.writes.values()
-    assert write[0] == 0 and write[1] is not None and write[1]["q"] == [gone]
+    assert write[0] == 0 and write[1] is not None and write[1].q == [gone]
     assert holding.due_of(driver.table[shopper]) == T0 + HOUR
 
     assert driver.window((0, None, ticks(T0 + HOUR, 0))).records == []  # one source only
     released = driver.window((0, None, ticks(T0 + HOUR, 1)))
     assert [out.record["type"] for out in released.records] == ["plan"]
-    assert "q" not in driver.table[shopper] and driver.table[shopper]["pl"]["ck"]
+    assert not driver.table[shopper].q and driver.table[shopper].pl.ck
 
 
 def test_bad_records_are_dead_lettered_and_the_next_is_applied(policies):
@@ -257,7 +257,7 @@ def test_a_record_without_its_own_shopper_takes_the_message_key(policies):
     shopper, gone = abandoned(policies, "120", T0)
     del gone["shopper"]
     driver.window((0, shopper, [*ticks(T0 + HOUR), gone]))
-    assert driver.table[shopper]["pl"] is not None
+    assert driver.table[shopper].pl is not None
 
 
 def test_an_internal_error_is_dead_lettered_with_the_exception(policies):
@@ -280,7 +280,7 @@ def test_an_internal_error_is_dead_lettered_with_the_exception(policies):
     (refused,) = effects.refused
     assert isinstance(refused.error, RuntimeError) and refused.partition == 0
     assert not refused.malformed
-    assert driver.table[shopper]["pl"] is not None
+    assert driver.table[shopper].pl is not None
 
 
 def test_an_undecodable_message_is_dead_lettered_in_order(policies):
@@ -308,13 +308,13 @@ def test_an_order_ends_the_plan_and_leaves_the_audience(policies):
     bought = converted(policies, gone["checkout"], "310", T0 + 3 * HOUR, **who)
     assert bought["shopper"] == shopper
     held = driver.window((0, None, [bought]))  # ahead of the watermark
-    assert held.records == [] and driver.table[shopper]["q"] == [bought]
+    assert held.records == [] and driver.table[shopper].q == [bought]
     ended = driver.window((0, None, ticks(T0 + 4 * HOUR)))
     removal, recovery = ended.records
     assert removal.to == "touches.ads" and removal.key == shopper
     assert removal.record["template"] == "audience_remove"
     assert recovery.to == RECOVERIES and recovery.record["type"] == "recovery"
-    assert driver.table[shopper]["pl"] is None and driver.table[shopper]["lp"]["why"]
+    assert driver.table[shopper].pl is None and driver.table[shopper].lp.why
 
 
 def test_a_shopper_redaction_reaches_every_checkout_partition(policies):
@@ -358,7 +358,7 @@ def test_one_write_per_shopper_per_window_read_back_within_it(policies):
     partition, state = effects.writes[key]
     assert key == shopper and partition == 2 and state is not None
     # the consent change applied over the state of the window's first message
-    assert state["ak"][0][0] == gone["checkout"] and state["pr"]["sup"] == ["sms"]
+    assert state.ak[0][0] == gone["checkout"] and state.pr.sup == ["sms"]
     assert effects.refused == []
 
 

@@ -4,6 +4,7 @@ or replaces another plan. Stage A sends a record again after a crash (at least o
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from config.policyfile import load_policy
@@ -45,11 +46,11 @@ def test_a_repeat_after_the_plan_ended_reopens_nothing(policy):
     state, out = stage_b.apply_record(None, shopper, record, 0, policy)
     assert out.planned
     state, sent = run_until(state, shopper, T0 + 10 * DAY, policy)
-    assert sent and state["pl"] is None  # the sequence finished
+    assert sent and state.pl is None  # the sequence finished
     # Stage A crashed and sends the same abandonment again, days later.
     again, out = stage_b.apply_record(state, shopper, record, 0, policy)
-    assert not out.planned and again["pl"] is None
-    assert again["pr"] == state["pr"]  # the repeat is not a second abandonment either
+    assert not out.planned and again.pl is None
+    assert again.pr == state.pr  # the repeat is not a second abandonment either
     _, repeated = run_until(again, shopper, T0 + 20 * DAY, policy)
     assert repeated == []
 
@@ -60,13 +61,13 @@ def test_a_repeat_never_replaces_another_cart_s_active_plan(policy):
     )
     state, _ = stage_b.apply_record(None, shopper, worth_more, 0, policy)
     state, _ = run_until(state, shopper, T0 + 10 * DAY, policy)
-    assert state["pl"] is None
+    assert state.pl is None
     _, other = abandoned(cart("i-3", "120", T0 + 11 * DAY, store=STORE, customer="bo"),
                          T0 + 11 * DAY + HOUR, policy)  # fmt: skip
     state, _ = stage_b.apply_record(state, shopper, other, 0, policy)
-    assert state["pl"]["ck"] == "i-3"
+    assert state.pl.ck == "i-3"
     state, out = stage_b.apply_record(state, shopper, worth_more, 0, policy)
-    assert state["pl"]["ck"] == "i-3" and not out.planned
+    assert state.pl.ck == "i-3" and not out.planned
 
 
 def test_a_repeat_while_its_plan_is_active_changes_nothing(policy):
@@ -76,9 +77,7 @@ def test_a_repeat_while_its_plan_is_active_changes_nothing(policy):
     assert len(sent) == 2  # the 1 h email and the retargeting audience
     again, out = stage_b.apply_record(state, shopper, record, 0, policy)
     assert not out.planned and not out.touches
-    assert {k: v for k, v in again.items() if k != "seq"} == {
-        k: v for k, v in state.items() if k != "seq"
-    }
+    assert msgspec.structs.replace(again, seq=0) == msgspec.structs.replace(state, seq=0)
 
 
 def test_a_kept_plan_s_rival_is_not_planned_when_it_comes_again(policy):
@@ -89,11 +88,11 @@ def test_a_kept_plan_s_rival_is_not_planned_when_it_comes_again(policy):
                          T0 + HOUR + 60, policy)  # fmt: skip
     state, _ = stage_b.apply_record(None, shopper, big, 0, policy)
     state, out = stage_b.apply_record(state, shopper, small, 0, policy)
-    assert not out.planned and state["pl"]["ck"] == "i-5"
+    assert not out.planned and state.pl.ck == "i-5"
     state, _ = run_until(state, shopper, T0 + 10 * DAY, policy)
-    assert state["pl"] is None
+    assert state.pl is None
     state, out = stage_b.apply_record(state, shopper, small, 0, policy)
-    assert not out.planned and state["pl"] is None
+    assert not out.planned and state.pl is None
 
 
 def test_a_stale_return_to_an_earlier_cycle_does_not_end_the_new_plan(policy):
@@ -111,11 +110,11 @@ def test_a_stale_return_to_an_earlier_cycle_does_not_end_the_new_plan(policy):
     state = None
     for record in (first.record, reopened.record, second.record):
         state, _ = stage_b.apply_record(state, shopper, record, 0, policy)
-    assert state is not None and state["pl"]["cy"] == 2
+    assert state is not None and state.pl.cy == 2
     again, _ = stage_b.apply_record(state, shopper, reopened.record, 0, policy)
-    assert again is not None and again["pl"] == state["pl"]
+    assert again is not None and again.pl == state.pl
     again, out = stage_b.apply_record(again, shopper, first.record, 0, policy)
-    assert again["pl"] == state["pl"] and not out.planned
+    assert again.pl == state.pl and not out.planned
 
 
 def test_what_recognises_ended_plans_is_bounded(policy):
@@ -130,7 +129,7 @@ def test_what_recognises_ended_plans_is_bounded(policy):
         records.append(record)
         state, _ = stage_b.apply_record(state, shopper, record, 0, policy)
     assert shopper is not None and state is not None
-    assert len(state["ak"]) <= MAX_ABANDONMENTS
+    assert len(state.ak) <= MAX_ABANDONMENTS
     for record in records:  # every one, remembered or older than what is remembered
         again, out = stage_b.apply_record(state, shopper, record, 0, policy)
-        assert not out.planned and again["pl"] == state["pl"], record["checkout"]
+        assert not out.planned and again.pl == state.pl, record["checkout"]

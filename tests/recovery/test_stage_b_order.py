@@ -3,6 +3,7 @@ passes, in stage A's time order: the order the pure core's replay applies record
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from config.policyfile import load_policy
@@ -13,6 +14,7 @@ from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
 from recovery.shopper_records import order_key
+from recovery.shopper_state import ShopperState
 from tests.pipeline.helpers import T0, cart, order
 
 HOUR = 3600.0
@@ -65,19 +67,19 @@ def test_held_records_are_released_in_order_and_later_ones_stay(policy):
     state = None
     for record in (late, gone, early):  # as three stage-A partitions might deliver them
         state = holding.hold(state, record, 2)
-    assert state is not None and [r["checkout"] for r in state["q"]] == ["o-6", "o-4", "o-5"]
+    assert state is not None and [r["checkout"] for r in state.q] == ["o-6", "o-4", "o-5"]
     assert holding.due_of(state) == T0 + 30 * 60
 
     released, outs = holding.release(state, shopper, T0 + HOUR, 2, policy)
     assert released is not None and len(outs) == 2
-    assert [r["checkout"] for r in released["q"]] == ["o-5"]
-    assert released["pr"]["oc"] == 1  # the earlier order counted before the abandonment
-    assert released["pl"]["ck"] == "o-4"  # ... which then got a plan
-    assert released["seq"] > state["seq"] and holding.due_of(released) == released["nd"]
+    assert [r["checkout"] for r in released.q] == ["o-5"]
+    assert released.pr.oc == 1  # the earlier order counted before the abandonment
+    assert released.pl.ck == "o-4"  # ... which then got a plan
+    assert released.seq > state.seq and holding.due_of(released) == released.nd
 
     ended, outs = holding.release(released, shopper, T0 + 3 * HOUR + 1, 2, policy)
-    assert ended is not None and "q" not in ended and "qd" not in ended
-    assert ended["pl"] is None and ended["pr"]["oc"] == 2  # the later order ended the plan
+    assert ended is not None and not ended.q and ended.qd is None
+    assert ended.pl is None and ended.pr.oc == 2  # the later order ended the plan
 
 
 def test_same_result_as_applying_in_order(policy):
@@ -88,16 +90,14 @@ def test_same_result_as_applying_in_order(policy):
     held = holding.hold(holding.hold(None, bought, 1), gone, 1)
     released, _ = holding.release(held, shopper, T0 + 3 * HOUR, 1, policy)
     assert released is not None and direct is not None
-    assert {k: v for k, v in released.items() if k != "seq"} == {
-        k: v for k, v in direct.items() if k != "seq"
-    }
+    assert msgspec.structs.replace(released, seq=0) == msgspec.structs.replace(direct, seq=0)
 
 
 def test_a_row_that_only_held_records_goes_when_they_make_no_shopper(policy):
     left = {"type": "cart_reopened", "store": "ord", "shopper": "ord:x", "checkout": "o-9",
             "occurred_at": "2026-11-02T16:00:00Z", "sk": [T0 + HOUR, 1]}  # fmt: skip
     held = holding.hold(None, left, 0)
-    assert set(held) == {"pt", "seq", "q", "qd"}
+    assert held == ShopperState(pt=held.pt, seq=held.seq, q=held.q, qd=held.qd)
     assert holding.release(held, "ord:x", T0 + 2 * HOUR, 0, policy) == (None, [stage_b.Outputs()])
 
 
@@ -106,8 +106,8 @@ def test_a_record_applied_at_once_keeps_the_held_ones(policy):
     later = converted(order("o-11", "80", T0 + 5 * HOUR, store="ord", customer="ed"), policy)
     state = holding.hold(None, later, 0)
     new, _ = holding.apply_now(state, shopper, gone, 0, policy)
-    assert new is not None and new["q"] == [later] and new["pl"]["ck"] == "o-10"
-    assert new["seq"] > state["seq"]
+    assert new is not None and new.q == [later] and new.pl.ck == "o-10"
+    assert new.seq > state.seq
 
 
 def test_an_unknown_record_is_refused_rather_than_held(policy):
@@ -124,5 +124,5 @@ def test_a_redaction_takes_the_records_held_from_before_it(policy):
     erase = {"type": "shopper_redacted", "store": "ord", "shopper": shopper,
              "occurred_at": stage_a.iso(T0 + 2 * HOUR)}  # fmt: skip
     new, _ = holding.apply_now(state, shopper, erase, 0, policy)
-    assert new is not None and new["rd"] == T0 + 2 * HOUR
-    assert new["q"] == [later] and new["qd"] == T0 + 5 * HOUR  # the cart held before is gone
+    assert new is not None and new.rd == T0 + 2 * HOUR
+    assert new.q == [later] and new.qd == T0 + 5 * HOUR  # the cart held before is gone

@@ -58,10 +58,10 @@ def test_history_and_stream_orders_are_not_added_twice(default_policies: PolicyS
     state, _ = stage_b.apply_converted(
         state, shopper, order("p-3", "120", T0 + 2 * 3600, store="hist", customer="olga"), 0, policy
     )
-    assert state["pr"]["oc"] == 1
+    assert state.pr.oc == 1
     later = with_history(cart("p-4", "80", T0 + 5 * DAY, store="hist", customer="olga"), 1, "120")
     _, state, _ = abandon(state, later, default_policies)
-    assert state["pr"]["oc"] == 1 and state["pr"]["ltv"] == "120"
+    assert state.pr.oc == 1 and state.pr.ltv == "120"
 
 
 def test_an_sms_stop_ends_the_plan_and_suppresses_the_number(default_policies: PolicySet) -> None:
@@ -69,7 +69,7 @@ def test_an_sms_stop_ends_the_plan_and_suppresses_the_number(default_policies: P
     shopper, state, _ = abandon(
         None, cart("p-5", "310", store="hist", customer="pia"), default_policies
     )
-    assert state["pl"] is not None
+    assert state.pl is not None
     stop = {
         "type": "consent_changed",
         "store": "hist",
@@ -80,9 +80,9 @@ def test_an_sms_stop_ends_the_plan_and_suppresses_the_number(default_policies: P
         "occurred_at": "2026-11-02T18:00:00Z",
     }
     state, out = stage_b.apply_consent(state, shopper, stop, 0, policy)
-    assert state["pl"] is None and state["lp"]["why"].startswith("unsubscribe")
+    assert state.pl is None and state.lp.why.startswith("unsubscribe")
     assert profile_of(state).suppressed_numbers == frozenset({"+12125550100"})
-    assert state["nd"] is None and not out.touches
+    assert state.nd is None and not out.touches
 
 
 def test_the_newest_rule_replaces_a_more_valuable_active_cart() -> None:
@@ -92,12 +92,12 @@ def test_the_newest_rule_replaces_a_more_valuable_active_cart() -> None:
     _, state, _ = abandon(None, cart("p-6", "900", store="hist", customer="rui"), policies)
     later = cart("p-7", "60", T0 + 3 * 3600, store="hist", customer="rui")
     _, state, _ = abandon(state, later, policies)
-    assert state["pl"]["ck"] == "p-7"
+    assert state.pl.ck == "p-7"
     kept_policies = load_policy()
     _, state, _ = abandon(None, cart("p-8", "900", store="hist", customer="sol"), kept_policies)
     later = cart("p-9", "60", T0 + 3 * 3600, store="hist", customer="sol")
     _, state, _ = abandon(state, later, kept_policies)
-    assert state["pl"]["ck"] == "p-8"
+    assert state.pl.ck == "p-8"
 
 
 @pytest.mark.parametrize(("window", "credited"), [("7d", True), ("1d", False)])
@@ -112,8 +112,8 @@ def test_an_order_after_the_sequence_is_credited_within_the_attribution_window(
     policy = policies.for_store("hist")
     shopper, state, _ = abandon(None, cart("p-10", "120", store="hist", customer="tia"), policies)
     state, _ = stage_b.apply_due(state, shopper, T0 + 6 * DAY, policy, b"secret")
-    assert state["pl"] is None and state["lp"]["why"].startswith("completed")
-    ended = state["lp"]["end"]
+    assert state.pl is None and state.lp.why.startswith("completed")
+    ended = state.lp.end
     other = order("p-11", "95", ended + 3 * DAY, store="hist", customer="tia")
     _, out = stage_b.apply_converted(state, shopper, other, 0, policy)
     assert bool(out.recoveries) is credited
@@ -130,10 +130,10 @@ def test_an_order_sent_again_is_counted_once(default_policies: PolicySet) -> Non
     converted = stage_a.apply_event(None, placed, 0, policy)[1][0].record
     assert converted is not None
     once, out = stage_b.apply_converted(state, shopper, converted, 0, policy)
-    assert len(out.recoveries) == 1 and once["pr"]["oc"] == 1
+    assert len(out.recoveries) == 1 and once.pr.oc == 1
     again, out = stage_b.apply_converted(once, shopper, converted, 0, policy)
     assert again is once and out.recoveries == []
     other = order("p-21", "80", T0 + 3 * DAY, store="hist", customer="uma")
     later = stage_a.apply_event(None, other, 0, policy)[1][0].record
     after, _ = stage_b.apply_converted(again, shopper, later, 0, policy)
-    assert after["pr"]["oc"] == 2 and after["pr"]["ltv"] == "390"
+    assert after.pr.oc == 2 and after.pr.ltv == "390"

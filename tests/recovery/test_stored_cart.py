@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,7 @@ from recovery import shoppers as stage_b
 from recovery import stored_cart as sc
 from recovery.commands import touch_command
 from recovery.ids import checkout_key
+from recovery.shopper_state import ShopperState
 from schemas.codec import dumps
 from tests.pipeline.helpers import T0, cart
 
@@ -154,11 +156,14 @@ def test_a_shopper_stored_before_the_compact_form_gets_the_same_touches() -> Non
     _, (effect,) = stage_a.apply_tick(checkout, key, T0 + 86400)
     assert effect.key is not None and effect.record is not None
     state, _ = stage_b.apply_abandoned(None, effect.key, effect.record, 0, policy)
-    assert sc.is_packed(state["pl"]["c"])
-    older = {**state, "pl": {**state["pl"], "c": sc.unpack(state["pl"]["c"])}}
-    assert not sc.is_packed(older["pl"]["c"])
+    assert sc.is_packed(state.pl.c)
+    assert state.pl is not None
+    older = msgspec.structs.replace(
+        state, pl=msgspec.structs.replace(state.pl, c=sc.unpack(state.pl.c))
+    )
+    assert older.pl is not None and not sc.is_packed(older.pl.c)
 
-    def touches(shopper: dict[str, Any]) -> list[dict[str, Any]]:
+    def touches(shopper: ShopperState) -> list[dict[str, Any]]:
         _, out = stage_b.apply_due(shopper, effect.key, T0 + 30 * 86400, policy, b"secret")
         return [touch_command(emission) for emission in out.touches]
 

@@ -1,0 +1,123 @@
+"""recovery.shopper_state: stage B's typed state, as a table holds it and as it is restored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+
+from config.policyfile import load_policy
+from recovery import checkouts as stage_a
+from recovery import shopper_holds as holding
+from recovery import shoppers as stage_b
+from recovery.commands import touch_command
+from recovery.ids import checkout_key
+from recovery.policy import StorePolicy
+from recovery.shopper_state import ShopperState, stored_shopper
+from schemas.codec import dumps
+from tests.pipeline.helpers import T0, cart, order
+
+DAY = 86400.0
+HOUR = 3600.0
+
+
+@pytest.fixture(scope="module")
+def policy() -> StorePolicy:
+    return load_policy().for_store("typed")
+
+
+def abandoned(policy: StorePolicy, checkout: str, total: str) -> tuple[str, dict[str, Any]]:
+    """Stage A's ``cart_abandoned`` record of a cart, and its shopper key."""
+    key = checkout_key("typed", checkout)
+    state, _ = stage_a.apply_event(None, cart(checkout, total, store="typed"), 0, policy)
+    _, effects = stage_a.apply_tick(state, key, T0 + DAY)
+    (effect,) = [e for e in effects if e.kind == "abandoned"]
+    assert effect.key is not None and effect.record is not None
+    return effect.key, effect.record
+
+
+def a_lived_in_state(policy: StorePolicy) -> tuple[str, ShopperState]:
+    """A shopper with every part set: an ended plan, an active one with touches sent, a
+    deferred or decided step, sends, abandonments taken in and a record held."""
+    shopper, first = abandoned(policy, "t-1", "420")
+    state, _ = stage_b.apply_abandoned(None, shopper, first, 0, policy)
+    state, _ = stage_b.apply_converted(
+        state, shopper, order("t-1", "420", T0 + DAY + HOUR, store="typed"), 0, policy
+    )
+    _, second = abandoned(policy, "t-2", "640")
+    second = {**second, "abandoned_at": stage_a.iso(T0 + 2 * DAY)}
+    state, _ = stage_b.apply_abandoned(state, shopper, second, 0, policy)
+    state, out = stage_b.apply_due(state, shopper, T0 + 3 * DAY, policy, b"secret")
+    assert out.touches, "the active plan sent touches"
+    later = {**order("t-2", "640", T0 + 9 * DAY, store="typed"), "type": "cart_converted",
+             "sk": [T0 + 9 * DAY, 0]}  # fmt: skip
+    state = holding.hold(state, later, 0)
+    return shopper, state
+
+
+def test_every_part_is_set_in_the_lived_in_state(policy: StorePolicy) -> None:
+    _, state = a_lived_in_state(policy)
+    assert state.pr is not None and state.pr.oc == 1 and state.pr.se and state.pr.cv == ["t-1"]
+    assert state.pl is not None and state.pl.done and state.lp is not None and state.ak
+    assert state.q and state.qd == T0 + 9 * DAY and state.nd is not None
+
+
+def test_a_state_read_back_from_its_changelog_is_the_same(policy: StorePolicy) -> None:
+    _, state = a_lived_in_state(policy)
+    restored = stored_shopper(orjson.loads(dumps(state)))
+    assert restored == state
+    assert dumps(restored) == dumps(state)
+
+
+def test_the_stored_form_leaves_out_what_is_unset(policy: StorePolicy) -> None:
+    _, state = a_lived_in_state(policy)
+    stored = orjson.loads(dumps(state))
+    assert set(stored) == {"pt", "seq", "nd", "pr", "pl", "lp", "ak", "q", "qd"}
+    new = orjson.loads(dumps(ShopperState(pt=2)))
+    assert new == {"pt": 2}
+
+
+def test_a_row_with_nulls_and_arrays_gives_the_same_touches(policy: StorePolicy) -> None:
+    """A row as JSON holds it with every unset part written out as null (the dict form the
+    changelog also took) reads as the same state, and gets the same touches."""
+    shopper, state = a_lived_in_state(policy)
+    row = orjson.loads(dumps(state))
+    row.update(rd=None, af=None, pl={**row["pl"], "due": {}}, lp={**row["lp"], "ho": False})
+    restored = stored_shopper(row)
+    assert restored == state
+
+    def touches(found: ShopperState) -> list[dict[str, Any]]:
+        _, out = stage_b.apply_due(found, shopper, T0 + 30 * DAY, policy, b"secret")
+        return [touch_command(emission) for emission in out.touches]
+
+    assert restored is not None and touches(restored) == touches(state)
+
+
+def test_the_table_s_object_is_passed_through_and_nothing_is_none() -> None:
+    state = ShopperState(pt=1)
+    assert stored_shopper(state) is state
+    assert stored_shopper(None) is None
+
+
+def test_a_transition_leaves_the_state_it_was_given_as_it_was(policy: StorePolicy) -> None:
+    shopper, state = a_lived_in_state(policy)
+    before = dumps(state)
+    stage_b.apply_due(state, shopper, T0 + 30 * DAY, policy, b"secret")
+    stage_b.apply_converted(
+        state, shopper, order("t-2", "640", T0 + 4 * DAY, store="typed"), 0, policy
+    )
+    consent = {"type": "consent_changed", "store": "typed", "channel": "all", "granted": False,
+               "occurred_at": stage_a.iso(T0 + 4 * DAY)}  # fmt: skip
+    stage_b.apply_consent(state, shopper, consent, 0, policy)
+    redaction = {"type": "shopper_redacted", "store": "typed",
+                 "occurred_at": stage_a.iso(T0 + 4 * DAY)}  # fmt: skip
+    stage_b.apply_redacted(state, shopper, redaction, 0, policy)
+    holding.release(state, shopper, T0 + 10 * DAY, 0, policy)
+    assert dumps(state) == before
+
+
+def test_a_row_that_is_no_state_is_refused() -> None:
+    with pytest.raises(msgspec.ValidationError):
+        stored_shopper({"pt": "zero"})
