@@ -13,14 +13,24 @@ from streams.app import Pipeline
 
 # how often the input offsets settled since are committed
 COMMIT_EVERY = 0.5
+# the stages a worker can run: stage A (cart-events, the ``checkouts`` table), stage B
+# (shopper-events, the ``shoppers`` and ``watermarks`` tables), or both
+STAGES = ("both", "a", "b")
 
 
-def register_all(pipeline: Pipeline) -> Pipeline:
-    """Add both stages' agents and tables to ``pipeline``'s app (one output they share), and
-    the commits of their input offsets (agents/inputs.py)."""
+def register_all(pipeline: Pipeline, stage: str = "both") -> Pipeline:
+    """Add the agents and tables of ``stage`` (:data:`STAGES`) to ``pipeline``'s app (one
+    output they share), and the commits of their input offsets (agents/inputs.py).
+
+    The stages meet only on topics (stage A's records and ticks on ``shopper-events``, stage
+    B's erasures on ``cart-events``), so each can run in its own consumer group."""
+    if stage not in STAGES:
+        raise ValueError(f"stage: one of {', '.join(STAGES)}, not {stage!r}")
     output = Output(pipeline.app)
-    carts.register(pipeline, output)
-    shoppers.register(pipeline, output)
+    if stage in ("both", "a"):
+        carts.register(pipeline, output)
+    if stage in ("both", "b"):
+        shoppers.register(pipeline, output)
 
     @pipeline.app.timer(COMMIT_EVERY)
     async def commit_inputs() -> None:

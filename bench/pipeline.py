@@ -69,7 +69,7 @@ from bench.harness import (
 )
 from bench.naive_faust import TABLE as NAIVE_TABLE
 from bus.kafka import ensure_topics
-from bus.topics import TopicNames
+from bus.topics import TopicNames, group_of
 from cartbands.broker import BROKER_KINDS, Broker, make_broker
 from cartbands.processes import spawn, stop
 from config.policyfile import DEFAULT_POLICY
@@ -323,16 +323,22 @@ def measure_workers(
     count: int = 1,
     on_start: Callable[[list[int]], Callable[[], None] | None] | None = None,
     root: Path | None = None,
+    stage: str = "both",
 ) -> Progress:
     """Start ``count`` workers in one group on preloaded input; watch until all is committed.
-    ``root``: where ``cartbands`` is imported from (default ``--worker-root``, else here)."""
-    app_id = app_id_of(names)
+    ``root``: where ``cartbands`` is imported from (default ``--worker-root``, else here).
+    ``stage`` ``a``: the workers run stage A alone (``--stage a``, in a group of its own), and
+    the run ends when they have committed the input: no stage B reads what they produce."""
+    app_id = app_id_of(names) if stage == "both" else group_of(app_id_of(names), stage)
     processes: list[tuple[subprocess.Popen[bytes], Path]] = []
     started = time.monotonic()
     try:
         for index in range(count):
             log = worker_log(bench, names, index)
-            args = worker_args(bench, names, index)
+            args = [
+                *worker_args(bench, names, index),
+                *(["--stage", stage] if stage != "both" else []),
+            ]
             where = root or bench.options.worker_root
             if where is None:
                 process = spawn(args, log)
@@ -342,7 +348,8 @@ def measure_workers(
         hook = on_start([p.pid for p, _ in processes]) if on_start else None
         label = f"cartbands worker x{count}"
         progress = _watch(bench, label, app_id, names.cart_events, mapped, processes, started, hook)
-        asyncio.run(follow_downstream(bench, app_id, names, processes, progress))
+        if stage == "both":
+            asyncio.run(follow_downstream(bench, app_id, names, processes, progress))
         return progress
     finally:
         for process, _ in processes:
@@ -443,6 +450,8 @@ class PipelineRun:
     quix_failures: dict[str, str] = field(default_factory=dict)
     compiled: Progress | None = None  # the worker with the compiled core (--compiled)
     compiled_failure: str | None = None
+    stage_a: Progress | None = None  # the worker running stage A alone (beside quixstreams)
+    stage_a_failure: str | None = None
 
     def ratio_raw(self) -> float | None:
         if self.progress is None or self.progress.rate is None or not self.raw.rate:
@@ -489,6 +498,9 @@ class Report:
             if run.compiled is not None:
                 label = f"cartbands worker, compiled core, {run.loaded.wire}"
                 rows.append(progress_row(run.compiled, label))
+            if run.stage_a is not None:
+                label = f"cartbands worker, stage A alone, {run.loaded.wire}"
+                rows.append(progress_row(run.stage_a, label))
             for variant, found in run.quix.items():
                 label = f"quixstreams {QUIX_LABELS[variant]}, {run.loaded.wire}"
                 rows.append(progress_row(found, label))
@@ -606,6 +618,10 @@ class Report:
         naive = self.naive.rate if self.naive is not None else None
         for run in self.runs:
             wire = run.loaded.wire
+            if run.stage_a_failure is not None:
+                lines.append(
+                    f"cartbands stage A alone ({wire}) NOT MEASURED: {run.stage_a_failure}"
+                )
             for variant, reason in run.quix_failures.items():
                 lines.append(f"quixstreams {variant} ({wire}) NOT MEASURED: {reason}")
             for variant, found in run.quix.items():
@@ -619,6 +635,9 @@ class Report:
                 worker = run.progress.rate if run.progress is not None else None
                 if worker:
                     parts.append(f"worker / it {worker / found.rate:.2f}x;")
+                alone = run.stage_a.rate if run.stage_a is not None else None
+                if alone:
+                    parts.append(f"worker's stage A alone / it {alone / found.rate:.2f}x;")
                 parts.append(f"messages out: {messages_out(found) or 'none'}")
                 lines.append(" ".join(parts))
         return lines
@@ -710,6 +729,18 @@ def measure_compiled(bench: Bench, data: Input, batch: int, site: Path) -> Progr
     return progress
 
 
+def measure_stage_a(bench: Bench, data: Input, batch: int) -> Progress:
+    """The worker running stage A alone (``--stage a``), the part quixstreams' peer runs, on a
+    fresh prefix with its own copy of the input; BenchError unless its log says so."""
+    names, _, mapped = asyncio.run(prepare_pipeline(bench, data, batch))
+    progress = measure_workers(bench, names, mapped, stage="a")
+    log = worker_log(bench, names, 0)
+    said = log.read_text(errors="replace") if log.exists() else ""
+    if "stages: A alone" not in said:
+        raise BenchError(f"the worker did not run stage A alone (see {log.name})")
+    return progress
+
+
 def run(options: Options) -> Report:
     data = make_input(options)
     runs: list[PipelineRun] = []
@@ -751,6 +782,10 @@ def run(options: Options) -> Report:
                     except BenchError as exc:
                         found.compiled_failure = str(exc)
                 if options.quix_python is not None:
+                    try:
+                        found.stage_a = measure_stage_a(bench, data, batch)
+                    except BenchError as exc:
+                        found.stage_a_failure = str(exc)
                     for variant in QUIX_VARIANTS:
                         try:
                             quix = measure_quix(bench, names, loaded, mapped, variant)

@@ -11,6 +11,14 @@ from dataclasses import dataclass
 CHANNELS = ("email", "sms", "ads", "human")
 
 
+def group_of(app_id: str, stage: str) -> str:
+    """The consumer group (and table prefix) of a worker running ``stage`` (``both``, ``a`` or
+    ``b``): the workers of one stage alone form a group of their own, with their own tables,
+    never mixed with the workers of the other stage or of both (a group's members read the
+    same topics)."""
+    return app_id if stage == "both" else f"{app_id}-{stage}"
+
+
 @dataclass(frozen=True)
 class TopicNames:
     prefix: str = ""

@@ -117,6 +117,16 @@ def broker(port: int | None, kind: str) -> None:
     "input (replay).",
 )
 @click.option("--tick-interval", type=float, default=None, help="Seconds between wall ticks.")
+@click.option(
+    "--stage",
+    type=click.Choice(["both", "a", "b"]),
+    default="both",
+    show_default=True,
+    envvar="CARTBANDS_STAGE",
+    help="a: cart events to shopper events (stage A); b: shopper events to touches (stage B). "
+    "The workers of one stage form their own group, <app-id>-a or <app-id>-b, with its own "
+    "tables.",
+)
 @click.option("--loglevel", default="info", show_default=True)
 @log_format_option
 def worker(
@@ -131,6 +141,7 @@ def worker(
     metrics_host: str | None,
     clock: str | None,
     tick_interval: float | None,
+    stage: str,
     loglevel: str,
     log_format: str | None,
 ) -> None:
@@ -159,7 +170,7 @@ def worker(
     policies = _load(settings.policy)
     sys.argv = [sys.argv[0]]  # Faust's worker reads argv; ours are already parsed.
     try:
-        run_worker(settings, policies, loglevel=loglevel, log_format=fmt)
+        run_worker(settings, policies, loglevel=loglevel, log_format=fmt, stage=stage)
     except StartupError as exc:
         raise click.ClickException(str(exc)) from None
 

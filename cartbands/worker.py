@@ -25,6 +25,7 @@ from bus.kafka import (
     ensure_topics,
     until_broker_answers,
 )
+from bus.topics import group_of
 from cartbands.runtime import describe_core, tune_runtime
 from config.logs import setup_logging
 from config.settings import Settings
@@ -149,16 +150,22 @@ def watch_topics(pipeline: Pipeline, partitions: int) -> None:
     app.crash_checks.append(name_the_topics_gone)
 
 
+STAGE_NAMES = {"both": "A and B", "a": "A alone", "b": "B alone"}
+
+
 def run_worker(
     settings: Settings,
     policies: PolicySet,
     loglevel: str = "info",
     log_format: str = "text",
     customize: Callable[[Pipeline], Any] | None = None,
+    stage: str = "both",
 ) -> None:
     """Start the worker and block until SIGINT/SIGTERM; Faust handles both signals.
 
-    ``customize`` is called with the pipeline before it starts (tests add an agent with it).
+    ``stage``: the stages it runs (``agents.STAGES``); one stage alone runs as its own group,
+    ``<app id>-a`` or ``<app id>-b`` (:func:`bus.topics.group_of`). ``customize`` is called with the
+    pipeline before it starts (tests add an agent with it).
     """
     setup_logging(loglevel, log_format)
     tune_runtime()
@@ -166,14 +173,15 @@ def run_worker(
         create_app(
             broker=settings.broker,
             policies=policies,
-            app_id=settings.app_id,
+            app_id=group_of(settings.app_id, stage),
             partitions=settings.partitions,
             store=settings.store,
             state_dir=settings.state_dir,
             topic_prefix=settings.topic_prefix,
             clock="event" if settings.clock == "event" else "wall",
             tick_interval=settings.tick_interval,
-        )
+        ),
+        stage,
     )
     if customize is not None:
         customize(pipeline)
@@ -194,6 +202,7 @@ def run_worker(
     @pipeline.app.task
     async def announce_core() -> None:  # once started
         log.info("recovery core: %s", describe_core())
+        log.info("stages: %s, in group %s", STAGE_NAMES[stage], pipeline.app.conf.id)
 
     if settings.metrics_port:
         serve_metrics(pipeline, settings)

@@ -11,11 +11,12 @@ from config.policyfile import load_policy
 from streams.app import Pipeline, create_app
 
 
-def offline_pipeline(app_id: str, state_dir: Path | None = None) -> Pipeline:
-    """In memory, or on RocksDB under ``state_dir``."""
+def offline_pipeline(app_id: str, state_dir: Path | None = None, stage: str = "both") -> Pipeline:
+    """In memory, or on RocksDB under ``state_dir``; the agents of ``stage``."""
     options: dict[str, Any] = (
         {} if state_dir is None else {"store": "rocksdb://", "state_dir": state_dir}
     )
     return register_all(
-        create_app(broker="kafka://127.0.0.1:9", policies=load_policy(), app_id=app_id, **options)
+        create_app(broker="kafka://127.0.0.1:9", policies=load_policy(), app_id=app_id, **options),
+        stage,
     )

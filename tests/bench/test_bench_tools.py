@@ -357,3 +357,25 @@ def test_quix_peer_fold_matches_the_core() -> None:
     minimal: dict[bytes, bytes] = {}
     quix_peer.fold_minimal(records, minimal.__setitem__)
     assert len(minimal) == len(store)
+
+
+def test_quix_lines_set_the_worker_s_stage_a_alone_beside_quixstreams():
+    naive = _progress([(1.0, 0, 0.0), (2.0, 1_000, 1.0), (3.0, 2_000, 2.0), (9.0, 5_000, 3.0)])
+    worker = _progress([(1.0, 0, 0.0), (2.0, 4_000, 1.0), (3.0, 8_000, 2.0), (9.0, 9_000, 3.0)])
+    alone = _progress([(1.0, 0, 0.0), (2.0, 6_000, 1.0), (3.0, 12_000, 2.0), (9.0, 13_000, 3.0)])
+    quix = _progress([(1.0, 0, 0.0), (2.0, 5_000, 1.0), (3.0, 10_000, 2.0), (9.0, 11_000, 3.0)])
+    loaded = Loaded("t", 8, 1_000, 10, 0, 1.0, 100, "object")
+    run = PipelineRun(loaded, RawRun(200_000, 2_000, 1.0), worker, stage_a=alone)
+    run.quix["stage-a"] = quix
+    report = Report(Options(), summarize(generate(50, 3)), naive, None, [run])
+    (line,) = report.quix_lines()
+    assert "worker / it 0.80x;" in line and "worker's stage A alone / it 1.20x;" in line
+    wire = "100 records/message (object)"
+    row = next(r for r in report.render().splitlines() if "stage A alone" in r)
+    assert [cell.strip() for cell in row.split("|")[1:3]] == [
+        f"cartbands worker, stage A alone, {wire}",
+        "6,000",
+    ]
+    failed = PipelineRun(loaded, RawRun(200_000, 2_000, 1.0), worker, stage_a_failure="gone")
+    report = Report(Options(), summarize(generate(50, 3)), naive, None, [failed])
+    assert report.quix_lines() == [f"cartbands stage A alone ({wire}) NOT MEASURED: gone"]

@@ -268,6 +268,29 @@ def test_eight_partitions_give_the_pure_core_s_touches(broker, tmp_path, policy)
     assert sorted(signature(t) for t in found) == sorted(signature(t) for t in expected.touches)
 
 
+def test_the_stages_in_groups_of_their_own_give_the_pure_core_s_touches(broker, tmp_path, policy):
+    """``cartbands worker --stage a`` and ``--stage b``, each in its own group with its own
+    tables, meet only on the topics: together they emit what one worker running both does."""
+    from bench.events import generate
+    from tests.conftest import Workers
+
+    events = sorted(((epoch(e["occurred_at"], "t"), e) for e in generate(2_000, 7)), key=first)
+    expected = simulate(events, load_policy(policy), code_secret)
+    pool = Workers(broker, tmp_path / "split", partitions=8)
+    try:
+        pool.start(policy, "--clock", "event", "--stage", "a", state="a")
+        pool.start(policy, "--clock", "event", "--stage", "b", state="b")
+        asyncio.run(replay(broker.bootstrap, pool.names.cart_events, events, batch_size=100))
+        found = touches(broker, pool.names, until=len(expected.touches), idle=6.0, timeout=180)
+    finally:
+        pool.stop_all()
+    assert len(expected.touches) > 20
+    assert sorted(signature(t) for t in found) == sorted(signature(t) for t in expected.touches)
+    said = [log.read_text(errors="replace") for _, log in pool.processes]
+    assert f"stages: A alone, in group {pool.app_id}-a" in said[0], pool.logs()
+    assert f"stages: B alone, in group {pool.app_id}-b" in said[1], pool.logs()
+
+
 def first(item: tuple[float, dict]) -> float:
     return item[0]
 
