@@ -329,7 +329,7 @@ def measure_workers(
     ``root``: where ``cartbands`` is imported from (default ``--worker-root``, else here).
     ``stage`` ``a``: the workers run stage A alone (``--stage a``, in a group of its own), and
     the run ends when they have committed the input: no stage B reads what they produce."""
-    app_id = app_id_of(names) if stage == "both" else group_of(app_id_of(names), stage)
+    app_id = group_of(app_id_of(names), stage)
     processes: list[tuple[subprocess.Popen[bytes], Path]] = []
     started = time.monotonic()
     try:
@@ -717,28 +717,28 @@ def progress_row(progress: Progress, label: str | None = None) -> list[str]:
     ]
 
 
-def measure_compiled(bench: Bench, data: Input, batch: int, site: Path) -> Progress:
-    """The worker run from the compiled wheel installed in ``site``, on a fresh prefix with its
-    own copy of the input; BenchError unless its log says its core is the compiled one."""
+def measure_fresh(
+    bench: Bench, data: Input, batch: int, says: str, root: Path | None = None, stage: str = "both"
+) -> Progress:
+    """The worker (from ``root``, running ``stage``) on a fresh prefix with its own copy of the
+    input; BenchError unless its log has the line ``says`` (what it was asked to be)."""
     names, _, mapped = asyncio.run(prepare_pipeline(bench, data, batch))
-    progress = measure_workers(bench, names, mapped, root=site)
+    progress = measure_workers(bench, names, mapped, root=root, stage=stage)
     log = worker_log(bench, names, 0)
     said = log.read_text(errors="replace") if log.exists() else ""
-    if "recovery core: compiled with mypyc" not in said:
-        raise BenchError(f"the worker did not run the compiled core (see {log.name})")
+    if says not in said:
+        raise BenchError(f"the worker's log does not say {says!r} (see {log.name})")
     return progress
+
+
+def measure_compiled(bench: Bench, data: Input, batch: int, site: Path) -> Progress:
+    """The worker run from the compiled wheel installed in ``site``."""
+    return measure_fresh(bench, data, batch, "recovery core: compiled with mypyc", root=site)
 
 
 def measure_stage_a(bench: Bench, data: Input, batch: int) -> Progress:
-    """The worker running stage A alone (``--stage a``), the part quixstreams' peer runs, on a
-    fresh prefix with its own copy of the input; BenchError unless its log says so."""
-    names, _, mapped = asyncio.run(prepare_pipeline(bench, data, batch))
-    progress = measure_workers(bench, names, mapped, stage="a")
-    log = worker_log(bench, names, 0)
-    said = log.read_text(errors="replace") if log.exists() else ""
-    if "stages: A alone" not in said:
-        raise BenchError(f"the worker did not run stage A alone (see {log.name})")
-    return progress
+    """The worker running stage A alone (``--stage a``), the part quixstreams' peer runs."""
+    return measure_fresh(bench, data, batch, "stages: A alone", stage="a")
 
 
 def run(options: Options) -> Report:
