@@ -9,17 +9,16 @@ from typing import Any
 
 from agents import carts, shoppers
 from agents.output import Output
+from bus.topics import STAGES
 from streams.app import Pipeline
 
 # how often the input offsets settled since are committed
 COMMIT_EVERY = 0.5
-# the stages a worker can run: stage A (cart-events, the ``checkouts`` table), stage B
-# (shopper-events, the ``shoppers`` and ``watermarks`` tables), or both
-STAGES = ("both", "a", "b")
 
 
 def register_all(pipeline: Pipeline, stage: str = "both") -> Pipeline:
-    """Add the agents and tables of ``stage`` (:data:`STAGES`) to ``pipeline``'s app (one
+    """Add the agents and tables of ``stage`` (``bus.topics.STAGES``: stage A's ``checkouts``
+    table, stage B's ``shoppers`` and ``watermarks``, or all three) to ``pipeline``'s app (one
     output they share), and the commits of their input offsets (agents/inputs.py).
 
     The stages meet only on topics (stage A's records and ticks on ``shopper-events``, stage

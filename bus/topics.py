@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CHANNELS = ("email", "sms", "ads", "human")
+# the stages a worker can run: stage A (cart-events to shopper-events), stage B (shopper-events
+# to the touch topics), or both
+STAGES = ("both", "a", "b")
 
 
 def group_of(app_id: str, stage: str) -> str:

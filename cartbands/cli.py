@@ -13,6 +13,7 @@ from typing import Any
 import click
 import yaml
 
+from bus.topics import STAGES
 from config.policyfile import DEFAULT_POLICY, PolicyError, check_policy, load_policy
 from config.settings import Settings
 from recovery.bands import band_range
@@ -119,7 +120,7 @@ def broker(port: int | None, kind: str) -> None:
 @click.option("--tick-interval", type=float, default=None, help="Seconds between wall ticks.")
 @click.option(
     "--stage",
-    type=click.Choice(["both", "a", "b"]),
+    type=click.Choice(STAGES),
     default="both",
     show_default=True,
     envvar="CARTBANDS_STAGE",
