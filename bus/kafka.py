@@ -138,6 +138,14 @@ def mismatch_message(mismatched: list[str]) -> str:
     )
 
 
+def stop_reason(problem: TopicMismatch | TopicsMissing) -> str:
+    """Why a process stops for its topics, as an operator reads it: topics gone most often
+    mean a broker restarted without its data."""
+    if isinstance(problem, TopicsMissing):
+        return f"{problem} (was the broker restarted empty?)"
+    return str(problem)
+
+
 async def check_topics(
     client: AIOKafkaClient, wanted: Mapping[str, int], optional: Iterable[str] = ()
 ) -> None:

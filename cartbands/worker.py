@@ -23,6 +23,7 @@ from bus.kafka import (
     TopicsMissing,
     check_topics,
     ensure_topics,
+    stop_reason,
     until_broker_answers,
 )
 from bus.topics import group_of
@@ -90,10 +91,7 @@ async def prepare_topics(settings: Settings, pipeline: Pipeline) -> None:
 
 def say_stopping(problem: TopicMismatch | TopicsMissing) -> None:
     """The line an operator reads when the worker stops for its topics."""
-    if isinstance(problem, TopicsMissing):
-        log.critical("%s (was the broker restarted empty?); stopping the worker", problem)
-    else:
-        log.critical("%s; stopping the worker", problem)
+    log.critical("%s; stopping the worker", stop_reason(problem))
 
 
 def watch_topics(pipeline: Pipeline, partitions: int) -> None:

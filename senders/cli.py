@@ -17,6 +17,7 @@ from bus.kafka import (
     TopicsMissing,
     check_topics,
     ensure_topics,
+    stop_reason,
     until_broker_answers,
 )
 from bus.topics import CHANNELS, TopicNames
@@ -185,33 +186,30 @@ async def prepare_topics(config: SenderConfig) -> None:
     await until_broker_answers(attempt, config.bootstrap, what="sender", log=log)
 
 
-def topics_problem(problem: TopicMismatch | TopicsMissing) -> str:
-    """Why the sender must stop for its topics, as an operator reads it."""
-    if isinstance(problem, TopicsMissing):
-        return f"{problem} (was the broker restarted empty?)"
-    return str(problem)
+async def check_now(client: AIOKafkaClient, config: SenderConfig) -> None:
+    """Raise TopicsMissing or TopicMismatch if the topics are not as the sender made them."""
+    await client.bootstrap()
+    await check_topics(client, dict.fromkeys(sender_topics(config), config.partitions))
 
 
 async def watch_topics(config: SenderConfig) -> str:
     """Check the topics every few seconds; return why the sender must stop (mismatched, or
     gone on consecutive checks: the de-dup log went with them)."""
-    wanted = dict.fromkeys(sender_topics(config), config.partitions)
     client = AIOKafkaClient(bootstrap_servers=config.bootstrap)
     missing_runs = 0
     try:
         while True:
             await asyncio.sleep(TOPIC_CHECK_INTERVAL)
             try:
-                await client.bootstrap()
-                await check_topics(client, wanted)
+                await check_now(client, config)
             except TopicMismatch as exc:
                 PROCESS.set(False, str(exc))
-                return topics_problem(exc)
+                return stop_reason(exc)
             except TopicsMissing as exc:
                 PROCESS.set(False, str(exc))
                 missing_runs += 1
                 if missing_runs >= MISSING_CHECKS:
-                    return topics_problem(exc)
+                    return stop_reason(exc)
                 continue
             except Exception as exc:  # the broker did not answer: not ready, not dead
                 PROCESS.set(False, f"broker not reachable: {type(exc).__name__}")
@@ -228,10 +226,9 @@ async def topics_gone(config: SenderConfig) -> str | None:
     before the periodic check has seen it gone twice: this names the cause of that crash."""
     client = AIOKafkaClient(bootstrap_servers=config.bootstrap)
     try:
-        await client.bootstrap()
-        await check_topics(client, dict.fromkeys(sender_topics(config), config.partitions))
+        await check_now(client, config)
     except (TopicMismatch, TopicsMissing) as exc:
-        return topics_problem(exc)
+        return stop_reason(exc)
     except Exception:  # the broker did not answer: the crash itself is the news
         return None
     finally:
