@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,6 +27,10 @@ from tests.pipeline.helpers import (
     signature,
     without_holdout,
 )
+
+if TYPE_CHECKING:
+    from cartbands.broker import Broker
+    from tests.conftest import Workers
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -247,45 +252,53 @@ async def broadcast(bootstrap: str, topic: str, value: dict) -> None:
             await out.send_and_wait(topic, value=dumps(value), partition=partition)
 
 
+def stream_and_core(
+    broker: Broker,
+    pool: Workers,
+    policy: Path,
+    count: int,
+    seed: int,
+    starts: list[tuple[str, ...]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The touches of the pure core and of ``pool``'s workers (one per entry of ``starts``,
+    its extra arguments; each its own state dir) on ``count`` generated events, event clock."""
+    from bench.events import generate
+
+    events = sorted(((epoch(e["occurred_at"], "t"), e) for e in generate(count, seed)), key=first)
+    expected = simulate(events, load_policy(policy), code_secret)
+    try:
+        for index, extra in enumerate(starts):
+            pool.start(policy, "--clock", "event", *extra, state=f"state-{index}")
+        asyncio.run(replay(broker.bootstrap, pool.names.cart_events, events, batch_size=100))
+        found = touches(broker, pool.names, until=len(expected.touches), idle=6.0, timeout=180)
+    finally:
+        pool.stop_all()
+    return found, expected.touches
+
+
 def test_eight_partitions_give_the_pure_core_s_touches(broker, tmp_path, policy):
     """Invariant 7 across partitions: a shopper's records come from several stage-A partitions
     that run at their own pace, and stage B must apply them in stage A's time order relative
     to the due touches, or an order from a partition ahead of the others lands before a touch
     that fell due earlier is decided (and the result depends on the run)."""
-    from bench.events import generate
     from tests.conftest import Workers
 
-    events = sorted(((epoch(e["occurred_at"], "t"), e) for e in generate(4_000, 5)), key=first)
-    expected = simulate(events, load_policy(policy), code_secret)
     pool = Workers(broker, tmp_path / "eight", partitions=8)
-    try:
-        pool.start(policy, "--clock", "event")
-        asyncio.run(replay(broker.bootstrap, pool.names.cart_events, events, batch_size=100))
-        found = touches(broker, pool.names, until=len(expected.touches), idle=6.0, timeout=180)
-    finally:
-        pool.stop_all()
-    assert len(expected.touches) > 50
-    assert sorted(signature(t) for t in found) == sorted(signature(t) for t in expected.touches)
+    found, expected = stream_and_core(broker, pool, policy, 4_000, 5, [()])
+    assert len(expected) > 50
+    assert sorted(signature(t) for t in found) == sorted(signature(t) for t in expected)
 
 
 def test_the_stages_in_groups_of_their_own_give_the_pure_core_s_touches(broker, tmp_path, policy):
     """``cartbands worker --stage a`` and ``--stage b``, each in its own group with its own
     tables, meet only on the topics: together they emit what one worker running both does."""
-    from bench.events import generate
     from tests.conftest import Workers
 
-    events = sorted(((epoch(e["occurred_at"], "t"), e) for e in generate(2_000, 7)), key=first)
-    expected = simulate(events, load_policy(policy), code_secret)
     pool = Workers(broker, tmp_path / "split", partitions=8)
-    try:
-        pool.start(policy, "--clock", "event", "--stage", "a", state="a")
-        pool.start(policy, "--clock", "event", "--stage", "b", state="b")
-        asyncio.run(replay(broker.bootstrap, pool.names.cart_events, events, batch_size=100))
-        found = touches(broker, pool.names, until=len(expected.touches), idle=6.0, timeout=180)
-    finally:
-        pool.stop_all()
-    assert len(expected.touches) > 20
-    assert sorted(signature(t) for t in found) == sorted(signature(t) for t in expected.touches)
+    starts = [("--stage", "a"), ("--stage", "b")]
+    found, expected = stream_and_core(broker, pool, policy, 2_000, 7, starts)
+    assert len(expected) > 20
+    assert sorted(signature(t) for t in found) == sorted(signature(t) for t in expected)
     said = [log.read_text(errors="replace") for _, log in pool.processes]
     assert f"stages: A alone, in group {pool.app_id}-a" in said[0], pool.logs()
     assert f"stages: B alone, in group {pool.app_id}-b" in said[1], pool.logs()
