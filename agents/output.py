@@ -45,6 +45,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from faust.streams import _current_event
 
+from agents.store_batches import StoreBatches, takes_batches
 from bus.partitioning import key_partition
 from schemas.codec import dumps
 
@@ -67,7 +68,10 @@ class _Write:
     table: Any
     key: str
     value: Any  # None: delete
-    event: Any  # Faust's current event when written: a RocksDB store writes its partition's
+    event: Any  # Faust's current event when written: a store may write its partition's
+    partition: int = 0
+    # the changelog record's key and value: what a RocksDB store keeps (agents.store_batches)
+    encoded: tuple[bytes, bytes | None] = (b"", None)
 
 
 @dataclass
@@ -155,9 +159,10 @@ class Output:
         :meth:`get` until it reaches the store, after its ship is acknowledged."""
         name = await self._declare(table.changelog_topic)
         self._changelogs[name] = table
-        self._queue(name, partition, dumps(key), None if value is None else dumps(value))
+        encoded = (dumps(key), None if value is None else dumps(value))
+        self._queue(name, partition, *encoded)
         self._unwritten.setdefault(id(table), {})[key] = value
-        self._writes.append(_Write(table, key, value, faust.current_event()))
+        self._writes.append(_Write(table, key, value, faust.current_event(), partition, encoded))
 
     def get(self, table: Any, key: str) -> Any:
         """``table.get(key)``, with the writes not in the store yet. Read from the table's store
@@ -347,24 +352,37 @@ class Output:
         """Store the writes of the acknowledged ships, oldest first, up to the first one still
         waiting (a later ship's writes never reach the store before an earlier one's)."""
         changed: set[str] = set()
+        batches = StoreBatches()
         while self._shipments and self._shipments[0].settled:
             shipment = self._shipments.popleft()
             self._commits.update(shipment.commits)
             for write in shipment.writes:
-                if not self._store(write):
-                    self._unstored.add(write.table.changelog_topic.get_topic_name())
+                topic = write.table.changelog_topic.get_topic_name()
+                if takes_batches(write.table.data):
+                    batches.put(write.table.data, topic, write.partition, *write.encoded)
+                    self._written_through(write)
+                elif not self._store(write):
+                    self._unstored.add(topic)
             for tp, offset in shipment.offsets.items():
                 if offset > self._acked.get(tp, -1):
                     self._acked[tp] = offset
                 changed.add(tp.topic)
         for name in changed:
-            self._persist_offsets(self._changelogs[name], name)
+            self._persist_offsets(self._changelogs[name], name, batches)
+        self._unstored.update(batches.write())
+
+    def _written_through(self, write: _Write) -> None:
+        """``write`` is in its store (or refused there): read it from there on, unless a
+        newer write of its key is waiting."""
+        unwritten = self._unwritten.get(id(write.table), {})
+        if unwritten.get(write.key, _ABSENT) is write.value:
+            del unwritten[write.key]
 
     def _store(self, write: _Write) -> bool:
-        """Write ``write`` to its table's local store; False if the store refused it."""
+        """Write ``write`` to its table's local store through the store's mapping; False if
+        the store refused it."""
         stored = True
-        unwritten = self._unwritten.get(id(write.table), {})
-        # the event it was written under: a RocksDB store writes the store of its partition
+        # the event it was written under: a store may write the store of its partition
         token = None if write.event is None else _current_event.set(weakref.ref(write.event))
         try:
             if write.value is None:
@@ -377,14 +395,14 @@ class Output:
         finally:
             if token is not None:
                 _current_event.reset(token)
-        if unwritten.get(write.key, _ABSENT) is write.value:
-            del unwritten[write.key]  # no newer write of the key is waiting
+        self._written_through(write)
         return stored
 
-    def _persist_offsets(self, table: Any, topic: str) -> None:
+    def _persist_offsets(self, table: Any, topic: str, batches: StoreBatches) -> None:
         """Record the acknowledged offsets of ``topic`` (the table's changelog) in the table's
-        store, with the writes it just stored: a restore resumes after them. Recorded as each
-        ship settles (a database write per changelog partition per ship), never later: a
+        store, with the writes it just stored (a RocksDB store: in the same write batch, per
+        partition, agents.store_batches): a restore resumes after them. Recorded as each
+        ship settles, never later: a
         restore from an older offset re-applies the records since, and on tansu it stops at
         the last batch's base offset (quirk 4), so the older values it re-applies would
         replace newer ones this store holds from that batch's other records (a converted
@@ -393,5 +411,8 @@ class Output:
             return
         for tp, offset in self._acked.items():
             if tp.topic == topic and self._written.get(tp) != offset:
-                table.data.set_persisted_offset(tp, offset)
+                if takes_batches(table.data):
+                    batches.record_offset(table.data, topic, tp.partition, offset)
+                else:
+                    table.data.set_persisted_offset(tp, offset)
                 self._written[tp] = offset

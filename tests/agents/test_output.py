@@ -13,6 +13,7 @@ from aiokafka.structs import TopicPartition
 
 import agents.output as output_module
 from agents.output import Output
+from agents.store_batches import StoreBatches
 from bus.partitioning import key_partition
 from schemas.codec import dumps
 from tests.agents.apps import offline_pipeline
@@ -123,7 +124,9 @@ def test_no_offset_is_recorded_past_a_write_its_store_refused(tmp_path) -> None:
     future.set_result(SimpleNamespace(offset=9))
     output._on_delivered(shipment, topic, 2, changelog=True)(future)
     acked(12)
-    output._persist_offsets(table, topic)
+    batches = StoreBatches()
+    output._persist_offsets(table, topic, batches)
+    batches.write()
     assert table.data.persisted_offset(tp) == 5  # a restore starts before the refused write
     acked.loop.close()
 

@@ -1,0 +1,76 @@
+"""A RocksDB table's settled writes, one write batch per partition with the changelog offset
+they bring the store to.
+
+Faust's ``Store.__setitem__`` encodes the key and the value again, looks the partition's
+database up through Faust's current event, and writes every key on its own. The output settles
+many writes at once, and it holds their bytes already: a table's changelog record carries the
+very bytes its store keeps (a restore writes them to the store as they are). Here they reach
+each partition's database as one batch, and the changelog offset they bring it to rides in the
+same batch: the store never records an offset without the writes before it.
+
+Only a store on ``rocksdict`` (Faust's RocksDB driver here) is written this way; any other
+store (``memory://``) takes its writes through its mapping, one by one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import rocksdict
+from faust.stores.rocksdb import Store as RocksDBStore
+
+log = logging.getLogger(__name__)
+
+
+def takes_batches(store: Any) -> bool:
+    """Whether ``store`` (a table's ``data``) is written here, in batches."""
+    return isinstance(store, RocksDBStore) and store.use_rocksdict
+
+
+class StoreBatches:
+    """The batches of one settle: per (store, partition), its writes in order, then the
+    changelog offset recorded with them."""
+
+    def __init__(self) -> None:
+        # (id of the store, partition) -> (store, its changelog topic, the batch)
+        self._batches: dict[tuple[int, int], tuple[RocksDBStore, str, rocksdict.WriteBatch]] = {}
+
+    def _batch(self, store: RocksDBStore, topic: str, partition: int) -> rocksdict.WriteBatch:
+        found = self._batches.get((id(store), partition))
+        if found is None:
+            batch = rocksdict.WriteBatch(raw_mode=True)
+            self._batches[(id(store), partition)] = (store, topic, batch)
+            return batch
+        return found[2]
+
+    def put(
+        self, store: RocksDBStore, topic: str, partition: int, key: bytes, value: bytes | None
+    ) -> None:
+        """``key`` set to ``value`` (its changelog bytes; None deletes it) in the database of
+        ``partition``: a table's key is only ever written under its own partition."""
+        batch = self._batch(store, topic, partition)
+        if value is None:
+            batch.delete(key)
+        else:
+            batch.put(key, value)
+
+    def record_offset(self, store: RocksDBStore, topic: str, partition: int, offset: int) -> None:
+        """The changelog offset the store holds up to, as Faust's ``set_persisted_offset``
+        records it, in the partition's batch."""
+        self._batch(store, topic, partition).put(store.offset_key, str(offset).encode())
+
+    def write(self) -> set[str]:
+        """Write every batch; the changelog topics of those the store refused (a revoked
+        partition's database may be closed): neither their writes nor their offset are in."""
+        refused: set[str] = set()
+        batches, self._batches = self._batches, {}
+        for (_, partition), (store, topic, batch) in batches.items():
+            try:
+                store._db_for_partition(partition).write(batch)
+            except Exception:  # a restore brings the writes back
+                log.exception(
+                    "table writes of %s[%d] did not reach the local store", topic, partition
+                )
+                refused.add(topic)
+        return refused
