@@ -78,12 +78,19 @@ def timed_replay(
     events: list[dict[str, Any]], policies: PolicySet, **options: float
 ) -> tuple[float, Simulation]:
     """``(CPU seconds, Simulation)`` of ``events`` replayed through ``recovery.simulate``
-    (``options``: its tick_step, drain). The input is frozen out of the collector's
-    generations while it runs: it is the benchmark's fixture, not heap the core's GC scans."""
+    (``options``: its tick_step, drain). Each event is read at the edge, before the clock
+    starts, as the worker's agent reads a message (a cart event straight into its struct,
+    anything else as its record): the core is timed on what the agent hands it. The input
+    is frozen out of the collector's generations while it runs: it is the benchmark's
+    fixture, not heap the core's GC scans."""
     from recovery.checkouts import epoch
     from recovery.simulate import simulate
+    from schemas.cart_events import cart_event_of
 
-    timed = [(epoch(event["occurred_at"], "occurred_at"), event) for event in events]
+    timed = [
+        (epoch(event["occurred_at"], "occurred_at"), cart_event_of(orjson.dumps(event)) or event)
+        for event in events
+    ]
     gc.collect()
     gc.freeze()
     begin = time.process_time()

@@ -11,9 +11,11 @@ stream and the core agree) and by the core benchmark (replayed events/s).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
 
 from recovery.checkout_stage import CheckoutStage
 from recovery.clock import tick
@@ -28,8 +30,17 @@ from recovery.stage_effects import (
     Effects,
     State,
 )
+from schemas.cart_events import CartEvent
 
 DAY = 86400.0
+# an event as the simulator takes it: its record, or a cart event read into its struct
+Incoming = dict[str, Any] | CartEvent
+E = TypeVar("E")  # whatever the events are: a replay's records, the simulator's Incoming
+
+
+def _as_sent(events: list[CartEvent]) -> list[dict[str, Any]]:
+    """Typed cart events as the records they were read from (for a dead letter)."""
+    return [msgspec.to_builtins(event) for event in events]
 
 
 class MemoryTable:
@@ -83,8 +94,9 @@ class Simulation:
         self.events([event])
 
     def events(self, events: list[Any]) -> None:
-        """Events as the gateway hands them on, in order: to ``cart-events``, and a store's
-        redaction to ``shopper-events`` too (it erases the store's shoppers there)."""
+        """Events as the gateway hands them on, in order (records, or cart events read into
+        structs): to ``cart-events``, and a store's redaction to ``shopper-events`` too (it
+        erases the store's shoppers there)."""
         start = 0
         for end, event in enumerate(events):
             if isinstance(event, dict) and event.get("type") == "store_redacted":
@@ -98,8 +110,13 @@ class Simulation:
         self._cart_events([tick(now)])
 
     def _cart_events(self, records: list[Any]) -> None:
-        """Records on ``cart-events``: cart events, redactions, ticks."""
-        self._carts.fold(0, records)
+        """Records on ``cart-events``: cart events, redactions, ticks; or cart events already
+        read into structs at the edge, folded as the agent folds a message it read so."""
+        if records and all(type(record) is CartEvent for record in records):
+            if not self._carts.fold_events(0, records, lambda: _as_sent(records)):
+                self._carts.fold(0, _as_sent(records))
+        else:
+            self._carts.fold(0, records)
         effects = self._carts.take()
         self._cart_table.store(effects)
         for effect in effects.cart_effects:
@@ -142,13 +159,13 @@ class Simulation:
 
 
 def boundaries(
-    events: Iterable[tuple[float, dict[str, Any]]], step: float
-) -> list[tuple[float | None, list[dict[str, Any]]]]:
+    events: Iterable[tuple[float, E]], step: float
+) -> list[tuple[float | None, list[E]]]:
     """The replay's chunks: ``(tick before the chunk or None, events)`` (see cartbands.replay)."""
-    chunks: list[tuple[float | None, list[dict[str, Any]]]] = []
+    chunks: list[tuple[float | None, list[E]]] = []
     boundary: float | None = None
     pending: float | None = None
-    chunk: list[dict[str, Any]] = []
+    chunk: list[E] = []
     for at, event in events:
         if boundary is None:
             boundary = at + step
@@ -176,7 +193,7 @@ def drain_ticks(watermark: float, last: float, drain: float) -> list[float]:
 
 
 def simulate(
-    events: list[tuple[float, dict[str, Any]]],
+    events: Sequence[tuple[float, Incoming]],
     policies: PolicySet,
     secret: Callable[[str], bytes],
     tick_step: float = 300.0,

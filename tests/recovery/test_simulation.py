@@ -5,9 +5,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import orjson
+
 from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.checkouts import epoch
 from recovery.simulate import simulate
+from schemas.cart_events import cart_event_of
 from streams.app import code_secret
 from tests.pipeline.helpers import T0, cart, order, without_holdout
 
@@ -89,3 +92,27 @@ def test_an_event_whose_type_is_not_a_string_is_rejected_and_the_rest_goes_on():
     sim = run(bad, cart("fine", "42"))
     assert [reason for _, reason in sim.rejected] == ["type: expected str | null, got array"]
     assert by_cart(sim, "fine") and not by_cart(sim, "odd")
+
+
+def test_cart_events_read_into_structs_give_what_their_records_give():
+    """The core benchmark hands the simulator cart events read at the edge, as the worker's
+    agent reads a message; a run holding one the stage refuses is folded record by record,
+    and that one is dead-lettered as it was sent."""
+    events = [
+        cart("s1", "75", T0),
+        cart("s2", "310", T0 + 60),
+        {**cart("s3", "120", T0 + 90), "currency": "US"},  # refused: not an ISO-4217 code
+        order("s1", "75", T0 + 2 * HOUR),
+        cart("s4", "900", T0 + 3 * HOUR),
+    ]
+    timed = sorted(((epoch(e["occurred_at"], "t"), e) for e in events), key=lambda p: p[0])
+    typed = [(at, cart_event_of(orjson.dumps(e))) for at, e in timed]
+    assert all(event is not None for _, event in typed)
+    as_records = simulate(timed, POLICY, code_secret)
+    as_structs = simulate(typed, POLICY, code_secret)
+    assert as_structs.touches == as_records.touches
+    assert as_structs.recoveries == as_records.recoveries
+    assert as_structs.carts == as_records.carts
+    assert as_structs.rejected == as_records.rejected
+    assert [reason.split(":")[0] for _, reason in as_structs.rejected] == ["currency"]
+    assert len(as_structs.touches) > 4
