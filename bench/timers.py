@@ -69,9 +69,11 @@ from recovery import shoppers as stage_b
 from recovery.checkout_state import CheckoutState, own_state
 from recovery.ids import checkout_key
 from recovery.policyset import PolicySet
+from recovery.shopper_records import shopper_event
 from recovery.shopper_state import ShopperState, stored_shopper
 from recovery.timer_index import TimerIndex
 from schemas.codec import dumps
+from schemas.shopper_events import CartAbandoned
 from streams.app import DEV_CODE_SECRET
 
 PENDING_MIX = Mix(abandon_rate=1.0, max_updates=1, no_contact_rate=0.0, repeat_shoppers=0.0)
@@ -111,8 +113,10 @@ def build_states(count: int, policies: PolicySet, seed: int = 7) -> States:
             abandoned[key] = after
         for effect in effects:
             if effect.kind == "abandoned" and effect.key and effect.record:
+                record = shopper_event(effect.record)
+                assert isinstance(record, CartAbandoned)
                 shopper, _ = stage_b.apply_abandoned(
-                    shoppers.get(effect.key), effect.key, effect.record, PARTITION, policy
+                    shoppers.get(effect.key), effect.key, record, PARTITION, policy
                 )
                 shoppers[effect.key] = shopper
     return States(carts, shoppers, time.perf_counter() - started, abandoned)

@@ -9,21 +9,20 @@ simulator call these instead of the transitions directly.
 
 from __future__ import annotations
 
-from typing import Any
-
 from recovery.checkouts import TICK_PHASE, BadEvent
 from recovery.policy import StorePolicy
-from recovery.shopper_records import abandonment_of, given_at, known_type, order_key
+from recovery.shopper_records import abandonment_of, given_at, order_key
 from recovery.shopper_state import ShopperState, copied
 from recovery.shoppers import Outputs, apply_record
+from schemas.shopper_events import AnyShopperEvent, CartAbandoned, as_sent
 
 
-def _held_order(record: dict[str, Any]) -> tuple[float, int, str, str]:
+def _held_order(record: AnyShopperEvent) -> tuple[float, int, str, str]:
     at, phase = order_key(record) or (float("-inf"), TICK_PHASE)
-    return at, phase, str(record.get("checkout")), str(record.get("type"))
+    return at, phase, getattr(record, "checkout", ""), record.kind
 
 
-def holds(record: dict[str, Any], watermark: float | None) -> bool:
+def holds(record: AnyShopperEvent, watermark: float | None) -> bool:
     """Whether stage B must hold ``record`` until its partition's watermark passes it.
 
     A shopper's records come from every stage-A partition, each at its own pace; the watermark
@@ -35,7 +34,7 @@ def holds(record: dict[str, Any], watermark: float | None) -> bool:
     return key is not None and (watermark is None or key > (watermark, TICK_PHASE))
 
 
-def _set_held(state: ShopperState, queue: list[dict[str, Any]]) -> ShopperState:
+def _set_held(state: ShopperState, queue: list[AnyShopperEvent]) -> ShopperState:
     """``state`` (a copy of the caller's) holding ``queue``, in order."""
     state.q = queue
     state.qd = _held_order(queue[0])[0] if queue else None
@@ -58,10 +57,10 @@ def _without_held(state: ShopperState) -> ShopperState:
     return _set_held(copied(state), [])
 
 
-def hold(state: ShopperState | None, record: dict[str, Any], partition: int) -> ShopperState:
+def hold(state: ShopperState | None, record: AnyShopperEvent, partition: int) -> ShopperState:
     """``state`` with ``record`` held (a shopper seen for the first time gets a row for it);
     a record it could not apply is refused now, never held."""
-    if known_type(record) == "cart_abandoned":
+    if isinstance(record, CartAbandoned):
         abandonment_of(record)
     st = copied(state) if state is not None else ShopperState(pt=partition)
     _set_held(st, sorted([*st.q, record], key=_held_order))
@@ -80,11 +79,12 @@ def due_of(state: ShopperState) -> float | None:
 def apply_now(
     state: ShopperState | None,
     shopper: str,
-    record: dict[str, Any],
+    record: AnyShopperEvent,
     partition: int,
     policy: StorePolicy,
 ) -> tuple[ShopperState | None, Outputs]:
-    """Apply ``record`` to the shopper, keeping the records held in its row as they are."""
+    """Apply ``record`` (read already) to the shopper, keeping the records held in its row
+    as they are."""
     held = state.q if state is not None else []
     base = (
         None if state is None or _holds_only(state) else (_without_held(state) if held else state)
@@ -123,7 +123,7 @@ def release(
             current, out = apply_now(current, shopper, record, partition, policy)
         except Exception as exc:  # one record must never stop the shopper's others
             out = Outputs()
-            out.rejected.append((record, _reason(exc)))
+            out.rejected.append((as_sent(record), _reason(exc)))
         outs.append(out)
     rest = queue[len(ready) :]
     if current is not None and _holds_only(current):

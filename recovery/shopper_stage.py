@@ -30,7 +30,7 @@ from recovery.commands import audience_removal, touch_command
 from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
 from recovery.policyset import PolicySet
-from recovery.shopper_records import erased_by_store
+from recovery.shopper_records import erased_by_store, shopper_event
 from recovery.shopper_state import ShopperState, stored_shopper
 from recovery.stage_effects import (
     CART_EVENTS,
@@ -46,6 +46,7 @@ from recovery.stage_effects import (
     touches_of,
 )
 from recovery.timer_index import TimerIndex
+from schemas.shopper_events import AnyShopperEvent
 
 # the topic stage B reads, as its dead letters name it
 SOURCE = "shopper-events"
@@ -129,7 +130,7 @@ class ShopperStage:
                 shopper = record.get("shopper") or key
                 if not isinstance(shopper, str) or ":" not in shopper:
                     raise BadEvent("shopper: missing store:shopper key")
-                self._on_record(partition, shopper, record)
+                self._on_record(partition, shopper, shopper_event(record))
             # one name per clause: compiled with mypyc, a name shared by two clauses takes the
             # first clause's type, and the second raises TypeError instead of catching
             except (BadEvent, BadTick) as refused:
@@ -222,7 +223,7 @@ class ShopperStage:
     def _policy_of(self, key: str) -> StorePolicy:
         return self._policies.for_store(store_of(key))
 
-    def _on_record(self, partition: int, key: str, record: dict[str, Any]) -> None:
+    def _on_record(self, partition: int, key: str, record: AnyShopperEvent) -> None:
         state = self._state_of(key)
         # From a single stage-A partition records arrive in stage A's time order already, and
         # a record held would be released before the touches due at the next tick, which is

@@ -13,7 +13,7 @@ out), read back as a dict on a restore and taken again by :func:`stored_shopper`
     rd  redacted at (epoch s): everything personal from before it is gone, and a record of
         what was given before it is ignored (kept once activity starts anew)
     q   records held until the partition's watermark passes them (recovery.shopper_holds), in
-        order; qd the time of the first
+        order, as stage B read them (schemas.shopper_events); qd the time of the first
 
 A transition never changes a state it was given: it copies what it changes (:func:`copied`,
 one level at a time), so a state a table still holds, or a snapshot a test kept, stays as it
@@ -26,6 +26,8 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import msgspec
+
+from schemas.shopper_events import AnyShopperEvent
 
 _CONVERT = msgspec.convert
 _BUILTINS = msgspec.to_builtins
@@ -113,7 +115,7 @@ class ShopperState(msgspec.Struct, omit_defaults=True, gc=False):
     ak: list[tuple[str, int, float]] = []
     af: float | None = None
     rd: float | None = None
-    q: list[dict[str, Any]] = []
+    q: list[AnyShopperEvent] = []
     qd: float | None = None
 
     def __json__(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from recovery.checkouts import checkout_redaction, epoch, iso
+from recovery.checkouts import checkout_redaction, iso
 from recovery.decide import choose_plan, consent_exit, decide_touch
 from recovery.ids import phone_e164
 from recovery.model import Cart, Decision, Plan, PlannedTouch
@@ -45,7 +45,7 @@ from recovery.shopper_profile import (
     remember_abandonment,
     utc_datetime,
 )
-from recovery.shopper_records import abandonment_of, given_at, known_type, used_discounts
+from recovery.shopper_records import abandonment_of, given_at, record_time, used_discounts
 from recovery.shopper_state import (
     EndedPlan,
     PlanInputs,
@@ -55,6 +55,14 @@ from recovery.shopper_state import (
     copied,
 )
 from recovery.stored_cart import pack
+from schemas.shopper_events import (
+    AnyShopperEvent,
+    CartAbandoned,
+    CartConverted,
+    CartLeft,
+    ConsentChanged,
+    ShopperRedacted,
+)
 
 # Exits after which a shopper is taken back out of retargeting audiences.
 AUDIENCE_EXITS = frozenset({"converted", "unsubscribe", "redacted"})
@@ -141,7 +149,7 @@ def _own_profile(st: ShopperState) -> StoredProfile:
 def apply_abandoned(
     state: ShopperState | None,
     shopper: str,
-    record: dict[str, Any],
+    record: CartAbandoned,
     partition: int,
     policy: StorePolicy,
 ) -> tuple[ShopperState, Outputs]:
@@ -203,7 +211,7 @@ def apply_abandoned(
 def apply_converted(
     state: ShopperState | None,
     shopper: str,
-    record: dict[str, Any],
+    record: CartConverted,
     partition: int,
     policy: StorePolicy,
 ) -> tuple[ShopperState, Outputs]:
@@ -212,17 +220,17 @@ def apply_converted(
     Stage A sends one ``cart_converted`` per checkout, at least once: one it sends again
     (a crash between its records and its state) changes nothing here."""
     out = Outputs()
-    checkout = str(record.get("checkout"))
+    checkout = record.checkout
     if state is not None and state.pr is not None and checkout in state.pr.cv:
         out.count("duplicate", "converted")
         return state, out
     used = used_discounts(record)
     st = _own(state, partition)
-    at = epoch(record.get("occurred_at"), "occurred_at")
+    at = record_time(record)
     pr = _own_profile(st)
-    total = decimal_amount(record.get("total"))
+    total = decimal_amount(record.total)
     pr.oc += 1
-    if record.get("discount_codes"):
+    if record.discount_codes:
         pr.dc += 1
     pr.ltv = str(decimal_amount(pr.ltv) + total)
     pr.lo = max(at, pr.lo or at)
@@ -238,12 +246,12 @@ def apply_converted(
         out.recoveries.append(
             {
                 "type": "recovery",
-                "store": record.get("store"),
+                "store": record.store,
                 "shopper": shopper,
                 "checkout": last.ck,
                 "cycle": last.cy,
                 "order_checkout": checkout,
-                "order_id": record.get("order_id"),
+                "order_id": record.order_id,
                 "band": last.band,
                 "segment": last.seg,
                 "holdout": last.ho,
@@ -251,7 +259,7 @@ def apply_converted(
                 **spent,
                 "revenue": str(total),
                 "margin": str(recovered_margin(total, discount, policy)),
-                "currency": record.get("currency"),
+                "currency": record.currency,
                 "occurred_at": iso(at),
                 "same_cart": last.ck == checkout,
             }
@@ -265,36 +273,35 @@ def apply_converted(
 def apply_cart_left(
     state: ShopperState | None,
     shopper: str,
-    record: dict[str, Any],
+    record: CartLeft,
     partition: int,
     policy: StorePolicy,
     why: str,
 ) -> tuple[ShopperState | None, Outputs]:
     """The shopper came back to (or emptied) the planned cart: its plan ends."""
     out = Outputs()
-    if state is None or state.pl is None or state.pl.ck != str(record.get("checkout")):
+    if state is None or state.pl is None or state.pl.ck != record.checkout:
         return state, out
-    cycle = record.get("cycle")
-    if isinstance(cycle, int) and cycle != state.pl.cy:
-        out.count("stale", record.get("type") or "")  # it left an earlier cycle's cart
+    if record.cycle is not None and record.cycle != state.pl.cy:
+        out.count("stale", record.kind)  # it left an earlier cycle's cart
         return state, out
     st = copied(state)
-    _end_plan(st, shopper, policy, why, epoch(record.get("occurred_at"), "occurred_at"), out)
+    _end_plan(st, shopper, policy, why, record_time(record), out)
     return bump(st, shopper, policy), out
 
 
 def apply_consent(
     state: ShopperState | None,
     shopper: str,
-    record: dict[str, Any],
+    record: ConsentChanged,
     partition: int,
     policy: StorePolicy,
 ) -> tuple[ShopperState, Outputs]:
     out = Outputs()
     st = _own(state, partition)
     pr = _own_profile(st)
-    channel = str(record.get("channel", "all"))
-    granted = bool(record.get("granted"))
+    channel = record.channel
+    granted = record.granted
     suppressed = set(pr.sup)
     channels = ("email", "sms") if channel == "all" else (channel,)
     if granted:
@@ -307,16 +314,16 @@ def apply_consent(
         elif ch == "sms":
             pr.sc = granted
     pr.sup = sorted(suppressed)
-    phone = record.get("phone")
-    if channel in ("sms", "all") and isinstance(phone, str) and phone.strip():
+    phone = record.phone
+    if channel in ("sms", "all") and phone is not None and phone.strip():
         numbers = set(pr.sn)
         number = phone_e164(phone, plan_country(st))
         numbers = numbers - {number} if granted else numbers | {number}
         pr.sn = sorted(numbers)
     out.count("consent", f"{channel}:{'granted' if granted else 'withdrawn'}")
-    why = consent_exit(channel, granted, str(record.get("source") or ""))
+    why = consent_exit(channel, granted, record.source or "")
     if why is not None and st.pl is not None:
-        at = epoch(record.get("occurred_at"), "occurred_at")
+        at = record_time(record)
         _end_plan(st, shopper, policy, why, at, out)
     return bump(st, shopper, policy), out
 
@@ -324,13 +331,13 @@ def apply_consent(
 def apply_redacted(
     state: ShopperState | None,
     shopper: str,
-    record: dict[str, Any],
+    record: ShopperRedacted,
     partition: int,
     policy: StorePolicy,
 ) -> tuple[ShopperState, Outputs]:
     """Erase everything personal; remember only when, so older cart events stay ignored."""
     out = Outputs()
-    at = epoch(record.get("occurred_at"), "occurred_at")
+    at = record_time(record)
     if state is not None and state.rd is not None and at <= state.rd:
         # a repeat: what was given before it is gone already, and what came since stays
         out.count("duplicate", "redacted")
@@ -409,12 +416,6 @@ def apply_due(
     return bump(st, shopper, policy), out
 
 
-TRANSITIONS = {
-    "cart_abandoned": apply_abandoned,
-    "cart_converted": apply_converted,
-    "consent_changed": apply_consent,
-    "shopper_redacted": apply_redacted,
-}
 CART_LEFT = {
     "cart_reopened": "returned: shopper came back",
     "cart_emptied": "emptied: cart emptied",
@@ -424,12 +425,17 @@ CART_LEFT = {
 def apply_record(
     state: ShopperState | None,
     shopper: str,
-    record: dict[str, Any],
+    record: AnyShopperEvent,
     partition: int,
     policy: StorePolicy,
 ) -> tuple[ShopperState | None, Outputs]:
-    """One ``shopper-events`` record (not a tick) through its transition."""
-    kind = known_type(record)
-    if kind in CART_LEFT:
-        return apply_cart_left(state, shopper, record, partition, policy, CART_LEFT[kind])
-    return TRANSITIONS[kind](state, shopper, record, partition, policy)
+    """One ``shopper-events`` record (not a tick), read already, through its transition."""
+    if isinstance(record, CartAbandoned):
+        return apply_abandoned(state, shopper, record, partition, policy)
+    if isinstance(record, CartConverted):
+        return apply_converted(state, shopper, record, partition, policy)
+    if isinstance(record, ConsentChanged):
+        return apply_consent(state, shopper, record, partition, policy)
+    if isinstance(record, ShopperRedacted):
+        return apply_redacted(state, shopper, record, partition, policy)
+    return apply_cart_left(state, shopper, record, partition, policy, CART_LEFT[record.kind])

@@ -27,11 +27,12 @@ Faust-free on purpose: the pure core imports this module.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import msgspec
 import orjson
+
+from schemas.field_reasons import field_reason
 
 # a 64-bit integer: orjson reads a JSON integer wider than 64 bits as a float, msgspec as an
 # int, so a bound keeps a read from bytes and a read through orjson taking the same values
@@ -117,18 +118,6 @@ class BadRecord(ValueError):
     path of the first field at fault (``line_items[0].price: ...``)."""
 
 
-_WHERE = re.compile(r"^(.*?)(?: - at `\$\.?(.*)`)?$", re.DOTALL)
-
-
-def _reason(error: msgspec.ValidationError) -> str:
-    """``"field: what is wrong"`` from msgspec's ``"What is wrong - at `$.field`"``."""
-    found = _WHERE.match(str(error))
-    what, path = (found.group(1), found.group(2)) if found else (str(error), None)
-    what = what.replace("`", "")
-    what = what[:1].lower() + what[1:]
-    return f"{path or 'event'}: {what}"
-
-
 _CONVERT = msgspec.convert
 
 
@@ -139,7 +128,7 @@ def read_cart_event(record: Any) -> CartEvent:
     try:
         event: CartEvent = _CONVERT(record, CartEvent)
     except msgspec.ValidationError as error:
-        raise BadRecord(_reason(error)) from None
+        raise BadRecord(field_reason(error)) from None
     return event
 
 

@@ -13,6 +13,7 @@ from recovery import shoppers as stage_b
 from recovery.checkout_stage import CheckoutStage
 from recovery.checkouts import Effect
 from recovery.ids import checkout_key
+from recovery.shopper_records import shopper_event
 from recovery.shopper_state import EndedPlan, ShopperState, StoredProfile
 from tests.pipeline.helpers import T0, cart, order
 
@@ -35,7 +36,7 @@ def test_a_plan_an_emission_and_a_recovery_are_counted() -> None:
     policy = load_policy(DEFAULT_POLICY).for_store("meter")
     event = abandoned_event(cart("m-1", "310", store="meter", customer="ann"), policy)
     shopper = event["shopper"]
-    state, out = stage_b.apply_abandoned(None, shopper, event, 0, policy)
+    state, out = stage_b.apply_abandoned(None, shopper, shopper_event(event), 0, policy)
     assert out.planned, out.counts
     plan = out.planned[0]
     group = "holdout" if plan.holdout else "treated"
@@ -60,7 +61,16 @@ def test_a_plan_an_emission_and_a_recovery_are_counted() -> None:
     money = {"store": "meter", "currency": "USD", "group": group, "band": "high"}
     revenue_before = value("cartbands_recovered_revenue_total", **money)
     state, out = stage_b.apply_converted(
-        state, shopper, order("m-1", "310", T0 + 5 * 3600, store="meter", customer="ann"), 0, policy
+        state,
+        shopper,
+        shopper_event(
+            {
+                **order("m-1", "310", T0 + 5 * 3600, store="meter", customer="ann"),
+                "type": "cart_converted",
+            }
+        ),
+        0,
+        policy,
     )
     assert out.recoveries
     decision_metrics.shopper_outputs(out, policy.band_names)
@@ -82,7 +92,7 @@ def test_discount_spend_counts_what_the_codes_redeemed_not_what_was_issued() -> 
     }
     labels = {"store": "meter-redeem", "currency": "USD", "band": "high"}
     before = value("cartbands_discount_spend_total", **labels)
-    _, out = stage_b.apply_converted(state, "meter-redeem:sh", record, 0, policy)
+    _, out = stage_b.apply_converted(state, "meter-redeem:sh", shopper_event(record), 0, policy)
     decision_metrics.shopper_outputs(out, policy.band_names)
     assert value("cartbands_discount_spend_total", **labels) - before == 24.0
 
@@ -136,7 +146,7 @@ def test_a_band_the_store_does_not_have_is_counted_as_other() -> None:
     state = ShopperState(pt=0, seq=1, pr=StoredProfile(), lp=last)
     record = {**order("c2", "80.00", T0 + 3600, store="meter-renamed"), "type": "cart_converted"}
     labels = {"store": "meter-renamed", "currency": "USD", "group": "treated"}
-    _, out = stage_b.apply_converted(state, "meter-renamed:sh", record, 0, policy)
+    _, out = stage_b.apply_converted(state, "meter-renamed:sh", shopper_event(record), 0, policy)
     decision_metrics.shopper_outputs(out, policy.band_names)
     assert value("cartbands_recovered_revenue_total", **labels, band="other") == 80.0
     assert value("cartbands_recovered_revenue_total", **labels, band="platinum") == 0.0

@@ -15,6 +15,7 @@ from recovery import shoppers as stage_b
 from recovery.checkouts import BadEvent
 from recovery.ids import shopper_key
 from recovery.money import MoneyError, bounded_amount
+from recovery.shopper_records import shopper_event
 from recovery.simulate import Simulation
 from streams.app import code_secret
 from tests.pipeline.helpers import T0, cart, iso
@@ -56,7 +57,7 @@ def test_stage_b_refuses_an_abandoned_cart_with_a_poison_line_item(field, value)
     _, (effect,) = stage_a.apply_tick(state, f"{STORE}:x-2", T0 + 2 * HOUR)
     assert effect.key is not None and effect.record is not None
     with pytest.raises(BadEvent, match=rf"^cart\.line_items\[0\]\.{field}: "):
-        stage_b.apply_record(None, effect.key, effect.record, 0, policy)
+        stage_b.apply_record(None, effect.key, shopper_event(effect.record), 0, policy)
 
 
 def test_stage_a_refuses_a_line_item_field_of_the_wrong_type_naming_it() -> None:
@@ -69,7 +70,9 @@ def test_stage_a_refuses_a_line_item_field_of_the_wrong_type_naming_it() -> None
 def test_stage_b_refuses_a_poison_order_history() -> None:
     event = {**cart("x-4", "10", store=STORE), "customer": {"orders_count": "²"}}
     with pytest.raises(BadEvent, match=r"^cart\.customer\.orders_count: "):
-        holding.hold(None, poison_abandonment("s:x", "x-4", "10") | {"cart": event}, 0)
+        holding.hold(
+            None, shopper_event(poison_abandonment("s:x", "x-4", "10") | {"cart": event}), 0
+        )
 
 
 @pytest.mark.parametrize("value", [1e300, "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
@@ -112,9 +115,9 @@ def test_stage_b_refuses_a_poison_abandonment_from_elsewhere_and_goes_on() -> No
     assert shopper is not None
     bad = poison_abandonment(shopper, "x-b1")
     with pytest.raises(BadEvent, match=r"^cart\.total: "):
-        stage_b.apply_record(None, shopper, bad, 0, policy)
+        stage_b.apply_record(None, shopper, shopper_event(bad), 0, policy)
     with pytest.raises(BadEvent, match=r"^cart\.total: "):
-        holding.hold(None, bad, 0)  # never held, to block the records after it
+        holding.hold(None, shopper_event(bad), 0)  # never held, to block the records after it
     sim = Simulation(load_policy(), code_secret)
     sim.shopper_events([bad], shopper)
     sim.event(cart("x-b2", "310.00", T0 + 60, store=STORE, customer="bo"))
@@ -135,13 +138,17 @@ def test_a_held_record_that_fails_is_rejected_and_the_others_are_applied(monkeyp
     applied = stage_b.apply_record
 
     def failing(state, key, record, partition, policy):  # type: ignore[no-untyped-def]
-        if record.get("checkout") == "x-c1":
+        if record.checkout == "x-c1":
             raise ArithmeticError("a bug")
         return applied(state, key, record, partition, policy)
 
     monkeypatch.setattr(holding, "apply_record", failing)
     first, good = (valid_abandonment(shopper, checkout) for checkout in ("x-c1", "x-c2"))
-    held = holding.hold(holding.hold(None, first, 0), {**good, "sk": [T0 + HOUR, 1]}, 0)
+    held = holding.hold(
+        holding.hold(None, shopper_event(first), 0),
+        shopper_event({**good, "sk": [T0 + HOUR, 1]}),
+        0,
+    )
     state, outs = holding.release(held, shopper, T0 + 2 * HOUR, 0, policy)
     assert [(r["checkout"], why) for o in outs for r, why in o.rejected] == [
         ("x-c1", "internal error: ArithmeticError: a bug")

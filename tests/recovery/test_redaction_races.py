@@ -12,6 +12,7 @@ from recovery import shopper_holds as holding
 from recovery import shoppers as stage_b
 from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
+from recovery.shopper_records import shopper_event
 from schemas.codec import dumps
 from streams.app import code_secret
 from tests.pipeline.helpers import T0, cart, iso
@@ -47,8 +48,10 @@ def redaction(shopper: str, at: float) -> dict:
 def test_an_abandonment_stamped_after_the_redaction_of_a_cart_given_before_is_refused(policy):
     """Stage A's erasure reached cart-events after the tick that abandoned the checkout."""
     shopper, gone = abandoned(cart("rr-1", "310", store=STORE, customer="ann"), T0 + HOUR, policy)
-    state, _ = stage_b.apply_record(None, shopper, redaction(shopper, T0 + HOUR / 2), 0, policy)
-    state, out = stage_b.apply_record(state, shopper, gone, 0, policy)
+    state, _ = stage_b.apply_record(
+        None, shopper, shopper_event(redaction(shopper, T0 + HOUR / 2)), 0, policy
+    )
+    state, out = stage_b.apply_record(state, shopper, shopper_event(gone), 0, policy)
     assert not out.planned and state.pl is None
     assert [r["checkout"] for r in out.redact_checkouts] == ["rr-1"]  # stage A forgets it
     assert "ann@example.com" not in dumps(state).decode()
@@ -60,19 +63,23 @@ def test_a_cart_updated_after_the_redaction_starts_anew(policy):
     shopper, later = abandoned(
         cart("rr-2", "310", T0 + 2 * HOUR, store=STORE, customer="bo"), T0 + 3 * HOUR, policy
     )
-    state, _ = stage_b.apply_record(None, shopper, redaction(shopper, T0 + HOUR), 0, policy)
-    state, out = stage_b.apply_record(state, shopper, later, 0, policy)
+    state, _ = stage_b.apply_record(
+        None, shopper, shopper_event(redaction(shopper, T0 + HOUR)), 0, policy
+    )
+    state, out = stage_b.apply_record(state, shopper, shopper_event(later), 0, policy)
     assert [plan.cart for plan in out.planned] == ["rr-2"]
     # ... and an abandonment from before the redaction, arriving after that, is still refused
     _, before = abandoned(cart("rr-3", "900", store=STORE, customer="bo"), T0 + HOUR, policy)
-    state, out = stage_b.apply_record(state, shopper, before, 0, policy)
+    state, out = stage_b.apply_record(state, shopper, shopper_event(before), 0, policy)
     assert not out.planned and state.pl.ck == "rr-2"
 
 
 def test_a_held_abandonment_of_a_cart_given_before_goes_with_the_redaction(policy):
     shopper, gone = abandoned(cart("rr-4", "310", store=STORE, customer="cy"), T0 + HOUR, policy)
-    held = holding.hold(None, gone, 0)
-    new, _ = holding.apply_now(held, shopper, redaction(shopper, T0 + HOUR / 2), 0, policy)
+    held = holding.hold(None, shopper_event(gone), 0)
+    new, _ = holding.apply_now(
+        held, shopper, shopper_event(redaction(shopper, T0 + HOUR / 2)), 0, policy
+    )
     assert new is not None and not new.q
     assert "cy@example.com" not in dumps(new).decode()
 
@@ -82,9 +89,9 @@ def test_a_repeated_redaction_does_not_erase_what_came_after_it(policy):
         cart("rr-5", "310", T0 + 2 * HOUR, store=STORE, customer="di"), T0 + 3 * HOUR, policy
     )
     erase = redaction(shopper, T0 + HOUR)
-    state, _ = stage_b.apply_record(None, shopper, erase, 0, policy)
-    state, _ = stage_b.apply_record(state, shopper, later, 0, policy)
-    again, out = stage_b.apply_record(state, shopper, erase, 0, policy)
+    state, _ = stage_b.apply_record(None, shopper, shopper_event(erase), 0, policy)
+    state, _ = stage_b.apply_record(state, shopper, shopper_event(later), 0, policy)
+    again, out = stage_b.apply_record(state, shopper, shopper_event(erase), 0, policy)
     assert again.pl == state.pl and not out.to_every_checkout_partition
 
 
@@ -103,8 +110,10 @@ def test_a_checkout_s_erasure_keeps_a_cart_updated_after_the_redaction(policy):
     """Stage B refuses an abandonment of a cart given before the redaction and erases the
     checkout; by the time that reaches stage A, the shopper may have updated it again."""
     shopper, gone = abandoned(cart("rr-8", "310", store=STORE, customer="gus"), T0 + HOUR, policy)
-    state, _ = stage_b.apply_record(None, shopper, redaction(shopper, T0 + HOUR / 2), 0, policy)
-    _, out = stage_b.apply_record(state, shopper, gone, 0, policy)
+    state, _ = stage_b.apply_record(
+        None, shopper, shopper_event(redaction(shopper, T0 + HOUR / 2)), 0, policy
+    )
+    _, out = stage_b.apply_record(state, shopper, shopper_event(gone), 0, policy)
     (erase,) = out.redact_checkouts
     before = checkout(cart("rr-8", "310", store=STORE, customer="gus"), policy)
     after = checkout(cart("rr-8", "320", T0 + 2 * HOUR, store=STORE, customer="gus"), policy)

@@ -14,6 +14,7 @@ from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.checkouts import BadEvent, apply_event, validate
 from recovery.checkouts import epoch as to_epoch
 from recovery.redemption import BadDiscount, attribute, normal_code, order_discounts
+from recovery.shopper_records import shopper_event
 from recovery.shopper_state import EndedPlan, ShopperState, StoredProfile
 from recovery.shoppers import apply_converted
 from recovery.simulate import simulate
@@ -118,7 +119,7 @@ def test_stage_b_attribution_with_a_code_whose_amount_is_unknown():
         "occurred_at": "2026-11-03T15:00:00Z", "currency": "USD", "total": "81.00",
         "discounts": [{"code": "abc"}, {"code": "Xyz", "amount": "3.50"}],
     }  # fmt: skip
-    _, out = apply_converted(state, "s:sh", record, 0, TREATED.defaults)
+    _, out = apply_converted(state, "s:sh", shopper_event(record), 0, TREATED.defaults)
     (recovery,) = out.recoveries
     assert recovery["discounts_redeemed"] == [
         {"code": "ABC", "amount": "9.00", "estimated": True},
@@ -127,7 +128,7 @@ def test_stage_b_attribution_with_a_code_whose_amount_is_unknown():
     assert (recovery["discount"], recovery["discount_issued_cost"]) == ("12.50", "13.00")
     bad = {**record, "checkout": "c2", "discounts": [{"code": "ABC", "amount": "-1"}]}
     with pytest.raises(BadEvent, match=r"discounts\[0\]\.amount"):
-        apply_converted(state, "s:sh", bad, 0, TREATED.defaults)
+        apply_converted(state, "s:sh", shopper_event(bad), 0, TREATED.defaults)
 
 
 def test_order_discounts_normalise_merge_and_refuse_what_the_core_cannot_take():

@@ -31,6 +31,7 @@ from recovery.policy import Incentive, StorePolicy
 from recovery.policyset import parse_policy
 from recovery.segments import segment_of
 from recovery.shopper_profile import profile_of
+from recovery.shopper_records import shopper_event
 from recovery.simulate import simulate
 from streams.app import code_secret
 from tests.pipeline.helpers import T0, cart, iso, order, without_holdout
@@ -420,8 +421,10 @@ def test_coded_orders_are_one_counter_counted_once_and_erased_with_the_shopper()
             "occurred_at": iso(T0 + n * HOUR), "currency": "USD", "total": "40.00",
             "discount_codes": ["SAVE10"] if n % 3 else [],
         }  # fmt: skip
-        state, _ = stage_b.apply_record(state, shopper, record, 0, policy)
-        again, out = stage_b.apply_record(state, shopper, record, 0, policy)  # a repeat
+        state, _ = stage_b.apply_record(state, shopper, shopper_event(record), 0, policy)
+        again, out = stage_b.apply_record(
+            state, shopper, shopper_event(record), 0, policy
+        )  # a repeat
         assert again == state and out.counts == [("duplicate", "converted", "")]
     assert state is not None
     assert state.pr.oc == 30 and state.pr.dc == 20
@@ -429,7 +432,9 @@ def test_coded_orders_are_one_counter_counted_once_and_erased_with_the_shopper()
     erased, _ = stage_b.apply_record(
         state,
         shopper,
-        {"type": "shopper_redacted", "store": "pipe", "occurred_at": iso(T0 + DAY * 3)},
+        shopper_event(
+            {"type": "shopper_redacted", "store": "pipe", "occurred_at": iso(T0 + DAY * 3)}
+        ),
         0,
         policy,
     )
@@ -443,7 +448,7 @@ def test_a_poison_peak_total_is_refused_with_its_field():
         "cart": {**cart("h1", "310"), "peak_total": "1e400"},
     }  # fmt: skip
     with pytest.raises(stage_a.BadEvent, match=r"cart\.peak_total"):
-        stage_b.apply_record(None, "pipe:x", record, 0, SIM_POLICY.defaults)
+        stage_b.apply_record(None, "pipe:x", shopper_event(record), 0, SIM_POLICY.defaults)
 
 
 def test_stage_a_keeps_the_peak_only_while_the_cart_is_below_it():

@@ -16,6 +16,7 @@ from recovery import shopper_holds as holding
 from recovery.clock import tick
 from recovery.ids import checkout_key
 from recovery.policyset import PolicySet
+from recovery.shopper_records import shopper_event
 from recovery.shopper_stage import ShopperEffects, ShopperStage
 from recovery.stage_effects import CART_EVENTS, DEAD_LETTERS, RECOVERIES, Outgoing, State
 from tests.pipeline.helpers import T0, cart, order
@@ -218,7 +219,7 @@ def test_a_record_ahead_of_the_watermark_is_held_until_it_passes(policies):
     held = driver.window((0, shopper, [gone]))  # no watermark yet
     assert held.records == []
     (write,) = held.writes.values()
-    assert write[0] == 0 and write[1] is not None and write[1].q == [gone]
+    assert write[0] == 0 and write[1] is not None and write[1].q == [shopper_event(gone)]
     assert holding.due_of(driver.table[shopper]) == T0 + HOUR
 
     assert driver.window((0, None, ticks(T0 + HOUR, 0))).records == []  # one source only
@@ -308,7 +309,7 @@ def test_an_order_ends_the_plan_and_leaves_the_audience(policies):
     bought = converted(policies, gone["checkout"], "310", T0 + 3 * HOUR, **who)
     assert bought["shopper"] == shopper
     held = driver.window((0, None, [bought]))  # ahead of the watermark
-    assert held.records == [] and driver.table[shopper].q == [bought]
+    assert held.records == [] and driver.table[shopper].q == [shopper_event(bought)]
     ended = driver.window((0, None, ticks(T0 + 4 * HOUR)))
     removal, recovery = ended.records
     assert removal.to == "touches.ads" and removal.key == shopper

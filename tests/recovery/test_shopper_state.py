@@ -15,6 +15,7 @@ from recovery import shoppers as stage_b
 from recovery.commands import touch_command
 from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
+from recovery.shopper_records import shopper_event
 from recovery.shopper_state import ShopperState, stored_shopper
 from schemas.codec import dumps
 from tests.pipeline.helpers import T0, cart, order
@@ -42,18 +43,24 @@ def a_lived_in_state(policy: StorePolicy) -> tuple[str, ShopperState]:
     """A shopper with every part set: an ended plan, an active one with touches sent, a
     deferred or decided step, sends, abandonments taken in and a record held."""
     shopper, first = abandoned(policy, "t-1", "420")
-    state, _ = stage_b.apply_abandoned(None, shopper, first, 0, policy)
+    state, _ = stage_b.apply_abandoned(None, shopper, shopper_event(first), 0, policy)
     state, _ = stage_b.apply_converted(
-        state, shopper, order("t-1", "420", T0 + DAY + HOUR, store="typed"), 0, policy
+        state,
+        shopper,
+        shopper_event(
+            {**order("t-1", "420", T0 + DAY + HOUR, store="typed"), "type": "cart_converted"}
+        ),
+        0,
+        policy,
     )
     _, second = abandoned(policy, "t-2", "640")
     second = {**second, "abandoned_at": stage_a.iso(T0 + 2 * DAY)}
-    state, _ = stage_b.apply_abandoned(state, shopper, second, 0, policy)
+    state, _ = stage_b.apply_abandoned(state, shopper, shopper_event(second), 0, policy)
     state, out = stage_b.apply_due(state, shopper, T0 + 3 * DAY, policy, b"secret")
     assert out.touches, "the active plan sent touches"
     later = {**order("t-2", "640", T0 + 9 * DAY, store="typed"), "type": "cart_converted",
              "sk": [T0 + 9 * DAY, 0]}  # fmt: skip
-    state = holding.hold(state, later, 0)
+    state = holding.hold(state, shopper_event(later), 0)
     return shopper, state
 
 
@@ -106,14 +113,20 @@ def test_a_transition_leaves_the_state_it_was_given_as_it_was(policy: StorePolic
     before = dumps(state)
     stage_b.apply_due(state, shopper, T0 + 30 * DAY, policy, b"secret")
     stage_b.apply_converted(
-        state, shopper, order("t-2", "640", T0 + 4 * DAY, store="typed"), 0, policy
+        state,
+        shopper,
+        shopper_event(
+            {**order("t-2", "640", T0 + 4 * DAY, store="typed"), "type": "cart_converted"}
+        ),
+        0,
+        policy,
     )
     consent = {"type": "consent_changed", "store": "typed", "channel": "all", "granted": False,
                "occurred_at": stage_a.iso(T0 + 4 * DAY)}  # fmt: skip
-    stage_b.apply_consent(state, shopper, consent, 0, policy)
+    stage_b.apply_consent(state, shopper, shopper_event(consent), 0, policy)
     redaction = {"type": "shopper_redacted", "store": "typed",
                  "occurred_at": stage_a.iso(T0 + 4 * DAY)}  # fmt: skip
-    stage_b.apply_redacted(state, shopper, redaction, 0, policy)
+    stage_b.apply_redacted(state, shopper, shopper_event(redaction), 0, policy)
     holding.release(state, shopper, T0 + 10 * DAY, 0, policy)
     assert dumps(state) == before
 

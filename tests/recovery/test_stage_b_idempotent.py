@@ -13,6 +13,7 @@ from recovery import shoppers as stage_b
 from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
 from recovery.shopper_profile import MAX_ABANDONMENTS
+from recovery.shopper_records import shopper_event
 from streams.app import code_secret
 from tests.pipeline.helpers import T0, cart
 
@@ -43,12 +44,12 @@ def run_until(state: dict, shopper: str, now: float, policy: StorePolicy):
 
 def test_a_repeat_after_the_plan_ended_reopens_nothing(policy):
     shopper, record = abandoned(cart("i-1", "310", store=STORE, customer="ann"), T0 + HOUR, policy)
-    state, out = stage_b.apply_record(None, shopper, record, 0, policy)
+    state, out = stage_b.apply_record(None, shopper, shopper_event(record), 0, policy)
     assert out.planned
     state, sent = run_until(state, shopper, T0 + 10 * DAY, policy)
     assert sent and state.pl is None  # the sequence finished
     # Stage A crashed and sends the same abandonment again, days later.
-    again, out = stage_b.apply_record(state, shopper, record, 0, policy)
+    again, out = stage_b.apply_record(state, shopper, shopper_event(record), 0, policy)
     assert not out.planned and again.pl is None
     assert again.pr == state.pr  # the repeat is not a second abandonment either
     _, repeated = run_until(again, shopper, T0 + 20 * DAY, policy)
@@ -59,23 +60,23 @@ def test_a_repeat_never_replaces_another_cart_s_active_plan(policy):
     shopper, worth_more = abandoned(
         cart("i-2", "900", store=STORE, customer="bo"), T0 + HOUR, policy
     )
-    state, _ = stage_b.apply_record(None, shopper, worth_more, 0, policy)
+    state, _ = stage_b.apply_record(None, shopper, shopper_event(worth_more), 0, policy)
     state, _ = run_until(state, shopper, T0 + 10 * DAY, policy)
     assert state.pl is None
     _, other = abandoned(cart("i-3", "120", T0 + 11 * DAY, store=STORE, customer="bo"),
                          T0 + 11 * DAY + HOUR, policy)  # fmt: skip
-    state, _ = stage_b.apply_record(state, shopper, other, 0, policy)
+    state, _ = stage_b.apply_record(state, shopper, shopper_event(other), 0, policy)
     assert state.pl.ck == "i-3"
-    state, out = stage_b.apply_record(state, shopper, worth_more, 0, policy)
+    state, out = stage_b.apply_record(state, shopper, shopper_event(worth_more), 0, policy)
     assert state.pl.ck == "i-3" and not out.planned
 
 
 def test_a_repeat_while_its_plan_is_active_changes_nothing(policy):
     shopper, record = abandoned(cart("i-4", "310", store=STORE, customer="cy"), T0 + HOUR, policy)
-    state, _ = stage_b.apply_record(None, shopper, record, 0, policy)
+    state, _ = stage_b.apply_record(None, shopper, shopper_event(record), 0, policy)
     state, sent = run_until(state, shopper, T0 + 2 * HOUR, policy)
     assert len(sent) == 2  # the 1 h email and the retargeting audience
-    again, out = stage_b.apply_record(state, shopper, record, 0, policy)
+    again, out = stage_b.apply_record(state, shopper, shopper_event(record), 0, policy)
     assert not out.planned and not out.touches
     assert msgspec.structs.replace(again, seq=0) == msgspec.structs.replace(state, seq=0)
 
@@ -86,12 +87,12 @@ def test_a_kept_plan_s_rival_is_not_planned_when_it_comes_again(policy):
     shopper, big = abandoned(cart("i-5", "900", store=STORE, customer="di"), T0 + HOUR, policy)
     _, small = abandoned(cart("i-6", "60", T0 + 60, store=STORE, customer="di"),
                          T0 + HOUR + 60, policy)  # fmt: skip
-    state, _ = stage_b.apply_record(None, shopper, big, 0, policy)
-    state, out = stage_b.apply_record(state, shopper, small, 0, policy)
+    state, _ = stage_b.apply_record(None, shopper, shopper_event(big), 0, policy)
+    state, out = stage_b.apply_record(state, shopper, shopper_event(small), 0, policy)
     assert not out.planned and state.pl.ck == "i-5"
     state, _ = run_until(state, shopper, T0 + 10 * DAY, policy)
     assert state.pl is None
-    state, out = stage_b.apply_record(state, shopper, small, 0, policy)
+    state, out = stage_b.apply_record(state, shopper, shopper_event(small), 0, policy)
     assert not out.planned and state.pl is None
 
 
@@ -109,11 +110,11 @@ def test_a_stale_return_to_an_earlier_cycle_does_not_end_the_new_plan(policy):
     assert shopper is not None and first.record and reopened.record and second.record
     state = None
     for record in (first.record, reopened.record, second.record):
-        state, _ = stage_b.apply_record(state, shopper, record, 0, policy)
+        state, _ = stage_b.apply_record(state, shopper, shopper_event(record), 0, policy)
     assert state is not None and state.pl.cy == 2
-    again, _ = stage_b.apply_record(state, shopper, reopened.record, 0, policy)
+    again, _ = stage_b.apply_record(state, shopper, shopper_event(reopened.record), 0, policy)
     assert again is not None and again.pl == state.pl
-    again, out = stage_b.apply_record(again, shopper, first.record, 0, policy)
+    again, out = stage_b.apply_record(again, shopper, shopper_event(first.record), 0, policy)
     assert again.pl == state.pl and not out.planned
 
 
@@ -127,9 +128,9 @@ def test_what_recognises_ended_plans_is_bounded(policy):
             cart(f"b-{n}", "30", at, store=STORE, customer="fay"), at + HOUR, policy
         )
         records.append(record)
-        state, _ = stage_b.apply_record(state, shopper, record, 0, policy)
+        state, _ = stage_b.apply_record(state, shopper, shopper_event(record), 0, policy)
     assert shopper is not None and state is not None
     assert len(state.ak) <= MAX_ABANDONMENTS
     for record in records:  # every one, remembered or older than what is remembered
-        again, out = stage_b.apply_record(state, shopper, record, 0, policy)
+        again, out = stage_b.apply_record(state, shopper, shopper_event(record), 0, policy)
         assert not out.planned and again.pl == state.pl, record["checkout"]

@@ -11,6 +11,7 @@ from recovery import shoppers as stage_b
 from recovery.ids import checkout_key
 from recovery.policyset import PolicySet, parse_policy
 from recovery.shopper_profile import profile_of
+from recovery.shopper_records import shopper_event
 from tests.pipeline.helpers import T0, cart, order
 
 DAY = 86400.0
@@ -28,7 +29,7 @@ def abandon(state, record: dict, policies: PolicySet):
     _, effects = stage_a.apply_tick(checkout, key, epoch_of(record) + DAY)
     (effect,) = [e for e in effects if e.kind == "abandoned"]
     assert effect.record is not None and effect.key is not None
-    new, out = stage_b.apply_abandoned(state, effect.key, effect.record, 0, policy)
+    new, out = stage_b.apply_abandoned(state, effect.key, shopper_event(effect.record), 0, policy)
     return effect.key, new, out
 
 
@@ -56,7 +57,16 @@ def test_history_and_stream_orders_are_not_added_twice(default_policies: PolicyS
     first = cart("p-3", "120", store="hist", customer="olga")
     shopper, state, _ = abandon(None, first, default_policies)
     state, _ = stage_b.apply_converted(
-        state, shopper, order("p-3", "120", T0 + 2 * 3600, store="hist", customer="olga"), 0, policy
+        state,
+        shopper,
+        shopper_event(
+            {
+                **order("p-3", "120", T0 + 2 * 3600, store="hist", customer="olga"),
+                "type": "cart_converted",
+            }
+        ),
+        0,
+        policy,
     )
     assert state.pr.oc == 1
     later = with_history(cart("p-4", "80", T0 + 5 * DAY, store="hist", customer="olga"), 1, "120")
@@ -79,7 +89,7 @@ def test_an_sms_stop_ends_the_plan_and_suppresses_the_number(default_policies: P
         "phone": "(212) 555-0100",
         "occurred_at": "2026-11-02T18:00:00Z",
     }
-    state, out = stage_b.apply_consent(state, shopper, stop, 0, policy)
+    state, out = stage_b.apply_consent(state, shopper, shopper_event(stop), 0, policy)
     assert state.pl is None and state.lp.why.startswith("unsubscribe")
     assert profile_of(state).suppressed_numbers == frozenset({"+12125550100"})
     assert state.nd is None and not out.touches
@@ -114,8 +124,11 @@ def test_an_order_after_the_sequence_is_credited_within_the_attribution_window(
     state, _ = stage_b.apply_due(state, shopper, T0 + 6 * DAY, policy, b"secret")
     assert state.pl is None and state.lp.why.startswith("completed")
     ended = state.lp.end
-    other = order("p-11", "95", ended + 3 * DAY, store="hist", customer="tia")
-    _, out = stage_b.apply_converted(state, shopper, other, 0, policy)
+    other = {
+        **order("p-11", "95", ended + 3 * DAY, store="hist", customer="tia"),
+        "type": "cart_converted",
+    }
+    _, out = stage_b.apply_converted(state, shopper, shopper_event(other), 0, policy)
     assert bool(out.recoveries) is credited
 
 
@@ -129,11 +142,11 @@ def test_an_order_sent_again_is_counted_once(default_policies: PolicySet) -> Non
     placed = order("p-20", "310", T0 + 2 * DAY, store="hist", customer="uma")
     converted = stage_a.apply_event(None, placed, 0, policy)[1][0].record
     assert converted is not None
-    once, out = stage_b.apply_converted(state, shopper, converted, 0, policy)
+    once, out = stage_b.apply_converted(state, shopper, shopper_event(converted), 0, policy)
     assert len(out.recoveries) == 1 and once.pr.oc == 1
-    again, out = stage_b.apply_converted(once, shopper, converted, 0, policy)
+    again, out = stage_b.apply_converted(once, shopper, shopper_event(converted), 0, policy)
     assert again is once and out.recoveries == []
     other = order("p-21", "80", T0 + 3 * DAY, store="hist", customer="uma")
     later = stage_a.apply_event(None, other, 0, policy)[1][0].record
-    after, _ = stage_b.apply_converted(again, shopper, later, 0, policy)
+    after, _ = stage_b.apply_converted(again, shopper, shopper_event(later), 0, policy)
     assert after.pr.oc == 2 and after.pr.ltv == "390"

@@ -4,7 +4,7 @@ import jsonschema
 import pytest
 
 from cartbands.sample import sample_events
-from schemas import cart_events, records
+from schemas import cart_events, records, shopper_events
 from schemas.codec import loads
 from schemas.jsonschema import record_schema, render, schema_path
 from schemas.records import EXPORTED, CartCompleted, CartUpdated
@@ -99,3 +99,28 @@ def test_packed_runs_leave_a_lone_record_as_it_is():
     assert batched and all(len(run) > 1 for run, _ in batched)
     read = [r for run, message in batched for r in records_of(loads(message))]
     assert read == [loads(payload) for run, _ in batched for _, payload in run]
+
+
+@pytest.mark.parametrize(
+    ("contract", "typed"),
+    [
+        (records.ConsentChanged, shopper_events.ConsentChanged),
+        (records.ShopperRedacted, shopper_events.ShopperRedacted),
+    ],
+    ids=lambda part: part.__name__,
+)
+def test_stage_b_reads_a_canonical_shopper_record_as_it_was_sent(contract, typed):
+    """Every field stage B reads of a gateway's record is one the contract has (besides the
+    shopper and stage A's stamp, which the gateway leaves to the message's key), and a
+    canonical record reads back with the values it was sent with."""
+    own = {"type", "shopper", "sk"}
+    assert set(typed.__struct_fields__) - own <= set(contract._options.fields)
+    sent = contract.from_data(
+        {"store": "s", "event_id": "e", "occurred_at": "2026-11-02T15:00:00Z",
+         "channel": "sms", "granted": False, "source": "twilio", "phone": "+12125550100"}
+    )  # fmt: skip
+    wire = loads(sent.dumps())
+    read = shopper_events.read_shopper_event(wire)
+    assert type(read) is typed
+    for name in set(typed.__struct_fields__) - own:
+        assert getattr(read, name) == wire.get(name, getattr(typed(), name)), name
