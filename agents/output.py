@@ -45,7 +45,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from faust.streams import _current_event
 
-from agents.store_batches import StoreBatches, takes_batches
+from agents import rocksdb_tables
+from agents.rocksdb_tables import StoreBatches, takes_batches
 from bus.partitioning import key_partition
 from schemas.codec import dumps
 
@@ -70,7 +71,7 @@ class _Write:
     value: Any  # None: delete
     event: Any  # Faust's current event when written: a store may write its partition's
     partition: int = 0
-    # the changelog record's key and value: what a RocksDB store keeps (agents.store_batches)
+    # the changelog record's key and value: what a RocksDB store keeps (agents.rocksdb_tables)
     encoded: tuple[bytes, bytes | None] = (b"", None)
 
 
@@ -167,9 +168,17 @@ class Output:
     def get(self, table: Any, key: str) -> Any:
         """``table.get(key)``, with the writes not in the store yet. Read from the table's store
         (the agents' tables have no default): the table's own ``get`` only adds a sensor call,
-        which the worker's monitor ignores, and two mapping layers, on every read."""
+        which the worker's monitor ignores, and two mapping layers, on every read; a RocksDB
+        store's database is read directly (agents.rocksdb_tables)."""
         value = self._unwritten.get(id(table), {}).get(key, _ABSENT)
-        return table.data.get(key) if value is _ABSENT else value
+        if value is not _ABSENT:
+            return value
+        data = table.data
+        if takes_batches(data):
+            event = faust.current_event()
+            if event is not None:  # the partition being handled: Faust's store reads its own
+                return rocksdb_tables.read(data, event.message.partition, key)
+        return data.get(key)
 
     def items(self, table: Any) -> Iterator[tuple[str, Any]]:
         """``table.items()``, with the writes not in the store yet."""
@@ -401,7 +410,7 @@ class Output:
     def _persist_offsets(self, table: Any, topic: str, batches: StoreBatches) -> None:
         """Record the acknowledged offsets of ``topic`` (the table's changelog) in the table's
         store, with the writes it just stored (a RocksDB store: in the same write batch, per
-        partition, agents.store_batches): a restore resumes after them. Recorded as each
+        partition, agents.rocksdb_tables): a restore resumes after them. Recorded as each
         ship settles, never later: a
         restore from an older offset re-applies the records since, and on tansu it stops at
         the last batch's base offset (quirk 4), so the older values it re-applies would

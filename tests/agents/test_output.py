@@ -13,7 +13,7 @@ from aiokafka.structs import TopicPartition
 
 import agents.output as output_module
 from agents.output import Output
-from agents.store_batches import StoreBatches
+from agents.rocksdb_tables import StoreBatches
 from bus.partitioning import key_partition
 from schemas.codec import dumps
 from tests.agents.apps import offline_pipeline

@@ -1,15 +1,20 @@
-"""A RocksDB table's settled writes, one write batch per partition with the changelog offset
-they bring the store to.
+"""A RocksDB table's store, read and written by the output itself rather than through Faust's
+per-key layers.
 
 Faust's ``Store.__setitem__`` encodes the key and the value again, looks the partition's
 database up through Faust's current event, and writes every key on its own. The output settles
 many writes at once, and it holds their bytes already: a table's changelog record carries the
 very bytes its store keeps (a restore writes them to the store as they are). Here they reach
-each partition's database as one batch, and the changelog offset they bring it to rides in the
-same batch: the store never records an offset without the writes before it.
+each partition's database as one batch (:class:`StoreBatches`), and the changelog offset they
+bring it to rides in the same batch: the store never records an offset without the writes
+before it.
 
-Only a store on ``rocksdict`` (Faust's RocksDB driver here) is written this way; any other
-store (``memory://``) takes its writes through its mapping, one by one.
+A read (:func:`read`) takes the value's bytes from the database of the partition being handled
+and decodes them with the pipeline's codec, where Faust's ``get`` would go through its
+serializer registry and record the key in its key index (an LRU behind a lock) on every read.
+
+Only a store on ``rocksdict`` (Faust's RocksDB driver here) is handled so; any other store
+(``memory://``) is read and written through its mapping.
 """
 
 from __future__ import annotations
@@ -20,12 +25,20 @@ from typing import Any
 import rocksdict
 from faust.stores.rocksdb import Store as RocksDBStore
 
+from schemas.codec import dumps, loads
+
 log = logging.getLogger(__name__)
 
 
 def takes_batches(store: Any) -> bool:
-    """Whether ``store`` (a table's ``data``) is written here, in batches."""
+    """Whether ``store`` (a table's ``data``) is read and written here."""
     return isinstance(store, RocksDBStore) and store.use_rocksdict
+
+
+def read(store: RocksDBStore, partition: int, key: str) -> Any:
+    """The value of ``key`` in the database of ``partition``, None if it has none."""
+    found = store._db_for_partition(partition).get(dumps(key))
+    return None if found is None else loads(found)
 
 
 class StoreBatches:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka.structs import TopicPartition
 
 from agents.output import Output
-from agents.store_batches import takes_batches
+from agents.rocksdb_tables import takes_batches
+from agents.windows import make_current
 from tests.agents.apps import offline_pipeline
 from tests.agents.test_output import RecordingProducer, settle
 
@@ -100,5 +102,36 @@ def test_a_refused_batch_leaves_neither_its_writes_nor_its_offset(
         assert data["s:a"] == {"seq": 1}
         assert "s:b" not in data
         assert data["s:c"] == {"seq": 1}  # stored; the restore from 10 brings s:b back too
+
+    asyncio.run(scenario())
+
+
+class Handling:
+    """Faust's current event of an input message of ``partition``."""
+
+    def __init__(self, partition: int) -> None:
+        self.message = SimpleNamespace(partition=partition)
+
+
+def test_a_read_takes_the_value_faust_s_store_holds_for_the_partition_handled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        shipping = Shipping(tmp_path)
+        table, output = shipping.table, shipping.output
+        handled = Handling(3)
+        make_current(handled)  # type: ignore[arg-type]
+        table.data["s:kept"] = STATE  # Faust's own write, to the store of partition 3
+        assert output.get(table, "s:kept") == table.data.get("s:kept") == STATE
+        assert output.get(table, "s:absent") is table.data.get("s:absent") is None
+
+        def through_faust(key: bytes) -> None:
+            raise AssertionError("a read through Faust's store layers")
+
+        monkeypatch.setattr(table.data, "_get", through_faust)
+        assert output.get(table, "s:kept") == STATE
+        elsewhere = Handling(4)
+        make_current(elsewhere)  # type: ignore[arg-type]
+        assert output.get(table, "s:kept") is None  # as Faust reads: the partition handled only
 
     asyncio.run(scenario())
