@@ -46,7 +46,7 @@ from aiokafka.structs import TopicPartition
 from faust.streams import _current_event
 
 from agents import rocksdb_tables
-from agents.rocksdb_tables import StoreBatches, takes_batches
+from agents.rocksdb_tables import StoreBatches, handled_directly
 from bus.partitioning import key_partition
 from schemas.codec import dumps
 
@@ -70,9 +70,9 @@ class _Write:
     key: str
     value: Any  # None: delete
     event: Any  # Faust's current event when written: a store may write its partition's
-    partition: int = 0
+    partition: int
     # the changelog record's key and value: what a RocksDB store keeps (agents.rocksdb_tables)
-    encoded: tuple[bytes, bytes | None] = (b"", None)
+    encoded: tuple[bytes, bytes | None]
 
 
 @dataclass
@@ -174,7 +174,7 @@ class Output:
         if value is not _ABSENT:
             return value
         data = table.data
-        if takes_batches(data):
+        if handled_directly(data):
             event = faust.current_event()
             if event is not None:  # the partition being handled: Faust's store reads its own
                 return rocksdb_tables.read(data, event.message.partition, key)
@@ -367,7 +367,7 @@ class Output:
             self._commits.update(shipment.commits)
             for write in shipment.writes:
                 topic = write.table.changelog_topic.get_topic_name()
-                if takes_batches(write.table.data):
+                if handled_directly(write.table.data):
                     batches.put(write.table.data, topic, write.partition, *write.encoded)
                     self._written_through(write)
                 elif not self._store(write):
@@ -410,17 +410,16 @@ class Output:
     def _persist_offsets(self, table: Any, topic: str, batches: StoreBatches) -> None:
         """Record the acknowledged offsets of ``topic`` (the table's changelog) in the table's
         store, with the writes it just stored (a RocksDB store: in the same write batch, per
-        partition, agents.rocksdb_tables): a restore resumes after them. Recorded as each
-        ship settles, never later: a
-        restore from an older offset re-applies the records since, and on tansu it stops at
-        the last batch's base offset (quirk 4), so the older values it re-applies would
-        replace newer ones this store holds from that batch's other records (a converted
-        checkout open again)."""
+        partition, agents.rocksdb_tables): a restore resumes after them. Recorded as each ship
+        settles, never later: a restore from an older offset re-applies the records since, and
+        on tansu it stops at the last batch's base offset (quirk 4), so the older values it
+        re-applies would replace newer ones this store holds from that batch's other records
+        (a converted checkout open again)."""
         if topic in self._unstored:
             return
         for tp, offset in self._acked.items():
             if tp.topic == topic and self._written.get(tp) != offset:
-                if takes_batches(table.data):
+                if handled_directly(table.data):
                     batches.record_offset(table.data, topic, tp.partition, offset)
                 else:
                     table.data.set_persisted_offset(tp, offset)

@@ -30,7 +30,7 @@ from schemas.codec import dumps, loads
 log = logging.getLogger(__name__)
 
 
-def takes_batches(store: Any) -> bool:
+def handled_directly(store: Any) -> bool:
     """Whether ``store`` (a table's ``data``) is read and written here."""
     return isinstance(store, RocksDBStore) and store.use_rocksdict
 

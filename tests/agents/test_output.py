@@ -116,7 +116,12 @@ def test_no_offset_is_recorded_past_a_write_its_store_refused(tmp_path) -> None:
             raise RuntimeError("the partition's store is closed")
 
     refused = output_module._Write(
-        SimpleNamespace(data=Closed(), changelog_topic=FakeTopic(topic)), "k", {"n": 1}, None
+        SimpleNamespace(data=Closed(), changelog_topic=FakeTopic(topic)),
+        "k",
+        {"n": 1},
+        None,
+        2,
+        (dumps("k"), dumps({"n": 1})),
     )
     shipment = output_module._Shipment([refused], pending=1, sealed=True)
     output._shipments.append(shipment)

@@ -13,7 +13,7 @@ import pytest
 from aiokafka.structs import TopicPartition
 
 from agents.output import Output
-from agents.rocksdb_tables import takes_batches
+from agents.rocksdb_tables import handled_directly
 from agents.windows import make_current
 from tests.agents.apps import offline_pipeline
 from tests.agents.test_output import RecordingProducer, settle
@@ -48,7 +48,7 @@ class Shipping:
 def test_writes_and_their_offset_reach_the_store_as_faust_reads_them(tmp_path: Path) -> None:
     async def scenario() -> None:
         shipping = Shipping(tmp_path)
-        assert takes_batches(shipping.table.data)
+        assert handled_directly(shipping.table.data)
         await shipping.ship([(2, "s:a", STATE), (2, "s:b", {"seq": 1}), (5, "s:c", {})], 40)
         await shipping.ship([(2, "s:b", None), (2, "s:a", {**STATE, "seq": 5})], 44)
         data = shipping.table.data
