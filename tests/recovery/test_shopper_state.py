@@ -134,3 +134,27 @@ def test_a_transition_leaves_the_state_it_was_given_as_it_was(policy: StorePolic
 def test_a_row_that_is_no_state_is_refused() -> None:
     with pytest.raises(msgspec.ValidationError):
         stored_shopper({"pt": "zero"})
+
+
+def test_a_row_holding_stage_a_s_records_as_they_were_stored_reads_back_typed(
+    policy: StorePolicy,
+) -> None:
+    """A row stored before stage B typed its records held them as the records stage A sent
+    (every field, ``items`` and ``event_id`` included): restored, they are the structs stage B
+    reads, and releasing them does what applying them directly does."""
+    shopper, gone = abandoned(policy, "t-7", "310")
+    stamped = {**gone, "sk": [T0 + DAY, 0]}
+    placed = order("t-8", "90", T0 + DAY + HOUR, store="typed")
+    _, effects = stage_a.apply_event(None, placed, 0, policy)
+    (bought,) = [e.record for e in effects if e.kind == "converted"]
+    assert bought is not None and "items" in bought and "event_id" in bought
+    row = {"pt": 0, "seq": 2, "q": [stamped, bought], "qd": T0 + DAY}
+    restored = stored_shopper(orjson.loads(orjson.dumps(row)))
+    assert restored is not None
+    assert restored.q == [shopper_event(stamped), shopper_event(bought)]
+    released, outs = holding.release(restored, shopper, T0 + 2 * DAY, 0, policy)
+    direct, _ = stage_b.apply_record(None, shopper, shopper_event(stamped), 0, policy)
+    direct, _ = stage_b.apply_record(direct, shopper, shopper_event(bought), 0, policy)
+    assert released is not None and direct is not None
+    assert msgspec.structs.replace(released, seq=0) == msgspec.structs.replace(direct, seq=0)
+    assert not [why for out in outs for _, why in out.rejected]
