@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from schemas.shopper_events import AnyShopperEvent
+from schemas.shopper_events import AnyShopperEvent, BadShopperEvent, read_shopper_event
 
 _CONVERT = msgspec.convert
 _BUILTINS = msgspec.to_builtins
@@ -134,8 +134,28 @@ def copied(part: Part) -> Part:
 
 
 def stored_shopper(stored: Any) -> ShopperState | None:
-    """A state as a table holds it: the object, or the dict a changelog restore gives."""
+    """A state as a table holds it: the object, or the dict a changelog restore gives. A held
+    record the shopper-events schema no longer takes is dropped rather than the shopper, as
+    stage A drops a snapshot it no longer takes: the shopper's other records and its plan go
+    on."""
     if stored is None or type(stored) is ShopperState:
         return stored
-    state: ShopperState = _CONVERT(stored, ShopperState)
+    try:
+        state: ShopperState = _CONVERT(stored, ShopperState)
+    except msgspec.ValidationError:
+        held = stored.get("q") if isinstance(stored, dict) else None
+        if not isinstance(held, list):
+            raise
+        kept = [record for record in held if _readable(record)]
+        stamp = read_shopper_event(kept[0]).sk if kept else None
+        due = stamp[0] if stamp is not None else (stored.get("qd") if kept else None)
+        state = _CONVERT({**stored, "q": kept, "qd": due}, ShopperState)
     return state
+
+
+def _readable(record: Any) -> bool:
+    try:
+        read_shopper_event(record)
+    except BadShopperEvent:
+        return False
+    return True

@@ -158,3 +158,20 @@ def test_a_row_holding_stage_a_s_records_as_they_were_stored_reads_back_typed(
     assert released is not None and direct is not None
     assert msgspec.structs.replace(released, seq=0) == msgspec.structs.replace(direct, seq=0)
     assert not [why for out in outs for _, why in out.rejected]
+
+
+def test_a_held_record_the_schema_no_longer_takes_is_dropped_rather_than_the_shopper(
+    policy: StorePolicy,
+) -> None:
+    """Its other held records are released when their time comes, from the first of them."""
+    shopper, gone = abandoned(policy, "t-9", "310")
+    kept = {**gone, "sk": [T0 + DAY + HOUR, 0]}
+    unread = {"type": "cart_converted", "checkout": 9, "sk": [T0 + DAY, 1]}
+    row = {"pt": 0, "seq": 3, "q": [unread, kept], "qd": T0 + DAY}
+    restored = stored_shopper(orjson.loads(orjson.dumps(row)))
+    assert restored is not None
+    assert restored.q == [shopper_event(kept)] and restored.qd == T0 + DAY + HOUR
+    released, _ = holding.release(restored, shopper, T0 + 2 * DAY, 0, policy)
+    assert released is not None and released.pl is not None and released.pl.ck == "t-9"
+    with pytest.raises(msgspec.ValidationError):  # anything else unreadable is not dropped
+        stored_shopper({**row, "q": [kept], "pr": {"oc": "many"}})
