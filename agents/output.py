@@ -366,12 +366,11 @@ class Output:
             shipment = self._shipments.popleft()
             self._commits.update(shipment.commits)
             for write in shipment.writes:
-                topic = write.table.changelog_topic.get_topic_name()
                 if handled_directly(write.table.data):
-                    batches.put(write.table.data, topic, write.partition, *write.encoded)
+                    batches.put(write.table, write.partition, *write.encoded)
                     self._written_through(write)
                 elif not self._store(write):
-                    self._unstored.add(topic)
+                    self._unstored.add(write.table.changelog_topic.get_topic_name())
             for tp, offset in shipment.offsets.items():
                 if offset > self._acked.get(tp, -1):
                     self._acked[tp] = offset
@@ -420,7 +419,7 @@ class Output:
         for tp, offset in self._acked.items():
             if tp.topic == topic and self._written.get(tp) != offset:
                 if handled_directly(table.data):
-                    batches.record_offset(table.data, topic, tp.partition, offset)
+                    batches.record_offset(table, tp.partition, offset)
                 else:
                     table.data.set_persisted_offset(tp, offset)
                 self._written[tp] = offset

@@ -46,32 +46,32 @@ class StoreBatches:
     changelog offset recorded with them."""
 
     def __init__(self) -> None:
-        # (id of the store, partition) -> (store, its changelog topic, the batch)
+        # (id of the table, partition) -> (its store, its changelog topic, the batch)
         self._batches: dict[tuple[int, int], tuple[RocksDBStore, str, rocksdict.WriteBatch]] = {}
 
-    def _batch(self, store: RocksDBStore, topic: str, partition: int) -> rocksdict.WriteBatch:
-        found = self._batches.get((id(store), partition))
+    def _batch(self, table: Any, partition: int) -> rocksdict.WriteBatch:
+        found = self._batches.get((id(table), partition))
         if found is None:
             batch = rocksdict.WriteBatch(raw_mode=True)
-            self._batches[(id(store), partition)] = (store, topic, batch)
+            topic = table.changelog_topic.get_topic_name()
+            self._batches[(id(table), partition)] = (table.data, topic, batch)
             return batch
         return found[2]
 
-    def put(
-        self, store: RocksDBStore, topic: str, partition: int, key: bytes, value: bytes | None
-    ) -> None:
+    def put(self, table: Any, partition: int, key: bytes, value: bytes | None) -> None:
         """``key`` set to ``value`` (its changelog bytes; None deletes it) in the database of
-        ``partition``: a table's key is only ever written under its own partition."""
-        batch = self._batch(store, topic, partition)
+        ``partition`` of ``table``'s store: a table's key is only ever written under its own
+        partition."""
+        batch = self._batch(table, partition)
         if value is None:
             batch.delete(key)
         else:
             batch.put(key, value)
 
-    def record_offset(self, store: RocksDBStore, topic: str, partition: int, offset: int) -> None:
-        """The changelog offset the store holds up to, as Faust's ``set_persisted_offset``
-        records it, in the partition's batch."""
-        self._batch(store, topic, partition).put(store.offset_key, str(offset).encode())
+    def record_offset(self, table: Any, partition: int, offset: int) -> None:
+        """The changelog offset ``table``'s store holds up to, as Faust's
+        ``set_persisted_offset`` records it, in the partition's batch."""
+        self._batch(table, partition).put(table.data.offset_key, str(offset).encode())
 
     def write(self) -> set[str]:
         """Write every batch; the changelog topics of those the store refused (a revoked
