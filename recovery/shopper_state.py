@@ -146,16 +146,15 @@ def stored_shopper(stored: Any) -> ShopperState | None:
         held = stored.get("q") if isinstance(stored, dict) else None
         if not isinstance(held, list):
             raise
-        kept = [record for record in held if _readable(record)]
-        stamp = read_shopper_event(kept[0]).sk if kept else None
-        due = stamp[0] if stamp is not None else (stored.get("qd") if kept else None)
-        state = _CONVERT({**stored, "q": kept, "qd": due}, ShopperState)
+        kept = [(record, read) for record in held if (read := _read(record)) is not None]
+        first = kept[0][1].sk if kept else None
+        due = first[0] if first is not None else (stored.get("qd") if kept else None)
+        state = _CONVERT({**stored, "q": [record for record, _ in kept], "qd": due}, ShopperState)
     return state
 
 
-def _readable(record: Any) -> bool:
+def _read(record: Any) -> AnyShopperEvent | None:
     try:
-        read_shopper_event(record)
+        return read_shopper_event(record)
     except BadShopperEvent:
-        return False
-    return True
+        return None
