@@ -31,7 +31,7 @@ from agents.windows import WINDOW_BYTES, WINDOW_MESSAGES, WINDOW_SECONDS, TableV
 from bus.partitioning import key_partition
 from recovery.checkout_stage import CheckoutEffects, CheckoutStage
 from recovery.clock import tick
-from recovery.stage_effects import DEAD_LETTERS, Outgoing
+from recovery.stage_effects import DEAD_LETTERS, Outgoing, Record
 from schemas.batches import packed
 from schemas.cart_events import batch_records, cart_events_in
 from schemas.codec import dumps
@@ -78,7 +78,7 @@ def register(pipeline: Pipeline, output: Output) -> None:
         keyed one where its key hashes to, the producer's own partitioner, so keyed records
         from elsewhere land there too), in order, as ``{"batch": [...]}`` messages of up to
         BATCH_MAX_BYTES (each record names its shopper); a lone record as itself, keyed."""
-        outgoing: dict[int, list[tuple[str | None, dict[str, Any]]]] = {}
+        outgoing: dict[int, list[tuple[str | None, Record]]] = {}
         for out in records:
             if out.to == DEAD_LETTERS:
                 await output.send(pipeline.cart_events_dlq, out.record)

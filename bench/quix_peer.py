@@ -33,6 +33,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import orjson
 
 from bench.checkout_summary import checkout_summary
@@ -42,6 +43,7 @@ from recovery.checkout_state import own_state
 from recovery.checkouts import BadEvent
 from recovery.ids import checkout_key
 from recovery.policyset import PolicySet
+from recovery.stage_effects import Record
 from schemas.batches import records_of
 from schemas.json_codec import dumps
 
@@ -57,11 +59,11 @@ Set = Callable[[bytes, bytes], None]
 
 def fold_stage_a(
     records: list[Any], partition: int, policies: PolicySet, get: Get, put: Set
-) -> list[dict[str, Any]]:
+) -> list[Record]:
     """Stage A's per-event fold (agents/carts.py without its window and timer index): the
     records for stage B, ticks passed through. Refused events are dropped (the worker
     dead-letters them; the bench input has none)."""
-    out: list[dict[str, Any]] = []
+    out: list[Record] = []
     for record in records:
         kind = record.get("type") if isinstance(record, dict) else None
         if kind == "tick":
@@ -84,8 +86,8 @@ def fold_stage_a(
         for effect in effects:
             if effect.record is not None and effect.key is not None:
                 found = effect.record
-                if found.get("shopper") != effect.key:
-                    found = {**found, "shopper": effect.key}
+                if found.shopper != effect.key:
+                    found = msgspec.structs.replace(found, shopper=effect.key)
                 out.append(found)
     return out
 
@@ -166,7 +168,7 @@ def build(args: argparse.Namespace) -> Any:
     policies = load_policy(args.policy)
     output = app.topic(args.output, key_serializer=Raw(), value_serializer=Raw())
 
-    def fold(value: bytes, _state: Any) -> list[dict[str, Any]]:
+    def fold(value: bytes, _state: Any) -> list[Record]:
         get, put = store_of()
         decoded = orjson.loads(value)
         return fold_stage_a(records_of(decoded), message_context().partition, policies, get, put)

@@ -69,7 +69,6 @@ from recovery import shoppers as stage_b
 from recovery.checkout_state import CheckoutState, own_state
 from recovery.ids import checkout_key
 from recovery.policyset import PolicySet
-from recovery.shopper_records import shopper_event
 from recovery.shopper_state import ShopperState, stored_shopper
 from recovery.timer_index import TimerIndex
 from schemas.codec import dumps
@@ -112,9 +111,8 @@ def build_states(count: int, policies: PolicySet, seed: int = 7) -> States:
         if after is not None:
             abandoned[key] = after
         for effect in effects:
-            if effect.kind == "abandoned" and effect.key and effect.record:
-                record = shopper_event(effect.record)
-                assert isinstance(record, CartAbandoned)
+            record = effect.record
+            if effect.key and isinstance(record, CartAbandoned):
                 shopper, _ = stage_b.apply_abandoned(
                     shoppers.get(effect.key), effect.key, record, PARTITION, policy
                 )

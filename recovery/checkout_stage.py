@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from msgspec import UNSET, Raw
 
 from recovery import checkouts as stage_a
@@ -302,8 +303,8 @@ class CheckoutStage:
         for effect in effects:
             if effect.record is not None and effect.key is not None:
                 record = effect.record
-                if record.get("shopper") != effect.key:
-                    record = {**record, "shopper": effect.key}
+                if record.shopper != effect.key:
+                    record = msgspec.structs.replace(record, shopper=effect.key)
                 records.append(Outgoing(SHOPPER_EVENTS, record, key=effect.key))
 
     def _tick(self, partition: int, now: float) -> None:

@@ -26,7 +26,7 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
 
 import msgspec
 
@@ -45,10 +45,19 @@ from schemas.cart_events import (
     read_cart_event,
     total_of,
 )
+from schemas.shopper_events import (
+    CartAbandoned,
+    CartConverted,
+    CartEmptied,
+    CartReopened,
+    StageARecord,
+)
 
-TICK_PHASE = 0  # the order of a record in ``sk`` among those of the same time: ticks first
-EVENT_PHASE = 1
+TICK_PHASE: Final = 0  # the order of a record in ``sk`` among those of the same time: ticks first
+EVENT_PHASE: Final = 1
 MAX_IDS = 8
+
+Left = TypeVar("Left", CartReopened, CartEmptied)
 
 EPOCH_MIN = datetime(1, 1, 2, tzinfo=UTC).timestamp()  # what iso() can write back
 EPOCH_MAX = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
@@ -66,7 +75,7 @@ class Effect(NamedTuple):
 
     kind: str  # abandoned | converted | reopened | emptied | duplicate | stale | forgotten
     key: str | None = None
-    record: dict[str, Any] | None = None
+    record: StageARecord | None = None
 
 
 def epoch(value: Any, field: str) -> float:
@@ -249,7 +258,7 @@ def _is_empty(event: CartEvent) -> bool:
 
 def _converted_record(
     store: str, checkout: str, state: CheckoutState | None, event: CartEvent, at: float
-) -> tuple[str | None, dict[str, Any]]:
+) -> tuple[str | None, CartConverted]:
     cart = state.c if state is not None else None
     shopper = _shopper(store, event) or (state.sh if state is not None else None)
     discounts = _discounts(event)
@@ -257,29 +266,26 @@ def _converted_record(
     if total is None and cart is not None:
         total = total_of(cart)
     ordered = _ordered_items(event.line_items) or _ordered_items(cart.line_items if cart else None)
-    record = {
-        "type": "cart_converted",
-        "store": store,
-        "shopper": shopper,
-        "checkout": checkout,
+    contact = event.contact or (cart.contact if cart else None)
+    found = msgspec.to_builtins(contact) if contact is not None else None
+    record = CartConverted(
+        store=store,
+        shopper=shopper,
+        checkout=checkout,
         # what was ordered (the order's own lines, else the checkout's last snapshot): the
         # senders count orders per product from these for social proof
-        "items": ordered,
-        "order_id": event.order_id,
-        "occurred_at": iso(at),
-        "currency": event.currency or (cart.currency if cart else None),
-        "total": str(total),
-        "discount_codes": [d["code"] for d in discounts],
-        "discounts": discounts,
-        "cycle": state.cy if state is not None else 0,
-        "event_id": event.event_id,
-        "sk": [at, EVENT_PHASE],
-    }
-    contact = event.contact or (cart.contact if cart else None)
-    if contact is not None:
-        found = msgspec.to_builtins(contact)
-        if found:
-            record["contact"] = found
+        items=ordered,
+        order_id=event.order_id,
+        occurred_at=iso(at),
+        currency=event.currency or (cart.currency if cart else None),
+        total=str(total),
+        discount_codes=[d["code"] for d in discounts],
+        discounts=discounts,
+        cycle=state.cy if state is not None else 0,
+        event_id=event.event_id,
+        contact=found or None,
+        sk=(at, EVENT_PHASE),
+    )
     return shopper, record
 
 
@@ -413,12 +419,12 @@ def apply_event(
         new.st = "emptied"
         new.dl = None
         if previous == "abandoned" and new.sh:
-            record = _lifecycle("cart_emptied", store, new, checkout, occurred)
-            effects.append(Effect("emptied", new.sh, record))
+            emptied = _lifecycle(CartEmptied, store, new, checkout, occurred)
+            effects.append(Effect("emptied", new.sh, emptied))
         return new, effects
     if previous == "abandoned" and new.sh:
-        record = _lifecycle("cart_reopened", store, new, checkout, occurred)
-        effects.append(Effect("reopened", new.sh, record))
+        reopened = _lifecycle(CartReopened, store, new, checkout, occurred)
+        effects.append(Effect("reopened", new.sh, reopened))
     new.st = "open"
     reachable = new.sh is not None and _reachable(event)
     new.dl = occurred + policy.abandonment_window.total_seconds() if reachable else None
@@ -464,17 +470,16 @@ def _peak(state: CheckoutState) -> Decimal | None:
 
 
 def _lifecycle(
-    kind: str, store: str, state: CheckoutState, checkout: str, at: float
-) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "store": store,
-        "shopper": state.sh,
-        "checkout": checkout,
-        "cycle": state.cy,
-        "occurred_at": iso(at),
-        "sk": [at, EVENT_PHASE],
-    }
+    kind: type[Left], store: str, state: CheckoutState, checkout: str, at: float
+) -> Left:
+    return kind(
+        store=store,
+        shopper=state.sh,
+        checkout=checkout,
+        cycle=state.cy,
+        occurred_at=iso(at),
+        sk=(at, EVENT_PHASE),
+    )
 
 
 def _remember(state: CheckoutState, event_id: str) -> CheckoutState:
@@ -522,15 +527,15 @@ def apply_tick(
     state.seq += 1
     if peak is not None:
         state.pk = str(peak)  # a return compares with what the cart was before
-    record = {
-        "type": "cart_abandoned",
-        "store": store,
-        "shopper": state.sh,
-        "checkout": checkout,
-        "cycle": cycle,
-        "abandoned_at": iso(deadline),
-        "occurred_at": iso(deadline),
-        "cart": abandoned,
-        "sk": [now, TICK_PHASE],
-    }
+    at = iso(deadline)
+    record = CartAbandoned(
+        store=store,
+        shopper=state.sh,
+        checkout=checkout,
+        cycle=cycle,
+        abandoned_at=at,
+        occurred_at=at,
+        cart=abandoned,
+        sk=(now, TICK_PHASE),
+    )
     return state, [Effect("abandoned", state.sh, record)]

@@ -46,7 +46,7 @@ from recovery.stage_effects import (
     touches_of,
 )
 from recovery.timer_index import TimerIndex
-from schemas.shopper_events import AnyShopperEvent
+from schemas.shopper_events import TYPES, AnyShopperEvent, ShopperEvent, as_sent
 
 # the topic stage B reads, as its dead letters name it
 SOURCE = "shopper-events"
@@ -118,19 +118,25 @@ class ShopperStage:
             self._restore_clock(partition, offset)
         for record in records:
             try:
-                if not isinstance(record, dict):
+                typed: AnyShopperEvent | None = None
+                if isinstance(record, dict):
+                    if record.get("type") == "tick":
+                        tick_time(record)
+                        self._on_tick(partition, record, offset)
+                        continue
+                    if record.get("type") == "store_redacted":
+                        self._erase_store(partition, record)
+                        continue
+                    shopper = record.get("shopper") or key
+                elif isinstance(record, TYPES):  # typed already: stage A's, in process
+                    typed = record
+                    shopper = typed.shopper or key
+                else:
                     raise BadEvent("event: expected a JSON object")
-                if record.get("type") == "tick":
-                    tick_time(record)
-                    self._on_tick(partition, record, offset)
-                    continue
-                if record.get("type") == "store_redacted":
-                    self._erase_store(partition, record)
-                    continue
-                shopper = record.get("shopper") or key
                 if not isinstance(shopper, str) or ":" not in shopper:
                     raise BadEvent("shopper: missing store:shopper key")
-                self._on_record(partition, shopper, shopper_event(record))
+                event = shopper_event(record) if typed is None else typed
+                self._on_record(partition, shopper, event)
             # one name per clause: compiled with mypyc, a name shared by two clauses takes the
             # first clause's type, and the second raises TypeError instead of catching
             except (BadEvent, BadTick) as refused:
@@ -146,6 +152,8 @@ class ShopperStage:
         to the dead letters with its reason, so it is neither lost silently nor in the way of
         the shopper's next record."""
         self._effects.refused.append(Refused(partition, reason, error))
+        if isinstance(record, ShopperEvent):
+            record = as_sent(record)
         dead = {"reason": reason, "partition": partition, "record": record, "topic": SOURCE}
         self._effects.records.append(Outgoing(DEAD_LETTERS, dead))
 

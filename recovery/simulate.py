@@ -146,6 +146,8 @@ class Simulation:
             if run:
                 self.shopper_events(run)
                 run = []
+            if not isinstance(record, dict):  # typed: stage A's records for shopper-events
+                raise TypeError(f"a typed record for {to}: {record!r}")
             if to.startswith(TOUCHES):
                 self.touches.append(record)
             elif to == RECOVERIES:

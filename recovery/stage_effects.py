@@ -12,10 +12,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from schemas.shopper_events import ShopperEvent
+
 # a stage's state of one key, as its table holds it: stage A's
 # recovery.checkout_state.CheckoutState, stage B's recovery.shopper_state.ShopperState (each a
 # dict where a changelog restored it)
 State = Any
+
+# a record to produce: decoded JSON, or a typed shopper-events record (encoded as it is)
+Record = dict[str, Any] | ShopperEvent
 
 # where an outgoing record goes, by role: the driver maps each to its topic
 SHOPPER_EVENTS = "shopper-events"
@@ -48,7 +53,7 @@ class Outgoing:
     a record without a key); records to one partition leave in the order they were made."""
 
     to: str
-    record: dict[str, Any]
+    record: Record
     key: str | None = None
     partition: int | None = None
 

@@ -1,12 +1,17 @@
-"""The records of ``shopper-events`` as stage B reads them: typed structs, read once at its edge.
+"""The records of ``shopper-events``: typed structs, as stage A makes them and stage B reads them.
 
-Stage A sends a shopper's ``cart_abandoned``, ``cart_converted``, ``cart_reopened`` and
-``cart_emptied``; the gateway sends ``consent_changed`` and ``shopper_redacted`` (their
-canonical form is :mod:`schemas.records`; a test keeps the fields stage B reads there). Each
-becomes one of the structs below in one typed conversion, tagged by its ``type``, or is refused
-with the path of the field at fault (:func:`read_shopper_event`): a record may come from
-elsewhere than stage A (a replay, another producer). Ticks and store redactions are the
-partition's, not a shopper's: stage B reads them apart.
+Stage A makes a shopper's ``cart_abandoned``, ``cart_converted``, ``cart_reopened`` and
+``cart_emptied`` as the structs below and sends them as they encode; the gateway sends
+``consent_changed`` and ``shopper_redacted`` (their canonical form is :mod:`schemas.records`;
+a test keeps the fields stage B reads there). Stage B reads each record into its struct in one
+typed conversion, tagged by its ``type``, or refuses it with the path of the field at fault
+(:func:`read_shopper_event`): a record may come from elsewhere than stage A (a replay, another
+producer). Ticks and store redactions are the partition's, not a shopper's: stage B reads them
+apart.
+
+Fields only the senders read (an order's ``items``, ``event_id`` and ``contact``) are typed
+``Any`` here: the senders check them where they read them, and stage B does not refuse a
+record for them.
 
 Times stay as they travel (ISO-8601, or epoch seconds) and are read by the transition that
 needs them; the abandoned cart stays the snapshot stage A sent (an object whose amounts stage B
@@ -38,7 +43,10 @@ class ShopperEvent(msgspec.Struct, tag_field="type", omit_defaults=True, kw_only
     sk: Stamp | None = None
 
 
-class CartAbandoned(ShopperEvent, tag="cart_abandoned"):
+class CartAbandoned(ShopperEvent, tag="cart_abandoned", omit_defaults=False):
+    """Written in full: the senders read every abandonment's cycle and cart, the first cycle's
+    included (the default)."""
+
     kind: ClassVar[str] = "cart_abandoned"
     checkout: str
     cycle: int = 1
@@ -58,6 +66,10 @@ class CartConverted(ShopperEvent, tag="cart_converted"):
     # checked by recovery.redemption, which names the entry at fault
     discounts: Any = None
     discount_codes: Any = None
+    # the order's lines (product id and title), for the senders' social proof
+    items: Any = None
+    event_id: Any = None
+    contact: Any = None
 
 
 class CartReopened(ShopperEvent, tag="cart_reopened"):
@@ -92,14 +104,14 @@ AnyShopperEvent = (
     CartAbandoned | CartConverted | CartReopened | CartEmptied | ConsentChanged | ShopperRedacted
 )
 CartLeft = CartReopened | CartEmptied
+# what stage A sends a shopper (recovery.checkouts)
+StageARecord = CartAbandoned | CartConverted | CartReopened | CartEmptied
+TYPES = (
+    CartAbandoned, CartConverted, CartReopened, CartEmptied, ConsentChanged, ShopperRedacted
+)  # fmt: skip
 # each type's struct: a conversion to the one struct its ``type`` names is several times as
 # fast as one to the tagged union
-STRUCTS: dict[str, type[AnyShopperEvent]] = {
-    cls.kind: cls
-    for cls in (
-        CartAbandoned, CartConverted, CartReopened, CartEmptied, ConsentChanged, ShopperRedacted
-    )
-}  # fmt: skip
+STRUCTS: dict[str, type[AnyShopperEvent]] = {cls.kind: cls for cls in TYPES}
 RECORD_TYPES = frozenset(STRUCTS)
 
 

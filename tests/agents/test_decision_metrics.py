@@ -15,7 +15,7 @@ from recovery.checkouts import Effect
 from recovery.ids import checkout_key
 from recovery.shopper_records import shopper_event
 from recovery.shopper_state import EndedPlan, ShopperState, StoredProfile
-from tests.pipeline.helpers import T0, cart, order
+from tests.pipeline.helpers import T0, cart, order, wire
 
 
 def value(name: str, **labels: str) -> float:
@@ -29,7 +29,7 @@ def abandoned_event(record: dict, policy) -> dict:
     _, effects = stage_a.apply_tick(state, key, T0 + 86400)
     (effect,) = [e for e in effects if e.kind == "abandoned"]
     assert effect.record is not None
-    return effect.record
+    return wire(effect.record)
 
 
 def test_a_plan_an_emission_and_a_recovery_are_counted() -> None:

@@ -33,11 +33,12 @@ from bench.harness import (
 )
 from bench.pipeline import Options, PipelineRun, Report
 from bench.profile import OTHER, Stacks, categorize, package, short
-from bench.timers import Rebuilds, crash_reason
+from bench.timers import Rebuilds, build_states, crash_reason
 from config.policyfile import DEFAULT_POLICY, load_policy
 from recovery.checkouts import epoch, validate
 from recovery.simulate import simulate
 from schemas.records import CartCompleted, CartUpdated
+from tests.pipeline.helpers import wire
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +223,15 @@ def test_rebuild_lines_are_summed_and_timed_from_the_start():
     assert Rebuilds.parse("no such lines", started).first is None
 
 
+def test_pending_states_hold_a_planned_shopper_for_every_abandoned_cart():
+    """The restart benchmark's tables: each cart abandoned, its shopper given a plan by stage
+    B from stage A's own record."""
+    states = build_states(40, load_policy(DEFAULT_POLICY))
+    assert len(states.carts) == len(states.abandoned) == 40
+    assert len(states.shoppers) == 40
+    assert all(shopper.pl is not None for shopper in states.shoppers.values())
+
+
 def test_crash_reason_is_faust_s_reason_line():
     log = (
         "[x] [7] [INFO] starting\n"
@@ -348,7 +358,7 @@ def test_quix_peer_fold_matches_the_core() -> None:
         policy = policies.for_store(checked[1])
         new, effects = stage_a.apply_event(states.get(key), event, 0, policy, checked)  # type: ignore[arg-type]
         states[key] = new
-        expected += [{**e.record, "shopper": e.key} for e in effects if e.record and e.key]
+        expected += [{**wire(e.record), "shopper": e.key} for e in effects if e.record and e.key]
     assert {k.decode(): orjson.loads(v) for k, v in store.items()} == orjson.loads(
         quix_peer.dumps(states)
     )

@@ -57,9 +57,9 @@ def test_the_order_converts_the_checkout_it_names():
     state, effects = apply_event(state, _wire("orders/paid", "shopify_order.json", "w2"), 0, policy)
     (converted,) = [e for e in effects if e.kind == "converted"]
     assert converted.record is not None
-    assert converted.record["order_id"] == "5550001234"
-    assert converted.record["discount_codes"] == ["COMEBACK10"]
-    assert converted.record["discounts"] == [{"code": "COMEBACK10", "amount": "22.99"}]
+    assert converted.record.order_id == "5550001234"
+    assert converted.record.discount_codes == ["COMEBACK10"]
+    assert converted.record.discounts == [{"code": "COMEBACK10", "amount": "22.99"}]
 
 
 @pytest.mark.broker

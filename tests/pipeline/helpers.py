@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from bus.kafka import drain
+from schemas.codec import dumps, loads
 
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC).timestamp()  # 10:00 in New York
 
@@ -85,6 +86,11 @@ def without_holdout(source: Path, dest: Path) -> Path:
         band["holdout"] = 0
     dest.write_text(yaml.safe_dump(data))
     return dest
+
+
+def wire(record: Any) -> Any:
+    """A record as a consumer of its topic reads it: encoded as it is sent, decoded as JSON."""
+    return loads(dumps(record))
 
 
 def signature(touch: dict[str, Any]) -> tuple[Any, ...]:

@@ -13,7 +13,7 @@ from recovery.policy import StorePolicy
 from recovery.policyset import PolicySet
 from recovery.simulate import boundaries, drain_ticks, simulate
 from recovery.stage_effects import DEAD_LETTERS, SHOPPER_EVENTS, Outgoing, State
-from tests.pipeline.helpers import T0, cart
+from tests.pipeline.helpers import T0, cart, wire
 
 POLICIES = load_policy()
 HOUR = 3600.0
@@ -40,7 +40,7 @@ def forwarded(now: float, source: int) -> list[Outgoing]:
 
 def kinds(effects: CheckoutEffects) -> list[tuple[str, Any]]:
     """Each record as (role, its type), in order."""
-    return [(out.to, out.record.get("type")) for out in effects.records]
+    return [(out.to, wire(out.record).get("type")) for out in effects.records]
 
 
 def test_a_tick_past_the_deadline_emits_the_abandonment_then_one_tick_per_partition() -> None:
@@ -49,8 +49,8 @@ def test_a_tick_past_the_deadline_emits_the_abandonment_then_one_tick_per_partit
     effects = processor.take()
     first, *ticks = effects.records
     assert first.to == SHOPPER_EVENTS and first.partition is None
-    assert first.record["type"] == "cart_abandoned"
-    assert first.key == first.record["shopper"] and first.key.startswith("pipe:")
+    assert first.record.kind == "cart_abandoned"
+    assert first.key == first.record.shopper and first.key.startswith("pipe:")
     assert ticks == forwarded(T0 + HOUR, 1)
     (timers,) = effects.timers
     assert (timers.stage, timers.now, timers.due, timers.pending) == (
@@ -76,7 +76,7 @@ def test_a_ticks_records_precede_its_forwarded_tick_and_follow_the_earlier_ones(
         (SHOPPER_EVENTS, "cart_abandoned"),
         *[(SHOPPER_EVENTS, "tick")] * PARTITIONS,
     ]
-    assert records[0].record["checkout"] == "c1" and records[4].record["checkout"] == "c2"
+    assert records[0].record.checkout == "c1" and records[4].record.checkout == "c2"
     assert records[1:4] == forwarded(T0 + HOUR, 0)
     assert records[5:] == forwarded(T0 + HOUR + 60, 0)
 
@@ -156,7 +156,7 @@ def test_an_erasure_removes_a_checkout_only_pending_in_the_window() -> None:
     store(table, effects)
     processor.fold(0, [tick(T0 + HOUR)])  # no abandonment for the erased checkout
     abandoned, *ticks = processor.take().records
-    assert abandoned.record["checkout"] == "c2" and ticks == forwarded(T0 + HOUR, 0)
+    assert abandoned.record.checkout == "c2" and ticks == forwarded(T0 + HOUR, 0)
 
 
 def test_an_erasure_removes_stored_checkouts_of_its_partition_only() -> None:
@@ -212,7 +212,7 @@ def test_after_revoked_the_index_is_rebuilt_from_the_table_and_fires_the_same_ti
     fresh = stage(dict(table))
     processor.revoked()
     again = fire(processor)
-    assert [out.record.get("checkout") for out in again[:2]] == ["c1", "c2"]
+    assert [wire(out.record).get("checkout") for out in again[:2]] == ["c1", "c2"]
     assert again == fire(fresh)
     # one pass over the table indexes every partition it holds
     fresh = stage(dict(table))

@@ -57,7 +57,7 @@ def test_stage_b_refuses_an_abandoned_cart_with_a_poison_line_item(field, value)
     _, (effect,) = stage_a.apply_tick(state, f"{STORE}:x-2", T0 + 2 * HOUR)
     assert effect.key is not None and effect.record is not None
     with pytest.raises(BadEvent, match=rf"^cart\.line_items\[0\]\.{field}: "):
-        stage_b.apply_record(None, effect.key, shopper_event(effect.record), 0, policy)
+        stage_b.apply_record(None, effect.key, effect.record, 0, policy)
 
 
 def test_stage_a_refuses_a_line_item_field_of_the_wrong_type_naming_it() -> None:

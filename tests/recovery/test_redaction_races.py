@@ -15,7 +15,7 @@ from recovery.policy import StorePolicy
 from recovery.shopper_records import shopper_event
 from schemas.codec import dumps
 from streams.app import code_secret
-from tests.pipeline.helpers import T0, cart, iso
+from tests.pipeline.helpers import T0, cart, iso, wire
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -38,7 +38,7 @@ def abandoned(event: dict, tick: float, policy: StorePolicy) -> tuple[str, dict]
     _, effects = stage_a.apply_tick(state, checkout_key(STORE, event["checkout"]), tick)
     (effect,) = [e for e in effects if e.kind == "abandoned"]
     assert effect.key is not None and effect.record is not None
-    return effect.key, effect.record
+    return effect.key, wire(effect.record)
 
 
 def redaction(shopper: str, at: float) -> dict:

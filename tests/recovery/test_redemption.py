@@ -161,11 +161,11 @@ def test_stage_a_forwards_normalised_discounts_and_refuses_bad_ones():
     _, effects = apply_event(state, used, 0, policy)
     (converted,) = [e for e in effects if e.kind == "converted"]
     assert converted.record is not None
-    assert converted.record["discounts"] == [
+    assert converted.record.discounts == [
         {"code": "AB C", "amount": "12.00"},
         {"code": "LEGACY"},
     ]
-    assert converted.record["discount_codes"] == ["AB C", "LEGACY"]
+    assert converted.record.discount_codes == ["AB C", "LEGACY"]
     broken = {**used, "discounts": [{"code": "X", "amount": "twelve"}]}
     with pytest.raises(BadEvent, match=r"discounts\[0\]\.amount"):
         validate(broken)

@@ -34,7 +34,7 @@ from recovery.shopper_profile import profile_of
 from recovery.shopper_records import shopper_event
 from recovery.simulate import simulate
 from streams.app import code_secret
-from tests.pipeline.helpers import T0, cart, iso, order, without_holdout
+from tests.pipeline.helpers import T0, cart, iso, order, wire, without_holdout
 
 AT = datetime(2026, 6, 10, 15, 0, tzinfo=UTC)  # 11:00 in New York
 H = timedelta(hours=1)
@@ -381,7 +381,7 @@ def test_a_cart_shrunk_below_its_peak(totals):
         state, _ = stage_a.apply_event(state, event, 0, SIM_POLICY.defaults)
     assert state is not None
     _, effects = stage_a.apply_tick(state, "pipe:h1", T0 + 2 * DAY)
-    [record] = [e.record for e in effects if e.kind == "abandoned"]
+    [record] = [wire(e.record) for e in effects if e.kind == "abandoned"]
     carried = record["cart"].get("peak_total")
     assert carried == (str(Decimal(peak) / 100) if peak > last else None)
     shrunk = (peak - last) * 5 >= peak  # the default min_shrink_share, 0.2

@@ -19,7 +19,7 @@ from recovery.policyset import PolicySet
 from recovery.shopper_records import shopper_event
 from recovery.shopper_stage import ShopperEffects, ShopperStage
 from recovery.stage_effects import CART_EVENTS, DEAD_LETTERS, RECOVERIES, Outgoing, State
-from tests.pipeline.helpers import T0, cart, order
+from tests.pipeline.helpers import T0, cart, order, wire
 
 HOUR = 3600.0
 SOURCES = 2  # stage-A partitions forwarding ticks
@@ -93,7 +93,7 @@ def abandoned(policies: PolicySet, total: str, at: float, **who: Any) -> tuple[s
     _, effects = stage_a.apply_tick(state, key, at + HOUR)
     (effect,) = [e for e in effects if e.kind == "abandoned"]
     assert effect.key is not None and effect.record is not None
-    return effect.key, {**effect.record, "shopper": effect.key}
+    return effect.key, {**wire(effect.record), "shopper": effect.key}
 
 
 def converted(policies: PolicySet, checkout: str, total: str, at: float, **who: Any) -> dict:
@@ -105,7 +105,7 @@ def converted(policies: PolicySet, checkout: str, total: str, at: float, **who: 
     _, effects = stage_a.apply_event(state, bought, 0, policies.defaults)
     (effect,) = [e for e in effects if e.kind == "converted"]
     assert effect.record is not None
-    return effect.record
+    return wire(effect.record)
 
 
 def to(effects: ShopperEffects, role: str) -> list[Outgoing]:

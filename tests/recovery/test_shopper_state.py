@@ -18,7 +18,7 @@ from recovery.policy import StorePolicy
 from recovery.shopper_records import shopper_event
 from recovery.shopper_state import ShopperState, stored_shopper
 from schemas.codec import dumps
-from tests.pipeline.helpers import T0, cart, order
+from tests.pipeline.helpers import T0, cart, order, wire
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -36,7 +36,7 @@ def abandoned(policy: StorePolicy, checkout: str, total: str) -> tuple[str, dict
     _, effects = stage_a.apply_tick(state, key, T0 + DAY)
     (effect,) = [e for e in effects if e.kind == "abandoned"]
     assert effect.key is not None and effect.record is not None
-    return effect.key, effect.record
+    return effect.key, wire(effect.record)
 
 
 def a_lived_in_state(policy: StorePolicy) -> tuple[str, ShopperState]:
@@ -146,7 +146,7 @@ def test_a_row_holding_stage_a_s_records_as_they_were_stored_reads_back_typed(
     stamped = {**gone, "sk": [T0 + DAY, 0]}
     placed = order("t-8", "90", T0 + DAY + HOUR, store="typed")
     _, effects = stage_a.apply_event(None, placed, 0, policy)
-    (bought,) = [e.record for e in effects if e.kind == "converted"]
+    (bought,) = [wire(e.record) for e in effects if e.kind == "converted"]
     assert bought is not None and "items" in bought and "event_id" in bought
     row = {"pt": 0, "seq": 2, "q": [stamped, bought], "qd": T0 + DAY}
     restored = stored_shopper(orjson.loads(orjson.dumps(row)))

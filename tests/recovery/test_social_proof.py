@@ -22,7 +22,7 @@ from recovery.social_proof import (
     order_of,
     product_key,
 )
-from tests.pipeline.helpers import T0, cart, order
+from tests.pipeline.helpers import T0, cart, order, wire
 
 POLICY = load_policy().defaults
 TODAY = day_of(datetime(2026, 11, 2, 16, 0, tzinfo=UTC))
@@ -231,7 +231,7 @@ def test_best_seller_names_the_carts_most_ordered_item_from_the_threshold_on():
 def test_stage_a_sends_the_ordered_items_with_a_conversion():
     state, _ = a.apply_event(None, cart("c1", "120", T0), 0, POLICY)
     state, effects = a.apply_event(state, order("c1", "120", T0 + 600), 0, POLICY)
-    (record,) = [e.record for e in effects if e.kind == "converted"]
+    (record,) = [wire(e.record) for e in effects if e.kind == "converted"]
     assert record is not None and record["items"] == [{"title": "thing"}]
     completed = cart("c2", "80", T0)
     completed["line_items"] = [
@@ -240,7 +240,7 @@ def test_stage_a_sends_the_ordered_items_with_a_conversion():
     ]
     completed["completed_at"] = completed["occurred_at"]
     _, effects = a.apply_event(None, completed, 0, POLICY)
-    (record,) = [e.record for e in effects if e.kind == "converted"]
+    (record,) = [wire(e.record) for e in effects if e.kind == "converted"]
     assert record is not None and record["items"] == [{"product_id": "42", "title": "Linen Shirt"}]
     found = order_of(record)
     assert found is not None and found.products == frozenset({"p:42"})

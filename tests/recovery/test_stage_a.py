@@ -8,7 +8,7 @@ from config.policyfile import load_policy
 from recovery import checkouts as a
 from schemas.cart_events import cart_dict
 from schemas.codec import dumps
-from tests.pipeline.helpers import T0, cart, order
+from tests.pipeline.helpers import T0, cart, order, wire
 
 POLICY = load_policy().defaults
 HOUR = 3600.0
@@ -32,7 +32,7 @@ def test_idle_checkout_is_abandoned_after_the_window():
     assert new.st == "abandoned" and new.cy == 1
     (effect,) = effects
     assert effect.kind == "abandoned"
-    assert effect.record["abandoned_at"] == "2026-11-02T16:00:00Z"
+    assert effect.record.abandoned_at == "2026-11-02T16:00:00Z"
     assert effect.key == state.sh and effect.key.startswith("pipe:")
 
 
@@ -40,15 +40,15 @@ def test_abandoned_checkout_keeps_only_what_an_order_falls_back_on():
     state, _ = fold(cart("c1", "120"))
     whole, size = cart_dict(state.c), len(dumps(state))
     new, (effect,) = a.apply_tick(state, "pipe:c1", T0 + HOUR)
-    assert effect.record["cart"] == whole  # stage B gets the whole cart
+    assert effect.record.cart == whole  # stage B gets the whole cart
     assert set(cart_dict(new.c)) == {"currency", "total"}
     assert len(dumps(new)) < size
     bare = {**order("c1", "120", T0 + 2 * HOUR), "total": None}
     bare.pop("contact")
     done, effects = a.apply_event(new, bare, 0, POLICY)
     (converted,) = [e for e in effects if e.kind == "converted"]
-    assert converted.record["total"] == "120" and converted.record["currency"] == "USD"
-    assert "contact" not in converted.record and converted.key == state.sh
+    assert converted.record.total == "120" and converted.record.currency == "USD"
+    assert "contact" not in wire(converted.record) and converted.key == state.sh
     assert done.st == "converted"
 
 
@@ -88,7 +88,7 @@ def test_update_after_abandonment_reopens_and_a_new_cycle_follows():
     state, effects = a.apply_event(state, cart("c1", "150", T0 + 2 * HOUR), 0, POLICY)
     assert [e.kind for e in effects] == ["reopened"] and state.st == "open"
     state, effects = a.apply_tick(state, "pipe:c1", T0 + 3 * HOUR)
-    assert effects[0].record["cycle"] == 2
+    assert effects[0].record.cycle == 2
 
 
 def test_unreachable_checkout_is_never_abandoned():

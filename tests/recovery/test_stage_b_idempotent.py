@@ -15,7 +15,7 @@ from recovery.policy import StorePolicy
 from recovery.shopper_profile import MAX_ABANDONMENTS
 from recovery.shopper_records import shopper_event
 from streams.app import code_secret
-from tests.pipeline.helpers import T0, cart
+from tests.pipeline.helpers import T0, cart, wire
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -34,7 +34,7 @@ def abandoned(record: dict, tick: float, policy: StorePolicy) -> tuple[str, dict
     _, effects = stage_a.apply_tick(state, key, tick)
     (effect,) = [e for e in effects if e.kind == "abandoned"]
     assert effect.key is not None and effect.record is not None
-    return effect.key, effect.record
+    return effect.key, wire(effect.record)
 
 
 def run_until(state: dict, shopper: str, now: float, policy: StorePolicy):
@@ -110,11 +110,11 @@ def test_a_stale_return_to_an_earlier_cycle_does_not_end_the_new_plan(policy):
     assert shopper is not None and first.record and reopened.record and second.record
     state = None
     for record in (first.record, reopened.record, second.record):
-        state, _ = stage_b.apply_record(state, shopper, shopper_event(record), 0, policy)
+        state, _ = stage_b.apply_record(state, shopper, record, 0, policy)
     assert state is not None and state.pl.cy == 2
-    again, _ = stage_b.apply_record(state, shopper, shopper_event(reopened.record), 0, policy)
+    again, _ = stage_b.apply_record(state, shopper, reopened.record, 0, policy)
     assert again is not None and again.pl == state.pl
-    again, out = stage_b.apply_record(again, shopper, shopper_event(first.record), 0, policy)
+    again, out = stage_b.apply_record(again, shopper, first.record, 0, policy)
     assert again.pl == state.pl and not out.planned
 
 

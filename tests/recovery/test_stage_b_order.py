@@ -15,7 +15,7 @@ from recovery.ids import checkout_key
 from recovery.policy import StorePolicy
 from recovery.shopper_records import order_key, shopper_event
 from recovery.shopper_state import ShopperState
-from tests.pipeline.helpers import T0, cart, order
+from tests.pipeline.helpers import T0, cart, order, wire
 
 HOUR = 3600.0
 
@@ -32,14 +32,14 @@ def abandoned(record: dict, tick: float, policy: StorePolicy) -> tuple[str, dict
     _, effects = stage_a.apply_tick(state, key, tick)
     (effect,) = [e for e in effects if e.kind == "abandoned"]
     assert effect.key is not None and effect.record is not None
-    return effect.key, effect.record
+    return effect.key, wire(effect.record)
 
 
 def converted(record: dict, policy: StorePolicy) -> dict:
     _, effects = stage_a.apply_event(None, record, 0, policy)
     (effect,) = [e for e in effects if e.kind == "converted"]
     assert effect.record is not None
-    return effect.record
+    return wire(effect.record)
 
 
 def test_stage_a_stamps_its_time_ticks_before_events_of_the_same_time(policy):

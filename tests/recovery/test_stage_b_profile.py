@@ -29,7 +29,7 @@ def abandon(state, record: dict, policies: PolicySet):
     _, effects = stage_a.apply_tick(checkout, key, epoch_of(record) + DAY)
     (effect,) = [e for e in effects if e.kind == "abandoned"]
     assert effect.record is not None and effect.key is not None
-    new, out = stage_b.apply_abandoned(state, effect.key, shopper_event(effect.record), 0, policy)
+    new, out = stage_b.apply_abandoned(state, effect.key, effect.record, 0, policy)
     return effect.key, new, out
 
 
@@ -142,11 +142,11 @@ def test_an_order_sent_again_is_counted_once(default_policies: PolicySet) -> Non
     placed = order("p-20", "310", T0 + 2 * DAY, store="hist", customer="uma")
     converted = stage_a.apply_event(None, placed, 0, policy)[1][0].record
     assert converted is not None
-    once, out = stage_b.apply_converted(state, shopper, shopper_event(converted), 0, policy)
+    once, out = stage_b.apply_converted(state, shopper, converted, 0, policy)
     assert len(out.recoveries) == 1 and once.pr.oc == 1
-    again, out = stage_b.apply_converted(once, shopper, shopper_event(converted), 0, policy)
+    again, out = stage_b.apply_converted(once, shopper, converted, 0, policy)
     assert again is once and out.recoveries == []
     other = order("p-21", "80", T0 + 3 * DAY, store="hist", customer="uma")
     later = stage_a.apply_event(None, other, 0, policy)[1][0].record
-    after, _ = stage_b.apply_converted(again, shopper, shopper_event(later), 0, policy)
+    after, _ = stage_b.apply_converted(again, shopper, later, 0, policy)
     assert after.pr.oc == 2 and after.pr.ltv == "390"

@@ -14,7 +14,6 @@ from recovery import shoppers as stage_b
 from recovery import stored_cart as sc
 from recovery.commands import touch_command
 from recovery.ids import checkout_key
-from recovery.shopper_records import shopper_event
 from recovery.shopper_state import ShopperState
 from schemas.codec import dumps
 from tests.pipeline.helpers import T0, cart
@@ -156,7 +155,7 @@ def test_a_shopper_stored_before_the_compact_form_gets_the_same_touches() -> Non
     checkout, _ = stage_a.apply_event(None, event, 0, policy)
     _, (effect,) = stage_a.apply_tick(checkout, key, T0 + 86400)
     assert effect.key is not None and effect.record is not None
-    state, _ = stage_b.apply_abandoned(None, effect.key, shopper_event(effect.record), 0, policy)
+    state, _ = stage_b.apply_abandoned(None, effect.key, effect.record, 0, policy)
     assert sc.is_packed(state.pl.c)
     assert state.pl is not None
     older = msgspec.structs.replace(

@@ -13,10 +13,14 @@ from sender_helpers import having, read_until, touch_data
 
 from bus.kafka import ensure_topics, produce
 from bus.topics import TopicNames
+from config.policyfile import load_policy
+from recovery import checkouts as stage_a
 from recovery.ids import shopper_key
+from schemas.codec import dumps, loads
 from schemas.records import TouchCommand
 from senders.outcomes import Outcome
 from senders.suppression import SuppressionView
+from tests.pipeline.helpers import T0, cart
 
 
 def consent(channel: str, granted: bool, at: str, **who: str) -> dict:
@@ -345,3 +349,14 @@ def test_a_carts_activity_is_kept_for_the_horizon_after_its_abandonment():
     view.apply(redaction("2026-11-10T00:00:00Z", email="fay@example.com"))
     assert view.awaits_activity(touch(cart="chk-a"), "email")  # forgotten: unknown, blocked
     assert view.check(touch(cart="chk-b"), "email") is None  # active after the redaction
+
+
+def test_stage_a_s_first_abandonment_is_read_as_it_travels():
+    """The cart's first cycle is the struct's default: it is on the wire all the same, so the
+    view knows the cart's last activity for its first plan's touches."""
+    event = cart("chk-w", "310", T0, store="demo", customer="fay")
+    state, _ = stage_a.apply_event(None, event, 0, load_policy().for_store("demo"))
+    _, (effect,) = stage_a.apply_tick(state, "demo:chk-w", T0 + 3600)
+    view = SuppressionView()
+    assert view.apply(loads(dumps(effect.record)))
+    assert view.activity[("demo", "chk-w", 1)] == (T0, T0 + 3600)
