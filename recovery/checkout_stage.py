@@ -41,10 +41,12 @@ from recovery.stage_effects import (
     StateTable,
     TimersFired,
 )
+from recovery.stored_rows import UnreadableRow, unreadable
 from recovery.timer_index import TimerIndex
 from schemas.cart_events import CartEvent, cart_event_of, record_of
 
 Checked = tuple[str, str, str, float]  # what stage_a.validate returns
+TABLE = "checkouts"  # the table the agent keeps the states in
 
 # cart events read, by (platform, type) as sent; None where the field is not text
 EventsRead = dict[tuple[str | None, str | None], int]
@@ -102,6 +104,7 @@ class CheckoutStage:
         # the window's own state per checkout key (None: delete), with the key's partition
         self._pending: dict[str, tuple[int, CheckoutState | None]] = {}
         self._effects = CheckoutEffects()
+        self._reported: set[str] = set()  # keys of the unreadable rows dead-lettered already
 
     @property
     def pending(self) -> int:
@@ -148,7 +151,11 @@ class CheckoutStage:
                 continue
             if kind == "checkout_redacted":
                 key = checkout_key(str(record.get("store")), str(record.get("checkout")))
-                if stage_a.erases_checkout(record, self._state_of(key)):
+                try:
+                    erased = stage_a.erases_checkout(record, self._state_of(key))
+                except msgspec.ValidationError:
+                    erased = True  # an unreadable row: no activity to tell it is newer
+                if erased:
                     self._keep(partition, key, None)
                 continue
             label = event_label(record)
@@ -255,12 +262,18 @@ class CheckoutStage:
         if state is not None and self._index.built(partition):
             self._index.schedule(partition, stage_a.next_due(state), state.seq, key)
 
-    def _every_state(self) -> Iterator[tuple[str, CheckoutState]]:
-        """Each checkout's state: the window's own, else the table's."""
+    def _every_state(self, unread: list[UnreadableRow]) -> Iterator[tuple[str, CheckoutState]]:
+        """Each checkout's state: the window's own, else the table's; a row that cannot be
+        read is left out and added to ``unread``."""
         pending = self._pending
         for key, stored in self._table.items():
             if stored and key not in pending:
-                yield key, own_state(stored)
+                try:
+                    read = own_state(stored)
+                except msgspec.ValidationError as error:
+                    unread.append(unreadable(key, stored, error))
+                    continue
+                yield key, read
         for key, (_, state) in list(pending.items()):
             if state is not None:
                 yield key, state
@@ -270,8 +283,9 @@ class CheckoutStage:
         if self._index.built(partition):
             return
         entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
+        unread: list[UnreadableRow] = []
         # the table, and the window's states not written to it yet (after a rebalance)
-        for key, state in self._every_state():
+        for key, state in self._every_state(unread):
             if self._index.built(owner := state.pt):
                 continue
             due = stage_a.next_due(state)
@@ -280,14 +294,26 @@ class CheckoutStage:
         for owner, found in entries.items():
             self._index.rebuild(owner, found)
             self._effects.rebuilt.append((owner, len(found)))
+        for row in unread:
+            if row.key not in self._reported:
+                self._reported.add(row.key)
+                self._effects.refused.append(Refused(partition, f"stored state: {row.reason}"))
+                self._effects.records.append(Outgoing(DEAD_LETTERS, row.letter(TABLE, partition)))
 
     def _erase(self, partition: int, record: dict[str, Any]) -> None:
         """A store's or a shopper's redaction: forget their checkouts on this partition, those
-        in the table and those only in the window."""
+        in the table and those only in the window. A row that cannot be read goes by its key
+        and the partition it names: a store's redaction erases it, a shopper's cannot tell."""
+        unread: list[UnreadableRow] = []
         doomed = [
             key
-            for key, state in self._every_state()
+            for key, state in self._every_state(unread)
             if state.pt == partition and stage_a.erased_by(record, key, state)
+        ]
+        doomed += [
+            row.key
+            for row in unread
+            if row.partition == partition and stage_a.erased_by(record, row.key, None)
         ]
         for key in doomed:
             self._keep(partition, key, None)

@@ -61,5 +61,7 @@ def own_state(stored: Any) -> CheckoutState:
     try:
         state: CheckoutState = _CONVERT(stored, CheckoutState)
     except msgspec.ValidationError:
+        if not isinstance(stored, dict):
+            raise
         state = _CONVERT({k: v for k, v in stored.items() if k != "c"}, CheckoutState)
     return state

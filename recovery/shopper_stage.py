@@ -17,10 +17,11 @@ the states to that table, and only then acknowledges the window's input.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from recovery import shopper_holds as holding
 from recovery import shoppers as stage_b
@@ -45,11 +46,13 @@ from recovery.stage_effects import (
     TimersFired,
     touches_of,
 )
+from recovery.stored_rows import UnreadableRow, unreadable
 from recovery.timer_index import TimerIndex
 from schemas.shopper_events import TYPES, AnyShopperEvent, ShopperEvent, as_sent
 
 # the topic stage B reads, as its dead letters name it
 SOURCE = "shopper-events"
+TABLE = "shoppers"
 
 
 @dataclass(slots=True, frozen=True)
@@ -105,6 +108,7 @@ class ShopperStage:
         self._watermarks = Watermarks()
         self._restored: set[int] = set()  # partitions whose ticks were taken from ``clocks``
         self._ticked: set[int] = set()  # partitions whose ticks changed since the last take
+        self._reported: set[str] = set()  # keys of the unreadable rows dead-lettered already
         self._effects = ShopperEffects()
 
     # -- the driver's calls
@@ -184,14 +188,21 @@ class ShopperStage:
         found = self._effects.writes.get(key)
         return stored_shopper(self._table.get(key)) if found is None else found[1]
 
-    def _items(self) -> Iterator[tuple[str, ShopperState | None]]:
-        """The table's states with the window's writes not in it yet."""
+    def _items(self, unread: list[UnreadableRow]) -> Iterator[tuple[str, ShopperState | None]]:
+        """The table's states with the window's writes not in it yet; a row that cannot be
+        read is left out and added to ``unread``."""
         writes = self._effects.writes
-        unwritten = ((key, state) for key, (_, state) in list(writes.items()))
-        stored = (
-            (key, stored_shopper(state)) for key, state in self._table.items() if key not in writes
-        )
-        return itertools.chain(stored, unwritten)
+        for key, stored in self._table.items():
+            if key in writes:
+                continue
+            try:
+                state = stored_shopper(stored)
+            except msgspec.ValidationError as error:
+                unread.append(unreadable(key, stored, error))
+                continue
+            yield key, state
+        for key, (_, written) in list(writes.items()):
+            yield key, written
 
     def _current(self, key: str) -> tuple[float | None, int] | None:
         """The shopper's next due time and timer sequence, for the timer index."""
@@ -216,7 +227,8 @@ class ShopperStage:
         if self._index.built(partition):
             return
         entries: dict[int, list[tuple[float, int, str]]] = {partition: []}
-        for key, state in self._items():
+        unread: list[UnreadableRow] = []
+        for key, state in self._items(unread):
             if state is None or (due := holding.due_of(state)) is None:
                 continue
             if self._index.built(owner := state.pt):
@@ -225,6 +237,11 @@ class ShopperStage:
         for owner, found in entries.items():
             self._index.rebuild(owner, found)
             self._effects.rebuilt.append((owner, len(found)))
+        for row in unread:
+            if row.key not in self._reported:
+                self._reported.add(row.key)
+                self._effects.refused.append(Refused(partition, f"stored state: {row.reason}"))
+                self._effects.records.append(Outgoing(DEAD_LETTERS, row.letter(TABLE, partition)))
 
     # -- records
 
@@ -285,11 +302,18 @@ class ShopperStage:
             self._perform(partition, key, out)
 
     def _erase_store(self, partition: int, record: dict[str, Any]) -> None:
-        """A store's redaction: forget every shopper of that store on this partition."""
+        """A store's redaction: forget every shopper of that store on this partition, those
+        whose row cannot be read included (by the partition the row names)."""
+        unread: list[UnreadableRow] = []
         doomed = [
             key
-            for key, state in self._items()
+            for key, state in self._items(unread)
             if state is not None and state.pt == partition and erased_by_store(record, key)
+        ]
+        doomed += [
+            row.key
+            for row in unread
+            if row.partition == partition and erased_by_store(record, row.key)
         ]
         for key in doomed:
             self._delete(partition, key)

@@ -185,6 +185,44 @@ def test_checkout_redacted_erases_one_checkout_updated_before_it() -> None:
     assert writes["pipe:c1"] == (0, None) and writes["pipe:c2"][1] is not None
 
 
+def test_an_unreadable_row_is_dead_lettered_at_the_rebuild_and_the_others_go_on() -> None:
+    """A row the state's schema does not take must not stop the partition at the timer
+    rebuild: it is reported once, with the field at fault, and kept as it is."""
+    table: dict[str, State] = {}
+    processor = stage(table)
+    processor.fold(0, [cart("c1", "120"), cart("c2", "80", T0 + 60)])
+    store(table, processor.take())
+    broken = {"pt": 0, "seq": "one", "st": "open"}
+    table["pipe:broken"] = dict(broken)
+    processor = stage(table)
+    processor.fold(0, [tick(T0 + 2 * HOUR)])
+    effects = processor.take()
+    (letter,) = [out.record for out in effects.records if out.to == DEAD_LETTERS]
+    assert letter == {"reason": "stored state: seq: expected int, got str", "partition": 0,
+                      "key": "pipe:broken", "record": broken, "table": "checkouts"}  # fmt: skip
+    assert [r.reason for r in effects.refused] == [letter["reason"]]
+    assert kinds(effects)[1:3] == [(SHOPPER_EVENTS, "cart_abandoned")] * 2
+    assert "pipe:broken" not in effects.writes and table["pipe:broken"] == broken
+    processor.revoked()
+    processor.fold(0, [tick(T0 + 3 * HOUR)])
+    assert not [out for out in processor.take().records if out.to == DEAD_LETTERS]
+
+
+def test_a_redaction_erases_an_unreadable_row_it_names() -> None:
+    """A store's redaction erases the store's rows of the partition by their key and the
+    partition they name; a checkout's redaction erases that checkout."""
+    broken = {"pt": 0, "seq": "one"}
+    table: dict[str, State] = {
+        "pipe:a": dict(broken), "pipe:b": {**broken, "pt": 1}, "other:c": dict(broken),
+        "other:d": dict(broken),
+    }  # fmt: skip
+    processor = stage(table)
+    processor.fold(0, [{"type": "store_redacted", "store": "pipe"}])
+    processor.fold(0, [stage_a.checkout_redaction("other", "d", T0)])
+    effects = processor.take()
+    assert effects.writes == {"pipe:a": (0, None), "other:d": (0, None)}
+
+
 def test_writes_are_one_per_key_per_window_with_the_latest_state() -> None:
     processor = stage()
     processor.fold(0, [cart("c1", "120"), cart("c2", "80")])

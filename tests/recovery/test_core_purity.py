@@ -12,7 +12,8 @@ import recovery
 
 # What a module of the core may import (a dotted name allows its submodules): pure standard
 # library, the parsing and validation libraries the policy uses, msgspec and the typed records
-# of schemas.cart_events and schemas.shopper_events (Faust-free), and the core itself. Anything
+# of schemas.cart_events and schemas.shopper_events with their reasons' wording
+# (schemas.field_reasons; all Faust-free), and the core itself. Anything
 # else (a stream, network, file or process library) is refused until it is added here on
 # purpose.
 ALLOWED = frozenset(
@@ -21,7 +22,7 @@ ALLOWED = frozenset(
         "difflib", "functools", "hashlib", "heapq", "hmac", "itertools", "json", "math",
         "random", "re", "statistics", "string", "types", "typing", "urllib.parse", "zoneinfo",
         "orjson", "phonenumbers", "pydantic", "pydantic_core", "recovery", "msgspec",
-        "schemas.cart_events", "schemas.shopper_events",
+        "schemas.cart_events", "schemas.shopper_events", "schemas.field_reasons",
     }
 )  # fmt: skip
 STREAM_LIBRARIES = ["aiohttp", "aiokafka", "faust"]

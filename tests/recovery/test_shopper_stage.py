@@ -396,6 +396,42 @@ def test_timers_are_rebuilt_from_the_table_after_a_revocation(policies):
     assert [out.to for out in fired.records] == ["touches.email"]
 
 
+def test_an_unreadable_row_is_dead_lettered_at_the_rebuild_and_the_others_go_on(policies):
+    """A row the state's schema does not take (a hand edit, a newer version's field): the
+    timer rebuild reads every row, so it must not stop the partition. The row is reported
+    once, with the field at fault, and kept as it is."""
+    driver = Driver(policies)
+    shopper, gone = abandoned(policies, "120", T0)
+    driver.window((1, shopper, [*ticks(T0 + HOUR), gone]))
+    broken = {"pt": 1, "seq": 2, "pr": {"oc": "many"}}
+    driver.table["pipe:broken"] = copy.deepcopy(broken)
+    driver.stage.revoked()
+    again = driver.window((1, None, ticks(T0 + 3 * HOUR)))
+    assert [out.to for out in again.records] == [DEAD_LETTERS, "touches.email"]
+    letter = again.records[0].record
+    assert letter["reason"] == "stored state: pr.oc: expected int, got str"
+    assert letter["key"] == "pipe:broken" and letter["record"] == broken
+    assert letter["table"] == "shoppers" and letter["partition"] == 1
+    assert [r.reason for r in again.refused] == [letter["reason"]]
+    assert again.rebuilt == [(1, 1)] and driver.table["pipe:broken"] == broken
+    driver.stage.revoked()
+    later = driver.window((1, None, ticks(T0 + 4 * HOUR)))
+    assert not to(later, DEAD_LETTERS)  # reported once
+
+
+def test_a_store_redaction_erases_an_unreadable_row_of_the_store(policies):
+    driver = Driver(policies)
+    driver.table["pipe:broken"] = {"pt": 0, "seq": 2, "pr": {"oc": "many"}}
+    driver.table["pipe:elsewhere"] = {"pt": 1, "seq": 2, "pr": {"oc": "many"}}
+    driver.table["other:broken"] = {"pt": 0, "seq": 2, "pr": {"oc": "many"}}
+    first = driver.window((0, None, ticks(T0)))
+    assert sorted(out.record["key"] for out in to(first, DEAD_LETTERS)) == sorted(driver.table)
+    effects = driver.window((0, None, [{"type": "store_redacted", "store": "pipe"}]))
+    assert effects.writes == {"pipe:broken": (0, None)} and effects.erased == [(0, 1)]
+    assert set(driver.table) == {"pipe:elsewhere", "other:broken"}
+    assert effects.records == []
+
+
 def test_a_revocation_within_a_window_rebuilds_from_its_writes_too(policies):
     driver = Driver(policies)
     shopper, gone = abandoned(policies, "120", T0)

@@ -1,0 +1,46 @@
+"""A row of a stage's table that the stage's state schema does not take.
+
+Such a row comes from a hand edit of a changelog, or from a version that wrote a field another
+way. Reading it raises; a pass over the whole table (the timer index's rebuild, a store's
+erasure) must not stop the partition for it. The pass leaves the row out, the stage reports it
+to the dead letters once, and the row stays in the table as it is: nothing is lost, and a fixed
+version can read it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from schemas.field_reasons import field_reason
+
+
+@dataclass(slots=True, frozen=True)
+class UnreadableRow:
+    key: str
+    row: Any  # as the table holds it
+    reason: str  # "field: what is wrong"
+
+    @property
+    def partition(self) -> int | None:
+        """The partition the row names as its own (``pt``), if it names one."""
+        found = self.row.get("pt") if isinstance(self.row, dict) else None
+        return found if type(found) is int else None
+
+    def letter(self, table: str, partition: int) -> dict[str, Any]:
+        """The dead letter that reports it (``partition``: where the pass ran, if the row does
+        not name its own)."""
+        own = self.partition
+        return {
+            "reason": f"stored state: {self.reason}",
+            "partition": partition if own is None else own,
+            "key": self.key,
+            "record": self.row,
+            "table": table,
+        }
+
+
+def unreadable(key: str, row: Any, error: msgspec.ValidationError) -> UnreadableRow:
+    return UnreadableRow(key, row, field_reason(error))
