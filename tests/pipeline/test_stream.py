@@ -142,6 +142,50 @@ def test_restart_fires_pending_touches_once_and_missed_ones_on_start(
     assert sms and sms[0]["due_at"].startswith("2026-11-03T16:00")
 
 
+def test_an_unreadable_stored_row_is_dead_lettered_and_every_other_touch_fires(
+    broker, workers, policy
+):
+    """A row of each table that the state's schema does not take (a hand edit of the
+    changelog, say): the restarted worker restores it, reports it, and goes on."""
+    names = workers.names
+    events = [cart("ur-1", "310"), cart("ur-2", "900", T0 + 30)]
+    send(broker, names, *events)
+    first_worker = workers.start(policy, "--clock", "event", "--store", "memory://")
+    tick(broker, names, T0 + 2.5 * HOUR)
+    assert len(touches(broker, names, until=2, idle=2.0)) >= 2, workers.logs()
+    assert stop(first_worker) == 0
+    broken = {"pt": 0, "seq": "one"}
+    asyncio.run(write_rows(broker.bootstrap, workers.app_id, "pipe:broken", broken))
+    if broker.kind == "tansu":
+        asyncio.run(end_changelogs(broker.bootstrap, workers.app_id))
+    workers.start(policy, "--clock", "event", "--store", "memory://")
+    tick(broker, names, T0 + 8 * DAY)
+    expected = simulate(
+        sorted(((epoch(e["occurred_at"], "t"), e) for e in events), key=lambda p: p[0]),
+        load_policy(policy),
+        code_secret,
+    )
+    found = touches_covering(broker, names, {t["touch_id"] for t in expected.touches})
+    assert {t["touch_id"] for t in expected.touches} == {t["touch_id"] for t in found}, (
+        workers.logs()
+    )
+    dead = asyncio.run(drain(broker.bootstrap, [names.cart_events_dlq], idle=3.0, timeout=20))
+    letters = sorted((v["table"], v["key"], v["reason"], v["record"]) for _t, _k, v in dead)
+    reason = "stored state: seq: expected int, got str"
+    assert letters == [
+        ("checkouts", "pipe:broken", reason, broken),
+        ("shoppers", "pipe:broken", reason, broken),
+    ], workers.logs()
+
+
+async def write_rows(bootstrap: str, app_id: str, key: str, row: dict[str, Any]) -> None:
+    """``row`` under ``key`` in partition 0 of the checkouts' and the shoppers' changelogs."""
+    async with producer(bootstrap) as out:
+        for table in ("checkouts", "shoppers"):
+            topic = f"{app_id}-{table}-changelog"
+            await out.send_and_wait(topic, dumps(row), key=dumps(key), partition=0)
+
+
 async def end_changelogs(bootstrap: str, app_id: str) -> None:
     """Close every changelog partition with a batch of its own: a tombstone of a key no table
     uses. tansu answers ListOffsets(latest) with the last batch's base offset + 1 (quirk 4 of
