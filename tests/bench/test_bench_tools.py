@@ -364,6 +364,8 @@ def test_quix_peer_fold_matches_the_core() -> None:
     )
     assert out[-1] == tick(1.0)
     assert orjson.loads(quix_peer.dumps(out[:-1])) == orjson.loads(quix_peer.dumps(expected))
+    # sent a record a message, each is keyed by its shopper
+    assert [quix_peer.shopper_of(r) for r in out] == [*(e["shopper"] for e in expected), None]
     minimal: dict[bytes, bytes] = {}
     quix_peer.fold_minimal(records, minimal.__setitem__)
     assert len(minimal) == len(store)
