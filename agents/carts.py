@@ -113,6 +113,9 @@ def register(pipeline: Pipeline, output: Output) -> None:
             log.warning(
                 "cart event rejected on partition %d: %s", refused.partition, refused.reason
             )
+        decision_metrics.stored_rows_unreadable(len(effects.unreadable))
+        for row in effects.unreadable:
+            log.error("a checkout row cannot be read, left as it is: %s: %s", row.key, row.reason)
         for erased in effects.erased:
             log.info(
                 "%s: %d checkouts erased on partition %d",

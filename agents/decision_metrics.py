@@ -42,6 +42,12 @@ def cart_event_refused(reason: str, *, malformed: bool) -> None:
         metrics.dead_lettered("cart_events", "internal_error")
 
 
+def stored_rows_unreadable(count: int) -> None:
+    """Rows of a stage's table left out of a pass and dead-lettered (recovery.stored_rows)."""
+    for _ in range(count):
+        metrics.dead_lettered("cart_events", "stored_state")
+
+
 def timers_fired(stage: metrics.TimerStage, pending: int, fired: list[float], now: float) -> None:
     """The backlog after a tick, and how late (against ``now``) the latest fired timer was."""
     late = max((now - due for due in fired), default=0.0)

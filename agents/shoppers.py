@@ -84,6 +84,9 @@ def register(pipeline: Pipeline, output: Output) -> None:
             )
             label = refused.reason.split(":", 1)[0].strip().replace(" ", "_")
             metrics.dead_lettered("cart_events", label)
+        decision_metrics.stored_rows_unreadable(len(effects.unreadable))
+        for row in effects.unreadable:
+            log.error("a shopper row cannot be read, left as it is: %s: %s", row.key, row.reason)
         for failure in effects.due_failures:
             log.error(
                 "due touches of a shopper failed; skipping it until it changes",

@@ -240,7 +240,7 @@ class ShopperStage:
         for row in unread:
             if row.key not in self._reported:
                 self._reported.add(row.key)
-                self._effects.refused.append(Refused(partition, f"stored state: {row.reason}"))
+                self._effects.unreadable.append(row)
                 self._effects.records.append(Outgoing(DEAD_LETTERS, row.letter(TABLE, partition)))
 
     # -- records

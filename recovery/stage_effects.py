@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from recovery.stored_rows import UnreadableRow
 from schemas.shopper_events import ShopperEvent
 
 # a stage's state of one key, as its table holds it: stage A's
@@ -96,6 +97,8 @@ class Effects:
     timers: list[TimersFired] = field(default_factory=list)
     # one per record of ``records`` sent to the dead letters, for the driver to count and log
     refused: list[Refused] = field(default_factory=list)
+    # rows of the table a pass left out, each reported once in ``records`` (recovery.stored_rows)
+    unreadable: list[UnreadableRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.writes or self.records)

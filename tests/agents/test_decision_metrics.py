@@ -150,3 +150,12 @@ def test_a_band_the_store_does_not_have_is_counted_as_other() -> None:
     decision_metrics.shopper_outputs(out, policy.band_names)
     assert value("cartbands_recovered_revenue_total", **labels, band="other") == 80.0
     assert value("cartbands_recovered_revenue_total", **labels, band="platinum") == 0.0
+
+
+def test_unreadable_stored_rows_are_counted_apart_from_refused_events() -> None:
+    labels = {"dlq": "cart_events", "reason": "stored_state"}
+    rejected = value("cartbands_events_rejected_total", reason="malformed")
+    before = value("cartbands_dlq_records_total", **labels)
+    decision_metrics.stored_rows_unreadable(2)
+    assert value("cartbands_dlq_records_total", **labels) - before == 2
+    assert value("cartbands_events_rejected_total", reason="malformed") == rejected
