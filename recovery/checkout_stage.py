@@ -41,7 +41,7 @@ from recovery.stage_effects import (
     StateTable,
     TimersFired,
 )
-from recovery.stored_rows import UnreadableRow, unreadable
+from recovery.stored_rows import Reported, UnreadableRow, unreadable
 from recovery.timer_index import TimerIndex
 from schemas.cart_events import CartEvent, cart_event_of, record_of
 
@@ -104,7 +104,7 @@ class CheckoutStage:
         # the window's own state per checkout key (None: delete), with the key's partition
         self._pending: dict[str, tuple[int, CheckoutState | None]] = {}
         self._effects = CheckoutEffects()
-        self._reported: set[str] = set()  # keys of the unreadable rows dead-lettered already
+        self._reported = Reported()
 
     @property
     def pending(self) -> int:
@@ -294,11 +294,7 @@ class CheckoutStage:
         for owner, found in entries.items():
             self._index.rebuild(owner, found)
             self._effects.rebuilt.append((owner, len(found)))
-        for row in unread:
-            if row.key not in self._reported:
-                self._reported.add(row.key)
-                self._effects.unreadable.append(row)
-                self._effects.records.append(Outgoing(DEAD_LETTERS, row.letter(TABLE, partition)))
+        self._effects.report_unreadable(self._reported.first_time(unread), TABLE, partition)
 
     def _erase(self, partition: int, record: dict[str, Any]) -> None:
         """A store's or a shopper's redaction: forget their checkouts on this partition, those

@@ -46,7 +46,7 @@ from recovery.stage_effects import (
     TimersFired,
     touches_of,
 )
-from recovery.stored_rows import UnreadableRow, unreadable
+from recovery.stored_rows import Reported, UnreadableRow, unreadable
 from recovery.timer_index import TimerIndex
 from schemas.shopper_events import TYPES, AnyShopperEvent, ShopperEvent, as_sent
 
@@ -108,7 +108,7 @@ class ShopperStage:
         self._watermarks = Watermarks()
         self._restored: set[int] = set()  # partitions whose ticks were taken from ``clocks``
         self._ticked: set[int] = set()  # partitions whose ticks changed since the last take
-        self._reported: set[str] = set()  # keys of the unreadable rows dead-lettered already
+        self._reported = Reported()
         self._effects = ShopperEffects()
 
     # -- the driver's calls
@@ -237,11 +237,7 @@ class ShopperStage:
         for owner, found in entries.items():
             self._index.rebuild(owner, found)
             self._effects.rebuilt.append((owner, len(found)))
-        for row in unread:
-            if row.key not in self._reported:
-                self._reported.add(row.key)
-                self._effects.unreadable.append(row)
-                self._effects.records.append(Outgoing(DEAD_LETTERS, row.letter(TABLE, partition)))
+        self._effects.report_unreadable(self._reported.first_time(unread), TABLE, partition)
 
     # -- records
 

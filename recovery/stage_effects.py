@@ -102,3 +102,9 @@ class Effects:
 
     def __bool__(self) -> bool:
         return bool(self.writes or self.records)
+
+    def report_unreadable(self, rows: list[UnreadableRow], table: str, partition: int) -> None:
+        """Rows of ``table`` a pass on ``partition`` left out: each to the dead letters."""
+        for row in rows:
+            self.unreadable.append(row)
+            self.records.append(Outgoing(DEAD_LETTERS, row.letter(table, partition)))

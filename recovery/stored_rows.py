@@ -44,3 +44,16 @@ class UnreadableRow:
 
 def unreadable(key: str, row: Any, error: msgspec.ValidationError) -> UnreadableRow:
     return UnreadableRow(key, row, field_reason(error))
+
+
+class Reported:
+    """The keys of the unreadable rows a stage reported already: each is reported once, however
+    many passes (one per partition given to the worker) leave it out."""
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+
+    def first_time(self, rows: list[UnreadableRow]) -> list[UnreadableRow]:
+        fresh = [row for row in rows if row.key not in self._keys]
+        self._keys.update(row.key for row in fresh)
+        return fresh

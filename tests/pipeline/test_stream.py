@@ -129,15 +129,7 @@ def test_restart_fires_pending_touches_once_and_missed_ones_on_start(
     tick(broker, names, T0 + 30 * HOUR)
     workers.start(policy, "--clock", "event", "--store", store)
     tick(broker, names, T0 + 8 * DAY)
-    expected = simulate(
-        sorted(((epoch(e["occurred_at"], "t"), e) for e in events), key=lambda p: p[0]),
-        load_policy(policy),
-        code_secret,
-    )
-    found = touches_covering(broker, names, {t["touch_id"] for t in expected.touches})
-    assert {t["touch_id"] for t in expected.touches} == {t["touch_id"] for t in found}, (
-        workers.logs()
-    )
+    found = every_touch(broker, workers, policy, events)
     sms = [t for t in found if t["cart"] == "h1" and t["channel"] == "sms"]
     assert sms and sms[0]["due_at"].startswith("2026-11-03T16:00")
 
@@ -160,15 +152,7 @@ def test_an_unreadable_stored_row_is_dead_lettered_and_every_other_touch_fires(
         asyncio.run(end_changelogs(broker.bootstrap, workers.app_id))
     workers.start(policy, "--clock", "event", "--store", "memory://")
     tick(broker, names, T0 + 8 * DAY)
-    expected = simulate(
-        sorted(((epoch(e["occurred_at"], "t"), e) for e in events), key=lambda p: p[0]),
-        load_policy(policy),
-        code_secret,
-    )
-    found = touches_covering(broker, names, {t["touch_id"] for t in expected.touches})
-    assert {t["touch_id"] for t in expected.touches} == {t["touch_id"] for t in found}, (
-        workers.logs()
-    )
+    every_touch(broker, workers, policy, events)
     dead = asyncio.run(drain(broker.bootstrap, [names.cart_events_dlq], idle=3.0, timeout=20))
     letters = sorted((v["table"], v["key"], v["reason"], v["record"]) for _t, _k, v in dead)
     reason = "stored state: seq: expected int, got str"
@@ -184,6 +168,20 @@ async def write_rows(bootstrap: str, app_id: str, key: str, row: dict[str, Any])
         for table in ("checkouts", "shoppers"):
             topic = f"{app_id}-{table}-changelog"
             await out.send_and_wait(topic, dumps(row), key=dumps(key), partition=0)
+
+
+def every_touch(broker, workers, policy, events) -> list[dict[str, Any]]:
+    """The touches on the topics, once they hold every touch id the simulation of ``events``
+    gives (and no other)."""
+    expected = simulate(
+        sorted(((epoch(e["occurred_at"], "t"), e) for e in events), key=lambda p: p[0]),
+        load_policy(policy),
+        code_secret,
+    )
+    wanted = {t["touch_id"] for t in expected.touches}
+    found = touches_covering(broker, workers.names, wanted)
+    assert wanted == {t["touch_id"] for t in found}, workers.logs()
+    return found
 
 
 async def end_changelogs(bootstrap: str, app_id: str) -> None:

@@ -31,7 +31,7 @@ from recovery.simulate import DAY, Simulation, boundaries, drain_ticks, simulate
 from schemas.codec import dumps
 from streams.app import code_secret
 from tests.conftest import Workers
-from tests.pipeline.helpers import without_holdout
+from tests.pipeline.helpers import wire, without_holdout
 
 Timed = list[tuple[float, dict[str, Any]]]
 # ``replay``'s tick step: the core is fed the same boundaries
@@ -70,8 +70,9 @@ class Recording(Simulation):
 
     def shopper_events(self, records: list[Any], key: str | None = None) -> None:
         for record in records:
-            if record.get("type") == "cart_abandoned":
-                self.abandoned.append((record["shopper"], record))
+            sent = wire(record)  # as stage B reads it from the topic
+            if sent.get("type") == "cart_abandoned":
+                self.abandoned.append((sent["shopper"], sent))
         super().shopper_events(records, key)
 
 
