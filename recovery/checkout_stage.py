@@ -41,7 +41,7 @@ from recovery.stage_effects import (
     StateTable,
     TimersFired,
 )
-from recovery.stored_rows import Reported, UnreadableRow, unreadable
+from recovery.stored_rows import Reported, UnreadableRow, refusal, unreadable
 from recovery.timer_index import TimerIndex
 from schemas.cart_events import CartEvent, cart_event_of, record_of
 
@@ -152,9 +152,11 @@ class CheckoutStage:
             if kind == "checkout_redacted":
                 key = checkout_key(str(record.get("store")), str(record.get("checkout")))
                 try:
-                    erased = stage_a.erases_checkout(record, self._state_of(key))
-                except msgspec.ValidationError:
+                    state = self._state_of(key)
+                except BadEvent:
                     erased = True  # an unreadable row: no activity to tell it is newer
+                else:
+                    erased = stage_a.erases_checkout(record, state)
                 if erased:
                     self._keep(partition, key, None)
                 continue
@@ -240,7 +242,12 @@ class CheckoutStage:
         if found is not None:
             return found[1]
         stored = self._table.get(key)
-        return None if stored is None else own_state(stored)
+        if stored is None:
+            return None
+        try:
+            return own_state(stored)
+        except msgspec.ValidationError as error:
+            raise BadEvent(refusal(error)) from None
 
     def _current(self, key: str) -> tuple[float | None, int] | None:
         """The checkout's next due time and timer sequence, for the timer index."""

@@ -46,7 +46,7 @@ from recovery.stage_effects import (
     TimersFired,
     touches_of,
 )
-from recovery.stored_rows import Reported, UnreadableRow, unreadable
+from recovery.stored_rows import Reported, UnreadableRow, refusal, unreadable
 from recovery.timer_index import TimerIndex
 from schemas.shopper_events import TYPES, AnyShopperEvent, ShopperEvent, as_sent
 
@@ -186,7 +186,12 @@ class ShopperStage:
 
     def _state_of(self, key: str) -> ShopperState | None:
         found = self._effects.writes.get(key)
-        return stored_shopper(self._table.get(key)) if found is None else found[1]
+        if found is not None:
+            return found[1]
+        try:
+            return stored_shopper(self._table.get(key))
+        except msgspec.ValidationError as error:
+            raise BadEvent(refusal(error)) from None
 
     def _items(self, unread: list[UnreadableRow]) -> Iterator[tuple[str, ShopperState | None]]:
         """The table's states with the window's writes not in it yet; a row that cannot be

@@ -16,6 +16,8 @@ import msgspec
 
 from schemas.field_reasons import field_reason
 
+STORED = "stored state"  # how a dead letter's reason names a stored row at fault
+
 
 @dataclass(slots=True, frozen=True)
 class UnreadableRow:
@@ -34,7 +36,7 @@ class UnreadableRow:
         not name its own)."""
         own = self.partition
         return {
-            "reason": f"stored state: {self.reason}",
+            "reason": f"{STORED}: {self.reason}",
             "partition": partition if own is None else own,
             "key": self.key,
             "record": self.row,
@@ -44,6 +46,12 @@ class UnreadableRow:
 
 def unreadable(key: str, row: Any, error: msgspec.ValidationError) -> UnreadableRow:
     return UnreadableRow(key, row, field_reason(error))
+
+
+def refusal(error: msgspec.ValidationError) -> str:
+    """Why a record is refused when its key's stored row cannot be read: the record is not at
+    fault, and the row stays as it is."""
+    return f"{STORED}: {field_reason(error)}"
 
 
 class Reported:

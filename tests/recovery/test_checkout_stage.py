@@ -208,6 +208,22 @@ def test_an_unreadable_row_is_dead_lettered_at_the_rebuild_and_the_others_go_on(
     assert not [out for out in processor.take().records if out.to == DEAD_LETTERS]
 
 
+def test_an_event_for_a_checkout_whose_row_cannot_be_read_is_refused_naming_it() -> None:
+    """Not an internal error: the event is dead-lettered with the row's field at fault, and
+    the row stays as it is; the next event of another checkout is folded."""
+    broken = {"pt": 0, "seq": "one"}
+    table: dict[str, State] = {"pipe:c1": dict(broken)}
+    processor = stage(table)
+    event = cart("c1", "120")
+    processor.fold(0, [event, cart("c2", "80")])
+    effects = processor.take()
+    letters = [out.record for out in effects.records if out.to == DEAD_LETTERS]
+    reasons = [letter["reason"] for letter in letters if "key" not in letter]
+    assert reasons == ["stored state: seq: expected int, got str"]
+    assert [refused.error for refused in effects.refused] == [None]
+    assert list(effects.writes) == ["pipe:c2"] and table["pipe:c1"] == broken
+
+
 def test_a_redaction_erases_an_unreadable_row_it_names() -> None:
     """A store's redaction erases the store's rows of the partition by their key and the
     partition they name; a checkout's redaction erases that checkout."""

@@ -419,6 +419,23 @@ def test_an_unreadable_row_is_dead_lettered_at_the_rebuild_and_the_others_go_on(
     assert not to(later, DEAD_LETTERS)  # reported once
 
 
+def test_a_record_for_a_shopper_whose_row_cannot_be_read_is_refused_naming_it(policies):
+    """Not an internal error: the record is dead-lettered with the row's field at fault, and
+    the row stays as it is."""
+    driver = Driver(policies)
+    shopper, gone = abandoned(policies, "120", T0)
+    broken = {"pt": 0, "seq": 2, "pr": {"oc": "many"}}
+    driver.table[shopper] = copy.deepcopy(broken)
+    effects = driver.window((0, None, [*ticks(T0 + HOUR), gone]))
+    letters = [out.record for out in to(effects, DEAD_LETTERS) if "key" not in out.record]
+    assert [letter["reason"] for letter in letters] == [
+        "stored state: pr.oc: expected int, got str"
+    ]
+    assert letters[0]["record"] == gone
+    assert [refused.error for refused in effects.refused] == [None]
+    assert driver.table[shopper] == broken
+
+
 def test_a_store_redaction_erases_an_unreadable_row_of_the_store(policies):
     driver = Driver(policies)
     driver.table["pipe:broken"] = {"pt": 0, "seq": 2, "pr": {"oc": "many"}}
