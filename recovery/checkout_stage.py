@@ -41,7 +41,7 @@ from recovery.stage_effects import (
     StateTable,
     TimersFired,
 )
-from recovery.stored_rows import Reported, UnreadableRow, refusal, unreadable
+from recovery.stored_rows import Reported, UnreadableRow, readable, refusal
 from recovery.timer_index import TimerIndex
 from schemas.cart_events import CartEvent, cart_event_of, record_of
 
@@ -273,14 +273,8 @@ class CheckoutStage:
         """Each checkout's state: the window's own, else the table's; a row that cannot be
         read is left out and added to ``unread``."""
         pending = self._pending
-        for key, stored in self._table.items():
-            if stored and key not in pending:
-                try:
-                    read = own_state(stored)
-                except msgspec.ValidationError as error:
-                    unread.append(unreadable(key, stored, error))
-                    continue
-                yield key, read
+        rows = ((key, row) for key, row in self._table.items() if row and key not in pending)
+        yield from readable(rows, own_state, unread)
         for key, (_, state) in list(pending.items()):
             if state is not None:
                 yield key, state

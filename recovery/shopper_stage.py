@@ -46,7 +46,7 @@ from recovery.stage_effects import (
     TimersFired,
     touches_of,
 )
-from recovery.stored_rows import Reported, UnreadableRow, refusal, unreadable
+from recovery.stored_rows import Reported, UnreadableRow, readable, refusal
 from recovery.timer_index import TimerIndex
 from schemas.shopper_events import TYPES, AnyShopperEvent, ShopperEvent, as_sent
 
@@ -197,15 +197,8 @@ class ShopperStage:
         """The table's states with the window's writes not in it yet; a row that cannot be
         read is left out and added to ``unread``."""
         writes = self._effects.writes
-        for key, stored in self._table.items():
-            if key in writes:
-                continue
-            try:
-                state = stored_shopper(stored)
-            except msgspec.ValidationError as error:
-                unread.append(unreadable(key, stored, error))
-                continue
-            yield key, state
+        rows = ((key, row) for key, row in self._table.items() if key not in writes)
+        yield from readable(rows, stored_shopper, unread)
         for key, (_, written) in list(writes.items()):
             yield key, written
 

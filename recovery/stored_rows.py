@@ -9,14 +9,16 @@ version can read it again.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from schemas.field_reasons import field_reason
 
 STORED = "stored state"  # how a dead letter's reason names a stored row at fault
+S = TypeVar("S")
 
 
 @dataclass(slots=True, frozen=True)
@@ -44,8 +46,18 @@ class UnreadableRow:
         }
 
 
-def unreadable(key: str, row: Any, error: msgspec.ValidationError) -> UnreadableRow:
-    return UnreadableRow(key, row, field_reason(error))
+def readable(
+    rows: Iterable[tuple[str, Any]], read: Callable[[Any], S], unread: list[UnreadableRow]
+) -> Iterator[tuple[str, S]]:
+    """Each ``(key, row)`` with its row read by ``read``; a row the state's schema does not
+    take is left out and added to ``unread``."""
+    for key, row in rows:
+        try:
+            state = read(row)
+        except msgspec.ValidationError as error:
+            unread.append(UnreadableRow(key, row, field_reason(error)))
+            continue
+        yield key, state
 
 
 def refusal(error: msgspec.ValidationError) -> str:

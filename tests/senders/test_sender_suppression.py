@@ -16,11 +16,10 @@ from bus.topics import TopicNames
 from config.policyfile import load_policy
 from recovery import checkouts as stage_a
 from recovery.ids import shopper_key
-from schemas.codec import dumps, loads
 from schemas.records import TouchCommand
 from senders.outcomes import Outcome
 from senders.suppression import SuppressionView
-from tests.pipeline.helpers import T0, cart
+from tests.pipeline.helpers import T0, cart, wire
 
 
 def consent(channel: str, granted: bool, at: str, **who: str) -> dict:
@@ -358,5 +357,5 @@ def test_stage_a_s_first_abandonment_is_read_as_it_travels():
     state, _ = stage_a.apply_event(None, event, 0, load_policy().for_store("demo"))
     _, (effect,) = stage_a.apply_tick(state, "demo:chk-w", T0 + 3600)
     view = SuppressionView()
-    assert view.apply(loads(dumps(effect.record)))
+    assert view.apply(wire(effect.record))
     assert view.activity[("demo", "chk-w", 1)] == (T0, T0 + 3600)
