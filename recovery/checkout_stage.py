@@ -300,7 +300,7 @@ class CheckoutStage:
     def _erase(self, partition: int, record: dict[str, Any]) -> None:
         """A store's or a shopper's redaction: forget their checkouts on this partition, those
         in the table and those only in the window. A row that cannot be read goes by its key
-        and the partition it names: a store's redaction erases it, a shopper's cannot tell."""
+        and the partition it names, and a shopper's redaction by the shopper it names."""
         unread: list[UnreadableRow] = []
         doomed = [
             key
@@ -310,7 +310,7 @@ class CheckoutStage:
         doomed += [
             row.key
             for row in unread
-            if row.partition == partition and stage_a.erased_by(record, row.key, None)
+            if row.partition == partition and stage_a.erases_unreadable(record, row.key, row.row)
         ]
         for key in doomed:
             self._keep(partition, key, None)

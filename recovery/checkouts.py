@@ -332,6 +332,23 @@ def erased_by(record: dict[str, Any], key: str, state: CheckoutState | None) -> 
     return False
 
 
+def erases_unreadable(record: dict[str, Any], key: str, row: Any) -> bool:
+    """Whether a redaction record erases a row stored under ``key`` that the state's schema
+    does not take (``row`` as the table holds it). A store's erases it as any of the store's
+    rows; a shopper's erases it when the row names that shopper, whatever its times say: they
+    cannot be trusted, and an erasure request errs on the side of erasing."""
+    if erased_by(record, key, None):
+        return True
+    shopper = record.get("shopper")
+    return (
+        record.get("type") == "shopper_redacted"
+        and isinstance(shopper, str)
+        and key.startswith(f"{record.get('store')}:")
+        and isinstance(row, dict)
+        and row.get("sh") == shopper
+    )
+
+
 def checkout_redaction(store: str, checkout: str, at: float) -> dict[str, Any]:
     """The record that erases one checkout of a shopper redacted at ``at`` (see
     :func:`erases_checkout`)."""

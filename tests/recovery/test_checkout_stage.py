@@ -239,6 +239,22 @@ def test_a_redaction_erases_an_unreadable_row_it_names() -> None:
     assert effects.writes == {"pipe:a": (0, None), "other:d": (0, None)}
 
 
+def test_a_shopper_redaction_erases_an_unreadable_row_that_names_the_shopper() -> None:
+    """Whatever times the row holds: they cannot be read as a state's, and an erasure request
+    errs on the side of erasing. A row naming another shopper, of another store or of another
+    partition stays."""
+    broken = {"pt": 0, "seq": "one", "sh": "ann", "u": T0 + 10 * HOUR}
+    table: dict[str, State] = {
+        "pipe:a": dict(broken), "pipe:b": {**broken, "sh": "bo"}, "pipe:c": {**broken, "pt": 1},
+        "other:d": dict(broken), "pipe:e": {"pt": 0, "seq": "one"},
+    }  # fmt: skip
+    processor = stage(table)
+    redaction = {"type": "shopper_redacted", "store": "pipe", "shopper": "ann",
+                 "occurred_at": "2026-11-03T00:00:00Z"}  # fmt: skip
+    processor.fold(0, [redaction])
+    assert processor.take().writes == {"pipe:a": (0, None)}
+
+
 def test_writes_are_one_per_key_per_window_with_the_latest_state() -> None:
     processor = stage()
     processor.fold(0, [cart("c1", "120"), cart("c2", "80")])
