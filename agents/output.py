@@ -36,7 +36,7 @@ import logging
 import random
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,10 @@ from schemas.codec import dumps
 log = logging.getLogger(__name__)
 
 Queued = list[tuple[bytes | None, bytes | None]]  # (key, value) in order; value None: delete
+# a record to send: (topic, value, key, partition); None: the key's hash picks the partition
+Send = tuple[Any, Any, bytes | None, int | None]
+# a table write: (partition, key, value, event); value None deletes the key
+TableWrite = tuple[int, str, Any, Any]
 _ABSENT = object()
 
 
@@ -64,7 +68,7 @@ class PartitionGone(OutputFailed):
     """A record's partition is not at the broker: the worker cannot go on with this layout."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Write:
     table: Any
     key: str
@@ -97,6 +101,7 @@ class Output:
         self._app = app
         self._kafka: AIOKafkaProducer | None = None
         self._partitions: dict[str, list[int]] = {}  # declared topics and their partitions
+        self._names: dict[Any, str] = {}  # declared topic -> its name
         self._queued: dict[tuple[str, int], Queued] = {}
         self._changelogs: dict[str, Any] = {}  # changelog topic -> its table
         self._shipping = asyncio.Lock()
@@ -117,10 +122,14 @@ class Output:
         return self._kafka
 
     async def _declare(self, topic: faust.TopicT) -> str:
+        name = self._names.get(topic)
+        if name is not None:
+            return name
         name = topic.get_topic_name()
         if name not in self._partitions:
             await topic.maybe_declare()
             self._partitions[name] = sorted(await self._producer().partitions_for(name))
+        self._names[topic] = name
         return name
 
     def _queue(self, name: str, partition: int, key: bytes | None, value: bytes | None) -> None:
@@ -140,6 +149,12 @@ class Output:
         """Queue ``value`` (JSON) for ``topic``; the key's hash picks the partition if none."""
         await self.send_encoded(topic, dumps(value), key, partition)
 
+    async def send_all(self, sends: Iterable[Send]) -> None:
+        """:meth:`send` each of ``sends`` in order: ``(topic, value, key, partition)``."""
+        for topic, value, key, partition in sends:
+            name = self._names.get(topic) or await self._declare(topic)
+            self._queue_for(name, dumps(value), key, partition)
+
     async def send_encoded(
         self,
         topic: faust.TopicT,
@@ -148,7 +163,11 @@ class Output:
         partition: int | None = None,
     ) -> None:
         """Queue an already encoded message for ``topic``."""
-        name = await self._declare(topic)
+        self._queue_for(await self._declare(topic), payload, key, partition)
+
+    def _queue_for(
+        self, name: str, payload: bytes, key: bytes | None, partition: int | None
+    ) -> None:
         if partition is None:
             every = self._partitions[name]
             # the producer's own choice: murmur2 of the key, a random partition without one
@@ -158,12 +177,22 @@ class Output:
     async def put(self, table: Any, partition: int, key: str, value: Any) -> None:
         """``table[key] = value`` on ``partition``; ``None`` deletes the key. Read back with
         :meth:`get` until it reaches the store, after its ship is acknowledged."""
+        await self.put_all(table, [(partition, key, value, faust.current_event())])
+
+    async def put_all(self, table: Any, writes: Iterable[TableWrite]) -> None:
+        """:meth:`put` each of ``writes`` in order: ``(partition, key, value, event)``, the
+        event a store that keeps a store per partition writes the key's under (Faust's current
+        event when it is written)."""
         name = await self._declare(table.changelog_topic)
         self._changelogs[name] = table
-        encoded = (dumps(key), None if value is None else dumps(value))
-        self._queue(name, partition, *encoded)
-        self._unwritten.setdefault(id(table), {})[key] = value
-        self._writes.append(_Write(table, key, value, faust.current_event(), partition, encoded))
+        unwritten = self._unwritten.setdefault(id(table), {})
+        queue = self._queue
+        queued = self._writes
+        for partition, key, value, event in writes:
+            encoded = (dumps(key), None if value is None else dumps(value))
+            queue(name, partition, *encoded)
+            unwritten[key] = value
+            queued.append(_Write(table, key, value, event, partition, encoded))
 
     def get(self, table: Any, key: str) -> Any:
         """``table.get(key)``, with the writes not in the store yet. Read from the table's store

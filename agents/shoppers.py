@@ -109,9 +109,15 @@ def register(pipeline: Pipeline, output: Output) -> None:
         keeping states whose records were never sent."""
         effects = stage.take()
         observe(effects)
-        for out in effects.records:
-            encoded = None if out.key is None else out.key.encode()
-            await output.send(topic_of(out.to), out.record, encoded, out.partition)
+        await output.send_all(
+            (
+                topic_of(out.to),
+                out.record,
+                None if out.key is None else out.key.encode(),
+                out.partition,
+            )
+            for out in effects.records
+        )
         await window.write(output, table, effects.writes)
         await window.write(output, clocks, effects.clocks)
         await output.ship()

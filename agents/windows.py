@@ -76,15 +76,15 @@ class Window:
         """The states of ``writes`` (None deletes), each under its partition's latest event."""
         if not writes:
             return
-        was = faust.current_event()
-        current = None
-        for key, (partition, state) in writes.items():
-            if partition != current and partition in self._latest:
-                make_current(self._latest[partition])
-                current = partition
-            await output.put(table, partition, key, state)
-        if was is not None:
-            make_current(was)
+        latest = self._latest
+        current = faust.current_event()
+        await output.put_all(
+            table,
+            [
+                (partition, key, state, latest.get(partition, current))
+                for key, (partition, state) in writes.items()
+            ],
+        )
 
     def close(self) -> None:
         self._latest.clear()
