@@ -339,11 +339,13 @@ def erases_unreadable(record: dict[str, Any], key: str, row: Any) -> bool:
     cannot be trusted, and an erasure request errs on the side of erasing."""
     if erased_by(record, key, None):
         return True
+    store = record.get("store")
     shopper = record.get("shopper")
     return (
         record.get("type") == "shopper_redacted"
+        and isinstance(store, str)
         and isinstance(shopper, str)
-        and key.startswith(f"{record.get('store')}:")
+        and key.startswith(f"{store}:")
         and isinstance(row, dict)
         and row.get("sh") == shopper
     )
