@@ -246,12 +246,12 @@ def test_a_shopper_redaction_erases_an_unreadable_row_that_names_the_shopper() -
     broken = {"pt": 0, "seq": "one", "sh": "ann", "u": T0 + 10 * HOUR}
     table: dict[str, State] = {
         "pipe:a": dict(broken), "pipe:b": {**broken, "sh": "bo"}, "pipe:c": {**broken, "pt": 1},
-        "other:d": dict(broken), "pipe:e": {"pt": 0, "seq": "one"},
+        "other:d": dict(broken), "pipe:e": {"pt": 0, "seq": "one"}, "None:f": dict(broken),
     }  # fmt: skip
     processor = stage(table)
     redaction = {"type": "shopper_redacted", "store": "pipe", "shopper": "ann",
                  "occurred_at": "2026-11-03T00:00:00Z"}  # fmt: skip
-    processor.fold(0, [redaction])
+    processor.fold(0, [redaction, {**redaction, "store": None}])
     assert processor.take().writes == {"pipe:a": (0, None)}
 
 
