@@ -106,6 +106,24 @@ BROKER_KIND = os.environ.get("CARTBANDS_TEST_BROKER", "tansu")
 TANSU_QUIRK_4 = "is higher\nthan the last offset in that topic (highwater)"
 
 
+# what a worker logs once its tables are recovered and its agents start (cartbands.worker)
+STARTED = "INFO cartbands.worker: stages: "
+
+
+def came_up(process: Popen[bytes], log: Path, timeout: float = 90.0) -> str | None:
+    """None once the worker has recovered its tables and started, still running; else why
+    not. A worker restarted on its kept state after a kill must get there even when every
+    touch was delivered before it started: what comes next would be lost otherwise."""
+    wait_for(
+        lambda: process.poll() is not None or STARTED in log.read_text(errors="replace"), timeout
+    )
+    text = log.read_text(errors="replace")
+    if process.poll() is None and STARTED in text:
+        return None
+    state = "running" if process.poll() is None else f"exit {process.returncode}"
+    return f"{log.name} not started after {timeout:.0f} s ({state}): {text[-1500:]}"
+
+
 def died(processes: Iterable[Popen[bytes]], logs: Iterable[Path]) -> list[str]:
     """Why each exited process of ``processes`` exited, except tansu's quirk 4 on tansu."""
     out = []

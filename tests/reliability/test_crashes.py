@@ -13,7 +13,7 @@ from subprocess import Popen
 
 import pytest
 
-from tests.reliability.checks import contacts, died, settle, worker_logs
+from tests.reliability.checks import came_up, contacts, died, settle, worker_logs
 from tests.reliability.harness import (
     Sender,
     core_run,
@@ -62,6 +62,7 @@ def test_worker_killed_three_times_mid_stream(broker, workers, tmp_path):
     tally.record()
     assert died([current[-1]], [workers.processes[-1][1]]) == []
     assert tally.failures() == {}, workers.logs()
+    assert came_up(current[-1], workers.processes[-1][1]) is None, workers.logs()
 
 
 # A kill between the delivery and its result once made the result say ``deduplicated`` (1 of
