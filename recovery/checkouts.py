@@ -314,8 +314,7 @@ def erased_by(record: dict[str, Any], key: str, state: CheckoutState | None) -> 
     checkout of that shopper last updated at or before the redaction, including carts that
     were never abandoned and carts abandoned before the erasure arrived.
     """
-    store = record.get("store")
-    if not isinstance(store, str) or not key.startswith(f"{store}:"):
+    if not _of_store(record, key):
         return False
     kind = record.get("type")
     if kind == "store_redacted":
@@ -337,18 +336,21 @@ def erases_unreadable(record: dict[str, Any], key: str, row: Any) -> bool:
     does not take (``row`` as the table holds it). A store's erases it as any of the store's
     rows; a shopper's erases it when the row names that shopper, whatever its times say: they
     cannot be trusted, and an erasure request errs on the side of erasing."""
-    if erased_by(record, key, None):
-        return True
-    store = record.get("store")
+    if record.get("type") != "shopper_redacted":
+        return erased_by(record, key, None)
     shopper = record.get("shopper")
     return (
-        record.get("type") == "shopper_redacted"
-        and isinstance(store, str)
+        _of_store(record, key)
         and isinstance(shopper, str)
-        and key.startswith(f"{store}:")
         and isinstance(row, dict)
         and row.get("sh") == shopper
     )
+
+
+def _of_store(record: dict[str, Any], key: str) -> bool:
+    """Whether the checkout stored under ``key`` is of the store a redaction ``record`` names."""
+    store = record.get("store")
+    return isinstance(store, str) and key.startswith(f"{store}:")
 
 
 def checkout_redaction(store: str, checkout: str, at: float) -> dict[str, Any]:

@@ -120,7 +120,9 @@ def came_up(process: Popen[bytes], log: Path, timeout: float = 90.0) -> str | No
     )
     text = log.read_text(errors="replace")
     running = process.poll() is None
-    if STARTED in text if running else not died([process], [log]):
+    if running and STARTED in text:
+        return None
+    if not running and not died([process], [log]):  # tansu's quirk 4
         return None
     state = "running" if running else f"exit {process.returncode}"
     return f"{log.name} not started after {timeout:.0f} s ({state}): {text[-1500:]}"
